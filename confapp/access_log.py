@@ -1,0 +1,52 @@
+"""An access log that never writes ticket tokens or private feed keys.
+
+uvicorn's own access log prints the full path and query string, which would put the secret
+in /tickets/{token} into every log file, so `confapp serve` turns it off and uses this instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("confapp.access")
+
+# Path segments after these prefixes are secrets (ticket tokens, agenda keys).
+_SECRET_SEGMENT = re.compile(r"^(/tickets/|/agenda/)[^/]+")
+
+
+def redact_path(path: str) -> str:
+    return _SECRET_SEGMENT.sub(r"\1…", path)
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            # The query string is left out on purpose: it may carry tokens too.
+            log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                redact_path(scope["path"]),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )

@@ -1,0 +1,138 @@
+"""The `confapp` command: serve, load, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from confapp.db import Database
+from confapp.migrate import upgrade_to_head
+from confapp.programme.conference_file import ConferenceFileError, load_conference_file
+from confapp.programme.queries import list_conferences
+from confapp.settings import Settings
+
+
+def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
+    """Migrate the schema and, when the database holds no conference yet, load the demo seed."""
+    db = Database(settings.database_url)
+    upgrade_to_head(db.engine)
+    if seed and settings.seed_file:
+        with db.read() as session:
+            empty = not list_conferences(session)
+        if empty:
+            report = load_conference_file(db, settings.seed_file)
+            print(f"Loaded the demo conference: {report.summary()}")
+    return db
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_overrides(
+        database_url=getattr(args, "database_url", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings_from(args)
+    if args.no_seed:
+        settings = settings.with_overrides(seed_file="")
+    try:
+        db = prepare_database(settings)
+    except ConferenceFileError as exc:
+        print(f"confapp: cannot load the demo conference:\n{exc}", file=sys.stderr)
+        return 2
+    with db.read() as session:
+        conferences = list_conferences(session)
+    db.dispose()
+
+    # Worker processes build their app from the environment, so hand the settings over there.
+    os.environ["CONFAPP_DATABASE_URL"] = settings.database_url
+    os.environ["CONFAPP_SEED_FILE"] = settings.seed_file
+    base = f"http://{settings.host}:{settings.port}"
+    path = f"/{conferences[0].slug}/" if len(conferences) == 1 else "/"
+    print(f"confapp is serving at {base}{path}  (database: {_safe_url(settings.database_url)})")
+    uvicorn.run(
+        "confapp.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    settings = _settings_from(args)
+    db = prepare_database(settings, seed=False)
+    try:
+        report = load_conference_file(db, args.file)
+    except ConferenceFileError as exc:
+        print(f"confapp load: nothing was changed.\n{exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(report.summary())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    db = prepare_database(_settings_from(args), seed=False)
+    db.dispose()
+    print("The database schema is up to date.")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confapp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--database-url",
+            help="SQLAlchemy URL (default: CONFAPP_DATABASE_URL or sqlite:///confapp.sqlite3)",
+        )
+        return p
+
+    serve = with_database(commands.add_parser("serve", help="serve the app (demo by default)"))
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument(
+        "--no-seed",
+        action="store_true",
+        help="do not load the demo conference into an empty database",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    load = with_database(commands.add_parser("load", help="import or update a conference file"))
+    load.add_argument("file", help="a conference TOML file (see docs/seed-format.md)")
+    load.set_defaults(func=cmd_load)
+
+    migrate = with_database(commands.add_parser("migrate", help="create or upgrade the schema"))
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

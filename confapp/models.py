@@ -1,0 +1,157 @@
+"""The database tables, as SQLModel classes. Queries live with their domain modules."""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from confapp.db import UTCDateTime
+from confapp.times import utcnow
+
+
+class SessionKind(StrEnum):
+    talk = "talk"
+    panel = "panel"
+    debate = "debate"
+    workshop = "workshop"
+    plenary = "plenary"
+    social = "social"
+
+
+class SessionStatus(StrEnum):
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+
+
+class PersonRole(StrEnum):
+    speaker = "speaker"
+    chair = "chair"
+
+
+class TicketKind(StrEnum):
+    fixed = "fixed"
+    pay_what_you_can = "pay_what_you_can"
+    free = "free"
+
+
+def _created() -> datetime:
+    return utcnow()
+
+
+class Conference(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=80, unique=True, index=True)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    venue: str = Field(max_length=200)
+    venue_address: str = Field(default="", max_length=300)
+    start_date: date
+    end_date: date
+    description: str = Field(default="", sa_type=Text)
+    url: str = Field(default="", max_length=500)
+    currency: str = Field(default="AUD", max_length=3)
+    capacity: int | None = None
+    # Bumped by every change to rooms, tracks, speakers or sessions; caches and ETags key on it.
+    programme_version: int = 1
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class Room(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("conference_id", "slug"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    slug: str = Field(max_length=80)
+    name: str = Field(max_length=200)
+    capacity: int | None = None
+    access_notes: str = Field(default="", sa_type=Text)
+    position: int = 0
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class Track(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("conference_id", "slug"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    slug: str = Field(max_length=80)
+    name: str = Field(max_length=200)
+    colour: str = Field(default="#555555", max_length=7)
+    description: str = Field(default="", sa_type=Text)
+    position: int = 0
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class Speaker(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("conference_id", "slug"),)
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()), max_length=36, unique=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    slug: str = Field(max_length=80)
+    name: str = Field(max_length=200)
+    bio: str = Field(default="", sa_type=Text)
+    pronouns: str = Field(default="", max_length=50)
+    affiliation: str = Field(default="", max_length=200)
+    links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ProgrammeSession(SQLModel, table=True):
+    """A session in the programme (talk, panel, ...). Named so to keep clear of db sessions."""
+
+    __tablename__ = "programme_session"
+    __table_args__ = (
+        UniqueConstraint("conference_id", "slug"),
+        Index("ix_programme_session_conference_start", "conference_id", "start"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    # Never changes once created: calendar UIDs and schedule-export GUIDs derive from it.
+    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()), max_length=36, unique=True)
+    conference_id: int = Field(foreign_key="conference.id")
+    slug: str = Field(max_length=120)
+    title: str = Field(max_length=300)
+    abstract: str = Field(default="", sa_type=Text)
+    kind: str = Field(default=SessionKind.talk.value, max_length=20)
+    track_id: int | None = Field(default=None, foreign_key="track.id")
+    room_id: int | None = Field(default=None, foreign_key="room.id")
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    language: str = Field(default="en", max_length=20)
+    status: str = Field(default=SessionStatus.confirmed.value, max_length=20)
+    reading_list: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    recording_url: str = Field(default="", max_length=500)
+    # iCal SEQUENCE: goes up when start, end, room or status changes.
+    sequence: int = 0
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class SessionPerson(SQLModel, table=True):
+    __tablename__ = "session_person"
+    session_id: int = Field(foreign_key="programme_session.id", primary_key=True)
+    speaker_id: int = Field(foreign_key="speaker.id", primary_key=True, index=True)
+    role: str = Field(default=PersonRole.speaker.value, max_length=20)
+    position: int = 0
+
+
+class TicketType(SQLModel, table=True):
+    __tablename__ = "ticket_type"
+    __table_args__ = (UniqueConstraint("conference_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    code: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=Text)
+    kind: str = Field(default=TicketKind.fixed.value, max_length=20)
+    # Money in the smallest currency unit (cents).
+    price_cents: int = 0
+    min_price_cents: int = 0
+    suggested_price_cents: int | None = None
+    capacity: int | None = None
+    position: int = 0
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""The programme: conference, rooms, tracks, speakers and sessions."""

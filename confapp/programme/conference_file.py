@@ -1,0 +1,500 @@
+"""Reading, checking and loading a conference file (TOML; format in docs/seed-format.md).
+
+Loading is all-or-nothing: the whole file is parsed and checked before the database is touched,
+and the import runs in one transaction. Records are matched by their stable keys, so loading an
+edited file again updates the conference in place.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import uuid as uuid_lib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlmodel import Session, select
+
+from confapp.db import Database
+from confapp.models import (
+    Conference,
+    PersonRole,
+    ProgrammeSession,
+    Room,
+    SessionPerson,
+    SessionStatus,
+    Speaker,
+    TicketType,
+    Track,
+)
+from confapp.programme.changes import (
+    apply_changes,
+    apply_session_changes,
+    bump_programme_version,
+    set_session_people,
+)
+from confapp.times import is_valid_zone, to_utc, utcnow
+
+# Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
+# loads the same file, so calendar UIDs survive a fresh install.
+SESSION_UUID_NAMESPACE = uuid_lib.UUID("5b0c8a8e-2f7e-4a8e-9a52-6f1c0c2f7a11")
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
+Text = Annotated[str, StringConstraints(max_length=20000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConferenceSpec(_Spec):
+    slug: Key
+    name: Name
+    timezone: str
+    start_date: date
+    end_date: date
+    venue: Name
+    venue_address: str = ""
+    description: Text = ""
+    capacity: Annotated[int, Field(gt=0)] | None = None
+    url: str = ""
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "AUD"
+
+
+class RoomSpec(_Spec):
+    key: Key
+    name: Name
+    capacity: Annotated[int, Field(gt=0)] | None = None
+    access_notes: Text = ""
+
+
+class TrackSpec(_Spec):
+    key: Key
+    name: Name
+    colour: Colour = "#555555"
+    description: Text = ""
+
+
+class SpeakerSpec(_Spec):
+    key: Key
+    name: Name
+    bio: Text = ""
+    pronouns: Annotated[str, StringConstraints(max_length=50)] = ""
+    affiliation: Annotated[str, StringConstraints(max_length=200)] = ""
+    links: list[str] = []
+
+
+class ReadingSpec(_Spec):
+    title: Name
+    url: str
+
+
+class SessionSpec(_Spec):
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=120)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+    kind: Literal["talk", "panel", "debate", "workshop", "plenary", "social"]
+    start: datetime
+    end: datetime
+    room: Key
+    track: Key | None = None
+    abstract: Text = ""
+    speakers: list[Key] = []
+    chairs: list[Key] = []
+    language: Annotated[str, StringConstraints(min_length=2, max_length=20)] = "en"
+    status: Literal["confirmed", "cancelled"] = "confirmed"
+    reading: list[ReadingSpec] = []
+    recording_url: str = ""
+    uuid: uuid_lib.UUID | None = None
+
+
+class TicketTypeSpec(_Spec):
+    code: Key
+    name: Name
+    kind: Literal["fixed", "pay_what_you_can", "free"] = "fixed"
+    price: Money | None = None
+    min_price: Money | None = None
+    suggested_price: Money | None = None
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    description: Text = ""
+
+
+class ConferenceFileSpec(_Spec):
+    conference: ConferenceSpec
+    rooms: list[RoomSpec] = []
+    tracks: list[TrackSpec] = []
+    speakers: list[SpeakerSpec] = []
+    sessions: list[SessionSpec] = []
+    ticket_types: list[TicketTypeSpec] = []
+
+
+class ConferenceFileError(Exception):
+    """A conference file that cannot be loaded; the message names the file, the place and why."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "\n".join(problems))
+
+
+@dataclass
+class LoadReport:
+    conference_slug: str
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    cancelled_sessions: list[str] = field(default_factory=list)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.cancelled_sessions)
+
+    def summary(self) -> str:
+        def fmt(bucket: dict[str, int]) -> str:
+            return ", ".join(f"{n} {kind}" for kind, n in sorted(bucket.items())) or "nothing"
+
+        text = f"{self.conference_slug}: created {fmt(self.created)}; updated {fmt(self.updated)}"
+        if self.cancelled_sessions:
+            text += f"; cancelled {len(self.cancelled_sessions)} session(s) no longer in the file"
+        return text
+
+
+# ---- reading and checking -------------------------------------------------------------------
+
+
+def read_conference_file(path: Path | str) -> ConferenceFileSpec:
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConferenceFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConferenceFileError(str(path), ["the file is not UTF-8 text"]) from exc
+    return parse_conference_text(raw, source=str(path))
+
+
+def parse_conference_text(raw: str, source: str = "<text>") -> ConferenceFileSpec:
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConferenceFileError(source, [f"not valid TOML: {exc}"]) from exc
+    return check_conference_data(data, raw=raw, source=source)
+
+
+def check_conference_data(
+    data: dict[str, Any], raw: str = "", source: str = "<data>"
+) -> ConferenceFileSpec:
+    try:
+        spec = ConferenceFileSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            _describe(raw, data, tuple(error["loc"]), error["msg"]) for error in exc.errors()
+        ]
+        raise ConferenceFileError(source, problems) from exc
+    problems = [_describe(raw, data, loc, msg) for loc, msg in _cross_check(spec)]
+    if problems:
+        raise ConferenceFileError(source, problems)
+    return spec
+
+
+def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    conf = spec.conference
+    if not is_valid_zone(conf.timezone):
+        problems.append(
+            (("conference", "timezone"), f"{conf.timezone!r} is not an IANA time zone name")
+        )
+    if conf.end_date < conf.start_date:
+        problems.append((("conference", "end_date"), "the conference ends before it starts"))
+
+    def unique(section: str, keys: list[str], what: str = "key") -> set[str]:
+        seen: set[str] = set()
+        for index, key in enumerate(keys):
+            if key in seen:
+                problems.append(((section, index, what), f"{what} {key!r} is used twice"))
+            seen.add(key)
+        return seen
+
+    rooms = unique("rooms", [r.key for r in spec.rooms])
+    tracks = unique("tracks", [t.key for t in spec.tracks])
+    speakers = unique("speakers", [s.key for s in spec.speakers])
+    unique("sessions", [s.key for s in spec.sessions])
+    unique("ticket_types", [t.code for t in spec.ticket_types], "code")
+
+    for index, session in enumerate(spec.sessions):
+        loc = ("sessions", index)
+        if session.room not in rooms:
+            problems.append(((*loc, "room"), f"there is no room with key {session.room!r}"))
+        if session.track is not None and session.track not in tracks:
+            problems.append(((*loc, "track"), f"there is no track with key {session.track!r}"))
+        billed: set[str] = set()
+        for role in ("speakers", "chairs"):
+            for key in getattr(session, role):
+                if key not in speakers:
+                    problems.append(((*loc, role), f"there is no speaker with key {key!r}"))
+                elif key in billed:
+                    problems.append(((*loc, role), f"speaker {key!r} is listed twice"))
+                billed.add(key)
+        if is_valid_zone(conf.timezone):
+            start, end = to_utc(session.start, conf.timezone), to_utc(session.end, conf.timezone)
+            if end <= start:
+                problems.append(((*loc, "end"), "the session ends before it starts"))
+    for index, ticket in enumerate(spec.ticket_types):
+        loc = ("ticket_types", index)
+        if ticket.kind == "fixed" and ticket.price is None:
+            problems.append(((*loc, "price"), "a fixed-price ticket type needs a price"))
+        if ticket.kind == "pay_what_you_can" and ticket.min_price is None:
+            problems.append(((*loc, "min_price"), "pay-what-you-can needs a min_price (may be 0)"))
+    return problems
+
+
+def _describe(raw: str, data: dict[str, Any], loc: tuple[Any, ...], message: str) -> str:
+    """'line 42, sessions[3] (key "x").room: there is no room ...'"""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+            item = _item(data, loc[: loc.index(part) + 1])
+            if isinstance(item, dict):
+                ident = item.get("key") or item.get("code")
+                if isinstance(ident, str):
+                    parts[-1] += f" (key {ident!r})"
+        else:
+            parts.append(str(part))
+    where = ".".join(parts) or "file"
+    line = _line_of(raw, loc)
+    prefix = f"line {line}, " if line else ""
+    return f"{prefix}{where}: {message}"
+
+
+def _item(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _line_of(raw: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number for a location like ('sessions', 3, 'room')."""
+    if not raw or not loc or not isinstance(loc[0], str):
+        return None
+    lines = raw.splitlines()
+    section = loc[0]
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    rest = loc[2:] if index is not None else loc[1:]
+    header = re.compile(
+        rf"^\s*\[\[\s*{re.escape(section)}\s*\]\]"
+        if index is not None
+        else rf"^\s*\[\s*{re.escape(section)}\s*\]"
+    )
+    starts = [n for n, line in enumerate(lines) if header.match(line)]
+    if not starts:
+        return None
+    block_start = starts[index] if index is not None and index < len(starts) else starts[0]
+    if index is not None and index >= len(starts):
+        return None
+    block_end = next(
+        (n for n in range(block_start + 1, len(lines)) if lines[n].lstrip().startswith("[")),
+        len(lines),
+    )
+    if rest and isinstance(rest[0], str):
+        field_re = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
+        for n in range(block_start + 1, block_end):
+            if field_re.match(lines[n]):
+                return n + 1
+    return block_start + 1
+
+
+# ---- loading --------------------------------------------------------------------------------
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else int((amount * 100).to_integral_value())
+
+
+def session_uuid(conference_slug: str, session_key: str) -> str:
+    return str(uuid_lib.uuid5(SESSION_UUID_NAMESPACE, f"{conference_slug}/{session_key}"))
+
+
+def load_conference_file(db: Database, path: Path | str) -> LoadReport:
+    spec = read_conference_file(path)
+    with db.transaction() as session:
+        return load_conference_spec(session, spec)
+
+
+def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
+    now = utcnow()
+    conf_spec = spec.conference
+    report = LoadReport(conference_slug=conf_spec.slug)
+    programme_changed = False
+
+    conference = db.exec(select(Conference).where(Conference.slug == conf_spec.slug)).first()
+    conf_values = conf_spec.model_dump()
+    if conference is None:
+        conference = Conference(**conf_values, created_at=now, updated_at=now)
+        db.add(conference)
+        db.flush()
+        report.count(report.created, "conference")
+        programme_changed = True
+    elif apply_changes(conference, conf_values, now):
+        report.count(report.updated, "conference")
+        programme_changed = True
+    assert conference.id is not None
+    tz = conference.timezone
+
+    def upsert(model: Any, slug_field: str, key: str, values: dict[str, Any], kind: str) -> Any:
+        nonlocal programme_changed
+        record = db.exec(
+            select(model).where(
+                model.conference_id == conference.id, getattr(model, slug_field) == key
+            )
+        ).first()
+        if record is None:
+            record = model(conference_id=conference.id, **{slug_field: key}, **values)
+            db.add(record)
+            db.flush()
+            report.count(report.created, kind)
+            programme_changed = True
+        elif apply_changes(record, values, now):
+            report.count(report.updated, kind)
+            programme_changed = True
+        return record
+
+    rooms = {
+        r.key: upsert(
+            Room,
+            "slug",
+            r.key,
+            {
+                "name": r.name,
+                "capacity": r.capacity,
+                "access_notes": r.access_notes,
+                "position": position,
+            },
+            "rooms",
+        )
+        for position, r in enumerate(spec.rooms)
+    }
+    tracks = {
+        t.key: upsert(
+            Track,
+            "slug",
+            t.key,
+            {
+                "name": t.name,
+                "colour": t.colour.lower(),
+                "description": t.description,
+                "position": position,
+            },
+            "tracks",
+        )
+        for position, t in enumerate(spec.tracks)
+    }
+    speakers = {
+        s.key: upsert(
+            Speaker,
+            "slug",
+            s.key,
+            {
+                "name": s.name,
+                "bio": s.bio,
+                "pronouns": s.pronouns,
+                "affiliation": s.affiliation,
+                "links": list(s.links),
+            },
+            "speakers",
+        )
+        for s in spec.speakers
+    }
+    for position, t in enumerate(spec.ticket_types):
+        upsert(
+            TicketType,
+            "code",
+            t.code,
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "description": t.description,
+                "price_cents": _cents(t.price) or 0,
+                "min_price_cents": _cents(t.min_price) or 0,
+                "suggested_price_cents": _cents(t.suggested_price),
+                "capacity": t.capacity,
+                "position": position,
+            },
+            "ticket types",
+        )
+
+    existing = {
+        s.slug: s
+        for s in db.exec(
+            select(ProgrammeSession).where(ProgrammeSession.conference_id == conference.id)
+        )
+    }
+    people_now: dict[int, list[SessionPerson]] = defaultdict(list)
+    for person in db.exec(
+        select(SessionPerson)
+        .join(ProgrammeSession, SessionPerson.session_id == ProgrammeSession.id)
+        .where(ProgrammeSession.conference_id == conference.id)
+    ):
+        people_now[person.session_id].append(person)
+    for s in spec.sessions:
+        values = {
+            "title": s.title,
+            "abstract": s.abstract,
+            "kind": s.kind,
+            "track_id": tracks[s.track].id if s.track else None,
+            "room_id": rooms[s.room].id,
+            "start": to_utc(s.start, tz),
+            "end": to_utc(s.end, tz),
+            "language": s.language,
+            "status": s.status,
+            "reading_list": [r.model_dump() for r in s.reading],
+            "recording_url": s.recording_url,
+        }
+        record = existing.get(s.key)
+        if record is None:
+            record = ProgrammeSession(
+                conference_id=conference.id,
+                slug=s.key,
+                uuid=str(s.uuid) if s.uuid else session_uuid(conference.slug, s.key),
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+            db.add(record)
+            db.flush()
+            report.count(report.created, "sessions")
+            fields_changed = True
+        else:
+            fields_changed = bool(apply_session_changes(record, values, now))
+        people = [(speakers[k].id, PersonRole.speaker.value) for k in s.speakers]
+        people += [(speakers[k].id, PersonRole.chair.value) for k in s.chairs]
+        people_changed = set_session_people(
+            db, record, people, now, current=people_now.get(record.id or 0, [])
+        )
+        if record.slug in existing and (fields_changed or people_changed):
+            report.count(report.updated, "sessions")
+        programme_changed |= fields_changed or people_changed
+
+    in_file = {s.key for s in spec.sessions}
+    for slug, record in existing.items():
+        if slug not in in_file and record.status != SessionStatus.cancelled.value:
+            apply_session_changes(record, {"status": SessionStatus.cancelled.value}, now)
+            report.cancelled_sessions.append(slug)
+            programme_changed = True
+
+    if programme_changed and report.created.get("conference") is None:
+        bump_programme_version(conference, now)
+    db.flush()
+    return report

@@ -1,0 +1,183 @@
+"""Reading the programme: the conference and everything in it, shaped for pages, feeds and JSON."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from confapp.models import (
+    Conference,
+    ProgrammeSession,
+    Room,
+    SessionPerson,
+    SessionStatus,
+    Speaker,
+    TicketType,
+    Track,
+)
+from confapp.times import to_local
+
+
+@dataclass(frozen=True)
+class Person:
+    speaker: Speaker
+    role: str
+
+
+@dataclass
+class SessionEntry:
+    """A programme session with its room, track and people resolved."""
+
+    record: ProgrammeSession
+    room: Room | None
+    track: Track | None
+    people: list[Person]
+    tz: str
+
+    @property
+    def slug(self) -> str:
+        return self.record.slug
+
+    @property
+    def title(self) -> str:
+        return self.record.title
+
+    @property
+    def cancelled(self) -> bool:
+        return self.record.status == SessionStatus.cancelled.value
+
+    @property
+    def local_start(self) -> datetime:
+        return to_local(self.record.start, self.tz)
+
+    @property
+    def local_end(self) -> datetime:
+        return to_local(self.record.end, self.tz)
+
+    @property
+    def day(self) -> date:
+        return self.local_start.date()
+
+    @property
+    def speakers(self) -> list[Speaker]:
+        return [p.speaker for p in self.people if p.role == "speaker"]
+
+    @property
+    def chairs(self) -> list[Speaker]:
+        return [p.speaker for p in self.people if p.role == "chair"]
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.record.end - self.record.start).total_seconds() // 60)
+
+
+@dataclass
+class Programme:
+    conference: Conference
+    rooms: list[Room]
+    tracks: list[Track]
+    speakers: list[Speaker]
+    sessions: list[SessionEntry]
+    sessions_by_speaker: dict[int, list[SessionEntry]] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> str:
+        return self.conference.timezone
+
+    @property
+    def days(self) -> list[date]:
+        """Conference days, plus any day a session falls on outside them."""
+        conf = self.conference
+        days = {
+            conf.start_date + timedelta(n)
+            for n in range((conf.end_date - conf.start_date).days + 1)
+        }
+        days |= {entry.day for entry in self.sessions}
+        return sorted(days)
+
+    def track(self, slug: str) -> Track | None:
+        return next((t for t in self.tracks if t.slug == slug), None)
+
+    def room(self, slug: str) -> Room | None:
+        return next((r for r in self.rooms if r.slug == slug), None)
+
+    def speaker(self, slug: str) -> Speaker | None:
+        return next((s for s in self.speakers if s.slug == slug), None)
+
+    def session(self, slug: str) -> SessionEntry | None:
+        return next((s for s in self.sessions if s.slug == slug), None)
+
+
+def list_conferences(db: Session) -> list[Conference]:
+    return list(db.exec(select(Conference).order_by(Conference.start_date, Conference.slug)))
+
+
+def get_conference(db: Session, slug: str) -> Conference | None:
+    return db.exec(select(Conference).where(Conference.slug == slug)).first()
+
+
+def list_ticket_types(db: Session, conference: Conference) -> list[TicketType]:
+    return list(
+        db.exec(
+            select(TicketType)
+            .where(TicketType.conference_id == conference.id)
+            .order_by(TicketType.position, TicketType.id)
+        )
+    )
+
+
+def load_programme(db: Session, conference: Conference) -> Programme:
+    """The whole programme in five queries, however many sessions there are."""
+    conf_id = conference.id
+    rooms = list(
+        db.exec(select(Room).where(Room.conference_id == conf_id).order_by(Room.position, Room.id))
+    )
+    tracks = list(
+        db.exec(
+            select(Track).where(Track.conference_id == conf_id).order_by(Track.position, Track.id)
+        )
+    )
+    speakers = list(
+        db.exec(select(Speaker).where(Speaker.conference_id == conf_id).order_by(Speaker.name))
+    )
+    records = list(
+        db.exec(
+            select(ProgrammeSession)
+            .where(ProgrammeSession.conference_id == conf_id)
+            .order_by(ProgrammeSession.start, ProgrammeSession.end, ProgrammeSession.title)
+        )
+    )
+    people_rows = db.exec(
+        select(SessionPerson)
+        .join(ProgrammeSession, SessionPerson.session_id == ProgrammeSession.id)
+        .where(ProgrammeSession.conference_id == conf_id)
+        .order_by(SessionPerson.session_id, SessionPerson.position)
+    )
+    speakers_by_id = {s.id: s for s in speakers}
+    rooms_by_id = {r.id: r for r in rooms}
+    tracks_by_id = {t.id: t for t in tracks}
+    people: dict[int, list[Person]] = defaultdict(list)
+    for row in people_rows:
+        people[row.session_id].append(Person(speakers_by_id[row.speaker_id], row.role))
+
+    entries = [
+        SessionEntry(
+            record=r,
+            room=rooms_by_id.get(r.room_id) if r.room_id else None,
+            track=tracks_by_id.get(r.track_id) if r.track_id else None,
+            people=people.get(r.id or 0, []),
+            tz=conference.timezone,
+        )
+        for r in records
+    ]
+    by_speaker: dict[int, list[SessionEntry]] = defaultdict(list)
+    for entry in entries:
+        for person in entry.people:
+            if person.speaker.id is not None:
+                by_speaker[person.speaker.id].append(entry)
+    # Speakers appear publicly only while they are billed for a session.
+    billed = [s for s in speakers if s.id in by_speaker]
+    return Programme(conference, rooms, tracks, billed, entries, dict(by_speaker))

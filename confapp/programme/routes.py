@@ -1,0 +1,170 @@
+"""Public programme pages and the programme JSON."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp import urls
+from confapp.db import Database
+from confapp.models import Conference
+from confapp.programme.as_json import programme_document
+from confapp.programme.grid import build_day_grid
+from confapp.programme.queries import (
+    Programme,
+    get_conference,
+    list_conferences,
+    list_ticket_types,
+    load_programme,
+)
+from confapp.templating import render
+
+VIEWS = ("grid", "list")
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _programme(request: Request) -> Programme:
+    slug = request.path_params["conference"]
+    with _db(request).read() as db:
+        conference = get_conference(db, slug)
+        if conference is None:
+            raise HTTPException(404, f"There is no conference called “{slug}”.")
+        return load_programme(db, conference)
+
+
+def _conference(request: Request) -> Conference:
+    slug = request.path_params["conference"]
+    with _db(request).read() as db:
+        conference = get_conference(db, slug)
+    if conference is None:
+        raise HTTPException(404, f"There is no conference called “{slug}”.")
+    return conference
+
+
+def conference_list(request: Request) -> Response:
+    with _db(request).read() as db:
+        conferences = list_conferences(db)
+    if len(conferences) == 1:
+        return RedirectResponse(urls.conference_path(conferences[0].slug), status_code=302)
+    return render(request, "programme/conferences.html", {"conferences": conferences})
+
+
+def conference_home(request: Request) -> Response:
+    programme = _programme(request)
+    with _db(request).read() as db:
+        ticket_types = list_ticket_types(db, programme.conference)
+    plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
+    return render(
+        request,
+        "programme/home.html",
+        {
+            "conference": programme.conference,
+            "programme": programme,
+            "plenaries": plenaries,
+            "ticket_types": ticket_types,
+        },
+    )
+
+
+def _parse_day(value: str | None, programme: Programme) -> date:
+    days = programme.days
+    if not value:
+        return days[0]
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(404, f"“{value}” is not a date (use YYYY-MM-DD).") from None
+    if day not in days:
+        raise HTTPException(404, f"The programme has no sessions on {value}.")
+    return day
+
+
+def programme_page(request: Request) -> Response:
+    programme = _programme(request)
+    day = _parse_day(request.query_params.get("day"), programme)
+    track_slug = request.query_params.get("track") or None
+    track = programme.track(track_slug) if track_slug else None
+    if track_slug and track is None:
+        raise HTTPException(404, f"There is no track called “{track_slug}”.")
+    view = request.query_params.get("view") or None
+    if view is not None and view not in VIEWS:
+        raise HTTPException(404, f"Unknown view “{view}”: use grid or list.")
+
+    entries = [
+        e
+        for e in programme.sessions
+        if e.day == day and (track is None or (e.track is not None and e.track.id == track.id))
+    ]
+    return render(
+        request,
+        "programme/programme.html",
+        {
+            "conference": programme.conference,
+            "programme": programme,
+            "day": day,
+            "track": track,
+            "view": view,
+            "entries": entries,
+            "grid": build_day_grid(entries, programme.rooms) if view != "list" else None,
+        },
+    )
+
+
+def session_page(request: Request) -> Response:
+    programme = _programme(request)
+    entry = programme.session(request.path_params["session"])
+    if entry is None:
+        raise HTTPException(404, "There is no session at this address.")
+    return render(
+        request,
+        "programme/session.html",
+        {"conference": programme.conference, "programme": programme, "entry": entry},
+    )
+
+
+def speaker_list(request: Request) -> Response:
+    programme = _programme(request)
+    return render(
+        request,
+        "programme/speakers.html",
+        {"conference": programme.conference, "programme": programme},
+    )
+
+
+def speaker_page(request: Request) -> Response:
+    programme = _programme(request)
+    speaker = programme.speaker(request.path_params["speaker"])
+    if speaker is None:
+        raise HTTPException(404, "There is no speaker at this address.")
+    return render(
+        request,
+        "programme/speaker.html",
+        {
+            "conference": programme.conference,
+            "programme": programme,
+            "speaker": speaker,
+            "entries": programme.sessions_by_speaker.get(speaker.id or 0, []),
+        },
+    )
+
+
+def programme_json(request: Request) -> Response:
+    return JSONResponse(programme_document(_programme(request)))
+
+
+routes = [
+    Route("/", conference_list, name="conferences"),
+    Route("/api/{conference}/programme", programme_json, name="programme_json"),
+    Route("/{conference}/", conference_home, name="conference"),
+    Route("/{conference}/programme", programme_page, name="programme"),
+    Route("/{conference}/sessions/{session}", session_page, name="session"),
+    Route("/{conference}/speakers", speaker_list, name="speakers"),
+    Route("/{conference}/speakers/{speaker}", speaker_page, name="speaker"),
+]

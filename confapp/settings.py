@@ -1,0 +1,62 @@
+"""One typed settings object, read from CONFAPP_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from confapp.resources import demo_seed_path
+
+DEFAULT_DATABASE_URL = "sqlite:///confapp.sqlite3"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Loaded into an empty database at start; "" disables seeding.
+    seed_file: str = field(default_factory=lambda: str(demo_seed_path()))
+    # Public origin used in links that leave the site (emails, QR codes, feeds).
+    base_url: str = ""
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        defaults = cls()
+        return cls(
+            database_url=os.environ.get("CONFAPP_DATABASE_URL") or defaults.database_url,
+            host=os.environ.get("CONFAPP_HOST") or defaults.host,
+            port=_env_int("CONFAPP_PORT", defaults.port),
+            workers=_env_int("CONFAPP_WORKERS", defaults.workers),
+            seed_file=os.environ.get("CONFAPP_SEED_FILE", defaults.seed_file),
+            base_url=(os.environ.get("CONFAPP_BASE_URL") or "").rstrip("/"),
+            debug=_env_bool("CONFAPP_DEBUG", False),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        return None if path in ("", ":memory:") else Path(path)

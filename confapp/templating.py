@@ -1,0 +1,62 @@
+"""Jinja2 set-up: the template folder, the filters every page shares, and `render`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from confapp import urls
+from confapp.resources import templates_dir
+from confapp.times import to_local
+
+
+def _hm(value: datetime, tz: str) -> str:
+    return to_local(value, tz).strftime("%H:%M")
+
+
+def _day_name(value: date | datetime) -> str:
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+def _short_day(value: date) -> str:
+    return f"{value:%a} {value.day} {value:%b}"
+
+
+def _date_range(start: date, end: date) -> str:
+    if start == end:
+        return f"{start.day} {start:%B %Y}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{end.day} {end:%B %Y}"
+    return f"{start.day} {start:%B} – {end.day} {end:%B %Y}"
+
+
+def _money(cents: int | None, currency: str = "AUD") -> str:
+    if cents is None:
+        return ""
+    symbol = "$" if currency in {"AUD", "USD", "NZD", "CAD"} else f"{currency} "
+    return f"{symbol}{cents / 100:,.2f}".replace(".00", "")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+templates = Jinja2Templates(directory=str(templates_dir()))
+templates.env.globals["urls"] = urls
+templates.env.filters["hm"] = _hm
+templates.env.filters["day_name"] = _day_name
+templates.env.filters["short_day"] = _short_day
+templates.env.filters["date_range"] = _date_range
+templates.env.filters["money"] = _money
+templates.env.filters["paragraphs"] = _paragraphs
+templates.env.filters["local"] = to_local
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    return templates.TemplateResponse(request, name, context or {}, status_code=status_code)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, then runs it.
+# Usage: bash scripts/test.sh [pytest args...]
+# PostgreSQL: set CONFAPP_TEST_POSTGRES_URL to a server the tests may create databases on
+# (.ci/run starts one); without it the PostgreSQL half is skipped, with the reason shown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs npm)
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "Installing ${need_apt[*]} from Debian ..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "Missing ${need_apt[*]}: the browser tests will be skipped (install them with apt)." >&2
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+python3 -m ruff format --check confapp tests
+python3 -m ruff check confapp tests
+python3 -m pytest "$@"
