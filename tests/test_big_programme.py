@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from confapp.app import create_app
 from confapp.db import Database
 from confapp.programme.grid import build_day_grid
-from confapp.programme.queries import get_conference, load_programme
+from confapp.programme.queries import SessionEntry, get_conference, load_programme
 from confapp.programme.synthetic import load_synthetic_conference
 from confapp.settings import Settings
 from tests.test_public_pages import elements
@@ -75,3 +75,38 @@ def test_grid_rows_follow_real_time_across_a_daylight_saving_change(db: Database
     cell = grid.cells[0]
     assert cell.row_end - cell.row_start == 12  # twelve 5-minute rows, not 24
     assert [label.text for label in grid.labels] == ["01:30", "03:00"]
+
+
+def test_sessions_overlapping_in_one_room_sit_side_by_side(db: Database) -> None:
+    # In the demo a replacement session runs in the room and slot of a cancelled one.
+    from confapp.programme.conference_file import load_conference_file
+    from confapp.resources import demo_seed_path
+
+    load_conference_file(db, demo_seed_path())
+    with db.read() as session:
+        conference = get_conference(session, "socialism-2027")
+        assert conference is not None
+        programme = load_programme(session, conference)
+    sunday = [e for e in programme.sessions if e.day == date(2027, 7, 11)]
+
+    def overlapping_with(other: SessionEntry) -> list[SessionEntry]:
+        return [
+            e
+            for e in sunday
+            if e.room == other.room
+            and e.record.start < other.record.end
+            and other.record.start < e.record.end
+        ]
+
+    cancelled = next(e for e in sunday if e.cancelled and len(overlapping_with(e)) == 2)
+    overlapping = overlapping_with(cancelled)
+
+    grid = build_day_grid(sunday, programme.rooms)
+
+    cells = {id(c.entry): c for c in grid.cells}
+    columns = {cells[id(e)].column for e in overlapping}
+    assert len(columns) == 2
+    room_column = next(c for c in grid.columns if c.room == cancelled.room)
+    assert room_column.lanes == 2
+    assert columns == {room_column.first_line, room_column.first_line + 1}
+    assert grid.lane_count == len(grid.columns) + 1

@@ -15,6 +15,8 @@ LABEL_EVERY_MINUTES = 30
 @dataclass(frozen=True)
 class GridColumn:
     room: Room | None  # None: sessions not yet given a room
+    first_line: int = 2  # CSS grid column line where the room starts
+    lanes: int = 1  # sessions that overlap in one room sit side by side, one lane each
 
     @property
     def name(self) -> str:
@@ -43,6 +45,26 @@ class DayGrid:
     labels: list[TimeLabel]
     row_count: int
 
+    @property
+    def lane_count(self) -> int:
+        return sum(column.lanes for column in self.columns)
+
+
+def _assign_lanes(entries: list[SessionEntry]) -> dict[int, int]:
+    """Lane per session (by id) so that sessions overlapping in time never share a lane."""
+    lane_ends: list[datetime] = []
+    lanes: dict[int, int] = {}
+    for entry in sorted(entries, key=lambda e: (e.record.start, e.record.end)):
+        lane = next(
+            (n for n, end in enumerate(lane_ends) if end <= entry.record.start), len(lane_ends)
+        )
+        if lane == len(lane_ends):
+            lane_ends.append(entry.record.end)
+        else:
+            lane_ends[lane] = entry.record.end
+        lanes[id(entry)] = lane
+    return lanes
+
 
 def _floor(value: datetime, minutes: int) -> datetime:
     return value - timedelta(
@@ -54,11 +76,25 @@ def build_day_grid(entries: list[SessionEntry], rooms: list[Room]) -> DayGrid:
     """A grid for the given sessions (already narrowed to one day and any filters)."""
     if not entries:
         return DayGrid(columns=[], cells=[], labels=[], row_count=0)
-    used_room_ids = {e.room.id for e in entries if e.room is not None}
-    columns = [GridColumn(room) for room in rooms if room.id in used_room_ids]
-    if any(e.room is None for e in entries):
-        columns.append(GridColumn(None))
-    column_of = {col.room.id if col.room else None: n + 2 for n, col in enumerate(columns)}
+    by_room: dict[int | None, list[SessionEntry]] = {}
+    for entry in entries:
+        by_room.setdefault(entry.room.id if entry.room else None, []).append(entry)
+    ordered = [room.id for room in rooms if room.id in by_room]
+    if None in by_room:
+        ordered.append(None)
+    rooms_by_id = {room.id: room for room in rooms}
+    columns: list[GridColumn] = []
+    lane_of: dict[int, int] = {}
+    line = 2
+    for room_id in ordered:
+        lanes = _assign_lanes(by_room[room_id])
+        lane_of.update(lanes)
+        count = max(lanes.values()) + 1
+        columns.append(GridColumn(rooms_by_id.get(room_id) if room_id else None, line, count))
+        line += count
+    first_line_of = {
+        column.room.id if column.room else None: column.first_line for column in columns
+    }
 
     first = _floor(min(e.local_start for e in entries), LABEL_EVERY_MINUTES)
     last = max(e.local_end for e in entries)
@@ -74,7 +110,7 @@ def build_day_grid(entries: list[SessionEntry], rooms: list[Room]) -> DayGrid:
     cells = [
         GridCell(
             entry=e,
-            column=column_of[e.room.id if e.room else None],
+            column=first_line_of[e.room.id if e.room else None] + lane_of[id(e)],
             row_start=row(e.local_start),
             row_end=max(row(e.local_end, round_up=True), row(e.local_start) + 1),
         )
