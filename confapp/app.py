@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,9 +16,12 @@ from starlette.staticfiles import StaticFiles
 from confapp.access_log import AccessLogMiddleware
 from confapp.db import Database
 from confapp.errors import http_exception_handler, server_error_handler
+from confapp.housekeeping import run_housekeeping
 from confapp.programme import routes as programme_routes
+from confapp.registration import routes as registration_routes
 from confapp.resources import static_dir
 from confapp.settings import Settings
+from confapp.tickets import routes as ticket_routes
 
 
 def healthz(request: Request) -> Response:
@@ -32,12 +36,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as background:
+            if settings.housekeeping_seconds > 0:
+                background.start_soon(run_housekeeping, db, settings)
+            yield
+            background.cancel_scope.cancel()
         db.dispose()
 
     routes = [
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
+        *ticket_routes.routes,
+        *registration_routes.routes,
         *programme_routes.routes,
     ]
     app = Starlette(

@@ -13,6 +13,7 @@ from confapp.migrate import upgrade_to_head
 from confapp.programme.conference_file import ConferenceFileError, load_conference_file
 from confapp.programme.queries import list_conferences
 from confapp.settings import Settings
+from confapp.tickets.keys import ensure_signing_key
 
 
 def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
@@ -48,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConferenceFileError as exc:
         print(f"confapp: cannot load the demo conference:\n{exc}", file=sys.stderr)
         return 2
+    ensure_signing_key(db)
     with db.read() as session:
         conferences = list_conferences(session)
     db.dispose()
@@ -55,6 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Worker processes build their app from the environment, so hand the settings over there.
     os.environ["CONFAPP_DATABASE_URL"] = settings.database_url
     os.environ["CONFAPP_SEED_FILE"] = settings.seed_file
+    os.environ["CONFAPP_HOST"] = settings.host
+    os.environ["CONFAPP_PORT"] = str(settings.port)
     base = f"http://{settings.host}:{settings.port}"
     path = f"/{conferences[0].slug}/" if len(conferences) == 1 else "/"
     print(f"confapp is serving at {base}{path}  (database: {_safe_url(settings.database_url)})")
@@ -88,6 +92,67 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     db = prepare_database(_settings_from(args), seed=False)
     db.dispose()
     print("The database schema is up to date.")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from confapp.registration.privacy import erase_attendee, purge_expired_personal_data
+    from confapp.registration.service import find_registration
+
+    db = prepare_database(_settings_from(args), seed=False)
+    try:
+        if args.ticket:
+            code = args.ticket.replace("-", "").strip().upper()
+            with db.read() as session:
+                registration = find_registration(session, code)
+            if registration is None or registration.id is None:
+                print(f"confapp purge: no ticket with code {args.ticket}", file=sys.stderr)
+                return 2
+            erase_attendee(db, registration.id)
+            print(f"Erased the attendee with ticket {args.ticket}; the ticket is cancelled.")
+            return 0
+        report = purge_expired_personal_data(db)
+    finally:
+        db.dispose()
+    where = ", ".join(report.conferences) or "no conference past its retention period"
+    print(f"Erased the personal data of {report.erased} attendee(s) ({where}).")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from confapp.tickets.keys import ensure_signing_key, retire_signing_key, rotate_signing_key
+
+    db = prepare_database(_settings_from(args), seed=False)
+    try:
+        if args.action == "rotate":
+            ensure_signing_key(db)
+            key_id = rotate_signing_key(db)
+            print(f"New tickets are now signed with key {key_id}; older keys still verify.")
+        elif args.action == "retire":
+            if args.key_id is None or not retire_signing_key(db, args.key_id):
+                print("confapp keys retire: give the id of a key in use", file=sys.stderr)
+                return 2
+            print(f"Key {args.key_id} is retired: tickets signed with it no longer verify.")
+        else:
+            key = ensure_signing_key(db)
+            print(f"Tickets are signed with key {key.key_id}.")
+    finally:
+        db.dispose()
+    return 0
+
+
+def cmd_mail(args: argparse.Namespace) -> int:
+    import anyio
+
+    from confapp.outbox import send_due_mail
+
+    settings = _settings_from(args)
+    db = prepare_database(settings, seed=False)
+    try:
+        sent = anyio.run(send_due_mail, db, settings)
+    finally:
+        db.dispose()
+    print(f"Sent {sent} queued mail(s).")
     return 0
 
 
@@ -125,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_database(commands.add_parser("migrate", help="create or upgrade the schema"))
     migrate.set_defaults(func=cmd_migrate)
+
+    purge = with_database(
+        commands.add_parser(
+            "purge", help="erase attendees' personal data past the retention period"
+        )
+    )
+    purge.add_argument("--ticket", help="erase one attendee now, by ticket code")
+    purge.set_defaults(func=cmd_purge)
+
+    keys = with_database(commands.add_parser("keys", help="the ticket-signing keys"))
+    keys.add_argument("action", choices=["show", "rotate", "retire"])
+    keys.add_argument("key_id", nargs="?", type=int)
+    keys.set_defaults(func=cmd_keys)
+
+    mail = with_database(commands.add_parser("mail", help="send queued mail now"))
+    mail.set_defaults(func=cmd_mail)
     return parser
 
 

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from confapp.access_log import redact_path
 from confapp.templating import render
 
 log = logging.getLogger("confapp")
@@ -58,8 +59,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
-    # The path is logged without its query string: it may carry a ticket token.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Logged without the query string and with secrets cut out of the path (ticket tokens).
+    log.exception("unhandled error on %s %s", request.method, redact_path(request.url.path))
     return error_response(
         request, 500, "The server hit a problem. Nothing you sent was half-saved; please try again."
     )

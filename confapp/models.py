@@ -6,7 +6,7 @@ import uuid as uuid_lib
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from confapp.db import UTCDateTime
@@ -43,6 +43,11 @@ def _created() -> datetime:
 
 
 class Conference(SQLModel, table=True):
+    __table_args__ = (
+        CheckConstraint(
+            "capacity IS NULL OR places_taken <= capacity", name="conference_within_capacity"
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=80, unique=True, index=True)
     name: str = Field(max_length=200)
@@ -55,6 +60,13 @@ class Conference(SQLModel, table=True):
     url: str = Field(default="", max_length=500)
     currency: str = Field(default="AUD", max_length=3)
     capacity: int | None = None
+    # Places held by active registrations; the database refuses to go past capacity.
+    places_taken: int = 0
+    # Solidarity pool: top-ups paid on top of tickets fund free places others can claim.
+    solidarity_place_cents: int | None = None  # what one funded place costs; None: no pool
+    solidarity_fund_cents: int = 0
+    # Personal data is erased this many days after the conference ends.
+    erase_after_days: int = 30
     # Bumped by every change to rooms, tracks, speakers or sessions; caches and ETags key on it.
     programme_version: int = 1
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
@@ -141,7 +153,12 @@ class SessionPerson(SQLModel, table=True):
 
 class TicketType(SQLModel, table=True):
     __tablename__ = "ticket_type"
-    __table_args__ = (UniqueConstraint("conference_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("conference_id", "code"),
+        CheckConstraint(
+            "capacity IS NULL OR places_taken <= capacity", name="ticket_type_within_capacity"
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     conference_id: int = Field(foreign_key="conference.id", index=True)
     code: str = Field(max_length=40)
@@ -153,5 +170,75 @@ class TicketType(SQLModel, table=True):
     min_price_cents: int = 0
     suggested_price_cents: int | None = None
     capacity: int | None = None
+    places_taken: int = 0
+    # Free places that exist only as far as the solidarity fund pays for them.
+    from_solidarity_pool: bool = False
     position: int = 0
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class PaymentStatus(StrEnum):
+    unpaid = "unpaid"
+    paid = "paid"
+    waived = "waived"
+
+
+class RegistrationStatus(StrEnum):
+    active = "active"
+    cancelled = "cancelled"
+
+
+class Registration(SQLModel, table=True):
+    """An attendee's registration and its ticket. Personal fields are blanked on erasure."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    ticket_type_id: int = Field(foreign_key="ticket_type.id", index=True)
+    # The ticket's unguessable identity (base32 of 8 random bytes); the signed token names it.
+    ticket_code: str = Field(max_length=16, unique=True)
+    signing_key_id: int = Field(foreign_key="signing_key.id")
+    name: str = Field(default="", max_length=100)
+    email: str = Field(default="", max_length=254)
+    access_needs: str = Field(default="", sa_type=Text)
+    childcare_children: int = 0
+    childcare_ages: str = Field(default="", max_length=200)
+    email_consent: bool = False
+    amount_cents: int = 0
+    solidarity_topup_cents: int = 0
+    payment_status: str = Field(default=PaymentStatus.unpaid.value, max_length=10)
+    status: str = Field(default=RegistrationStatus.active.value, max_length=10)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SigningKey(SQLModel, table=True):
+    """Ed25519 keys that sign tickets. Every app process uses the same rows; the newest
+    unretired key signs new tickets, and older keys keep verifying until retired."""
+
+    __tablename__ = "signing_key"
+    id: int = Field(primary_key=True)  # the key id carried in tokens, 1..255
+    private_key: str = Field(max_length=64)  # raw 32 bytes, base64
+    public_key: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxMail(SQLModel, table=True):
+    """A mail waiting to be sent or already sent. The message itself is built at send time
+    from the registration, so no copy of personal data sits here beyond the address."""
+
+    __tablename__ = "outbox_mail"
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int | None = Field(
+        default=None, foreign_key="registration.id", ondelete="CASCADE", index=True
+    )
+    kind: str = Field(default="ticket", max_length=20)
+    status: str = Field(default="pending", max_length=10)  # pending, sent, failed
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime, index=True)
+    # A sender claims a mail until this time, so two app processes never send it twice.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

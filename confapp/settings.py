@@ -34,6 +34,16 @@ class Settings:
     # Public origin used in links that leave the site (emails, QR codes, feeds).
     base_url: str = ""
     debug: bool = False
+    # Outgoing mail. With no smtp_host, mail is queued (and visible as queued), not sent.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    mail_from: str = "confapp <tickets@localhost>"
+    # Background work each app process does: retry due mail, erase expired personal data.
+    housekeeping_seconds: int = 30
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,10 +56,23 @@ class Settings:
             seed_file=os.environ.get("CONFAPP_SEED_FILE", defaults.seed_file),
             base_url=(os.environ.get("CONFAPP_BASE_URL") or "").rstrip("/"),
             debug=_env_bool("CONFAPP_DEBUG", False),
+            smtp_host=os.environ.get("CONFAPP_SMTP_HOST", defaults.smtp_host),
+            smtp_port=_env_int("CONFAPP_SMTP_PORT", defaults.smtp_port),
+            smtp_username=os.environ.get("CONFAPP_SMTP_USERNAME", ""),
+            smtp_password=os.environ.get("CONFAPP_SMTP_PASSWORD", ""),
+            smtp_starttls=_env_bool("CONFAPP_SMTP_STARTTLS", False),
+            smtp_tls=_env_bool("CONFAPP_SMTP_TLS", False),
+            mail_from=os.environ.get("CONFAPP_MAIL_FROM") or defaults.mail_from,
+            housekeeping_seconds=_env_int("CONFAPP_HOUSEKEEPING_SECONDS", 30),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def public_origin(self) -> str:
+        """Where people reach this site: links in mail, QR codes and feeds start with it."""
+        return self.base_url or f"http://{self.host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from confapp import urls
+from confapp.money import format_money
 from confapp.resources import templates_dir
 from confapp.times import to_local
 
@@ -26,19 +27,12 @@ def _short_day(value: date) -> str:
     return f"{value:%a} {value.day} {value:%b}"
 
 
-def _date_range(start: date, end: date) -> str:
+def day_range(start: date, end: date) -> str:
     if start == end:
         return f"{start.day} {start:%B %Y}"
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{end.day} {end:%B %Y}"
     return f"{start.day} {start:%B} – {end.day} {end:%B %Y}"
-
-
-def _money(cents: int | None, currency: str = "AUD") -> str:
-    if cents is None:
-        return ""
-    symbol = "$" if currency in {"AUD", "USD", "NZD", "CAD"} else f"{currency} "
-    return f"{symbol}{cents / 100:,.2f}".replace(".00", "")
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -50,8 +44,8 @@ templates.env.globals["urls"] = urls
 templates.env.filters["hm"] = _hm
 templates.env.filters["day_name"] = _day_name
 templates.env.filters["short_day"] = _short_day
-templates.env.filters["date_range"] = _date_range
-templates.env.filters["money"] = _money
+templates.env.filters["date_range"] = day_range
+templates.env.filters["money"] = format_money
 templates.env.filters["paragraphs"] = _paragraphs
 templates.env.filters["local"] = to_local
 

@@ -50,3 +50,69 @@ def programme_api_path(conference_slug: str) -> str:
 
 def absolute(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}{path}"
+
+
+def ticket_path(token: str) -> str:
+    return f"/tickets/{token}"
+
+
+def ticket_qr_path(token: str, fmt: str = "svg") -> str:
+    return f"/tickets/{token}/qr.{fmt}"
+
+
+def ticket_cancel_path(token: str) -> str:
+    return f"/tickets/{token}/cancel"
+
+
+def agenda_feed_path(token: str) -> str:
+    return f"/tickets/{token}/agenda.ics"
+
+
+def register_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/register"
+
+
+# ---- calendar feeds and schedule exports ----------------------------------------------------
+
+
+def programme_feed_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/programme.ics"
+
+
+def session_feed_path(conference_slug: str, session_slug: str) -> str:
+    return f"{session_path(conference_slug, session_slug)}.ics"
+
+
+def track_feed_path(conference_slug: str, track_slug: str) -> str:
+    return f"/{quote(conference_slug)}/tracks/{quote(track_slug)}.ics"
+
+
+def room_feed_path(conference_slug: str, room_slug: str) -> str:
+    return f"/{quote(conference_slug)}/rooms/{quote(room_slug)}.ics"
+
+
+def speaker_feed_path(conference_slug: str, speaker_slug: str) -> str:
+    return f"{speaker_path(conference_slug, speaker_slug)}.ics"
+
+
+def schedule_xml_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/schedule.xml"
+
+
+def schedule_json_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/schedule.json"
+
+
+def public_base_url(configured_base_url: str, request_base_url: str) -> str:
+    """The origin for links that leave the site: CONFAPP_BASE_URL, else the request's."""
+    return (configured_base_url or request_base_url).rstrip("/")
+
+
+def webcal_url(url: str) -> str:
+    """The same feed as a webcal:// link, which opens the subscribe dialog of calendar apps."""
+    return "webcal://" + url.split("://", 1)[-1]
+
+
+def google_calendar_url(url: str) -> str:
+    """Google Calendar's "add by URL" page for a feed (it polls every 8 to 24 hours)."""
+    return "https://calendar.google.com/calendar/r?cid=" + quote(webcal_url(url), safe="")

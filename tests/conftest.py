@@ -82,7 +82,10 @@ def demo(db: Database) -> LoadReport:
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return Settings(database_url=db.url, seed_file="", base_url="http://testserver")
+    # No background housekeeping in tests: they send queued mail and purge explicitly.
+    return Settings(
+        database_url=db.url, seed_file="", base_url="http://testserver", housekeeping_seconds=0
+    )
 
 
 @pytest.fixture
@@ -97,11 +100,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def live_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for a live server on a free port, with links pointing at that port."""
+    port = free_port()
+    return Settings(
+        database_url=database_url,
+        seed_file="",
+        port=port,
+        base_url=f"http://127.0.0.1:{port}",
+        housekeeping_seconds=0,
+    ).with_overrides(**overrides)
+
+
 class LiveServer:
     """The app served by a real uvicorn on loopback, in a thread of the test process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+        self.settings = settings
+        self.port = settings.port
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
@@ -130,8 +146,7 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     upgrade_to_head(database.engine)
     load_conference_file(database, demo_seed_path())
     database.dispose()
-    settings = Settings(database_url=sqlite_url, seed_file="")
-    with LiveServer(settings) as server:
+    with LiveServer(live_settings(sqlite_url)) as server:
         yield server
 
 

@@ -67,6 +67,8 @@ class ConferenceSpec(_Spec):
     capacity: Annotated[int, Field(gt=0)] | None = None
     url: str = ""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "AUD"
+    solidarity_place_price: Money | None = None
+    erase_after_days: Annotated[int, Field(ge=0, le=3650)] = 30
 
 
 class RoomSpec(_Spec):
@@ -124,6 +126,7 @@ class TicketTypeSpec(_Spec):
     suggested_price: Money | None = None
     capacity: Annotated[int, Field(ge=0)] | None = None
     description: Text = ""
+    from_solidarity_pool: bool = False
 
 
 class ConferenceFileSpec(_Spec):
@@ -254,6 +257,12 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
             problems.append(((*loc, "price"), "a fixed-price ticket type needs a price"))
         if ticket.kind == "pay_what_you_can" and ticket.min_price is None:
             problems.append(((*loc, "min_price"), "pay-what-you-can needs a min_price (may be 0)"))
+        if ticket.from_solidarity_pool and ticket.kind != "free":
+            problems.append(((*loc, "from_solidarity_pool"), "only a free ticket type can be"))
+        if ticket.from_solidarity_pool and conf.solidarity_place_price is None:
+            problems.append(
+                ((*loc, "from_solidarity_pool"), "set solidarity_place_price in [conference]")
+            )
     return problems
 
 
@@ -340,7 +349,8 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
     programme_changed = False
 
     conference = db.exec(select(Conference).where(Conference.slug == conf_spec.slug)).first()
-    conf_values = conf_spec.model_dump()
+    conf_values = conf_spec.model_dump(exclude={"solidarity_place_price"})
+    conf_values["solidarity_place_cents"] = _cents(conf_spec.solidarity_place_price)
     if conference is None:
         conference = Conference(**conf_values, created_at=now, updated_at=now)
         db.add(conference)
@@ -430,6 +440,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
                 "min_price_cents": _cents(t.min_price) or 0,
                 "suggested_price_cents": _cents(t.suggested_price),
                 "capacity": t.capacity,
+                "from_solidarity_pool": t.from_solidarity_pool,
                 "position": position,
             },
             "ticket types",

@@ -1,0 +1,36 @@
+"""Work each app process does in the background: retry queued mail, erase expired data.
+
+Every step is safe to run in several processes at once (mail is claimed row by row; erasure
+is idempotent), so nothing needs electing a leader.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from confapp.db import Database
+from confapp.outbox import send_due_mail
+from confapp.registration.privacy import purge_expired_personal_data
+from confapp.settings import Settings
+
+log = logging.getLogger("confapp.housekeeping")
+
+PURGE_EVERY_SECONDS = 3600
+
+
+async def run_housekeeping(db: Database, settings: Settings) -> None:
+    since_purge = PURGE_EVERY_SECONDS  # purge once at start
+    while True:
+        try:
+            await send_due_mail(db, settings)
+            if since_purge >= PURGE_EVERY_SECONDS:
+                report = await anyio.to_thread.run_sync(purge_expired_personal_data, db)
+                if report.erased:
+                    log.info("erased %d attendees of %s", report.erased, report.conferences)
+                since_purge = 0
+        except Exception:  # keep the loop alive; the next round tries again
+            log.exception("housekeeping round failed")
+        await anyio.sleep(settings.housekeeping_seconds)
+        since_purge += settings.housekeeping_seconds

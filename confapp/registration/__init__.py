@@ -1,0 +1,1 @@
+"""Registration: ticket types and places, the register flow, cancellation."""

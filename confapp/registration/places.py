@@ -1,0 +1,50 @@
+"""How many places are left, per ticket type, counting the conference's overall capacity and
+the solidarity fund."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from confapp.models import Conference, TicketKind, TicketType
+from confapp.programme.queries import list_ticket_types
+
+
+@dataclass(frozen=True)
+class TicketOffer:
+    ticket_type: TicketType
+    places_left: int | None  # None: no limit
+
+    @property
+    def code(self) -> str:
+        return self.ticket_type.code
+
+    @property
+    def sold_out(self) -> bool:
+        return self.places_left is not None and self.places_left <= 0
+
+    @property
+    def is_pay_what_you_can(self) -> bool:
+        return self.ticket_type.kind == TicketKind.pay_what_you_can.value
+
+
+def funded_pool_places(conference: Conference) -> int:
+    if not conference.solidarity_place_cents:
+        return 0
+    return conference.solidarity_fund_cents // conference.solidarity_place_cents
+
+
+def places_left(conference: Conference, ticket_type: TicketType) -> int | None:
+    limits: list[int] = []
+    if ticket_type.capacity is not None:
+        limits.append(ticket_type.capacity - ticket_type.places_taken)
+    if conference.capacity is not None:
+        limits.append(conference.capacity - conference.places_taken)
+    if ticket_type.from_solidarity_pool:
+        limits.append(funded_pool_places(conference) - ticket_type.places_taken)
+    return max(0, min(limits)) if limits else None
+
+
+def ticket_offers(db: Session, conference: Conference) -> list[TicketOffer]:
+    return [TicketOffer(t, places_left(conference, t)) for t in list_ticket_types(db, conference)]

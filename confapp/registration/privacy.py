@@ -1,0 +1,78 @@
+"""Erasing attendees' personal data: one person on request, everyone after the conference.
+
+Erasure blanks every personal field (name, e-mail, access needs, childcare) and the ticket
+code, so the ticket's token no longer resolves, and deletes queued mail. The row stays, holding
+only what anonymous counts need: ticket type, amount, payment and ticket status, dates.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from confapp.db import Database
+from confapp.models import Conference, OutboxMail, Registration
+from confapp.registration.service import cancel_registration
+from confapp.times import utcnow
+
+
+def _erase(session: Session, registration: Registration, now: datetime) -> None:
+    registration.name = ""
+    registration.email = ""
+    registration.access_needs = ""
+    registration.childcare_children = 0
+    registration.childcare_ages = ""
+    registration.email_consent = False
+    # A fresh random code that no token was ever signed for: old links and QR codes now fail.
+    registration.ticket_code = "X" + secrets.token_hex(7)
+    registration.erased_at = now
+    session.execute(delete(OutboxMail).where(OutboxMail.registration_id == registration.id))
+
+
+def erase_attendee(db: Database, registration_id: int) -> bool:
+    """Cancel (returning the place) and erase one attendee. False if already erased."""
+    cancel_registration(db, registration_id)
+    with db.transaction() as session:
+        registration = session.get(Registration, registration_id)
+        if registration is None or registration.erased_at is not None:
+            return False
+        _erase(session, registration, utcnow())
+        return True
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    conferences: list[str]
+    erased: int
+
+
+def erase_due_date(conference: Conference) -> date:
+    return conference.end_date + timedelta(days=conference.erase_after_days)
+
+
+def purge_expired_personal_data(db: Database, today: date | None = None) -> PurgeReport:
+    """Erase every attendee of every conference whose retention period has run out."""
+    today = today or utcnow().date()
+    now = utcnow()
+    erased = 0
+    purged: list[str] = []
+    with db.transaction() as session:
+        for conference in session.exec(select(Conference)):
+            if erase_due_date(conference) >= today:
+                continue
+            registrations = session.exec(
+                select(Registration).where(
+                    Registration.conference_id == conference.id,
+                    col(Registration.erased_at).is_(None),
+                )
+            ).all()
+            for registration in registrations:
+                _erase(session, registration, now)
+            if registrations:
+                purged.append(conference.slug)
+                erased += len(registrations)
+    return PurgeReport(purged, erased)

@@ -1,0 +1,160 @@
+"""Registering, cancelling and erasing: every change to places goes through here.
+
+How a place is never sold twice: taking a place is one conditional UPDATE per counter,
+`places_taken = places_taken + 1 WHERE places_taken < capacity`, on the ticket type and on the
+conference, inside the same transaction as the INSERT of the registration. The database
+evaluates the condition and the increment atomically while holding the row's write lock
+(PostgreSQL re-checks the condition after waiting for a concurrent writer; SQLite runs one
+write transaction at a time, taken up front with BEGIN IMMEDIATE). An UPDATE that matches no
+row means sold out, and the transaction is rolled back whole. A CHECK constraint
+(places_taken <= capacity) backs this up in the schema itself. There is no
+read-then-decide-then-write step for two requests to race through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import false, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from confapp.db import Database
+from confapp.models import (
+    Conference,
+    OutboxMail,
+    PaymentStatus,
+    Registration,
+    RegistrationStatus,
+    TicketType,
+)
+from confapp.registration.form import CleanRegistration
+from confapp.tickets.keys import ensure_signing_key
+from confapp.tickets.tokens import new_ticket_code
+from confapp.times import utcnow
+
+
+class SoldOut(Exception):
+    """No place is left of this ticket type (or at the conference)."""
+
+
+@dataclass(frozen=True)
+class RegisteredTicket:
+    registration: Registration
+    ticket_type: TicketType
+    conference: Conference
+    mail_id: int
+
+
+def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cents: int) -> None:
+    pool_places = (
+        # Floor division: only whole funded places count (SQLAlchemy "/" would divide exactly).
+        sa_select(Conference.solidarity_fund_cents // Conference.solidarity_place_cents)
+        .where(Conference.id == conference_id)
+        .scalar_subquery()
+    )
+    taken = db.execute(
+        update(TicketType)
+        .where(
+            TicketType.id == ticket_type_id,
+            TicketType.conference_id == conference_id,
+            or_(TicketType.capacity.is_(None), TicketType.places_taken < TicketType.capacity),
+            or_(
+                TicketType.from_solidarity_pool == false(),
+                TicketType.places_taken < pool_places,
+            ),
+        )
+        .values(places_taken=TicketType.places_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise SoldOut
+    taken = db.execute(
+        update(Conference)
+        .where(
+            Conference.id == conference_id,
+            or_(Conference.capacity.is_(None), Conference.places_taken < Conference.capacity),
+        )
+        .values(
+            places_taken=Conference.places_taken + 1,
+            solidarity_fund_cents=Conference.solidarity_fund_cents + topup_cents,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise SoldOut
+
+
+def register(db: Database, conference_id: int, clean: CleanRegistration) -> RegisteredTicket:
+    """Take a place and write the registration, its ticket and its confirmation mail at once."""
+    key = ensure_signing_key(db)
+    with db.transaction() as session:
+        _take_place(session, conference_id, clean.ticket_type_id, clean.solidarity_topup_cents)
+        paying = clean.amount_cents + clean.solidarity_topup_cents
+        registration = Registration(
+            conference_id=conference_id,
+            ticket_type_id=clean.ticket_type_id,
+            ticket_code=new_ticket_code(),
+            signing_key_id=key.key_id,
+            name=clean.name,
+            email=clean.email,
+            access_needs=clean.access_needs,
+            childcare_children=clean.childcare_children,
+            childcare_ages=clean.childcare_ages,
+            email_consent=clean.email_consent,
+            amount_cents=clean.amount_cents,
+            solidarity_topup_cents=clean.solidarity_topup_cents,
+            payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
+        )
+        session.add(registration)
+        session.flush()
+        mail = OutboxMail(registration_id=registration.id, kind="ticket")
+        session.add(mail)
+        session.flush()
+        ticket_type = session.get(TicketType, clean.ticket_type_id)
+        conference = session.get(Conference, conference_id)
+        assert ticket_type is not None and conference is not None
+        return RegisteredTicket(registration, ticket_type, conference, mail.id or 0)
+
+
+def cancel_registration(db: Database, registration_id: int) -> bool:
+    """Cancel a ticket and give its place back. False if it was already cancelled."""
+    with db.transaction() as session:
+        cancelled = session.execute(
+            update(Registration)
+            .where(
+                Registration.id == registration_id,
+                Registration.status == RegistrationStatus.active.value,
+            )
+            .values(status=RegistrationStatus.cancelled.value, cancelled_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if cancelled.rowcount != 1:
+            return False
+        registration = session.get(Registration, registration_id)
+        assert registration is not None
+        _give_place_back(session, registration)
+        return True
+
+
+def _give_place_back(session: Session, registration: Registration) -> None:
+    session.execute(
+        update(TicketType)
+        .where(TicketType.id == registration.ticket_type_id)
+        .values(places_taken=TicketType.places_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Conference)
+        .where(Conference.id == registration.conference_id)
+        .values(
+            places_taken=Conference.places_taken - 1,
+            solidarity_fund_cents=Conference.solidarity_fund_cents
+            - registration.solidarity_topup_cents,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def find_registration(session: Session, ticket_code: str) -> Registration | None:
+    return session.exec(select(Registration).where(Registration.ticket_code == ticket_code)).first()

@@ -1,0 +1,1 @@
+"""Tickets: signed tokens, QR codes, the ticket page, confirmation mail."""

@@ -1,0 +1,115 @@
+"""Places are never sold twice, however many people register at the same moment."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlmodel import func, select
+
+from confapp.db import Database
+from confapp.models import Conference, OutboxMail, Registration, TicketType
+from confapp.programme.conference_file import check_conference_data, load_conference_spec
+from confapp.programme.queries import get_conference
+from confapp.programme.synthetic import synthetic_conference_data
+from confapp.registration.form import check_registration
+from confapp.registration.places import ticket_offers
+from confapp.registration.service import SoldOut, register
+from tests.conftest import LiveServer, live_settings
+
+
+def small_conference(db: Database, *, capacity: int | None, ticket_types: list[dict]) -> None:
+    data = synthetic_conference_data(slug="rush", sessions=10, rooms=2, days=1)
+    data["conference"]["capacity"] = capacity
+    data["ticket_types"] = ticket_types
+    spec = check_conference_data(data)
+    with db.transaction() as session:
+        load_conference_spec(session, spec)
+
+
+def count(db: Database, model: type, *where: Any) -> int:
+    with db.read() as session:
+        return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_five_hundred_people_rush_one_hundred_and_fifty_places(db: Database) -> None:
+    small_conference(
+        db,
+        capacity=None,
+        ticket_types=[{"code": "waged", "name": "Waged", "price": 50, "capacity": 150}],
+    )
+    with LiveServer(live_settings(db.url)) as server:
+        url = f"{server.url}/api/rush/registrations"
+        bodies = [
+            {"name": f"Person {n}", "email": f"p{n}@example.org", "ticket_type": "waged"}
+            for n in range(500)
+        ]
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            answers = list(pool.map(lambda body: post_json(url, body), bodies))
+
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {201: 150, 409: 350}
+    assert all(body["error"] == "sold_out" for status, body in answers if status == 409)
+    codes = [body["ticket"]["code"] for status, body in answers if status == 201]
+    assert len(set(codes)) == 150
+    assert count(db, Registration) == 150
+    assert count(db, OutboxMail) == 150  # one confirmation each, none for the refused
+    with db.read() as session:
+        assert session.exec(select(TicketType.places_taken)).one() == 150
+
+
+def test_a_thousand_registrations_for_three_hundred_conference_places(db: Database) -> None:
+    small_conference(
+        db,
+        capacity=300,
+        ticket_types=[
+            {"code": "waged", "name": "Waged", "price": 50},
+            {"code": "concession", "name": "Concession", "price": 20},
+        ],
+    )
+    with db.read() as session:
+        conference = get_conference(session, "rush")
+        assert conference is not None
+        offers = ticket_offers(session, conference)
+
+    def attempt(n: int) -> str:
+        code = "waged" if n % 2 else "concession"
+        clean, errors = check_registration(
+            {"name": f"P{n}", "email": f"p{n}@example.org", "ticket_type": code},
+            offers,
+            conference,
+        )
+        assert clean is not None, errors
+        try:
+            register(db, conference.id or 0, clean)
+        except SoldOut:
+            return "sold out"
+        return "registered"
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        outcomes = Counter(pool.map(attempt, range(1000)))
+
+    assert outcomes == {"registered": 300, "sold out": 700}
+    assert count(db, Registration) == 300
+    with db.read() as session:
+        assert session.exec(select(Conference.places_taken)).one() == 300
+        taken = session.exec(select(func.sum(TicketType.places_taken))).one()
+    assert taken == 300
