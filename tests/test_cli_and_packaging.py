@@ -46,8 +46,10 @@ def wait_for(url: str, process: subprocess.Popen[str], seconds: float = 30) -> s
     raise AssertionError(f"nothing answered at {url}")
 
 
-def serve(command: list[str], cwd: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFAPP_")}
+def serve(
+    command: list[str], cwd: Path, port: int, drop: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFAPP_") and k not in drop}
     return subprocess.Popen(
         [*command, "serve", "--port", str(port)],
         cwd=cwd,
@@ -206,7 +208,7 @@ def test_an_installed_wheel_serves_the_demo_from_any_directory(wheel: Path, tmp_
     assert str(env_dir) in where, "the installed copy, not the checkout, must be used"
 
     port = free_port()
-    process = serve([str(env_dir / "bin" / "confapp")], elsewhere, port)
+    process = serve([str(env_dir / "bin" / "confapp")], elsewhere, port, drop=("PYTHONPATH",))
     try:
         page = wait_for(f"http://127.0.0.1:{port}/{DEMO}/programme", process)
         css = wait_for(f"http://127.0.0.1:{port}/static/css/confapp.css", process)
