@@ -13,7 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from confapp.access_log import AccessLogMiddleware
+from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
+from confapp.calendar import routes as calendar_routes
 from confapp.db import Database
 from confapp.errors import http_exception_handler, server_error_handler
 from confapp.housekeeping import run_housekeeping
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
         *ticket_routes.routes,
         *registration_routes.routes,
+        *calendar_routes.routes,
         *programme_routes.routes,
     ]
     app = Starlette(
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={HTTPException: http_exception_handler, 500: server_error_handler},
     )
     app.add_middleware(AccessLogMiddleware)
+    redact_uvicorn_access_log()
     app.state.settings = settings
     app.state.db = db
     return app

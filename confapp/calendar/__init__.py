@@ -1,0 +1,1 @@
+"""Calendar feeds (iCalendar) and frab schedule exports of the public programme."""
