@@ -22,6 +22,23 @@ def redact_path(path: str) -> str:
     return _SECRET_SEGMENT.sub(r"\1…", path)
 
 
+class RedactUvicornAccessLog(logging.Filter):
+    """For `uvicorn confapp.app:app_from_env` run directly: cut secrets out of its access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            path = redact_path(str(path).split("?", 1)[0])
+            record.args = (client, method, path, version, status)
+        return True
+
+
+def redact_uvicorn_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactUvicornAccessLog) for f in access.filters):
+        access.addFilter(RedactUvicornAccessLog())
+
+
 class AccessLogMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -20,10 +20,11 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from confapp.db import Database
-from confapp.models import OutboxMail, Registration
+from confapp.models import OutboxMail, Registration, RegistrationStatus
 from confapp.settings import Settings
 from confapp.tickets.mail import ticket_message
 from confapp.tickets.ticket import load_ticket
+from confapp.tickets.tokens import InvalidTicketToken
 from confapp.times import utcnow
 
 log = logging.getLogger("confapp.mail")
@@ -78,19 +79,34 @@ def _claim(db: Database, mail_id: int, now: datetime) -> bool:
         return claimed.rowcount == 1
 
 
+class Undeliverable(Exception):
+    """This mail can never be sent as it is (e.g. its ticket's signing key was retired)."""
+
+
 def _build(db: Database, settings: Settings, mail_id: int) -> EmailMessage | None:
+    """The message to send, or None when there is no longer anything to tell anyone."""
     with db.read() as session:
         mail = session.get(OutboxMail, mail_id)
         if mail is None or mail.registration_id is None:
             return None
         registration = session.get(Registration, mail.registration_id)
-        if registration is None or registration.erased_at is not None or not registration.email:
+        if (
+            registration is None
+            or registration.erased_at is not None
+            or registration.status != RegistrationStatus.active.value
+            or not registration.email
+        ):
             return None
-        ticket = load_ticket(session, registration)
+        try:
+            ticket = load_ticket(session, registration)
+        except InvalidTicketToken as exc:
+            raise Undeliverable(f"the ticket cannot be shown: {exc}") from exc
     return ticket_message(ticket, settings.public_origin, settings.mail_from)
 
 
-def _record(db: Database, mail_id: int, error: str | None, now: datetime) -> None:
+def _record(
+    db: Database, mail_id: int, error: str | None, now: datetime, give_up: bool = False
+) -> None:
     with db.transaction() as session:
         mail = session.get(OutboxMail, mail_id)
         if mail is None:
@@ -101,10 +117,21 @@ def _record(db: Database, mail_id: int, error: str | None, now: datetime) -> Non
             mail.status, mail.sent_at, mail.last_error = "sent", now, ""
         else:
             mail.last_error = error[:500]
-            if mail.attempts >= MAX_ATTEMPTS:
+            if give_up or mail.attempts >= MAX_ATTEMPTS:
                 mail.status = "failed"
             else:
                 mail.next_attempt_at = now + retry_delay(mail.attempts)
+
+
+NO_MAIL_SERVER = "no mail server is configured (CONFAPP_SMTP_HOST)"
+
+
+def _note_no_mail_server(db: Database, mail_id: int) -> None:
+    # Not an attempt: the mail waits, however long, until a server is configured.
+    with db.transaction() as session:
+        mail = session.get(OutboxMail, mail_id)
+        if mail is not None and mail.status == "pending":
+            mail.last_error = NO_MAIL_SERVER
 
 
 async def _smtp_send(settings: Settings, message: EmailMessage) -> None:
@@ -125,12 +152,10 @@ async def send_mail(
 ) -> bool:
     """Try to send one queued mail now, if it is due and no one else is sending it."""
     now = now or utcnow()
-    if not await anyio.to_thread.run_sync(_claim, db, mail_id, now):
-        return False
     if not settings.smtp_host:
-        await anyio.to_thread.run_sync(
-            _record, db, mail_id, "no mail server is configured (CONFAPP_SMTP_HOST)", now
-        )
+        await anyio.to_thread.run_sync(_note_no_mail_server, db, mail_id)
+        return False
+    if not await anyio.to_thread.run_sync(_claim, db, mail_id, now):
         return False
     try:
         message = await anyio.to_thread.run_sync(_build, db, settings, mail_id)
@@ -138,6 +163,10 @@ async def send_mail(
             await anyio.to_thread.run_sync(_discard, db, mail_id)
             return False
         await _smtp_send(settings, message)
+    except Undeliverable as exc:
+        log.warning("mail %d cannot be sent: %s", mail_id, exc)
+        await anyio.to_thread.run_sync(_record, db, mail_id, str(exc), now, True)
+        return False
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("mail %d not sent (attempt will be retried): %s", mail_id, exc)
         await anyio.to_thread.run_sync(_record, db, mail_id, f"{type(exc).__name__}: {exc}", now)
@@ -173,5 +202,8 @@ async def send_due_mail(
     ids = await anyio.to_thread.run_sync(_due_mail_ids, db, now, limit)
     sent = 0
     for mail_id in ids:
-        sent += await send_mail(db, settings, mail_id, now)
+        try:
+            sent += await send_mail(db, settings, mail_id, now)
+        except Exception:  # one bad row must not hold up the rest of the queue
+            log.exception("mail %d: unexpected error while sending", mail_id)
     return sent

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# cairosvg (rendering QR SVGs for the decoder) needs the Cairo library.
+ldconfig -p 2>/dev/null | grep -q libcairo.so.2 || need_apt+=(libcairo2)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "Installing ${need_apt[*]} from Debian ..."

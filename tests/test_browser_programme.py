@@ -39,7 +39,10 @@ def screenshot(page: Page, folder: Path, name: str) -> None:
 
 def assert_no_sideways_scroll(page: Page) -> None:
     """At phone width the page itself must not scroll sideways (wide parts scroll inside)."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    # clientWidth, not innerWidth: a mobile viewport widens innerWidth to fit wide content.
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
 
 

@@ -227,3 +227,26 @@ def test_cancelling_gives_the_place_back(client: TestClient, db: Database) -> No
     # Cancelling twice does not give the place back twice.
     client.post(ticket["url"] + "/cancel", data={})
     assert places_left(client, "waged") == (taken or 0) + 1
+
+
+def test_registration_closes_when_the_conference_is_over(client: TestClient, db: Database) -> None:
+    from datetime import date
+
+    from confapp.programme.conference_file import check_conference_data, load_conference_spec
+    from confapp.programme.synthetic import synthetic_conference_data
+
+    data = synthetic_conference_data(slug="over", sessions=4, rooms=1, days=1)
+    data["conference"]["start_date"] = data["conference"]["end_date"] = date(2020, 3, 2)
+    for session in data["sessions"]:
+        session["start"] = session["start"].replace(year=2020, month=3, day=2)
+        session["end"] = session["end"].replace(year=2020, month=3, day=2)
+    data["ticket_types"] = [{"code": "waged", "name": "Waged", "price": 10}]
+    with db.transaction() as session:
+        load_conference_spec(session, check_conference_data(data))
+
+    form = client.get("/over/register").text
+    assert "Registration has closed" in form and "<form" not in form.split("<main", 1)[1]
+    api = client.post("/api/over/registrations", json=GOOD)
+    assert api.status_code == 409 and api.json()["error"] == "registration_closed"
+    assert client.post("/over/register", data=GOOD).status_code == 409
+    assert rows(db, Registration) == 0

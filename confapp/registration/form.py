@@ -102,8 +102,8 @@ def check_registration(
     else:
         try:
             email = validate_email(email, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            errors["email"] = f"This does not look like an e-mail address: {exc}"
+        except EmailNotValidError:
+            errors["email"] = "This does not look like an e-mail address (like name@example.org)."
 
     offer = next((o for o in offers if o.code == values["ticket_type"]), None)
     amount_cents = 0

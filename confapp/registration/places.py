@@ -4,11 +4,13 @@ the solidarity fund."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session
 
 from confapp.models import Conference, TicketKind, TicketType
 from confapp.programme.queries import list_ticket_types
+from confapp.times import to_local, utcnow
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class TicketOffer:
     @property
     def is_pay_what_you_can(self) -> bool:
         return self.ticket_type.kind == TicketKind.pay_what_you_can.value
+
+
+def registration_is_open(conference: Conference, now: datetime | None = None) -> bool:
+    """Online registration closes when the conference's last day is over (in its own zone)."""
+    return to_local(now or utcnow(), conference.timezone).date() <= conference.end_date
 
 
 def funded_pool_places(conference: Conference) -> int:

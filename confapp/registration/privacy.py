@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from confapp.db import Database
 from confapp.models import Conference, OutboxMail, Registration
-from confapp.registration.service import cancel_registration
+from confapp.registration.service import cancel_in
 from confapp.times import utcnow
 
 
@@ -34,9 +34,9 @@ def _erase(session: Session, registration: Registration, now: datetime) -> None:
 
 
 def erase_attendee(db: Database, registration_id: int) -> bool:
-    """Cancel (returning the place) and erase one attendee. False if already erased."""
-    cancel_registration(db, registration_id)
+    """Cancel (returning the place) and erase one attendee, at once. False if already erased."""
     with db.transaction() as session:
+        cancel_in(session, registration_id)
         registration = session.get(Registration, registration_id)
         if registration is None or registration.erased_at is not None:
             return False

@@ -18,13 +18,19 @@ from confapp.models import Conference
 from confapp.outbox import send_mail
 from confapp.programme.queries import get_conference
 from confapp.registration.form import check_registration, form_values, json_values
-from confapp.registration.places import TicketOffer, funded_pool_places, ticket_offers
+from confapp.registration.places import (
+    TicketOffer,
+    funded_pool_places,
+    registration_is_open,
+    ticket_offers,
+)
 from confapp.registration.service import RegisteredTicket, SoldOut, register
 from confapp.templating import render
 from confapp.tickets.ticket import load_ticket
 from confapp.tickets.ticket_json import ticket_document
 
 SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Please choose another."
+CLOSED_MESSAGE = "Registration has closed: the conference is over."
 
 
 def _db(request: Request) -> Database:
@@ -64,6 +70,8 @@ def _form_page(
             "values": values,
             "errors": errors,
             "pool_places": funded_pool_places(conference),
+            "is_open": registration_is_open(conference),
+            "closed_message": CLOSED_MESSAGE,
             "nav": "register",
         },
         status_code=status_code,
@@ -81,6 +89,8 @@ async def register_submit(request: Request) -> Response:
     form = await request.form()
     data = {key: form.get(key) for key in form}
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
+    if not registration_is_open(conference):
+        return _form_page(request, conference, offers, form_values(data), {}, 409)
     clean, errors = check_registration(data, offers, conference)
     if clean is None:
         return _form_page(request, conference, offers, form_values(data), errors, 422)
@@ -115,6 +125,8 @@ async def registrations_api(request: Request) -> Response:
             {"error": "invalid_json", "detail": "The body must be a JSON object."}, 400
         )
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
+    if not registration_is_open(conference):
+        return JSONResponse({"error": "registration_closed", "detail": CLOSED_MESSAGE}, 409)
     clean, errors = check_registration(json_values(body), offers, conference)
     if clean is None:
         return JSONResponse({"error": "invalid", "fields": errors}, status_code=422)

@@ -120,21 +120,26 @@ def register(db: Database, conference_id: int, clean: CleanRegistration) -> Regi
 def cancel_registration(db: Database, registration_id: int) -> bool:
     """Cancel a ticket and give its place back. False if it was already cancelled."""
     with db.transaction() as session:
-        cancelled = session.execute(
-            update(Registration)
-            .where(
-                Registration.id == registration_id,
-                Registration.status == RegistrationStatus.active.value,
-            )
-            .values(status=RegistrationStatus.cancelled.value, cancelled_at=utcnow())
-            .execution_options(synchronize_session=False)
+        return cancel_in(session, registration_id)
+
+
+def cancel_in(session: Session, registration_id: int) -> bool:
+    """Cancelling, inside a caller's transaction."""
+    cancelled = session.execute(
+        update(Registration)
+        .where(
+            Registration.id == registration_id,
+            Registration.status == RegistrationStatus.active.value,
         )
-        if cancelled.rowcount != 1:
-            return False
-        registration = session.get(Registration, registration_id)
-        assert registration is not None
-        _give_place_back(session, registration)
-        return True
+        .values(status=RegistrationStatus.cancelled.value, cancelled_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cancelled.rowcount != 1:
+        return False
+    registration = session.get(Registration, registration_id)
+    assert registration is not None
+    _give_place_back(session, registration)
+    return True
 
 
 def _give_place_back(session: Session, registration: Registration) -> None:
