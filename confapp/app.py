@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
+from confapp.agenda import routes as agenda_routes
 from confapp.calendar import routes as calendar_routes
 from confapp.db import Database
 from confapp.errors import http_exception_handler, server_error_handler
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
+        *agenda_routes.routes,
         *ticket_routes.routes,
         *registration_routes.routes,
         *calendar_routes.routes,

@@ -210,6 +210,8 @@ class Registration(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The attendee's personal agenda (starred sessions); a separate secret from the ticket.
+    agenda_key: str | None = Field(default=None, max_length=43, unique=True)
 
 
 class SigningKey(SQLModel, table=True):
@@ -242,3 +244,25 @@ class OutboxMail(SQLModel, table=True):
     # A sender claims a mail until this time, so two app processes never send it twice.
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Agenda(SQLModel, table=True):
+    """A private list of starred sessions, known only by its random key: the key sits in a
+    cookie on the owner's browser and in the agenda feed's URL, nowhere public."""
+
+    key: str = Field(primary_key=True, max_length=43)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    # Moves whenever a star is added or removed: the agenda feed's Last-Modified.
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class AgendaStar(SQLModel, table=True):
+    __tablename__ = "agenda_star"
+    agenda_key: str = Field(
+        foreign_key="agenda.key", primary_key=True, max_length=43, ondelete="CASCADE"
+    )
+    session_id: int = Field(
+        foreign_key="programme_session.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)

@@ -6,7 +6,9 @@ from datetime import date
 from urllib.parse import quote, urlencode
 
 # Conference slugs cannot take these: they are the app's own top-level paths.
-RESERVED_SLUGS = frozenset({"api", "static", "tickets", "admin", "healthz", "favicon.ico"})
+RESERVED_SLUGS = frozenset(
+    {"api", "static", "tickets", "agenda", "admin", "healthz", "favicon.ico"}
+)
 
 
 def conference_path(conference_slug: str) -> str:
@@ -116,3 +118,15 @@ def webcal_url(url: str) -> str:
 def google_calendar_url(url: str) -> str:
     """Google Calendar's "add by URL" page for a feed (it polls every 8 to 24 hours)."""
     return "https://calendar.google.com/calendar/r?cid=" + quote(webcal_url(url), safe="")
+
+
+def star_path(conference_slug: str, session_slug: str) -> str:
+    return f"/{quote(conference_slug)}/sessions/{quote(session_slug)}/star"
+
+
+def agenda_page_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/agenda"
+
+
+def agenda_key_feed_path(key: str) -> str:
+    return f"/agenda/{key}.ics"

@@ -39,6 +39,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.times import is_valid_zone, to_utc, utcnow
+from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
 # loads the same file, so calendar UIDs survive a fresh install.
@@ -212,6 +213,8 @@ def check_conference_data(
 def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
     conf = spec.conference
+    if conf.slug in RESERVED_SLUGS:
+        problems.append((("conference", "slug"), f"{conf.slug!r} is reserved for the app itself"))
     if not is_valid_zone(conf.timezone):
         problems.append(
             (("conference", "timezone"), f"{conf.timezone!r} is not an IANA time zone name")

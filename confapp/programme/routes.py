@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.agenda.cookie import starred_in_browser
 from confapp.db import Database
 from confapp.models import Conference
 from confapp.programme.as_json import programme_document
@@ -31,12 +32,17 @@ def _db(request: Request) -> Database:
 
 
 def _programme(request: Request) -> Programme:
+    return _programme_and_stars(request)[0]
+
+
+def _programme_and_stars(request: Request) -> tuple[Programme, set[int]]:
+    """The programme, and the sessions this browser's personal agenda has starred."""
     slug = request.path_params["conference"]
     with _db(request).read() as db:
         conference = get_conference(db, slug)
         if conference is None:
             raise HTTPException(404, f"There is no conference called “{slug}”.")
-        return load_programme(db, conference)
+        return load_programme(db, conference), starred_in_browser(request, db, conference)
 
 
 def _conference(request: Request) -> Conference:
@@ -87,7 +93,7 @@ def _parse_day(value: str | None, programme: Programme) -> date:
 
 
 def programme_page(request: Request) -> Response:
-    programme = _programme(request)
+    programme, starred = _programme_and_stars(request)
     day = _parse_day(request.query_params.get("day"), programme)
     track_slug = request.query_params.get("track") or None
     track = programme.track(track_slug) if track_slug else None
@@ -112,20 +118,26 @@ def programme_page(request: Request) -> Response:
             "track": track,
             "view": view,
             "entries": entries,
+            "starred": starred,
             "grid": build_day_grid(entries, programme.rooms) if view != "list" else None,
         },
     )
 
 
 def session_page(request: Request) -> Response:
-    programme = _programme(request)
+    programme, starred = _programme_and_stars(request)
     entry = programme.session(request.path_params["session"])
     if entry is None:
         raise HTTPException(404, "There is no session at this address.")
     return render(
         request,
         "programme/session.html",
-        {"conference": programme.conference, "programme": programme, "entry": entry},
+        {
+            "conference": programme.conference,
+            "programme": programme,
+            "entry": entry,
+            "starred": starred,
+        },
     )
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from confapp.agenda.service import delete_agenda, delete_conference_agendas
 from confapp.db import Database
 from confapp.models import Conference, OutboxMail, Registration
 from confapp.registration.service import cancel_in
@@ -31,6 +32,8 @@ def _erase(session: Session, registration: Registration, now: datetime) -> None:
     registration.ticket_code = "X" + secrets.token_hex(7)
     registration.erased_at = now
     session.execute(delete(OutboxMail).where(OutboxMail.registration_id == registration.id))
+    delete_agenda(session, registration.agenda_key)
+    registration.agenda_key = None
 
 
 def erase_attendee(db: Database, registration_id: int) -> bool:
@@ -72,7 +75,9 @@ def purge_expired_personal_data(db: Database, today: date | None = None) -> Purg
             ).all()
             for registration in registrations:
                 _erase(session, registration, now)
-            if registrations:
+            # Visitors' starred lists go too: what someone chose to attend is personal.
+            agendas = delete_conference_agendas(session, conference.id or 0)
+            if registrations or agendas:
                 purged.append(conference.slug)
                 erased += len(registrations)
     return PurgeReport(purged, erased)

@@ -11,23 +11,22 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.agenda.cookie import agenda_from_cookie, remember_agenda
+from confapp.agenda.service import (
+    merge_agenda_into,
+    registration_agenda,
+    starred_entries,
+    starred_session_ids,
+)
 from confapp.db import Database
 from confapp.outbox import mail_status
-from confapp.programme.queries import get_conference
+from confapp.programme.queries import get_conference, load_programme
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.templating import render
 from confapp.tickets.keys import accepted_public_keys
 from confapp.tickets.qr import qr_png, qr_svg
-from confapp.tickets.ticket import Ticket, ticket_for_token
-
-# The token in the URL is the ticket: never leak it in a Referer header or to a search engine,
-# and keep shared caches from storing the page.
-PRIVATE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Cache-Control": "private, no-cache",
-}
+from confapp.tickets.ticket import PRIVATE_HEADERS, Ticket, ticket_for_token
 
 NOT_A_TICKET = (
     "This is not a valid ticket link. Check that the whole link was copied; if your ticket was "
@@ -52,7 +51,14 @@ def _ticket_url(request: Request, ticket: Ticket) -> str:
 
 
 def ticket_page(request: Request) -> Response:
-    ticket = _ticket(request)
+    with _db(request).transaction() as session:
+        ticket = ticket_for_token(session, request.path_params["token"])
+        if ticket is None:
+            raise HTTPException(404, NOT_A_TICKET, headers=PRIVATE_HEADERS)
+        agenda = registration_agenda(session, ticket.registration)
+        merge_agenda_into(session, agenda_from_cookie(request, session, ticket.conference), agenda)
+        programme = load_programme(session, ticket.conference)
+        starred = starred_session_ids(session, agenda)
     response = render(
         request,
         "tickets/ticket.html",
@@ -61,9 +67,13 @@ def ticket_page(request: Request) -> Response:
             "ticket": ticket,
             "ticket_url": _ticket_url(request, ticket),
             "mail": mail_status(_db(request), ticket.registration.id or 0),
+            "agenda_entries": starred_entries(programme, starred),
+            "starred": starred,
         },
     )
     response.headers.update(PRIVATE_HEADERS)
+    # Stars made on session pages in this browser now go to the ticket's own agenda.
+    remember_agenda(request, response, ticket.conference, agenda.key)
     return response
 
 

@@ -17,6 +17,14 @@ from confapp.tickets.tokens import (
     verify_ticket_token,
 )
 
+# The token in the URL is the ticket: never leak it in a Referer header or to a search engine,
+# and keep shared caches from storing the page.
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "private, no-cache",
+}
+
 
 @dataclass(frozen=True)
 class Ticket:

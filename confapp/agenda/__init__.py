@@ -1,0 +1,1 @@
+"""Personal agendas: starred sessions, and the private feed of just those."""

@@ -1,0 +1,38 @@
+"""The browser side of a personal agenda: its key in a cookie, one per conference."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from confapp.agenda.service import find_agenda, starred_session_ids
+from confapp.models import Agenda, Conference
+
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+
+
+def cookie_name(conference: Conference) -> str:
+    # One cookie per conference, sent site-wide: the ticket page (/tickets/...) must see it too.
+    return f"confapp_agenda_{conference.id}"
+
+
+def agenda_from_cookie(request: Request, session: Session, conference: Conference) -> Agenda | None:
+    return find_agenda(session, request.cookies.get(cookie_name(conference)), conference)
+
+
+def starred_in_browser(request: Request, session: Session, conference: Conference) -> set[int]:
+    """Ids of the sessions this browser's agenda has starred (empty without an agenda)."""
+    return starred_session_ids(session, agenda_from_cookie(request, session, conference))
+
+
+def remember_agenda(request: Request, response: Response, conference: Conference, key: str) -> None:
+    response.set_cookie(
+        cookie_name(conference),
+        key,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
