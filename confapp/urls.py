@@ -46,10 +46,6 @@ def speaker_path(conference_slug: str, speaker_slug: str) -> str:
     return f"/{quote(conference_slug)}/speakers/{quote(speaker_slug)}"
 
 
-def programme_api_path(conference_slug: str) -> str:
-    return f"/api/{quote(conference_slug)}/programme"
-
-
 def absolute(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}{path}"
 

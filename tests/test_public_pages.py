@@ -113,7 +113,7 @@ def test_cancelled_sessions_are_marked_and_struck_through(client: TestClient) ->
     page = client.get(f"/{DEMO}/programme?day={day}").text
     struck = [e for e in elements(page, "cancelled") if session["title"] in str(e["text"])]
     assert struck and all("Cancelled" in str(e["text"]) for e in struck)
-    assert ".cancelled h3 a" in client.get("/static/css/confapp.css").text
+    assert ".cancelled .session-title a" in client.get("/static/css/confapp.css").text
     detail = client.get(session["url"]).text
     assert "This session is cancelled." in detail
 

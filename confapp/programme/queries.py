@@ -129,9 +129,13 @@ def list_ticket_types(db: Session, conference: Conference) -> list[TicketType]:
     )
 
 
-def load_programme(db: Session, conference: Conference) -> Programme:
-    """The whole programme in five queries, however many sessions there are."""
+def load_programme(
+    db: Session, conference: Conference, only_session: str | None = None
+) -> Programme:
+    """The whole programme in five queries, however many sessions there are; or, with
+    `only_session` (a slug), the programme narrowed to that one session, for its page."""
     conf_id = conference.id
+    narrow = [ProgrammeSession.slug == only_session] if only_session is not None else []
     rooms = list(
         db.exec(select(Room).where(Room.conference_id == conf_id).order_by(Room.position, Room.id))
     )
@@ -146,14 +150,14 @@ def load_programme(db: Session, conference: Conference) -> Programme:
     records = list(
         db.exec(
             select(ProgrammeSession)
-            .where(ProgrammeSession.conference_id == conf_id)
+            .where(ProgrammeSession.conference_id == conf_id, *narrow)
             .order_by(ProgrammeSession.start, ProgrammeSession.end, ProgrammeSession.title)
         )
     )
     people_rows = db.exec(
         select(SessionPerson)
         .join(ProgrammeSession, SessionPerson.session_id == ProgrammeSession.id)
-        .where(ProgrammeSession.conference_id == conf_id)
+        .where(ProgrammeSession.conference_id == conf_id, *narrow)
         .order_by(SessionPerson.session_id, SessionPerson.position)
     )
     speakers_by_id = {s.id: s for s in speakers}

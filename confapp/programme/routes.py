@@ -12,7 +12,6 @@ from starlette.routing import Route
 from confapp import urls
 from confapp.agenda.cookie import starred_in_browser
 from confapp.db import Database
-from confapp.models import Conference
 from confapp.programme.as_json import programme_document
 from confapp.programme.grid import build_day_grid
 from confapp.programme.queries import (
@@ -35,23 +34,17 @@ def _programme(request: Request) -> Programme:
     return _programme_and_stars(request)[0]
 
 
-def _programme_and_stars(request: Request) -> tuple[Programme, set[int]]:
+def _programme_and_stars(
+    request: Request, only_session: str | None = None
+) -> tuple[Programme, set[int]]:
     """The programme, and the sessions this browser's personal agenda has starred."""
     slug = request.path_params["conference"]
     with _db(request).read() as db:
         conference = get_conference(db, slug)
         if conference is None:
             raise HTTPException(404, f"There is no conference called “{slug}”.")
-        return load_programme(db, conference), starred_in_browser(request, db, conference)
-
-
-def _conference(request: Request) -> Conference:
-    slug = request.path_params["conference"]
-    with _db(request).read() as db:
-        conference = get_conference(db, slug)
-    if conference is None:
-        raise HTTPException(404, f"There is no conference called “{slug}”.")
-    return conference
+        programme = load_programme(db, conference, only_session)
+        return programme, starred_in_browser(request, db, conference)
 
 
 def conference_list(request: Request) -> Response:
@@ -125,8 +118,9 @@ def programme_page(request: Request) -> Response:
 
 
 def session_page(request: Request) -> Response:
-    programme, starred = _programme_and_stars(request)
-    entry = programme.session(request.path_params["session"])
+    slug = request.path_params["session"]
+    programme, starred = _programme_and_stars(request, only_session=slug)
+    entry = programme.session(slug)
     if entry is None:
         raise HTTPException(404, "There is no session at this address.")
     return render(
