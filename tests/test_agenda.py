@@ -173,3 +173,22 @@ def test_visitor_stars_two_sessions_and_sees_them_in_the_agenda_feed(
     feed = phone.request.get(feed_link.get_attribute("href") or "")
     assert feed.status == 200
     assert feed_uids(feed.body()) == {f"{s['uuid']}@confapp" for s in chosen}
+
+
+def test_an_attendee_can_star_sessions_from_the_ticket_page(client: TestClient) -> None:
+    ticket = client.post(
+        f"/api/{DEMO}/registrations",
+        json={"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged"},
+    ).json()["ticket"]
+    page = client.get(ticket["url"]).text
+    chosen = sessions(client)[15]
+    # Every session has a star toggle on the ticket page that comes back to the ticket.
+    assert page.count("data-star") == len(sessions(client))
+    token_path = ticket["url"].removeprefix("http://testserver")
+    answer = client.post(
+        f"/{DEMO}/sessions/{chosen['slug']}/star",
+        data={"starred": "yes", "next": token_path},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == token_path
+    assert feed_uids(client.get(ticket["agenda_feed_url"]).content) == {f"{chosen['uuid']}@confapp"}

@@ -68,6 +68,7 @@ def ticket_page(request: Request) -> Response:
             "ticket_url": _ticket_url(request, ticket),
             "mail": mail_status(_db(request), ticket.registration.id or 0),
             "agenda_entries": starred_entries(programme, starred),
+            "programme_sessions": programme.sessions,
             "starred": starred,
         },
     )
