@@ -19,6 +19,7 @@ from confapp.calendar import routes as calendar_routes
 from confapp.db import Database
 from confapp.errors import http_exception_handler, server_error_handler
 from confapp.housekeeping import run_housekeeping
+from confapp.http_cache import BodyCache
 from confapp.programme import routes as programme_routes
 from confapp.registration import routes as registration_routes
 from confapp.resources import static_dir
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(AccessLogMiddleware)
     redact_uvicorn_access_log()
     app.state.settings = settings
+    app.state.body_cache = BodyCache()
     app.state.db = db
     return app
 

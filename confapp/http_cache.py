@@ -174,16 +174,6 @@ class BodyCache:
         return len(self._entries)
 
 
-_attach_lock = threading.Lock()
-
-
 def app_body_cache(request: Request) -> BodyCache:
-    """The app's body cache, made on first use (one per app, so one per database)."""
-    state = request.app.state
-    cache = getattr(state, "body_cache", None)
-    if cache is None:
-        with _attach_lock:
-            cache = getattr(state, "body_cache", None)
-            if cache is None:
-                cache = state.body_cache = BodyCache()
-    return cache
+    """The app's body cache (one per app, so one per database; made in create_app)."""
+    return request.app.state.body_cache
