@@ -19,6 +19,7 @@ from sqlalchemy import false, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from confapp.agenda.service import registration_agenda
 from confapp.db import Database
 from confapp.models import (
     Conference,
@@ -108,6 +109,7 @@ def register(db: Database, conference_id: int, clean: CleanRegistration) -> Regi
         )
         session.add(registration)
         session.flush()
+        registration_agenda(session, registration)  # ready for stars from the ticket page
         mail = OutboxMail(registration_id=registration.id, kind="ticket")
         session.add(mail)
         session.flush()

@@ -19,6 +19,7 @@ from confapp.agenda.service import (
     starred_session_ids,
 )
 from confapp.db import Database
+from confapp.models import Agenda, Registration
 from confapp.outbox import mail_status
 from confapp.programme.queries import get_conference, load_programme
 from confapp.registration.privacy import erase_attendee
@@ -50,13 +51,28 @@ def _ticket_url(request: Request, ticket: Ticket) -> str:
     return urls.absolute(request.app.state.settings.public_origin, ticket.path)
 
 
-def ticket_page(request: Request) -> Response:
-    with _db(request).transaction() as session:
-        ticket = ticket_for_token(session, request.path_params["token"])
-        if ticket is None:
-            raise HTTPException(404, NOT_A_TICKET, headers=PRIVATE_HEADERS)
-        agenda = registration_agenda(session, ticket.registration)
+def _ticket_agenda(request: Request, ticket: Ticket) -> Agenda:
+    """The ticket's agenda, joined with this browser's. Writes only when there is something to
+    write, so showing a ticket at the door never waits for a write lock."""
+    db = _db(request)
+    with db.read() as session:
+        key = ticket.registration.agenda_key
+        agenda = session.get(Agenda, key) if key else None
+        in_browser = agenda_from_cookie(request, session, ticket.conference)
+    if agenda is not None and (in_browser is None or in_browser.key == agenda.key):
+        return agenda
+    with db.transaction() as session:
+        registration = session.get(Registration, ticket.registration.id)
+        assert registration is not None
+        agenda = registration_agenda(session, registration)
         merge_agenda_into(session, agenda_from_cookie(request, session, ticket.conference), agenda)
+        return agenda
+
+
+def ticket_page(request: Request) -> Response:
+    ticket = _ticket(request)
+    agenda = _ticket_agenda(request, ticket)
+    with _db(request).read() as session:
         programme = load_programme(session, ticket.conference)
         starred = starred_session_ids(session, agenda)
     response = render(
