@@ -71,7 +71,7 @@ class Settings:
 
     @property
     def public_origin(self) -> str:
-        """Where people reach this site: links in mail, QR codes and feeds start with it."""
+        """Where people reach this site, for links made outside any request (mail)."""
         return self.base_url or f"http://{self.host}:{self.port}"
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import quote, urlencode
 
+from starlette.requests import Request
+
 # Conference slugs cannot take these: they are the app's own top-level paths.
 RESERVED_SLUGS = frozenset(
     {"api", "static", "tickets", "agenda", "admin", "healthz", "favicon.ico"}
@@ -104,6 +106,13 @@ def schedule_json_path(conference_slug: str) -> str:
 def public_base_url(configured_base_url: str, request_base_url: str) -> str:
     """The origin for links that leave the site: CONFAPP_BASE_URL, else the request's."""
     return (configured_base_url or request_base_url).rstrip("/")
+
+
+def site_origin(request: Request) -> str:
+    """The origin for absolute links in a response (QR codes, feeds, JSON). Without
+    CONFAPP_BASE_URL it is the address the person used, so a phone on the LAN gets a QR code
+    that opens on that phone."""
+    return public_base_url(request.app.state.settings.base_url, str(request.base_url))
 
 
 def webcal_url(url: str) -> str:

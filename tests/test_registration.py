@@ -250,3 +250,18 @@ def test_registration_closes_when_the_conference_is_over(client: TestClient, db:
     assert api.status_code == 409 and api.json()["error"] == "registration_closed"
     assert client.post("/over/register", data=GOOD).status_code == 409
     assert rows(db, Registration) == 0
+
+
+def test_without_a_base_url_links_follow_the_address_the_person_used(
+    settings: Any, demo: Any
+) -> None:
+    # An organiser trying the demo from a phone on the LAN must get a QR code that opens there.
+    from confapp.app import create_app
+
+    app = create_app(settings.with_overrides(base_url=""))
+    with TestClient(app, base_url="http://192.168.1.20:8000") as phone_client:
+        ticket = phone_client.post(f"/api/{DEMO}/registrations", json=GOOD).json()["ticket"]
+        page = phone_client.get(ticket["url"]).text
+    assert ticket["url"].startswith("http://192.168.1.20:8000/tickets/")
+    assert ticket["agenda_feed_url"].startswith("http://192.168.1.20:8000/tickets/")
+    assert "http://192.168.1.20:8000/" in page

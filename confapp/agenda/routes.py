@@ -105,7 +105,7 @@ def agenda_page(request: Request) -> Response:
 def _agenda_feed(
     request: Request, agenda: Agenda, conference: Conference, feed_path: str
 ) -> Response:
-    base_url = urls.public_base_url(request.app.state.settings.base_url, str(request.base_url))
+    base_url = urls.site_origin(request)
     with _db(request).read() as session:
         programme = load_programme(session, conference)
         entries = starred_entries(programme, starred_session_ids(session, agenda))

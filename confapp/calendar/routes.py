@@ -18,7 +18,7 @@ from confapp.http_cache import app_body_cache, built_body_response
 
 def _serve(request: Request, feed: Feed) -> Response:
     conference_slug = request.path_params["conference"]
-    base_url = urls.public_base_url(request.app.state.settings.base_url, str(request.base_url))
+    base_url = urls.site_origin(request)
     try:
         built = published(
             request.app.state.db, app_body_cache(request), conference_slug, feed, base_url

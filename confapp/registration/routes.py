@@ -153,7 +153,7 @@ async def registrations_api(request: Request) -> Response:
 def _ticket_json(request: Request, registered: RegisteredTicket) -> dict[str, Any]:
     with _db(request).read() as session:
         ticket = load_ticket(session, registered.registration)
-    return ticket_document(ticket, request.app.state.settings.public_origin)
+    return ticket_document(ticket, urls.site_origin(request))
 
 
 def ticket_types_api(request: Request) -> Response:

@@ -48,7 +48,7 @@ def _ticket(request: Request) -> Ticket:
 
 
 def _ticket_url(request: Request, ticket: Ticket) -> str:
-    return urls.absolute(request.app.state.settings.public_origin, ticket.path)
+    return urls.absolute(urls.site_origin(request), ticket.path)
 
 
 def _ticket_agenda(request: Request, ticket: Ticket) -> Agenda:
