@@ -17,10 +17,11 @@ from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
 from confapp.agenda import routes as agenda_routes
 from confapp.calendar import routes as calendar_routes
 from confapp.db import Database
-from confapp.errors import http_exception_handler, server_error_handler
+from confapp.errors import http_exception_handler, not_found_handler, server_error_handler
 from confapp.housekeeping import run_housekeeping
 from confapp.http_cache import BodyCache
 from confapp.programme import routes as programme_routes
+from confapp.programme.queries import NotFound
 from confapp.registration import routes as registration_routes
 from confapp.resources import static_dir
 from confapp.settings import Settings
@@ -59,7 +60,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         debug=False,
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_exception_handler, 500: server_error_handler},
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            NotFound: not_found_handler,
+            500: server_error_handler,
+        },
     )
     app.add_middleware(AccessLogMiddleware)
     redact_uvicorn_access_log()

@@ -58,6 +58,10 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def not_found_handler(request: Request, exc: Exception) -> Response:
+    return error_response(request, 404, str(exc))
+
+
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     # Logged without the query string and with secrets cut out of the path (ticket tokens).
     log.exception("unhandled error on %s %s", request.method, redact_path(request.url.path))

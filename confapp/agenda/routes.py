@@ -23,7 +23,7 @@ from confapp.calendar.publish import ICALENDAR_TYPE, last_modified
 from confapp.db import Database
 from confapp.http_cache import conditional_response
 from confapp.models import Agenda, Conference, ProgrammeSession
-from confapp.programme.queries import get_conference, load_programme
+from confapp.programme.queries import load_programme, require_conference
 from confapp.templating import render
 from confapp.tickets.ticket import PRIVATE_HEADERS, ticket_for_token
 
@@ -42,9 +42,7 @@ def _star(
     request: Request, conference_slug: str, session_slug: str, starred: bool
 ) -> tuple[Conference, str, bool, int]:
     with _db(request).transaction() as session:
-        conference = get_conference(session, conference_slug)
-        if conference is None:
-            raise HTTPException(404, f"There is no conference called “{conference_slug}”.")
+        conference = require_conference(session, conference_slug)
         programme_session = session.exec(
             select(ProgrammeSession).where(
                 ProgrammeSession.conference_id == conference.id,
@@ -79,11 +77,8 @@ async def star_session(request: Request) -> Response:
 
 
 def agenda_page(request: Request) -> Response:
-    slug = request.path_params["conference"]
     with _db(request).read() as session:
-        conference = get_conference(session, slug)
-        if conference is None:
-            raise HTTPException(404, f"There is no conference called “{slug}”.")
+        conference = require_conference(session, request.path_params["conference"])
         agenda = agenda_from_cookie(request, session, conference)
         starred = starred_session_ids(session, agenda)
         programme = load_programme(session, conference)

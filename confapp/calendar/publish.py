@@ -24,7 +24,13 @@ from confapp.calendar.schedule_export import schedule_json, schedule_xml
 from confapp.db import Database
 from confapp.http_cache import BodyCache, BuiltBody
 from confapp.models import Conference
-from confapp.programme.queries import Programme, SessionEntry, get_conference, load_programme
+from confapp.programme.queries import (
+    NotFound,
+    Programme,
+    SessionEntry,
+    load_programme,
+    require_conference,
+)
 
 ICALENDAR_TYPE = "text/calendar; charset=utf-8; method=PUBLISH"
 XML_TYPE = "application/xml; charset=utf-8"
@@ -32,10 +38,6 @@ JSON_TYPE = "application/json"
 
 Format = Literal["ics", "xml", "json"]
 Scope = Literal["programme", "session", "track", "room", "speaker"]
-
-
-class NotFound(LookupError):
-    """The conference, or the session, track, room or speaker a feed is for, does not exist."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,7 @@ def published(
 ) -> BuiltBody:
     """The feed's body and validators, from the cache while the programme is unchanged."""
     with db.read() as session:
-        conference = get_conference(session, conference_slug)
-    if conference is None:
-        raise NotFound(f"There is no conference called “{conference_slug}”.")
+        conference = require_conference(session, conference_slug)
 
     def build() -> BuiltBody:
         with db.read() as session:

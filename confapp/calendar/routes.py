@@ -6,25 +6,22 @@ a 304 while nothing has changed.
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.calendar.publish import Feed, NotFound, published
+from confapp.calendar.publish import Feed, published
 from confapp.http_cache import app_body_cache, built_body_response
 
 
 def _serve(request: Request, feed: Feed) -> Response:
     conference_slug = request.path_params["conference"]
     base_url = urls.site_origin(request)
-    try:
-        built = published(
-            request.app.state.db, app_body_cache(request), conference_slug, feed, base_url
-        )
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    # An unknown conference, session, track, room or speaker raises NotFound: a 404 page.
+    built = published(
+        request.app.state.db, app_body_cache(request), conference_slug, feed, base_url
+    )
     headers = {
         # Public data without credentials: web-based schedule viewers may fetch it.
         "Access-Control-Allow-Origin": "*",

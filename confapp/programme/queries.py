@@ -115,8 +115,19 @@ def list_conferences(db: Session) -> list[Conference]:
     return list(db.exec(select(Conference).order_by(Conference.start_date, Conference.slug)))
 
 
+class NotFound(LookupError):
+    """What an address names does not exist. The app answers 404 with this message."""
+
+
 def get_conference(db: Session, slug: str) -> Conference | None:
     return db.exec(select(Conference).where(Conference.slug == slug)).first()
+
+
+def require_conference(db: Session, slug: str) -> Conference:
+    conference = get_conference(db, slug)
+    if conference is None:
+        raise NotFound(f"There is no conference called “{slug}”.")
+    return conference
 
 
 def list_ticket_types(db: Session, conference: Conference) -> list[TicketType]:

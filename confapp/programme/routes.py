@@ -16,10 +16,10 @@ from confapp.programme.as_json import programme_document
 from confapp.programme.grid import build_day_grid
 from confapp.programme.queries import (
     Programme,
-    get_conference,
     list_conferences,
     list_ticket_types,
     load_programme,
+    require_conference,
 )
 from confapp.templating import render
 
@@ -31,18 +31,16 @@ def _db(request: Request) -> Database:
 
 
 def _programme(request: Request) -> Programme:
-    return _programme_and_stars(request)[0]
+    with _db(request).read() as db:
+        return load_programme(db, require_conference(db, request.path_params["conference"]))
 
 
 def _programme_and_stars(
     request: Request, only_session: str | None = None
 ) -> tuple[Programme, set[int]]:
     """The programme, and the sessions this browser's personal agenda has starred."""
-    slug = request.path_params["conference"]
     with _db(request).read() as db:
-        conference = get_conference(db, slug)
-        if conference is None:
-            raise HTTPException(404, f"There is no conference called “{slug}”.")
+        conference = require_conference(db, request.path_params["conference"])
         programme = load_programme(db, conference, only_session)
         return programme, starred_in_browser(request, db, conference)
 
@@ -56,9 +54,10 @@ def conference_list(request: Request) -> Response:
 
 
 def conference_home(request: Request) -> Response:
-    programme = _programme(request)
     with _db(request).read() as db:
-        ticket_types = list_ticket_types(db, programme.conference)
+        conference = require_conference(db, request.path_params["conference"])
+        programme = load_programme(db, conference)
+        ticket_types = list_ticket_types(db, conference)
     plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
     return render(
         request,

@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -16,7 +15,7 @@ from confapp import urls
 from confapp.db import Database
 from confapp.models import Conference
 from confapp.outbox import send_mail
-from confapp.programme.queries import get_conference
+from confapp.programme.queries import require_conference
 from confapp.registration.form import check_registration, form_values, json_values
 from confapp.registration.places import (
     TicketOffer,
@@ -38,11 +37,8 @@ def _db(request: Request) -> Database:
 
 
 def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
-    slug = request.path_params["conference"]
     with _db(request).read() as session:
-        conference = get_conference(session, slug)
-        if conference is None:
-            raise HTTPException(404, f"There is no conference called “{slug}”.")
+        conference = require_conference(session, request.path_params["conference"])
         return conference, ticket_offers(session, conference)
 
 

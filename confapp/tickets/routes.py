@@ -21,7 +21,7 @@ from confapp.agenda.service import (
 from confapp.db import Database
 from confapp.models import Agenda, Registration
 from confapp.outbox import mail_status
-from confapp.programme.queries import get_conference, load_programme
+from confapp.programme.queries import load_programme, require_conference
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.templating import render
@@ -133,10 +133,8 @@ async def cancel_submit(request: Request) -> Response:
 
 def ticket_keys_api(request: Request) -> Response:
     """The public keys a door scanner needs to check tickets offline (no secret here)."""
-    slug = request.path_params["conference"]
     with _db(request).read() as session:
-        if get_conference(session, slug) is None:
-            raise HTTPException(404, f"There is no conference called “{slug}”.")
+        require_conference(session, request.path_params["conference"])
         keys = accepted_public_keys(session)
     return JSONResponse(
         {
