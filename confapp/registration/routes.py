@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +24,7 @@ from confapp.registration.places import (
 )
 from confapp.registration.service import RegisteredTicket, SoldOut, register
 from confapp.templating import render
-from confapp.tickets.ticket import load_ticket
+from confapp.tickets.ticket import Ticket
 from confapp.tickets.ticket_json import ticket_document
 
 SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Please choose another."
@@ -98,15 +97,11 @@ async def register_submit(request: Request) -> Response:
         return _form_page(
             request, conference, offers, values, {"ticket_type": SOLD_OUT_MESSAGE}, 409
         )
-    token = await run_in_threadpool(_token_for, request, registered)
     return RedirectResponse(
-        urls.ticket_path(token), status_code=303, background=_send_confirmation(request, registered)
+        urls.ticket_path(registered.token),
+        status_code=303,
+        background=_send_confirmation(request, registered),
     )
-
-
-def _token_for(request: Request, registered: RegisteredTicket) -> str:
-    with _db(request).read() as session:
-        return load_ticket(session, registered.registration).token
 
 
 async def registrations_api(request: Request) -> Response:
@@ -137,19 +132,16 @@ async def registrations_api(request: Request) -> Response:
             },
             status_code=409,
         )
-    document = await run_in_threadpool(_ticket_json, request, registered)
+    ticket = Ticket(
+        registered.registration, registered.ticket_type, registered.conference, registered.token
+    )
+    document = ticket_document(ticket, urls.site_origin(request))
     return JSONResponse(
         {"ticket": document},
         status_code=201,
         headers={"Location": document["url"]},
         background=_send_confirmation(request, registered),
     )
-
-
-def _ticket_json(request: Request, registered: RegisteredTicket) -> dict[str, Any]:
-    with _db(request).read() as session:
-        ticket = load_ticket(session, registered.registration)
-    return ticket_document(ticket, urls.site_origin(request))
 
 
 def ticket_types_api(request: Request) -> Response:

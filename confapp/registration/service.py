@@ -31,7 +31,7 @@ from confapp.models import (
 )
 from confapp.registration.form import CleanRegistration
 from confapp.tickets.keys import ensure_signing_key
-from confapp.tickets.tokens import new_ticket_code
+from confapp.tickets.tokens import new_ticket_code, sign_ticket
 from confapp.times import utcnow
 
 
@@ -45,6 +45,7 @@ class RegisteredTicket:
     ticket_type: TicketType
     conference: Conference
     mail_id: int
+    token: str  # the signed ticket token, for the ticket page's address
 
 
 def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cents: int) -> None:
@@ -116,7 +117,8 @@ def register(db: Database, conference_id: int, clean: CleanRegistration) -> Regi
         ticket_type = session.get(TicketType, clean.ticket_type_id)
         conference = session.get(Conference, conference_id)
         assert ticket_type is not None and conference is not None
-        return RegisteredTicket(registration, ticket_type, conference, mail.id or 0)
+        token = sign_ticket(registration.ticket_code, key.key_id, key.private_key)
+        return RegisteredTicket(registration, ticket_type, conference, mail.id or 0, token)
 
 
 def cancel_registration(db: Database, registration_id: int) -> bool:
