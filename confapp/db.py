@@ -83,10 +83,6 @@ class Database:
         self.engine = make_engine(database_url)
         self._write_engine = self.engine.execution_options(confapp_write=True)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
     @contextmanager
     def read(self) -> Iterator[Session]:
         # Closing (not rolling back) detaches the loaded objects with their values intact,

@@ -170,9 +170,6 @@ class BodyCache:
                 self._building.pop(key, None)
         return built
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def app_body_cache(request: Request) -> BodyCache:
     """The app's body cache (one per app, so one per database; made in create_app)."""

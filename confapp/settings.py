@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from confapp.resources import demo_seed_path
 
@@ -73,13 +72,3 @@ class Settings:
     def public_origin(self) -> str:
         """Where people reach this site, for links made outside any request (mail)."""
         return self.base_url or f"http://{self.host}:{self.port}"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    def sqlite_path(self) -> Path | None:
-        if not self.is_sqlite:
-            return None
-        path = self.database_url.split(":///", 1)[-1]
-        return None if path in ("", ":memory:") else Path(path)

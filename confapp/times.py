@@ -14,10 +14,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def is_valid_zone(name: str) -> bool:
     if not name or name != name.strip():
         return False

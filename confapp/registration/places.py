@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from confapp.models import Conference, TicketKind, TicketType
+from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
 from confapp.times import to_local, utcnow
 
@@ -25,10 +25,6 @@ class TicketOffer:
     @property
     def sold_out(self) -> bool:
         return self.places_left is not None and self.places_left <= 0
-
-    @property
-    def is_pay_what_you_can(self) -> bool:
-        return self.ticket_type.kind == TicketKind.pay_what_you_can.value
 
 
 def registration_is_open(conference: Conference, now: datetime | None = None) -> bool:
