@@ -20,8 +20,11 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# The project's own virtual environment: a dependency that is not declared in pyproject.toml
+# is missing here too, whatever else the machine has.
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-python3 -m ruff format --check confapp tests
-python3 -m ruff check confapp tests
-python3 -m pytest "$@"
+.venv/bin/python -m ruff format --check confapp tests
+.venv/bin/python -m ruff check confapp tests
+.venv/bin/python -m pytest "$@"

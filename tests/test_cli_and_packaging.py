@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import time
@@ -179,8 +180,19 @@ def test_the_wheel_carries_templates_static_files_seed_and_migrations(wheel: Pat
 
 def test_an_installed_wheel_serves_the_demo_from_any_directory(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    # The dependencies come from the environment running the tests (the project's .venv):
+    # its site-packages go on the new environment's path, after the new one's own.
+    new_site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (new_site / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run(
         [
             sys.executable,

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 import zxingcpp
 from PIL import Image
