@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("confapp.access")
 
-# Path segments after these prefixes are secrets (ticket tokens, agenda keys).
-_SECRET_SEGMENT = re.compile(r"^(/tickets/|/agenda/)[^/]+")
+# Path segments after these prefixes are secrets (admission tokens, manage links, agenda keys).
+_SECRET_SEGMENT = re.compile(r"^(/tickets/|/my-ticket/|/agenda/)[^/]+")
 
 
 def redact_path(path: str) -> str:

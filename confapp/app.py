@@ -13,18 +13,32 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from confapp import openapi
 from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
 from confapp.agenda import routes as agenda_routes
+from confapp.body_limit import BodyLimitMiddleware
 from confapp.calendar import routes as calendar_routes
+from confapp.clean_requests import CleanRequestMiddleware
 from confapp.db import Database
-from confapp.errors import http_exception_handler, not_found_handler, server_error_handler
+from confapp.errors import (
+    CatchServerErrors,
+    bad_body_handler,
+    http_exception_handler,
+    not_found_handler,
+    server_error_handler,
+)
+from confapp.hosts import AllowedHostsMiddleware, allowed_host_names
 from confapp.housekeeping import run_housekeeping
 from confapp.http_cache import BodyCache
 from confapp.programme import routes as programme_routes
 from confapp.programme.queries import NotFound
+from confapp.registration import manage_routes
 from confapp.registration import routes as registration_routes
+from confapp.request_body import BadRequestBody
 from confapp.resources import static_dir
+from confapp.security_headers import SecurityHeadersMiddleware
 from confapp.settings import Settings
+from confapp.throttle import limits_from
 from confapp.tickets import routes as ticket_routes
 
 
@@ -50,7 +64,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
+        *openapi.routes,
         *agenda_routes.routes,
+        *manage_routes.routes,
         *ticket_routes.routes,
         *registration_routes.routes,
         *calendar_routes.routes,
@@ -63,12 +79,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             HTTPException: http_exception_handler,
             NotFound: not_found_handler,
+            BadRequestBody: bad_body_handler,
             500: server_error_handler,
         },
     )
+    # Each added one wraps the ones before: the last is the outermost.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AllowedHostsMiddleware, allowed=allowed_host_names(settings))
     app.add_middleware(AccessLogMiddleware)
+    # Outside the access log, so a control character in a path never reaches a log line.
+    app.add_middleware(CleanRequestMiddleware)
+    app.add_middleware(CatchServerErrors)
+    app.add_middleware(SecurityHeadersMiddleware)
     redact_uvicorn_access_log()
     app.state.settings = settings
+    app.state.throttle_limits = limits_from(settings)
     app.state.body_cache = BodyCache()
     app.state.db = db
     return app

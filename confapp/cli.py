@@ -97,18 +97,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from confapp.registration.privacy import erase_attendee, purge_expired_personal_data
-    from confapp.registration.service import find_registration
+    from confapp.tickets.admission import registration_by_code
+    from confapp.tickets.tokens import normalise_ticket_code
 
     db = prepare_database(_settings_from(args), seed=False)
     try:
         if args.ticket:
-            code = args.ticket.replace("-", "").strip().upper()
+            code = normalise_ticket_code(args.ticket) or ""
             with db.read() as session:
-                registration = find_registration(session, code)
+                registration = registration_by_code(session, code)
             if registration is None or registration.id is None:
                 print(f"confapp purge: no ticket with code {args.ticket}", file=sys.stderr)
                 return 2
-            erase_attendee(db, registration.id)
+            if not erase_attendee(db, registration.id):
+                print(f"The attendee with ticket {args.ticket} was already erased.")
+                return 0
             print(f"Erased the attendee with ticket {args.ticket}; the ticket is cancelled.")
             return 0
         report = purge_expired_personal_data(db)

@@ -1,15 +1,22 @@
-"""The one place that renders errors: a page for people, JSON for /api/ clients, never a trace."""
+"""The one place that renders errors: a page for people, JSON for /api/ clients, never a trace.
+
+Server errors are logged with their type and traceback but never their message: a database
+error's message can quote the row it failed on (a name, an e-mail address, access needs).
+"""
 
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confapp.access_log import redact_path
+from confapp.request_body import BadRequestBody
 from confapp.templating import render
 
 log = logging.getLogger("confapp")
@@ -20,7 +27,9 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Too large",
     422: "Please check the form",
+    429: "Too many requests",
     500: "Something went wrong",
 }
 
@@ -58,16 +67,106 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def bad_body_handler(request: Request, exc: Exception) -> Response:
+    """A body refused by confapp.request_body where the route did not show its own page."""
+    assert isinstance(exc, BadRequestBody)
+    extra: dict[str, Any] = {"error": exc.error}
+    if exc.fields:
+        extra["fields"] = exc.fields
+    return error_response(request, exc.status, exc.detail, extra)
+
+
 async def not_found_handler(request: Request, exc: Exception) -> Response:
     return error_response(request, 404, str(exc))
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
-    # Logged without the query string and with secrets cut out of the path (ticket tokens).
-    log.exception("unhandled error on %s %s", request.method, redact_path(request.url.path))
+    log_server_error(request, exc)
     return error_response(
         request, 500, "The server hit a problem. Nothing you sent was half-saved; please try again."
     )
+
+
+def log_server_error(request: Request, exc: BaseException) -> None:
+    # Without the query string and with secrets cut out of the path (ticket tokens).
+    log.error(
+        "unhandled %s on %s %s\n%s",
+        _type_name(exc),
+        request.method,
+        redact_path(request.url.path),
+        traceback_without_messages(exc),
+    )
+
+
+def traceback_without_messages(exc: BaseException) -> str:
+    """The traceback of `exc` and of the exceptions that led to it, each ending in its type
+    (and SQLSTATE, for a database error) where Python would print its message."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts = []
+    for earlier in reversed(chain):
+        if parts:
+            parts.append("\nwhich led to:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(earlier.__traceback__))
+        sqlstate = getattr(getattr(earlier, "orig", earlier), "sqlstate", None)
+        parts.append(_type_name(earlier) + (f" (SQLSTATE {sqlstate})" if sqlstate else "") + "\n")
+    return "".join(parts).rstrip("\n")
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+class CatchServerErrors:
+    """Answers an exception that escaped every handler with the 500 page, and keeps the
+    connection open.
+
+    Starlette's own ServerErrorMiddleware sends its 500 and then re-raises for the server to
+    log; uvicorn then logs the message (values and all) and closes the connection, so a request
+    a client sent on the same keep-alive connection fails. Here the error is logged once,
+    without its message, and the connection lives on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = complete = False
+
+        async def send_noting(message: Message) -> None:
+            nonlocal started, complete
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting)
+        except Exception as exc:
+            request = Request(scope)
+            if not started:
+                response = await server_error_handler(request, exc)
+                await response(scope, receive, send)
+                return
+            log_server_error(request, exc)  # raised after the response (a background task)
+            if not complete:
+                # Half a body went out: only closing the connection tells the client so.
+                raise RuntimeError("response cut short by the error logged above") from None
 
 
 def _phrase(status: int) -> str:

@@ -1,7 +1,7 @@
-"""Work each app process does in the background: retry queued mail, erase expired data.
+"""Background work in each app process: retry queued mail, erase expired data, prune throttles.
 
 Every step is safe to run in several processes at once (mail is claimed row by row; erasure
-is idempotent), so nothing needs electing a leader.
+and pruning are idempotent), so nothing needs electing a leader.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 
 import anyio
 
+from confapp import throttle
 from confapp.db import Database
 from confapp.outbox import send_due_mail
 from confapp.registration.privacy import purge_expired_personal_data
@@ -29,6 +30,7 @@ async def run_housekeeping(db: Database, settings: Settings) -> None:
                 report = await anyio.to_thread.run_sync(purge_expired_personal_data, db)
                 if report.erased:
                     log.info("erased %d attendees of %s", report.erased, report.conferences)
+                await anyio.to_thread.run_sync(throttle.prune, db)
                 since_purge = 0
         except Exception:  # keep the loop alive; the next round tries again
             log.exception("housekeeping round failed")

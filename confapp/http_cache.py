@@ -19,6 +19,14 @@ from starlette.responses import Response
 # may serve a copy for five minutes without asking, which nobody will notice on a calendar.
 DEFAULT_CACHE_CONTROL = "public, max-age=300"
 
+# For pages whose address or content is a secret (admission tokens, management links, agenda
+# keys): no cache may keep them, no Referer carries the address on, no search engine lists them.
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "no-store",
+}
+
 _ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
 
 

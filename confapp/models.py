@@ -173,6 +173,9 @@ class TicketType(SQLModel, table=True):
     places_taken: int = 0
     # Free places that exist only as far as the solidarity fund pays for them.
     from_solidarity_pool: bool = False
+    # False: no longer sold (removed from the conference file, or hidden by an organiser);
+    # tickets already issued stay valid.
+    on_sale: bool = True
     position: int = 0
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
@@ -212,6 +215,34 @@ class Registration(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The attendee's personal agenda (starred sessions); a separate secret from the ticket.
     agenda_key: str | None = Field(default=None, max_length=43, unique=True)
+
+
+class ManageLink(SQLModel, table=True):
+    """A secret link to an attendee's own ticket page (name, QR, agenda, cancel, erase).
+
+    Only a hash of the secret is kept: the link itself exists only in the page shown right
+    after registering and in the mails sent, each of which gets its own secret when built.
+    """
+
+    __tablename__ = "manage_link"
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registration.id", ondelete="CASCADE", index=True)
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ThrottleCount(SQLModel, table=True):
+    """Hits on a throttled action in one fixed time window, shared by every app process.
+
+    The key (a client address, a lower-cased e-mail address) is kept only as
+    sha256(bucket + "\\0" + key) (see confapp/throttle.py), and only for a day or two.
+    """
+
+    __tablename__ = "throttle_count"
+    bucket: str = Field(primary_key=True, max_length=40)
+    key_hash: str = Field(primary_key=True, max_length=64)
+    window_start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    hits: int = 0
 
 
 class SigningKey(SQLModel, table=True):

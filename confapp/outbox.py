@@ -1,15 +1,18 @@
 """Sending queued mail over SMTP, with retries, from any number of app processes.
 
-Registration only writes a row to the outbox (in its own transaction), so a mail server that
-is down never fails or slows a registration. A sender claims a due row with a conditional
-UPDATE (so two processes never send the same mail), builds the message from the database at
-that moment, sends it with aiosmtplib and records the outcome. Failures are retried with a
-growing delay; each attempt and its error are kept on the row, where the ticket page shows it.
+The outbox knows no domain. A domain queues a row of some `kind` (in its own transaction, so a
+mail server that is down never fails or slows what the person was doing) and registers a
+builder for that kind with `@mail_builder(kind)`. A sender claims a due row with a conditional
+UPDATE (so two processes never send the same mail), asks the kind's builder for the message
+from the database at that moment, sends it with aiosmtplib and records the outcome. Failures
+are retried with a growing delay; each attempt and its error are kept on the row. A message that
+can never be built (its builder fails on the data) ends as failed with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -17,14 +20,12 @@ from email.message import EmailMessage
 import aiosmtplib
 import anyio
 from sqlalchemy import or_, update
-from sqlmodel import col, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
 
 from confapp.db import Database
-from confapp.models import OutboxMail, Registration, RegistrationStatus
+from confapp.models import OutboxMail
 from confapp.settings import Settings
-from confapp.tickets.mail import ticket_message
-from confapp.tickets.ticket import load_ticket
-from confapp.tickets.tokens import InvalidTicketToken
 from confapp.times import utcnow
 
 log = logging.getLogger("confapp.mail")
@@ -83,25 +84,45 @@ class Undeliverable(Exception):
     """This mail can never be sent as it is (e.g. its ticket's signing key was retired)."""
 
 
+# Builds the message for a queued row inside a write transaction (a builder may record what it
+# put in the mail, such as a fresh link secret); None: there is no longer anything to send.
+MailBuilder = Callable[[Session, OutboxMail, Settings], EmailMessage | None]
+_builders: dict[str, MailBuilder] = {}
+
+
+def mail_builder(kind: str) -> Callable[[MailBuilder], MailBuilder]:
+    """Register the builder of one kind of mail (a domain module does this at import)."""
+
+    def register(builder: MailBuilder) -> MailBuilder:
+        _builders[kind] = builder
+        return builder
+
+    return register
+
+
+def queue_mail(session: Session, kind: str, registration_id: int | None) -> OutboxMail:
+    """Queue a mail inside the caller's transaction; it goes out after the commit."""
+    mail = OutboxMail(registration_id=registration_id, kind=kind)
+    session.add(mail)
+    session.flush()
+    return mail
+
+
 def _build(db: Database, settings: Settings, mail_id: int) -> EmailMessage | None:
     """The message to send, or None when there is no longer anything to tell anyone."""
-    with db.read() as session:
+    with db.transaction() as session:
         mail = session.get(OutboxMail, mail_id)
-        if mail is None or mail.registration_id is None:
+        if mail is None:
             return None
-        registration = session.get(Registration, mail.registration_id)
-        if (
-            registration is None
-            or registration.erased_at is not None
-            or registration.status != RegistrationStatus.active.value
-            or not registration.email
-        ):
-            return None
+        builder = _builders.get(mail.kind)
+        if builder is None:
+            raise Undeliverable(f"no builder for mail of kind {mail.kind!r}")
         try:
-            ticket = load_ticket(session, registration)
-        except InvalidTicketToken as exc:
-            raise Undeliverable(f"the ticket cannot be shown: {exc}") from exc
-    return ticket_message(ticket, settings.public_origin, settings.mail_from)
+            return builder(session, mail, settings)
+        except (Undeliverable, SQLAlchemyError):
+            raise
+        except Exception as exc:  # the data cannot make a message: retrying will not help
+            raise Undeliverable(f"the message cannot be built ({type(exc).__name__})") from exc
 
 
 def _record(
@@ -167,12 +188,23 @@ async def send_mail(
         log.warning("mail %d cannot be sent: %s", mail_id, exc)
         await anyio.to_thread.run_sync(_record, db, mail_id, str(exc), now, True)
         return False
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        log.warning("mail %d not sent (attempt will be retried): %s", mail_id, exc)
-        await anyio.to_thread.run_sync(_record, db, mail_id, f"{type(exc).__name__}: {exc}", now)
+    except Exception as exc:  # any failure to send is one attempt; the mail is tried again
+        # The SMTP server's reply may quote the recipient's address: log the kind of error only.
+        log.warning("mail %d not sent (attempt will be retried): %s", mail_id, type(exc).__name__)
+        await anyio.to_thread.run_sync(_record, db, mail_id, _reason(exc), now)
         return False
     await anyio.to_thread.run_sync(_record, db, mail_id, None, utcnow())
     return True
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: the mail server answered {exc.code}"
+    return (
+        f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError | TimeoutError)
+        else (type(exc).__name__)
+    )
 
 
 def _discard(db: Database, mail_id: int) -> None:

@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated variable: "a, b" -> ("a", "b"); unset or blank -> ()."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -33,6 +38,11 @@ class Settings:
     # Public origin used in links that leave the site (emails, QR codes, feeds).
     base_url: str = ""
     debug: bool = False
+    # Host names the site answers to (the Host header). Empty: base_url's host, and loopback.
+    # "*" answers to any name: only behind a proxy that checks the name itself.
+    allowed_hosts: tuple[str, ...] = ()
+    # The largest request body (JSON or form) read; a bigger one gets 413 before it is read.
+    max_body_bytes: int = 65536
     # Outgoing mail. With no smtp_host, mail is queued (and visible as queued), not sent.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -43,6 +53,11 @@ class Settings:
     mail_from: str = "confapp <tickets@localhost>"
     # Background work each app process does: retry due mail, erase expired personal data.
     housekeeping_seconds: int = 30
+    # Throttles, per hour, shared by every process through the database; 0 turns one off.
+    # Per client address is generous: hundreds of people share one NAT on venue Wi-Fi.
+    throttle_registrations_per_address_per_hour: int = 300
+    throttle_registrations_per_email_per_hour: int = 5
+    throttle_mails_per_recipient_per_hour: int = 5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +70,8 @@ class Settings:
             seed_file=os.environ.get("CONFAPP_SEED_FILE", defaults.seed_file),
             base_url=(os.environ.get("CONFAPP_BASE_URL") or "").rstrip("/"),
             debug=_env_bool("CONFAPP_DEBUG", False),
+            allowed_hosts=_env_list("CONFAPP_ALLOWED_HOSTS"),
+            max_body_bytes=_env_int("CONFAPP_MAX_BODY_BYTES", defaults.max_body_bytes),
             smtp_host=os.environ.get("CONFAPP_SMTP_HOST", defaults.smtp_host),
             smtp_port=_env_int("CONFAPP_SMTP_PORT", defaults.smtp_port),
             smtp_username=os.environ.get("CONFAPP_SMTP_USERNAME", ""),
@@ -63,6 +80,18 @@ class Settings:
             smtp_tls=_env_bool("CONFAPP_SMTP_TLS", False),
             mail_from=os.environ.get("CONFAPP_MAIL_FROM") or defaults.mail_from,
             housekeeping_seconds=_env_int("CONFAPP_HOUSEKEEPING_SECONDS", 30),
+            throttle_registrations_per_address_per_hour=_env_int(
+                "CONFAPP_THROTTLE_REGISTRATIONS_PER_ADDRESS",
+                defaults.throttle_registrations_per_address_per_hour,
+            ),
+            throttle_registrations_per_email_per_hour=_env_int(
+                "CONFAPP_THROTTLE_REGISTRATIONS_PER_EMAIL",
+                defaults.throttle_registrations_per_email_per_hour,
+            ),
+            throttle_mails_per_recipient_per_hour=_env_int(
+                "CONFAPP_THROTTLE_MAILS_PER_RECIPIENT",
+                defaults.throttle_mails_per_recipient_per_hour,
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from confapp import urls
+from confapp.links import is_safe_link
 from confapp.money import format_money
 from confapp.resources import templates_dir
 from confapp.times import to_local
@@ -48,9 +49,15 @@ templates.env.filters["date_range"] = day_range
 templates.env.filters["money"] = format_money
 templates.env.filters["paragraphs"] = _paragraphs
 templates.env.filters["local"] = to_local
+# Data loaded before links were checked may hold javascript: and the like: never an href then.
+templates.env.tests["safe_link"] = is_safe_link
 
 
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> Response:
-    return templates.TemplateResponse(request, name, context or {}, status_code=status_code)
+    response = templates.TemplateResponse(request, name, context or {}, status_code=status_code)
+    # Pages show what this browser starred and carry a per-page agenda key in their star forms:
+    # a shared cache must never hand one visitor's page to another.
+    response.headers.setdefault("Cache-Control", "private, no-cache")
+    return response

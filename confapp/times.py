@@ -38,6 +38,11 @@ def to_local(value: datetime, tz_name: str) -> datetime:
     return value.astimezone(ZoneInfo(tz_name))
 
 
+def local_today(tz_name: str, now: datetime | None = None) -> date:
+    """The calendar date it is now (or at `now`) in the given zone."""
+    return to_local(now or utcnow(), tz_name).date()
+
+
 def local_day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
     """The UTC instants at which a local calendar day starts and ends."""
     tz = ZoneInfo(tz_name)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 # Conference slugs cannot take these: they are the app's own top-level paths.
 RESERVED_SLUGS = frozenset(
-    {"api", "static", "tickets", "agenda", "admin", "healthz", "favicon.ico"}
+    {"api", "static", "tickets", "my-ticket", "agenda", "admin", "door", "healthz", "favicon.ico"}
 )
 
 
@@ -53,6 +53,7 @@ def absolute(base_url: str, path: str) -> str:
 
 
 def ticket_path(token: str) -> str:
+    """The admission page: what the QR code holds. No personal data, no actions."""
     return f"/tickets/{token}"
 
 
@@ -60,12 +61,38 @@ def ticket_qr_path(token: str, fmt: str = "svg") -> str:
     return f"/tickets/{token}/qr.{fmt}"
 
 
-def ticket_cancel_path(token: str) -> str:
-    return f"/tickets/{token}/cancel"
+def ticket_send_link_path(token: str) -> str:
+    return f"/tickets/{token}/send-link"
 
 
-def agenda_feed_path(token: str) -> str:
+def legacy_agenda_feed_path(token: str) -> str:
+    """Agenda feeds subscribed to before tickets had a separate management link."""
     return f"/tickets/{token}/agenda.ics"
+
+
+def manage_path(secret: str) -> str:
+    """The attendee's own ticket page: name, QR, agenda, cancel, erase."""
+    return f"/my-ticket/{secret}"
+
+
+def manage_cancel_path(secret: str) -> str:
+    return f"/my-ticket/{secret}/cancel"
+
+
+def manage_star_path(secret: str, session_slug: str) -> str:
+    return f"/my-ticket/{secret}/star/{quote(session_slug)}"
+
+
+def manage_copy_stars_path(secret: str) -> str:
+    return f"/my-ticket/{secret}/copy-stars"
+
+
+def ticket_keys_path(conference_slug: str) -> str:
+    return f"/api/{quote(conference_slug)}/ticket-keys"
+
+
+def ticket_revocations_path(conference_slug: str) -> str:
+    return f"/api/{quote(conference_slug)}/ticket-revocations"
 
 
 def register_path(conference_slug: str) -> str:

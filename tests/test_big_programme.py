@@ -20,7 +20,9 @@ from tests.test_public_pages import elements
 def test_three_thousand_session_programme_stays_correct(db: Database) -> None:
     report = load_synthetic_conference(db, slug="big", sessions=3000, rooms=40, days=3)
     assert report.created["sessions"] == 3000
-    client = TestClient(create_app(Settings(database_url=db.url, seed_file="")))
+    client = TestClient(
+        create_app(Settings(database_url=db.url, seed_file="", base_url="http://testserver"))
+    )
 
     data = client.get("/api/big/programme").json()
     assert len(data["sessions"]) == 3000

@@ -1,4 +1,6 @@
-"""Registering on a phone in a real browser: fixing a mistake, getting a ticket that scans.
+"""Registering on a phone in a real browser: fixing a mistake, landing on one's own ticket page
+(the management link), starring sessions there, and a QR code that scans as the admission page,
+which shows nobody's name.
 
 The QR code is read back from what the browser actually painted (a screenshot of the `img`),
 so the test catches a code that is cropped, blurred or scaled below what a door phone can read.
@@ -17,7 +19,8 @@ from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
 SLUG = "socialism-2027"
-TICKET_URL = re.compile(r"/tickets/[A-Za-z0-9_-]{99}$")
+MANAGE_URL = re.compile(r"/my-ticket/[A-Za-z0-9_-]{43}\?new=1$")
+ADMISSION_URL = re.compile(r"^http://127\.0\.0\.1:\d+/tickets/[A-Za-z0-9_-]{104}$")
 
 NAME = "Rosa Quillfeather"
 BAD_EMAIL = "rosa@@example"
@@ -67,6 +70,38 @@ def decode_qr(png: Path) -> str:
     return found[0].text
 
 
+def painted_qr(page: Page, folder: Path, name: str) -> str:
+    """What a door phone reads from the QR code as the browser painted it on a phone."""
+    qr = page.get_by_role("img", name=re.compile("QR code of your ticket"))
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR did not load"
+    box = qr.bounding_box()
+    assert box and box["width"] >= 250, f"the QR is only {box and box['width']}px wide"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360, "the QR is cut off"
+    png = folder / f"{name}.png"
+    qr.screenshot(path=str(png))
+    return decode_qr(png)
+
+
+def served_qr(page: Page, base_url: str, folder: Path) -> str:
+    """What the PNG of the QR code shown on the page holds."""
+    img = page.get_by_role("img", name=re.compile("QR code of your ticket"))
+    svg_path = img.get_attribute("src") or ""
+    assert svg_path.endswith("/qr.svg"), svg_path
+    png = folder / "served-qr.png"
+    png.write_bytes(page.request.get(base_url + svg_path.removesuffix(".svg") + ".png").body())
+    return decode_qr(png)
+
+
+def register_by_api(page: Page, base_url: str, ticket_type: str) -> dict[str, Any]:
+    response = page.request.post(
+        f"{base_url}/api/{SLUG}/registrations",
+        data={"name": NAME, "email": EMAIL, "ticket_type": ticket_type},
+    )
+    assert response.status == 201, response.text()
+    return response.json()["ticket"]
+
+
 @pytest.mark.browser
 def test_person_on_a_phone_fixes_a_mistake_and_gets_a_ticket_that_scans(
     phone: Page, live_server: Any, tmp_path: Path
@@ -112,38 +147,38 @@ def test_person_on_a_phone_fixes_a_mistake_and_gets_a_ticket_that_scans(
     phone.get_by_label("E-mail", exact=True).fill(EMAIL)
     phone.get_by_role("button", name="Register").click()
 
-    expect(phone).to_have_url(TICKET_URL)
+    expect(phone).to_have_url(MANAGE_URL)
     expect(phone.get_by_role("heading", level=1)).to_have_text("Your ticket for Socialism 2027")
     expect(fact(phone, "Name")).to_have_text(NAME)
     expect(fact(phone, "Ticket")).to_have_text("Pay what you can")
     expect(fact(phone, "Price")).to_have_text("$12.50")
     expect(phone.get_by_text(ACCESS_NEEDS)).to_have_count(0)
     screenshot(phone, tmp_path, "ticket-phone")
+    # The long link in the welcome notice wraps instead of widening the page (a phone would
+    # zoom the whole ticket out, QR code and all).
+    assert_no_sideways_scroll(phone)
 
-    # The QR code is big enough for a door phone and reads back as this very page.
-    qr = phone.get_by_role("img", name=re.compile("QR code of your ticket"))
-    expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR did not load"
-    box = qr.bounding_box()
-    assert box and box["width"] >= 250, f"the QR is only {box and box['width']}px wide"
-    assert box["x"] >= 0 and box["x"] + box["width"] <= 360, "the QR is cut off"
-    png = tmp_path / "ticket-qr.png"
-    qr.screenshot(path=str(png))
-    assert decode_qr(png) == phone.url
+    # The QR code is big enough for a door phone and reads back as the admission page, not as
+    # this page's own (secret) address.
+    admission_url = painted_qr(phone, tmp_path, "ticket-qr")
+    assert ADMISSION_URL.match(admission_url), admission_url
+    assert admission_url != phone.url and "/my-ticket/" not in admission_url
+
+    # The link in the notice wraps whatever characters its random secret happens to hold: here
+    # without a single '-' for the line to break at.
+    phone.locator("code.manage-link").evaluate(
+        "code => { code.textContent = code.textContent.replaceAll('-', 'x'); }"
+    )
+    assert_no_sideways_scroll(phone)
 
 
 @pytest.mark.browser
 def test_printed_ticket_leaves_out_the_site_header_and_the_cancel_link(
     phone: Page, live_server: Any, tmp_path: Path
 ) -> None:
-    response = phone.request.post(
-        f"{live_server.url}/api/{SLUG}/registrations",
-        data={"name": NAME, "email": EMAIL, "ticket_type": "concession"},
-    )
-    assert response.status == 201, response.text()
-    ticket_url = response.json()["ticket"]["url"]
+    ticket = register_by_api(phone, live_server.url, "concession")
 
-    phone.goto(ticket_url)
+    phone.goto(ticket["manage_url"])
     header = phone.locator("header.site-header")
     cancel = phone.get_by_role("link", name="Cancel this ticket")
     qr = phone.get_by_role("img", name=re.compile("QR code of your ticket"))
@@ -161,7 +196,7 @@ def test_printed_ticket_leaves_out_the_site_header_and_the_cancel_link(
     screenshot(phone, tmp_path, "ticket-phone-print")
     png = tmp_path / "ticket-qr-print.png"
     qr.screenshot(path=str(png))
-    assert decode_qr(png) == ticket_url
+    assert decode_qr(png) == ticket["url"]
 
 
 def wait_for_a_failed_mail_attempt(page: Page, ticket_url: str) -> None:
@@ -176,12 +211,7 @@ def wait_for_a_failed_mail_attempt(page: Page, ticket_url: str) -> None:
 def test_ticket_page_fits_a_phone_when_the_confirmation_mail_has_not_gone(
     phone: Page, live_server: Any, tmp_path: Path
 ) -> None:
-    response = phone.request.post(
-        f"{live_server.url}/api/{SLUG}/registrations",
-        data={"name": NAME, "email": EMAIL, "ticket_type": "waged"},
-    )
-    assert response.status == 201, response.text()
-    ticket_url = response.json()["ticket"]["url"]
+    ticket_url = register_by_api(phone, live_server.url, "waged")["manage_url"]
     wait_for_a_failed_mail_attempt(phone, ticket_url)
 
     phone.goto(ticket_url)
@@ -196,25 +226,79 @@ def test_ticket_page_fits_a_phone_when_the_confirmation_mail_has_not_gone(
 
 
 @pytest.mark.browser
-def test_the_ticket_address_is_never_sent_as_a_referer(phone: Page, live_server: Any) -> None:
-    response = phone.request.post(
-        f"{live_server.url}/api/{SLUG}/registrations",
-        data={"name": NAME, "email": EMAIL, "ticket_type": "free"},
-    )
-    assert response.status == 201, response.text()
-    ticket_url = response.json()["ticket"]["url"]
-    token = ticket_url.rsplit("/", 1)[1]
+def test_the_ticket_addresses_are_never_sent_as_a_referer(phone: Page, live_server: Any) -> None:
+    ticket = register_by_api(phone, live_server.url, "free")
+    token = ticket["url"].rsplit("/", 1)[1]
+    secret = ticket["manage_url"].rsplit("/", 1)[1]
     referers: list[tuple[str, str]] = []
     phone.on("request", lambda r: referers.append((r.url, r.headers.get("referer") or "")))
 
-    phone.goto(ticket_url)
+    phone.goto(ticket["manage_url"])
     expect(phone.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
     phone.get_by_role("link", name="Cancel this ticket").click()
     expect(phone.get_by_role("heading", level=1)).to_have_text("Cancel your ticket?")
     phone.get_by_role("link", name="No, keep it").click()
     phone.get_by_role("link", name="The programme").click()
     expect(phone.get_by_role("heading", level=1)).to_be_visible()
+    # From the admission page too, where a steward's phone lands after scanning.
+    phone.goto(ticket["url"])
+    phone.get_by_role("link", name="About Socialism 2027").click()
+    expect(phone.get_by_role("heading", level=1)).to_be_visible()
 
-    assert len(referers) >= 6, referers
-    leaks = [url for url, referer in referers if token in referer]
-    assert leaks == [], f"these requests carried the ticket URL as Referer: {leaks}"
+    assert len(referers) >= 8, referers
+    leaks = [url for url, referer in referers if token in referer or secret in referer]
+    assert leaks == [], f"these requests carried a ticket address as Referer: {leaks}"
+
+
+@pytest.mark.browser
+def test_person_stars_a_session_on_their_ticket_page_and_the_qr_shows_nobody_their_name(
+    phone: Page, live_server: Any, tmp_path: Path
+) -> None:
+    phone.goto(f"{live_server.url}/{SLUG}/register")
+    phone.get_by_role("radio", name=re.compile(r"^Waged")).check()
+    phone.get_by_label("Name", exact=True).fill(NAME)
+    phone.get_by_label("E-mail", exact=True).fill(EMAIL)
+    phone.get_by_role("button", name="Register").click()
+
+    # She lands on her own page, told she is registered, with the link to keep shown to her.
+    expect(phone).to_have_url(MANAGE_URL)
+    notice = phone.get_by_role("status").filter(has_text="You are registered")
+    expect(notice).to_be_visible()
+    own_link = phone.url.removesuffix("?new=1")
+    expect(notice.locator("code.manage-link")).to_have_text(own_link)
+    expect(fact(phone, "Name")).to_have_text(NAME)
+
+    # She stars a session from the programme on that page.
+    phone.get_by_text("Star sessions from the programme").click()
+    star = phone.locator("details.star-more button.star").first
+    title = star.get_attribute("data-title")
+    assert title
+    expect(star).to_have_attribute("aria-pressed", "false")
+    star.click()
+    expect(star).to_have_attribute("aria-pressed", "true")
+    screenshot(phone, tmp_path, "ticket-phone-starred")
+
+    # Reloaded, it is still starred, and in her agenda at the top of the page.
+    phone.reload()
+    expect(phone.locator("details.star-more button.star").first).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    agenda = phone.locator("section.agenda-on-ticket > ol.session-list")
+    expect(agenda).to_contain_text(title)
+    expect(phone.get_by_text("Nothing starred for this ticket yet")).to_have_count(0)
+
+    # The QR code on her page, opened in the same browser, shows a ticket and not who holds it.
+    # (Read from the image file: how it is painted on a phone is the first story's concern.)
+    admission_url = served_qr(phone, live_server.url, tmp_path)
+    assert ADMISSION_URL.match(admission_url), admission_url
+    phone.goto(admission_url)
+    expect(phone.get_by_role("heading", level=1)).to_have_text("A ticket for Socialism 2027")
+    expect(phone.get_by_role("button", name="E-mail me the link to my ticket")).to_be_visible()
+    body = phone.locator("body")
+    expect(body).not_to_contain_text(NAME)
+    expect(body).not_to_contain_text("Quillfeather")
+    expect(body).not_to_contain_text(EMAIL)
+    expect(body).not_to_contain_text(title)
+    assert "/my-ticket/" not in phone.content()
+    assert_no_sideways_scroll(phone)
+    screenshot(phone, tmp_path, "admission-phone")

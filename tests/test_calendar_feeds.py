@@ -621,7 +621,10 @@ def test_links_use_the_configured_public_address(sqlite_url: str) -> None:
     load_conference_file(database, demo_seed_path())
     database.dispose()
     settings = Settings(
-        database_url=sqlite_url, seed_file="", base_url="https://socialism.example.org"
+        database_url=sqlite_url,
+        seed_file="",
+        base_url="https://socialism.example.org",
+        allowed_hosts=("testserver",),  # the test client's Host, standing in for a proxy's
     )
     with TestClient(create_app(settings)) as client:
         body = client.get(FEED).content

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
+from starlette.testclient import TestClient
 
 from confapp.db import Database
+from confapp.links import is_safe_link
 from confapp.models import (
     Conference,
     ProgrammeSession,
@@ -25,6 +27,10 @@ from confapp.programme.conference_file import (
     read_conference_file,
     session_uuid,
 )
+from confapp.programme.queries import get_conference
+from confapp.registration.form import check_registration
+from confapp.registration.places import ticket_offers
+from confapp.registration.service import register
 from confapp.resources import demo_seed_path
 
 DEMO_TEXT = demo_seed_path().read_text(encoding="utf-8")
@@ -236,3 +242,302 @@ def test_ticket_types_are_stored_in_cents(db: Database, demo: LoadReport) -> Non
         pwyc = session.exec(select(TicketType).where(TicketType.kind == "pay_what_you_can")).one()
     assert waged.price_cents == 9500
     assert pwyc.min_price_cents == 1000
+
+
+# ---- links: only http, https and mailto ------------------------------------------------------
+
+
+def line_of(text: str, fragment: str) -> int:
+    return text[: text.index(fragment)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.org/reading/state-and-revolution",
+        "http://example.org",
+        "HTTPS://Example.org:8443/a?b=c#d",
+        "mailto:organisers@example.org",
+        "https://solidarność.example/",
+    ],
+)
+def test_web_and_mail_addresses_are_safe_links(url: str) -> None:
+    assert is_safe_link(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "java\tscript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+        "ftp://example.org/pub",
+        "/sessions/relative",
+        "//example.org/no-scheme",
+        "https:///no-host",
+        "http:example.org",
+        "https://example.org:port/",
+        "https://[::1",
+        "mailto:",
+        "https://example.org/\u202egnp.exe",
+        "",
+    ],
+)
+def test_anything_else_is_not_a_safe_link(url: str) -> None:
+    assert not is_safe_link(url)
+
+
+def test_a_javascript_link_in_a_reading_list_is_refused_with_its_key(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
+    spec = read_conference_file(demo_seed_path())
+    index, target = next((n, s) for n, s in enumerate(spec.sessions) if len(s.reading) >= 2)
+    good = target.reading[1].url
+    text = DEMO_TEXT.replace(f'url = "{good}"', 'url = "javascript:alert(1)"', 1)
+    path = write(tmp_path, text)
+    before = snapshot(db)
+
+    with pytest.raises(ConferenceFileError) as error:
+        load_conference_file(db, path)
+
+    message = str(error.value)
+    assert message.startswith(f"{path}: ")
+    assert (
+        f"line {line_of(text, 'javascript:alert(1)')}, "
+        f"sessions[{index}] (key '{target.key}').reading[1].url: 'javascript:alert(1)': "
+        "only http, https and mailto links are allowed"
+    ) in message
+    assert snapshot(db) == before
+    with db.read() as session:
+        stored = session.exec(select(ProgrammeSession.reading_list)).all()
+    assert not any("javascript" in item["url"] for items in stored for item in items)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "where", "reason"),
+    [
+        (
+            'url = "https://example.org/socialism-2027"',
+            'url = "data:text/html,<script>alert(1)</script>"',
+            r"conference\.url",
+            "only http, https and mailto",
+        ),
+        (
+            'links = ["https://example.org/writers/connor-blake"]',
+            'links = ["https://example.org/ok", "vbscript:msgbox(1)"]',
+            r"speakers\[\d+\] \(key 'connor-blake'\)\.links\[1\]",
+            "only http, https and mailto",
+        ),
+        (
+            'recording_url = "https://example.org/recordings/socialism-2027/opening-rally"',
+            'recording_url = "https:///opening-rally"',
+            r"sessions\[\d+\] \(key '[a-z0-9-]+'\)\.recording_url",
+            "needs a host",
+        ),
+        (
+            'recording_url = "https://example.org/recordings/socialism-2027/opening-rally"',
+            'recording_url = "java\\tscript:alert(1)"',
+            r"sessions\[\d+\] \(key '[a-z0-9-]+'\)\.recording_url",
+            "only http, https and mailto",
+        ),
+        (
+            'recording_url = "https://example.org/recordings/socialism-2027/opening-rally"',
+            'recording_url = "https://example.org/opening rally"',
+            r"sessions\[\d+\] \(key '[a-z0-9-]+'\)\.recording_url",
+            "cannot contain spaces, line breaks or invisible characters",
+        ),
+    ],
+    ids=["conference-website", "speaker-link", "recording-without-host", "hidden-tab", "space"],
+)
+def test_every_link_field_refuses_what_is_not_http_https_or_mailto(
+    db: Database, demo: LoadReport, tmp_path: Path, good: str, bad: str, where: str, reason: str
+) -> None:
+    assert good in DEMO_TEXT
+    text = DEMO_TEXT.replace(good, bad, 1)
+    before = snapshot(db)
+
+    with pytest.raises(ConferenceFileError) as error:
+        load_conference_file(db, write(tmp_path, text))
+
+    expected = rf"line {line_of(text, bad)}, {where}: '.+': .*{re.escape(reason)}"
+    assert re.search(expected, str(error.value)), str(error.value)
+    assert snapshot(db) == before
+
+
+def test_a_mailto_link_and_an_empty_recording_are_accepted(tmp_path: Path) -> None:
+    text = DEMO_TEXT.replace(
+        'links = ["https://example.org/writers/connor-blake"]',
+        'links = ["mailto:connor@example.org"]',
+        1,
+    ).replace(
+        'recording_url = "https://example.org/recordings/socialism-2027/opening-rally"',
+        'recording_url = ""',
+        1,
+    )
+    spec = read_conference_file(write(tmp_path, text))
+    assert any(s.links == ["mailto:connor@example.org"] for s in spec.speakers)
+
+
+# ---- what the database already holds ---------------------------------------------------------
+
+
+def take_places(db: Database, code: str, count: int) -> None:
+    """Register `count` people for a ticket type through the registration service."""
+    with db.read() as session:
+        conference = get_conference(session, "socialism-2027")
+        assert conference is not None
+        offers = ticket_offers(session, conference)
+    for n in range(count):
+        person = {"name": f"Person {n}", "email": f"p{n}@example.org", "ticket_type": code}
+        clean, errors = check_registration(person, offers, conference)
+        assert clean is not None, errors
+        register(db, conference.id or 0, clean)
+
+
+def ticket_type(db: Database, code: str) -> TicketType:
+    with db.read() as session:
+        return session.exec(select(TicketType).where(TicketType.code == code)).one()
+
+
+def test_a_capacity_below_the_places_already_taken_is_refused_and_nothing_changes(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
+    take_places(db, "waged", 12)
+    spec = read_conference_file(demo_seed_path())
+    first = spec.sessions[0]
+    waged_at = DEMO_TEXT.index('code = "waged"')
+    capacity_at = DEMO_TEXT.index("capacity = 500", waged_at)
+    text = DEMO_TEXT[:capacity_at] + "capacity = 10" + DEMO_TEXT[capacity_at + 14 :]
+    text = text.replace("capacity = 1200", "capacity = 11", 1)  # the conference's own
+    text = text.replace(f'title = "{first.title}"', 'title = "Not written"', 1)
+    path = write(tmp_path, text)
+    before = snapshot(db)
+
+    with pytest.raises(ConferenceFileError) as error:
+        load_conference_file(db, path)
+
+    message = str(error.value)
+    waged_line = text[: text.index("capacity = 10")].count("\n") + 1
+    assert (
+        f"line {waged_line}, ticket_types[0] (key 'waged').capacity: "
+        "ticket type 'waged': capacity 10 is below the 12 places already taken"
+    ) in message
+    assert (
+        f"line {line_of(text, 'capacity = 11')}, conference.capacity: "
+        "capacity 11 is below the 12 places already taken"
+    ) in message
+    assert snapshot(db) == before
+    assert ticket_type(db, "waged").capacity == 500
+    with db.read() as session:
+        assert session.exec(select(Conference.capacity)).one() == 1200
+
+
+def test_a_capacity_at_the_places_already_taken_is_accepted(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
+    take_places(db, "concession", 3)
+    at = DEMO_TEXT.index('code = "concession"')
+    capacity_at = DEMO_TEXT.index("capacity = 500", at)
+    text = DEMO_TEXT[:capacity_at] + "capacity = 3" + DEMO_TEXT[capacity_at + 14 :]
+
+    load_conference_file(db, write(tmp_path, text))
+
+    concession = ticket_type(db, "concession")
+    assert (concession.capacity, concession.places_taken) == (3, 3)
+
+
+def test_a_session_uuid_the_database_already_holds_is_refused_with_its_key(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
+    """Next year's file copied from this year's, keeping a session's fixed uuid: the database
+    refuses the second session with that uuid, and the loader says where, writing nothing."""
+    spec = read_conference_file(demo_seed_path())
+    taken = session_by_slug(db, spec.sessions[0].key).uuid
+    target = spec.sessions[3]
+    text = DEMO_TEXT.replace('slug = "socialism-2027"', 'slug = "socialism-2028"', 1)
+    key_line = f'key = "{target.key}"'
+    text = text.replace(key_line, f'{key_line}\nuuid = "{taken}"', 1)
+    path = write(tmp_path, text)
+    before = snapshot(db)
+
+    with pytest.raises(ConferenceFileError) as error:
+        load_conference_file(db, path)
+
+    message = str(error.value)
+    assert message.startswith(f"{path}: ")
+    uuid_line = line_of(text, f'uuid = "{taken}"')
+    assert (
+        f"line {uuid_line}, "
+        f"sessions[3] (key '{target.key}').uuid: this uuid already belongs to another session"
+    ) in message
+    assert snapshot(db) == before
+    assert count(db, Conference) == 1
+
+
+def test_one_uuid_given_to_two_sessions_is_refused_before_loading(tmp_path: Path) -> None:
+    spec = read_conference_file(demo_seed_path())
+    fixed = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    text = DEMO_TEXT
+    for target in spec.sessions[1:3]:
+        key_line = f'key = "{target.key}"'
+        text = text.replace(key_line, f'{key_line}\nuuid = "{fixed}"', 1)
+
+    with pytest.raises(
+        ConferenceFileError, match=rf"sessions\[2\].*\.uuid: uuid '{fixed}' is used"
+    ):
+        read_conference_file(write(tmp_path, text))
+
+
+# ---- ticket types removed from the file ------------------------------------------------------
+
+
+def without_ticket_type(text: str, code: str) -> str:
+    start = text.index(f'code = "{code}"')
+    header = text.rindex("[[ticket_types]]", 0, start)
+    end = text.find("[[ticket_types]]", start)
+    return text[:header] + (text[end:] if end != -1 else "")
+
+
+def test_a_ticket_type_removed_from_the_file_is_no_longer_sold(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    assert 'value="concession"' in client.get("/socialism-2027/register").text
+
+    report = load_conference_file(db, write(tmp_path, without_ticket_type(DEMO_TEXT, "concession")))
+
+    assert report.ticket_types_off_sale == ["concession"]
+    assert "concession" in report.summary()
+    form = client.get("/socialism-2027/register")
+    assert form.status_code == 200
+    assert 'value="concession"' not in form.text and 'value="waged"' in form.text
+    offered = client.get("/api/socialism-2027/ticket-types").json()["ticket_types"]
+    assert "concession" not in {t["code"] for t in offered}
+    assert "waged" in {t["code"] for t in offered}
+    person = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "concession"}
+    refused = client.post("/api/socialism-2027/registrations", json=person)
+    assert refused.status_code == 422
+    assert set(refused.json()["fields"]) == {"ticket_type"}
+    by_form = client.post("/socialism-2027/register", data=person)
+    assert by_form.status_code == 422
+    kept = ticket_type(db, "concession")  # tickets already issued still refer to it
+    assert kept.on_sale is False and kept.name == "Concession"
+
+
+def test_a_ticket_type_put_back_into_the_file_is_sold_again(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    load_conference_file(db, write(tmp_path, without_ticket_type(DEMO_TEXT, "free")))
+    assert ticket_type(db, "free").on_sale is False
+
+    report = load_conference_file(db, demo_seed_path())
+
+    assert report.updated.get("ticket types") and not report.ticket_types_off_sale
+    assert ticket_type(db, "free").on_sale is True
+    offered = client.get("/api/socialism-2027/ticket-types").json()["ticket_types"]
+    assert "free" in {t["code"] for t in offered}
+    person = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "free"}
+    assert client.post("/api/socialism-2027/registrations", json=person).status_code == 201

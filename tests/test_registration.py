@@ -3,6 +3,7 @@ wrong on the way."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from html import unescape
 from typing import Any
@@ -12,7 +13,7 @@ from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from confapp.db import Database
-from confapp.models import Conference, OutboxMail, Registration, TicketType
+from confapp.models import Conference, ManageLink, OutboxMail, Registration, TicketType
 from tests.conftest import DEMO
 
 GOOD = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged"}
@@ -44,7 +45,9 @@ def set_capacity(db: Database, code: str, capacity: int) -> None:
         ticket_type.capacity = capacity
 
 
-def test_registering_through_the_form_lands_on_the_ticket(client: TestClient, db: Database) -> None:
+def test_registering_through_the_form_lands_on_the_attendees_own_ticket_page(
+    client: TestClient, db: Database
+) -> None:
     form = client.get(f"/{DEMO}/register")
     assert form.status_code == 200
     assert 'name="ticket_type"' in form.text and "What we keep, and why" in form.text
@@ -55,19 +58,35 @@ def test_registering_through_the_form_lands_on_the_ticket(client: TestClient, db
         follow_redirects=False,
     )
 
+    # Straight to the management link (not the admission URL the QR code holds) ...
     assert response.status_code == 303
-    assert response.headers["location"].startswith("/tickets/")
-    ticket = client.get(response.headers["location"])
+    location = response.headers["location"]
+    assert re.fullmatch(r"/my-ticket/[A-Za-z0-9_-]{43}\?new=1", location), location
+    ticket = client.get(location)
     assert ticket.status_code == 200
     assert "Rosa" in ticket.text and "Waged" in ticket.text
+    # ... which says they are registered and shows them the link to keep.
+    assert "You are registered" in ticket.text
+    manage_url = "http://testserver" + location.removesuffix("?new=1")
+    assert f'<code class="manage-link">{manage_url}</code>' in ticket.text
+    assert ticket.headers["cache-control"] == "no-store"
+    # Opened again later, the link shows the ticket without the welcome.
+    again = client.get(location.removesuffix("?new=1"))
+    assert again.status_code == 200 and "Rosa" in again.text
+    assert "You are registered" not in again.text
     with db.read() as session:
         registration = session.exec(select(Registration)).one()
+        links = session.exec(select(ManageLink)).all()
     assert registration.email == "rosa@example.org"
     assert registration.access_needs == "Step-free seating"
     assert registration.email_consent is True
     assert registration.amount_cents == 9500
     assert registration.payment_status == "unpaid"
     assert rows(db, OutboxMail) == 1
+    # Only a hash of the link's secret is kept.
+    secret = location.removesuffix("?new=1").rsplit("/", 1)[1]
+    assert [link.registration_id for link in links] == [registration.id]
+    assert links[0].secret_hash == hashlib.sha256(secret.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -116,7 +135,9 @@ def test_a_mistake_is_shown_beside_its_field_and_nothing_typed_is_lost(
     assert rows(db, Registration) == 0 and rows(db, OutboxMail) == 0
 
 
-def test_json_registration_returns_the_ticket(client: TestClient, db: Database) -> None:
+def test_json_registration_returns_the_admission_url_and_the_management_link(
+    client: TestClient, db: Database
+) -> None:
     response = client.post(
         f"/api/{DEMO}/registrations",
         json={
@@ -131,14 +152,21 @@ def test_json_registration_returns_the_ticket(client: TestClient, db: Database) 
     assert response.status_code == 201
     ticket = response.json()["ticket"]
     assert re.fullmatch(r"[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{5}", ticket["code"])
-    assert ticket["url"].startswith("http://testserver/tickets/")
+    # `url` is what the QR code holds: the admission page.
+    assert re.fullmatch(r"http://testserver/tickets/[A-Za-z0-9_-]{104}", ticket["url"])
     assert ticket["qr_svg_url"] == ticket["url"] + "/qr.svg"
     assert ticket["qr_png_url"] == ticket["url"] + "/qr.png"
-    assert ticket["agenda_feed_url"] == ticket["url"] + "/agenda.ics"
+    # `manage_url` is the attendee's own page; the agenda feed has a key of its own.
+    assert re.fullmatch(r"http://testserver/my-ticket/[A-Za-z0-9_-]{43}", ticket["manage_url"])
+    assert re.fullmatch(r"http://testserver/agenda/[A-Za-z0-9_-]+\.ics", ticket["agenda_feed_url"])
     assert ticket["amount_cents"] == 2550
     assert ticket["payment_status"] == "unpaid"
     assert response.headers["location"] == ticket["url"]
-    assert client.get(ticket["url"]).status_code == 200
+    admission = client.get(ticket["url"])
+    assert admission.status_code == 200 and "Clara" not in admission.text
+    manage = client.get(ticket["manage_url"])
+    assert manage.status_code == 200 and "Clara" in manage.text
+    assert client.get(ticket["agenda_feed_url"]).status_code == 200
     with db.read() as session:
         registration = session.exec(select(Registration)).one()
     assert (registration.childcare_children, registration.childcare_ages) == (1, "4")
@@ -217,7 +245,7 @@ def test_cancelling_gives_the_place_back(client: TestClient, db: Database) -> No
     ticket = client.post(f"/api/{DEMO}/registrations", json=GOOD).json()["ticket"]
     taken = places_left(client, "waged")
 
-    cancelled = client.post(ticket["url"] + "/cancel", data={}, follow_redirects=False)
+    cancelled = client.post(ticket["manage_url"] + "/cancel", data={}, follow_redirects=False)
 
     assert cancelled.status_code == 303
     assert places_left(client, "waged") == (taken or 0) + 1
@@ -225,7 +253,7 @@ def test_cancelling_gives_the_place_back(client: TestClient, db: Database) -> No
         assert session.exec(select(Conference.places_taken)).one() == 0
         assert session.exec(select(Registration.status)).one() == "cancelled"
     # Cancelling twice does not give the place back twice.
-    client.post(ticket["url"] + "/cancel", data={})
+    client.post(ticket["manage_url"] + "/cancel", data={})
     assert places_left(client, "waged") == (taken or 0) + 1
 
 
@@ -256,12 +284,27 @@ def test_without_a_base_url_links_follow_the_address_the_person_used(
     settings: Any, demo: Any
 ) -> None:
     # An organiser trying the demo from a phone on the LAN must get a QR code that opens there.
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
     from confapp.app import create_app
 
-    app = create_app(settings.with_overrides(base_url=""))
-    with TestClient(app, base_url="http://192.168.1.20:8000") as phone_client:
+    lan = "http://192.168.1.20:8000"
+    # (Served with `confapp serve --host 192.168.1.20`, which lets that address through.)
+    app = create_app(settings.with_overrides(base_url="", host="192.168.1.20"))
+    with TestClient(app, base_url=lan) as phone_client:
         ticket = phone_client.post(f"/api/{DEMO}/registrations", json=GOOD).json()["ticket"]
-        page = phone_client.get(ticket["url"]).text
-    assert ticket["url"].startswith("http://192.168.1.20:8000/tickets/")
-    assert ticket["agenda_feed_url"].startswith("http://192.168.1.20:8000/tickets/")
-    assert "http://192.168.1.20:8000/" in page
+        page = phone_client.get(ticket["manage_url"]).text
+        png = phone_client.get(ticket["qr_png_url"]).content
+        registered = phone_client.post(f"/{DEMO}/register", data=GOOD, follow_redirects=False)
+        welcome = phone_client.get(registered.headers["location"]).text
+    assert ticket["url"].startswith(f"{lan}/tickets/")
+    assert ticket["manage_url"].startswith(f"{lan}/my-ticket/")
+    assert ticket["agenda_feed_url"].startswith(f"{lan}/agenda/")
+    assert f"{lan}/" in page
+    [scanned] = [code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    assert scanned == ticket["url"]
+    # The link shown right after registering is the one that opens on this phone.
+    assert f'<code class="manage-link">{lan}/my-ticket/' in welcome

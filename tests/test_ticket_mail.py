@@ -1,5 +1,7 @@
-"""The confirmation mail, sent to a real SMTP server (aiosmtpd on loopback): it arrives once,
-its QR code scans, and a mail server that is down or missing never costs anyone their ticket."""
+"""The attendee's mail, sent to a real SMTP server (aiosmtpd on loopback): the confirmation
+arrives once, its link opens the attendee's own page and its QR code scans as the admission URL;
+the link can be mailed again, to the registered address only; and a mail server that is down or
+missing, or a mail that cannot be built, never costs anyone their ticket or stalls the queue."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import email
 import email.policy
 import functools
 import io
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,22 +17,24 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import anyio
+import httpx2 as httpx
 import pytest
 import zxingcpp
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 from PIL import Image
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
+from confapp import outbox
 from confapp.app import create_app
 from confapp.db import Database
-from confapp.models import OutboxMail
+from confapp.models import Conference, OutboxMail
 from confapp.outbox import MailStatus, mail_status, send_due_mail
 from confapp.programme.conference_file import LoadReport
-from confapp.registration.service import find_registration
 from confapp.settings import Settings
+from confapp.tickets.admission import registration_by_code
 from confapp.tickets.keys import accepted_public_keys, retire_signing_key, rotate_signing_key
 from confapp.tickets.tokens import verify_ticket_token
 from confapp.times import utcnow
@@ -128,7 +133,7 @@ def registration_id(db: Database, ticket: dict) -> int:
     token = ticket["url"].rsplit("/", 1)[1]
     with db.read() as session:
         code = verify_ticket_token(token, accepted_public_keys(session)).ticket_code
-        registration = find_registration(session, code)
+        registration = registration_by_code(session, code)
     assert registration is not None and registration.id is not None
     return registration.id
 
@@ -139,12 +144,17 @@ def status_of(db: Database, ticket: dict) -> MailStatus:
     return status
 
 
+def outbox_rows(db: Database) -> list[OutboxMail]:
+    with db.read() as session:
+        return list(session.exec(select(OutboxMail).order_by(col(OutboxMail.id))))
+
+
 def send_due(db: Database, settings: Settings, now: datetime) -> int:
     return anyio.run(functools.partial(send_due_mail, db, settings, now=now))
 
 
 def mail_status_on_page(client: TestClient, ticket: dict) -> str:
-    page = client.get(ticket["url"])
+    page = client.get(ticket["manage_url"])
     assert page.status_code == 200
     marker = '<dd class="mail-status no-print">'
     start = page.text.index(marker) + len(marker)
@@ -155,17 +165,41 @@ def qr_texts(png: bytes) -> list[str]:
     return [code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 
-def assert_is_the_ticket_mail(message: EmailMessage, ticket: dict, address: str) -> None:
+MANAGE_LINK = re.compile(r"http://testserver/my-ticket/[A-Za-z0-9_-]{43}")
+
+
+def manage_link_in(message: EmailMessage) -> str:
+    """The management link the mail carries, the same in its text and its HTML."""
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    [link] = MANAGE_LINK.findall(text.get_content())
+    assert MANAGE_LINK.findall(html.get_content()) == [link]
+    return link
+
+
+def assert_is_the_ticket_mail(message: EmailMessage, ticket: dict, address: str) -> str:
+    """Check the mail; returns the management link it holds."""
     assert message["To"] == address
     assert "Socialism 2027" in message["Subject"]
-    text = message.get_body(("plain",))
-    assert text is not None and ticket["url"] in text.get_content()
+    link = manage_link_in(message)
     html = message.get_body(("html",))
     assert html is not None
     [qr] = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert qr.get_content_disposition() == "inline"
     assert f'src="cid:{qr["Content-ID"].strip("<>")}"' in html.get_content()
-    assert qr_texts(qr.get_content()) == [ticket["url"]]
+    # The QR code holds the admission URL, never the management link.
+    assert qr_texts(qr.get_content()) == [ticket["url"]] != [link]
+    return link
+
+
+def send_link_from_the_admission_page(client: TestClient, ticket: dict) -> httpx.Response:
+    page = client.get(ticket["url"])
+    assert page.status_code == 200
+    assert "E-mail me the link to my ticket" in page.text
+    action = re.search(r'<form method="post" action="([^"]+/send-link)"', page.text)
+    assert action is not None
+    return client.post(action.group(1), follow_redirects=False)
 
 
 # ---- the stories ---------------------------------------------------------------------------
@@ -181,6 +215,97 @@ def test_registering_mails_the_ticket_with_a_qr_code_that_scans(
     [message] = mail_server.mailbox.messages
     assert_is_the_ticket_mail(message, ticket, EMAIL)
     assert mail_status_on_page(client, ticket) == "Sent"
+
+
+def test_the_confirmation_mails_link_opens_the_ticket_page_and_each_mail_has_its_own(
+    app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
+) -> None:
+    client = app_client_for(smtp_settings(settings, mail_server))
+    ticket = register(client)
+    [confirmation] = mail_server.mailbox.messages
+    first = assert_is_the_ticket_mail(confirmation, ticket, EMAIL)
+
+    # The link in the mail is the attendee's own page: their name, the QR code, cancelling.
+    page = client.get(first)
+    assert page.status_code == 200
+    assert NAME in page.text
+    token = ticket["url"].rsplit("/", 1)[1]
+    assert f'src="/tickets/{token}/qr.svg"' in page.text
+    assert f"{first.removeprefix('http://testserver')}/cancel" in page.text
+    # It is not the link the registration answered with: every mail gets a secret of its own.
+    assert first != ticket["manage_url"]
+
+    # A second mail (the link sent again) holds a second, different link; all of them work.
+    assert send_link_from_the_admission_page(client, ticket).status_code == 303
+    assert mail_server.mailbox.recipients == [EMAIL, EMAIL]
+    again = mail_server.mailbox.messages[1]
+    assert again["Subject"] == "Your ticket link for Socialism 2027"
+    second = assert_is_the_ticket_mail(again, ticket, EMAIL)
+    assert second not in (first, ticket["manage_url"])
+    for link in (first, second, ticket["manage_url"]):
+        opened = client.get(link)
+        assert opened.status_code == 200 and NAME in opened.text, link
+
+
+def test_asking_for_the_link_again_mails_only_the_registered_address(
+    app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
+) -> None:
+    client = app_client_for(smtp_settings(settings, mail_server))
+    ticket = register(client)
+    mail_server.mailbox.received.clear()
+
+    response = send_link_from_the_admission_page(client, ticket)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/tickets/{ticket['url'].rsplit('/', 1)[1]}?sent=1"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    link_rows = [row for row in outbox_rows(db) if row.kind == "manage_link"]
+    assert [(row.registration_id, row.status) for row in link_rows] == [
+        (registration_id(db, ticket), "sent")
+    ]
+    assert mail_server.mailbox.recipients == [EMAIL]
+    [message] = mail_server.mailbox.messages
+    assert message["To"] == EMAIL
+    manage_link_in(message)
+    # Whoever pressed the button sees that a mail may be on its way, and nothing personal.
+    sent = client.get(response.headers["location"])
+    assert sent.status_code == 200
+    assert "is on its way" in sent.text
+    assert NAME not in sent.text and EMAIL not in sent.text and "/my-ticket/" not in sent.text
+
+
+def test_asking_for_the_link_of_a_cancelled_or_erased_ticket_sends_nothing_and_says_the_same(
+    app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
+) -> None:
+    client = app_client_for(smtp_settings(settings, mail_server))
+    active = register(client)
+    cancelled = register(client, name="Emma Goldman", address="emma@example.org")
+    erased = register(client, name="Louise Michel", address="louise@example.org")
+    assert client.post(f"{cancelled['manage_url']}/cancel", data={}).status_code == 200
+    client.post(f"{erased['manage_url']}/cancel", data={"erase": "yes"})
+    mail_server.mailbox.received.clear()
+    before = outbox_rows(db)
+
+    answers = {}
+    for label, ticket in (("cancelled", cancelled), ("erased", erased), ("active", active)):
+        token = ticket["url"].rsplit("/", 1)[1]
+        response = client.post(f"/tickets/{token}/send-link", follow_redirects=False)
+        answers[label] = (
+            response.status_code,
+            response.headers["location"].replace(token, "TOKEN"),
+            response.content,
+            sorted((k, v) for k, v in response.headers.items() if k != "location"),
+        )
+        if label != "active":
+            assert len(outbox_rows(db)) == len(before), label
+            assert mail_server.mailbox.received == [], label
+
+    # Whether or not a mail went out, the answer is the same: it tells nobody anything.
+    assert answers["cancelled"] == answers["erased"] == answers["active"]
+    assert answers["active"][:2] == (303, "/tickets/TOKEN?sent=1")
+    assert mail_server.mailbox.recipients == [EMAIL]
+    assert len(outbox_rows(db)) == len(before) + 1
 
 
 def test_a_mail_server_that_is_down_delays_the_mail_but_loses_nothing(
@@ -299,3 +424,84 @@ def test_a_mail_for_a_ticket_whose_key_was_retired_does_not_hold_up_other_mail(
     voided_status = mail_status(db, voided_id)
     assert voided_status is not None and voided_status.state == "failed"
     assert "signing key was retired" in voided_status.last_error
+
+
+# ---- mail that cannot be built or sent ------------------------------------------------------
+
+
+def test_a_conference_name_with_a_line_break_still_gets_its_mail_with_a_one_line_subject(
+    app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
+) -> None:
+    with db.transaction() as session:
+        conference = session.exec(select(Conference).where(Conference.slug == DEMO)).one()
+        conference.name = "Socialism\r\n2027"
+    client = app_client_for(smtp_settings(settings, mail_server))
+    ticket = register(client)
+
+    assert mail_server.mailbox.recipients == [EMAIL]
+    [(_, raw)] = mail_server.mailbox.received
+    [message] = mail_server.mailbox.messages
+    assert message["Subject"] == "Your ticket for Socialism 2027"
+    headers = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"Subject: Your ticket for Socialism 2027" in headers
+    # The line break did not end the header early, leaving a stray line behind it.
+    assert not any(header.strip() == b"2027" for header in headers)
+    status = status_of(db, ticket)
+    assert (status.state, status.attempts) == ("sent", 1)
+    assert mail_status_on_page(client, ticket) == "Sent"
+
+
+def test_a_mail_whose_builder_fails_ends_as_failed_with_the_reason(
+    app_client_for: ClientFor,
+    settings: Settings,
+    db: Database,
+    mail_server: MailServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_builder(*_: object) -> EmailMessage:
+        raise KeyError("a field the template needs")
+
+    monkeypatch.setitem(outbox._builders, "ticket", broken_builder)
+    mail_settings = smtp_settings(settings, mail_server)
+    client = app_client_for(mail_settings)
+    ticket = register(client)
+
+    status = status_of(db, ticket)
+    assert (status.state, status.attempts) == ("failed", 1)
+    assert "cannot be built" in status.last_error and "KeyError" in status.last_error
+    [row] = outbox_rows(db)
+    assert row.status == "failed" and row.claimed_until is None
+    # Given up on, not "sending now" for ever: later rounds leave it alone.
+    assert send_due(db, mail_settings, now=utcnow() + timedelta(days=1)) == 0
+    assert mail_server.mailbox.received == []
+    assert mail_status_on_page(client, ticket).startswith("Could not be sent after 1 attempt")
+
+
+def test_an_unexpected_error_while_sending_is_one_attempt_and_the_mail_is_tried_again(
+    app_client_for: ClientFor,
+    settings: Settings,
+    db: Database,
+    mail_server: MailServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def crashing_send(*_: object) -> None:
+        raise RuntimeError("something nobody foresaw")
+
+    monkeypatch.setattr(outbox, "_smtp_send", crashing_send)
+    mail_settings = smtp_settings(settings, mail_server)
+    client = app_client_for(mail_settings)
+    ticket = register(client)
+
+    [row] = outbox_rows(db)
+    assert (row.status, row.attempts, row.claimed_until) == ("pending", 1, None)
+    assert "RuntimeError" in row.last_error
+    assert row.next_attempt_at > utcnow()
+    status = status_of(db, ticket)
+    assert (status.state, status.attempts) == ("queued", 1)
+
+    monkeypatch.undo()
+    assert send_due(db, mail_settings, now=utcnow()) == 0  # not due yet
+    assert send_due(db, mail_settings, now=row.next_attempt_at + timedelta(seconds=1)) == 1
+    assert mail_server.mailbox.recipients == [EMAIL]
+    [row] = outbox_rows(db)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, "")

@@ -1,4 +1,8 @@
-"""The browser side of a personal agenda: its key in a cookie, one per conference."""
+"""The browser side of a personal agenda: its key in a cookie, one per conference.
+
+The cookie always names the browser's own agenda. Only a star post sets it; opening a ticket's
+page never points it at the ticket's agenda, so two tickets opened in one browser stay apart.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 
 
 def cookie_name(conference: Conference) -> str:
-    # One cookie per conference, sent site-wide: the ticket page (/tickets/...) must see it too.
+    # One cookie per conference, sent site-wide: an attendee's own pages must see it too.
     return f"confapp_agenda_{conference.id}"
 
 

@@ -1,7 +1,11 @@
-"""Starring sessions (a form post, nicer with JavaScript), the agenda page and agenda feeds."""
+"""Starring sessions (a form post, nicer with JavaScript), the agenda page and its feed."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import pass_context
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -12,8 +16,9 @@ from starlette.routing import Route
 from confapp import urls
 from confapp.agenda.cookie import agenda_from_cookie, remember_agenda
 from confapp.agenda.service import (
+    claim_agenda,
     create_agenda,
-    registration_agenda,
+    new_agenda_key,
     set_star,
     starred_entries,
     starred_session_ids,
@@ -21,11 +26,28 @@ from confapp.agenda.service import (
 from confapp.calendar.ical import CalendarInfo, build_calendar
 from confapp.calendar.publish import ICALENDAR_TYPE, last_modified
 from confapp.db import Database
-from confapp.http_cache import conditional_response
+from confapp.http_cache import PRIVATE_HEADERS, conditional_response
 from confapp.models import Agenda, Conference, ProgrammeSession
 from confapp.programme.queries import load_programme, require_conference
-from confapp.templating import render
-from confapp.tickets.ticket import PRIVATE_HEADERS, ticket_for_token
+from confapp.request_body import read_form_fields
+from confapp.templating import render, templates
+
+
+@pass_context
+def star_form_agenda_key(context: Any) -> str:
+    """The candidate agenda key in every star form of one page (templates/agenda/_star.html):
+    one key per rendered page, so stars posted at once from a browser without an agenda yet
+    all make the same agenda instead of one each."""
+    request = context.get("request")
+    if request is None:
+        return new_agenda_key()
+    key = getattr(request.state, "star_form_agenda_key", None)
+    if key is None:
+        key = request.state.star_form_agenda_key = new_agenda_key()
+    return key
+
+
+templates.env.globals["star_form_agenda_key"] = star_form_agenda_key
 
 
 def _db(request: Request) -> Database:
@@ -38,8 +60,30 @@ def _safe_next(value: str | None, fallback: str) -> str:
     return fallback
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _posted_from_this_site(request: Request) -> bool:
+    """Whether the browser says a page of this site sent the post (a script sends neither
+    header, and is let through). Another site must not put a key it knows into a visitor's
+    cookie, nor replace their agenda."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = {_origin(str(request.url))}
+        if request.app.state.settings.base_url:  # behind a proxy the request may say http://
+            own.add(_origin(request.app.state.settings.base_url))
+        return origin.lower() in own
+    return request.headers.get("sec-fetch-site") != "cross-site"
+
+
 def _star(
-    request: Request, conference_slug: str, session_slug: str, starred: bool
+    request: Request,
+    conference_slug: str,
+    session_slug: str,
+    starred: bool,
+    candidate_key: str | None,
 ) -> tuple[Conference, str, bool, int]:
     with _db(request).transaction() as session:
         conference = require_conference(session, conference_slug)
@@ -52,6 +96,8 @@ def _star(
         if programme_session is None:
             raise HTTPException(404, "There is no session at this address.")
         agenda = agenda_from_cookie(request, session, conference)
+        if agenda is None and candidate_key:
+            agenda = claim_agenda(session, conference, candidate_key)
         if agenda is None:
             agenda = create_agenda(session, conference)
         set_star(session, agenda, programme_session, starred)
@@ -60,18 +106,23 @@ def _star(
 
 
 async def star_session(request: Request) -> Response:
-    form = await request.form()
+    # Another site's page must not star into a visitor's agenda, nor give them a new one.
+    if not _posted_from_this_site(request):
+        raise HTTPException(403, "Stars can only be added from this site's own pages.")
+    form = await read_form_fields(request, ("starred", "agenda", "next"))
     starred = form.get("starred", "yes") != "no"
+    candidate_key = form.get("agenda") or None
     conference_slug = request.path_params["conference"]
     session_slug = request.path_params["session"]
     conference, key, starred, count = await run_in_threadpool(
-        _star, request, conference_slug, session_slug, starred
+        _star, request, conference_slug, session_slug, starred, candidate_key
     )
     if "application/json" in request.headers.get("accept", ""):
         response: Response = JSONResponse({"starred": starred, "count": count})
     else:
         fallback = urls.session_path(conference_slug, session_slug)
         response = RedirectResponse(_safe_next(str(form.get("next") or ""), fallback), 303)
+    # The only place the cookie is set: it names this browser's own agenda, nothing else's.
     remember_agenda(request, response, conference, key)
     return response
 
@@ -97,9 +148,10 @@ def agenda_page(request: Request) -> Response:
     return response
 
 
-def _agenda_feed(
+def agenda_feed(
     request: Request, agenda: Agenda, conference: Conference, feed_path: str
 ) -> Response:
+    """An agenda's iCalendar feed of its starred sessions; `feed_path` is where it is served."""
     base_url = urls.site_origin(request)
     with _db(request).read() as session:
         programme = load_programme(session, conference)
@@ -132,22 +184,11 @@ def agenda_key_feed(request: Request) -> Response:
         conference = session.get(Conference, agenda.conference_id) if agenda else None
     if agenda is None or conference is None:
         raise HTTPException(404, "There is no agenda at this address.")
-    return _agenda_feed(request, agenda, conference, urls.agenda_key_feed_path(key))
-
-
-def ticket_agenda_feed(request: Request) -> Response:
-    token = request.path_params["token"]
-    with _db(request).transaction() as session:
-        ticket = ticket_for_token(session, token)
-        if ticket is None:
-            raise HTTPException(404, "This is not a valid ticket link.")
-        agenda = registration_agenda(session, ticket.registration)
-    return _agenda_feed(request, agenda, ticket.conference, urls.agenda_feed_path(token))
+    return agenda_feed(request, agenda, conference, urls.agenda_key_feed_path(key))
 
 
 routes = [
     Route("/{conference}/sessions/{session}/star", star_session, methods=["POST"]),
     Route("/{conference}/agenda", agenda_page),
     Route("/agenda/{key}.ics", agenda_key_feed),
-    Route("/tickets/{token}/agenda.ics", ticket_agenda_feed),
 ]

@@ -1,25 +1,41 @@
 """Starring sessions into a personal agenda, and reading an agenda back.
 
 An agenda is known only by its random key. A visitor's browser holds the key in a cookie; an
-attendee's agenda key is stored with their registration, so opening the ticket page puts the
-same agenda on that browser and its feed sits at /tickets/{token}/agenda.ics.
+attendee's registration holds a key of its own. Nothing joins the two by itself: stars move
+from one agenda to another only when the owner asks (`copy_stars`), and never leave the source.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
+from confapp.db import insert_on_conflict
 from confapp.models import Agenda, AgendaStar, Conference, ProgrammeSession, Registration
 from confapp.programme.queries import Programme, SessionEntry
 from confapp.times import utcnow
 
+# Exactly what new_agenda_key makes: 24 random bytes as unpadded url-safe base64.
+_AGENDA_KEY = re.compile(r"[A-Za-z0-9_-]{32}")
+
 
 def new_agenda_key() -> str:
     return secrets.token_urlsafe(24)  # 32 characters, 192 random bits
+
+
+def is_agenda_key(value: str | None) -> bool:
+    """Whether `value` has the shape of a key new_agenda_key makes (not whether it exists)."""
+    return value is not None and _AGENDA_KEY.fullmatch(value) is not None
+
+
+def _insert(session: Session, model: type[SQLModel]) -> Any:
+    # Into the table itself (a Core insert, not the ORM's bulk insert), so rowcount is kept.
+    return insert_on_conflict(session, model.__table__)  # type: ignore[attr-defined]
 
 
 def find_agenda(session: Session, key: str | None, conference: Conference) -> Agenda | None:
@@ -41,6 +57,26 @@ def create_agenda(session: Session, conference: Conference, now: datetime | None
     return agenda
 
 
+def claim_agenda(
+    session: Session, conference: Conference, key: str, now: datetime | None = None
+) -> Agenda:
+    """The agenda under `key`, made if it does not exist yet: every star form on a page carries
+    the same candidate key, so requests racing from one page all end up in one agenda. A key
+    that belongs to another conference is not shared: a fresh agenda is made instead."""
+    if not is_agenda_key(key):
+        return create_agenda(session, conference, now)
+    now = now or utcnow()
+    session.execute(
+        _insert(session, Agenda)
+        .values(key=key, conference_id=conference.id, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    agenda = session.get(Agenda, key, populate_existing=True)
+    if agenda is None or agenda.conference_id != conference.id:
+        return create_agenda(session, conference, now)
+    return agenda
+
+
 def registration_agenda(session: Session, registration: Registration) -> Agenda:
     """The attendee's agenda, made on first use."""
     if registration.agenda_key:
@@ -55,32 +91,51 @@ def registration_agenda(session: Session, registration: Registration) -> Agenda:
     return agenda
 
 
-def merge_agenda_into(session: Session, source: Agenda | None, target: Agenda) -> None:
-    """Move a browser's stars into the ticket's agenda when the two first meet."""
+def copy_stars(session: Session, source: Agenda | None, target: Agenda) -> int:
+    """Add the source's stars to the target's, when the owner asks; how many were new.
+    The source keeps its stars, and the target keeps the ones it had."""
     if source is None or source.key == target.key:
-        return
-    already = starred_session_ids(session, target)
-    for session_id in starred_session_ids(session, source) - already:
-        session.add(AgendaStar(agenda_key=target.key, session_id=session_id))
+        return 0
+    wanted = starred_session_ids(session, source) - starred_session_ids(session, target)
+    added = 0
+    for session_id in sorted(wanted):
+        added += _add_star(session, target.key, session_id)
+    if added:
         target.updated_at = utcnow()
-    session.add(target)
-    session.flush()
-    delete_agenda(session, source.key)
+        session.add(target)
+        session.flush()
+    return added
+
+
+def _add_star(session: Session, agenda_key: str, session_id: int) -> int:
+    # Two requests may star the same session at once: the second one finds it there.
+    result = session.execute(
+        _insert(session, AgendaStar)
+        .values(agenda_key=agenda_key, session_id=session_id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["agenda_key", "session_id"])
+        .execution_options(preserve_rowcount=True)  # 0 when it was already there
+    )
+    return result.rowcount
 
 
 def set_star(
     session: Session, agenda: Agenda, programme_session: ProgrammeSession, starred: bool
 ) -> bool:
     """Star or unstar a session; True if that changed anything."""
-    existing = session.get(AgendaStar, (agenda.key, programme_session.id))
-    if starred == (existing is not None):
-        return False
     if starred:
-        session.add(AgendaStar(agenda_key=agenda.key, session_id=programme_session.id))
+        changed = _add_star(session, agenda.key, programme_session.id or 0)
     else:
-        session.delete(existing)
+        changed = session.execute(
+            delete(AgendaStar).where(
+                col(AgendaStar.agenda_key) == agenda.key,
+                col(AgendaStar.session_id) == programme_session.id,
+            )
+        ).rowcount
+    if not changed:
+        return False
     agenda.updated_at = utcnow()
     session.add(agenda)
+    session.flush()
     return True
 
 

@@ -1,8 +1,9 @@
 """Reading, checking and loading a conference file (TOML; format in docs/seed-format.md).
 
-Loading is all-or-nothing: the whole file is parsed and checked before the database is touched,
-and the import runs in one transaction. Records are matched by their stable keys, so loading an
-edited file again updates the conference in place.
+Loading is all-or-nothing: the whole file is parsed and checked, then checked against what the
+database holds (places already taken), before anything is written; the import runs in one
+transaction, and anything the database still refuses becomes the same kind of error. Records are
+matched by their stable keys, so loading an edited file again updates the conference in place.
 """
 
 from __future__ import annotations
@@ -17,10 +18,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+from sqlalchemy import true
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
 
 from confapp.db import Database
+from confapp.links import link_problem
 from confapp.models import (
     Conference,
     PersonRole,
@@ -48,8 +60,30 @@ SESSION_UUID_NAMESPACE = uuid_lib.UUID("5b0c8a8e-2f7e-4a8e-9a52-6f1c0c2f7a11")
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
 Text = Annotated[str, StringConstraints(max_length=20000)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+# Bounds that keep places and cents within the database's 32-bit integers.
+MAX_PLACES = 1_000_000
+Money = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=10, decimal_places=2)]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+def _refuse_unsafe_link(url: str) -> str:
+    problem = link_problem(url)
+    if problem is not None:
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise PydanticCustomError("unsafe_link", "{problem}", {"problem": f"{shown!r}: {problem}"})
+    return url
+
+
+def _refuse_unsafe_link_if_any(url: str) -> str:
+    return _refuse_unsafe_link(url) if url else url
+
+
+# Every address in the file becomes a link on a page, so only http(s) and mailto ones are let in
+# (the rule is confapp.links, shared with anything else that stores links).
+Link = Annotated[str, StringConstraints(max_length=500), AfterValidator(_refuse_unsafe_link)]
+OptionalLink = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(_refuse_unsafe_link_if_any)
+]
 
 
 class _Spec(BaseModel):
@@ -63,10 +97,10 @@ class ConferenceSpec(_Spec):
     start_date: date
     end_date: date
     venue: Name
-    venue_address: str = ""
+    venue_address: Annotated[str, StringConstraints(max_length=300)] = ""
     description: Text = ""
-    capacity: Annotated[int, Field(gt=0)] | None = None
-    url: str = ""
+    capacity: Annotated[int, Field(gt=0, le=MAX_PLACES)] | None = None
+    url: OptionalLink = ""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "AUD"
     solidarity_place_price: Money | None = None
     erase_after_days: Annotated[int, Field(ge=0, le=3650)] = 30
@@ -75,7 +109,7 @@ class ConferenceSpec(_Spec):
 class RoomSpec(_Spec):
     key: Key
     name: Name
-    capacity: Annotated[int, Field(gt=0)] | None = None
+    capacity: Annotated[int, Field(gt=0, le=MAX_PLACES)] | None = None
     access_notes: Text = ""
 
 
@@ -92,12 +126,12 @@ class SpeakerSpec(_Spec):
     bio: Text = ""
     pronouns: Annotated[str, StringConstraints(max_length=50)] = ""
     affiliation: Annotated[str, StringConstraints(max_length=200)] = ""
-    links: list[str] = []
+    links: list[Link] = []
 
 
 class ReadingSpec(_Spec):
     title: Name
-    url: str
+    url: Link
 
 
 class SessionSpec(_Spec):
@@ -114,18 +148,18 @@ class SessionSpec(_Spec):
     language: Annotated[str, StringConstraints(min_length=2, max_length=20)] = "en"
     status: Literal["confirmed", "cancelled"] = "confirmed"
     reading: list[ReadingSpec] = []
-    recording_url: str = ""
+    recording_url: OptionalLink = ""
     uuid: uuid_lib.UUID | None = None
 
 
 class TicketTypeSpec(_Spec):
-    code: Key
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40)]
     name: Name
     kind: Literal["fixed", "pay_what_you_can", "free"] = "fixed"
     price: Money | None = None
     min_price: Money | None = None
     suggested_price: Money | None = None
-    capacity: Annotated[int, Field(ge=0)] | None = None
+    capacity: Annotated[int, Field(ge=0, le=MAX_PLACES)] | None = None
     description: Text = ""
     from_solidarity_pool: bool = False
 
@@ -154,13 +188,16 @@ class LoadReport:
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     cancelled_sessions: list[str] = field(default_factory=list)
+    ticket_types_off_sale: list[str] = field(default_factory=list)
 
     def count(self, bucket: dict[str, int], kind: str) -> None:
         bucket[kind] = bucket.get(kind, 0) + 1
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.cancelled_sessions)
+        return bool(
+            self.created or self.updated or self.cancelled_sessions or self.ticket_types_off_sale
+        )
 
     def summary(self) -> str:
         def fmt(bucket: dict[str, int]) -> str:
@@ -169,6 +206,10 @@ class LoadReport:
         text = f"{self.conference_slug}: created {fmt(self.created)}; updated {fmt(self.updated)}"
         if self.cancelled_sessions:
             text += f"; cancelled {len(self.cancelled_sessions)} session(s) no longer in the file"
+        if self.ticket_types_off_sale:
+            text += "; took off sale ticket type(s) no longer in the file: " + ", ".join(
+                self.ticket_types_off_sale
+            )
         return text
 
 
@@ -176,14 +217,16 @@ class LoadReport:
 
 
 def read_conference_file(path: Path | str) -> ConferenceFileSpec:
-    path = Path(path)
+    return parse_conference_text(_read_text(Path(path)), source=str(path))
+
+
+def _read_text(path: Path) -> str:
     try:
-        raw = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConferenceFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConferenceFileError(str(path), ["the file is not UTF-8 text"]) from exc
-    return parse_conference_text(raw, source=str(path))
 
 
 def parse_conference_text(raw: str, source: str = "<text>") -> ConferenceFileSpec:
@@ -234,6 +277,14 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
     tracks = unique("tracks", [t.key for t in spec.tracks])
     speakers = unique("speakers", [s.key for s in spec.speakers])
     unique("sessions", [s.key for s in spec.sessions])
+    fixed_uuids: set[uuid_lib.UUID] = set()
+    for index, session in enumerate(spec.sessions):
+        if session.uuid is not None:
+            if session.uuid in fixed_uuids:
+                problems.append(
+                    (("sessions", index, "uuid"), f"uuid {str(session.uuid)!r} is used twice")
+                )
+            fixed_uuids.add(session.uuid)
     unique("ticket_types", [t.code for t in spec.ticket_types], "code")
 
     for index, session in enumerate(spec.sessions):
@@ -272,10 +323,10 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
 def _describe(raw: str, data: dict[str, Any], loc: tuple[Any, ...], message: str) -> str:
     """'line 42, sessions[3] (key "x").room: there is no room ...'"""
     parts: list[str] = []
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(part, int):
             parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
-            item = _item(data, loc[: loc.index(part) + 1])
+            item = _item(data, loc[: position + 1])
             if isinstance(item, dict):
                 ident = item.get("key") or item.get("code")
                 if isinstance(ident, str):
@@ -283,7 +334,8 @@ def _describe(raw: str, data: dict[str, Any], loc: tuple[Any, ...], message: str
         else:
             parts.append(str(part))
     where = ".".join(parts) or "file"
-    line = _line_of(raw, loc)
+    value = _item(data, loc) if loc else None
+    line = _line_of(raw, loc, value if isinstance(value, str) else "")
     prefix = f"line {line}, " if line else ""
     return f"{prefix}{where}: {message}"
 
@@ -297,8 +349,11 @@ def _item(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
-def _line_of(raw: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number for a location like ('sessions', 3, 'room')."""
+def _line_of(raw: str, loc: tuple[Any, ...], value: str = "") -> int | None:
+    """Best-effort line number for a location like ('sessions', 3, 'room').
+
+    Inside a list spread over several lines (`reading = [...]`), the line holding the offending
+    `value`, when it is given and found there."""
     if not raw or not loc or not isinstance(loc[0], str):
         return None
     lines = raw.splitlines()
@@ -324,6 +379,11 @@ def _line_of(raw: str, loc: tuple[Any, ...]) -> int | None:
         field_re = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
         for n in range(block_start + 1, block_end):
             if field_re.match(lines[n]):
+                if len(rest) > 1 and value:
+                    return next(
+                        (m + 1 for m in range(n, block_end) if value in lines[m]),
+                        n + 1,
+                    )
                 return n + 1
     return block_start + 1
 
@@ -340,12 +400,106 @@ def session_uuid(conference_slug: str, session_key: str) -> str:
 
 
 def load_conference_file(db: Database, path: Path | str) -> LoadReport:
-    spec = read_conference_file(path)
-    with db.transaction() as session:
-        return load_conference_spec(session, spec)
+    source = str(path)
+    raw = _read_text(Path(path))
+    spec = parse_conference_text(raw, source=source)
+    try:
+        with db.transaction() as session:
+            return load_conference_spec(session, spec, raw=raw, source=source)
+    except (IntegrityError, DataError) as exc:  # refused only at commit: no place to name
+        raise ConferenceFileError(source, [_refused_by_database("file", exc)]) from exc
 
 
-def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
+def load_conference_spec(
+    db: Session, spec: ConferenceFileSpec, *, raw: str = "", source: str = "<data>"
+) -> LoadReport:
+    """Write a checked conference into the caller's transaction, or raise ConferenceFileError.
+
+    `raw` (the file's text) and `source` (its name) only make error messages point at a line.
+    On an error the caller's transaction must be rolled back: part of the file may be written.
+    """
+
+    def refuse(problems: list[tuple[tuple[Any, ...], str]]) -> ConferenceFileError:
+        data = spec.model_dump()
+        return ConferenceFileError(
+            source, [_describe(raw, data, loc, msg) for loc, msg in problems]
+        )
+
+    problems = _check_against_database(db, spec)
+    if problems:
+        raise refuse(problems)
+    place = _Place()
+    try:
+        return _write_conference(db, spec, place)
+    except (IntegrityError, DataError) as exc:
+        loc, reason = _database_problem(place.loc, exc)
+        raise refuse([(loc, reason)]) from exc
+
+
+@dataclass
+class _Place:
+    """Where in the file the loader is writing, to name it if the database refuses the write."""
+
+    loc: tuple[Any, ...] = ()
+
+
+def _check_against_database(
+    db: Session, spec: ConferenceFileSpec
+) -> list[tuple[tuple[Any, ...], str]]:
+    """What the file asks for that the data already there rules out: a capacity below the
+    places already taken."""
+    conference = db.exec(select(Conference).where(Conference.slug == spec.conference.slug)).first()
+    if conference is None:
+        return []
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    capacity = spec.conference.capacity
+    if capacity is not None and capacity < conference.places_taken:
+        problems.append(
+            (
+                ("conference", "capacity"),
+                f"capacity {capacity} is below the {conference.places_taken} places already taken",
+            )
+        )
+    taken = {
+        code: places_taken
+        for code, places_taken in db.exec(
+            select(TicketType.code, TicketType.places_taken).where(
+                TicketType.conference_id == conference.id
+            )
+        )
+    }
+    for index, ticket in enumerate(spec.ticket_types):
+        places_taken = taken.get(ticket.code, 0)
+        if ticket.capacity is not None and ticket.capacity < places_taken:
+            problems.append(
+                (
+                    ("ticket_types", index, "capacity"),
+                    f"ticket type {ticket.code!r}: capacity {ticket.capacity} is below the "
+                    f"{places_taken} places already taken",
+                )
+            )
+    return problems
+
+
+def _refused_by_database(where: str, exc: IntegrityError | DataError) -> str:
+    _, reason = _database_problem((), exc)
+    return f"{where}: {reason}"
+
+
+def _database_problem(
+    loc: tuple[Any, ...], exc: IntegrityError | DataError
+) -> tuple[tuple[Any, ...], str]:
+    """The place and the reason, in words, for a write the database refused."""
+    said = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    if "within_capacity" in said:
+        # Checked before writing, so someone registered while the file was loading.
+        return (*loc, "capacity"), "the capacity is below the places already taken"
+    if "uuid" in said and loc[:1] == ("sessions",):
+        return (*loc, "uuid"), "this uuid already belongs to another session, here or elsewhere"
+    return loc, f"the database refused this: {said}"
+
+
+def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> LoadReport:
     now = utcnow()
     conf_spec = spec.conference
     report = LoadReport(conference_slug=conf_spec.slug)
@@ -354,6 +508,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
     conference = db.exec(select(Conference).where(Conference.slug == conf_spec.slug)).first()
     conf_values = conf_spec.model_dump(exclude={"solidarity_place_price"})
     conf_values["solidarity_place_cents"] = _cents(conf_spec.solidarity_place_price)
+    place.loc = ("conference",)
     if conference is None:
         conference = Conference(**conf_values, created_at=now, updated_at=now)
         db.add(conference)
@@ -361,13 +516,17 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
         report.count(report.created, "conference")
         programme_changed = True
     elif apply_changes(conference, conf_values, now):
+        db.flush()
         report.count(report.updated, "conference")
         programme_changed = True
     assert conference.id is not None
     tz = conference.timezone
 
-    def upsert(model: Any, slug_field: str, key: str, values: dict[str, Any], kind: str) -> Any:
+    def upsert(
+        model: Any, slug_field: str, key: str, values: dict[str, Any], kind: str, loc: tuple
+    ) -> Any:
         nonlocal programme_changed
+        place.loc = loc
         record = db.exec(
             select(model).where(
                 model.conference_id == conference.id, getattr(model, slug_field) == key
@@ -380,6 +539,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
             report.count(report.created, kind)
             programme_changed = True
         elif apply_changes(record, values, now):
+            db.flush()  # now, so that a refusal is blamed on this record
             report.count(report.updated, kind)
             programme_changed = True
         return record
@@ -396,6 +556,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
                 "position": position,
             },
             "rooms",
+            ("rooms", position),
         )
         for position, r in enumerate(spec.rooms)
     }
@@ -411,6 +572,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
                 "position": position,
             },
             "tracks",
+            ("tracks", position),
         )
         for position, t in enumerate(spec.tracks)
     }
@@ -427,8 +589,9 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
                 "links": list(s.links),
             },
             "speakers",
+            ("speakers", position),
         )
-        for s in spec.speakers
+        for position, s in enumerate(spec.speakers)
     }
     for position, t in enumerate(spec.ticket_types):
         upsert(
@@ -444,10 +607,28 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
                 "suggested_price_cents": _cents(t.suggested_price),
                 "capacity": t.capacity,
                 "from_solidarity_pool": t.from_solidarity_pool,
+                "on_sale": True,  # again, if it had been taken off sale
                 "position": position,
             },
             "ticket types",
+            ("ticket_types", position),
         )
+    # A ticket type that left the file stops being sold but stays: issued tickets refer to it.
+    place.loc = ("ticket_types",)
+    codes_in_file = [t.code for t in spec.ticket_types]
+    for ticket_type in db.exec(
+        select(TicketType)
+        .where(
+            TicketType.conference_id == conference.id,
+            TicketType.on_sale == true(),
+            TicketType.code.not_in(codes_in_file),  # type: ignore[attr-defined]
+        )
+        .order_by(TicketType.position, TicketType.id)
+    ):
+        apply_changes(ticket_type, {"on_sale": False}, now)
+        report.ticket_types_off_sale.append(ticket_type.code)
+        programme_changed = True
+    db.flush()
 
     existing = {
         s.slug: s
@@ -462,7 +643,8 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
         .where(ProgrammeSession.conference_id == conference.id)
     ):
         people_now[person.session_id].append(person)
-    for s in spec.sessions:
+    for index, s in enumerate(spec.sessions):
+        place.loc = ("sessions", index)
         values = {
             "title": s.title,
             "abstract": s.abstract,
@@ -498,9 +680,11 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
             db, record, people, now, current=people_now.get(record.id or 0, [])
         )
         if record.slug in existing and (fields_changed or people_changed):
+            db.flush()  # now, so that a refusal is blamed on this session
             report.count(report.updated, "sessions")
         programme_changed |= fields_changed or people_changed
 
+    place.loc = ("sessions",)
     in_file = {s.key for s in spec.sessions}
     for slug, record in existing.items():
         if slug not in in_file and record.status != SessionStatus.cancelled.value:
@@ -508,6 +692,7 @@ def load_conference_spec(db: Session, spec: ConferenceFileSpec) -> LoadReport:
             report.cancelled_sessions.append(slug)
             programme_changed = True
 
+    place.loc = ("conference",)
     if programme_changed and report.created.get("conference") is None:
         bump_programme_version(conference, now)
     db.flush()

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from confapp.models import (
@@ -130,11 +131,16 @@ def require_conference(db: Session, slug: str) -> Conference:
     return conference
 
 
-def list_ticket_types(db: Session, conference: Conference) -> list[TicketType]:
+def list_ticket_types(
+    db: Session, conference: Conference, *, on_sale_only: bool = False
+) -> list[TicketType]:
+    """The conference's ticket types in offer order; with `on_sale_only`, only those still sold
+    (a type removed from the conference file stays, for the tickets already issued)."""
+    on_sale = [TicketType.on_sale == true()] if on_sale_only else []
     return list(
         db.exec(
             select(TicketType)
-            .where(TicketType.conference_id == conference.id)
+            .where(TicketType.conference_id == conference.id, *on_sale)
             .order_by(TicketType.position, TicketType.id)
         )
     )

@@ -57,7 +57,7 @@ def conference_home(request: Request) -> Response:
     with _db(request).read() as db:
         conference = require_conference(db, request.path_params["conference"])
         programme = load_programme(db, conference)
-        ticket_types = list_ticket_types(db, conference)
+        ticket_types = list_ticket_types(db, conference, on_sale_only=True)
     plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
     return render(
         request,

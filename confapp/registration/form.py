@@ -5,10 +5,11 @@ Returns either a clean registration or a message per field, in words a person ca
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -16,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from confapp.models import Conference, TicketKind
 from confapp.money import format_money
 from confapp.registration.places import TicketOffer
+from confapp.request_body import character_problem
 
 MAX_AMOUNT_CENTS = 1_000_000
 FIELDS = (
@@ -45,10 +47,23 @@ class CleanRegistration:
 
 
 def form_values(data: Mapping[str, Any]) -> dict[str, str]:
-    """What the person sent, as strings, to re-fill the form exactly as they typed it."""
-    values = {name: str(data.get(name) or "").strip() for name in FIELDS}
-    values["email_consent"] = "yes" if _truthy(data.get("email_consent")) else ""
+    """What the person sent, as strings, to re-fill the form exactly as they typed it.
+
+    Only text is shown back: a JSON number, list or object gives "" (never its repr), and a
+    character no page can carry (a lone surrogate, a NUL) is shown as U+FFFD.
+    """
+    values = {name: _shown(data.get(name)) for name in FIELDS}
+    values["email_consent"] = "yes" if _consent(data.get("email_consent")) is True else ""
     return values
+
+
+def _shown(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    return _UNSHOWABLE.sub("\ufffd", value).strip()
+
+
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def json_values(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,59 +73,140 @@ def json_values(body: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(childcare, Mapping):
         values["childcare_children"] = childcare.get("children")
         values["childcare_ages"] = childcare.get("ages")
-    elif childcare not in (None, ""):
-        values["childcare_children"] = childcare
     return values
 
 
-def _truthy(value: Any) -> bool:
+_YES = {"yes", "on", "true", "1"}
+_NO = {"", "no", "off", "false", "0"}
+
+
+def _consent(value: Any) -> bool | None:
+    """A JSON true/false, or a form's checkbox ("yes", "on", ...; missing is no); else None."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _YES | _NO:
+        return value.strip().lower() in _YES
+    return None
+
+
+_NOT_TEXT = "This must be text."
+
+
+def _text(
+    data: Mapping[str, Any], field: str, errors: dict[str, str], allowed_controls: str = ""
+) -> str:
+    """A text field, stripped; a wrong type or an unstorable character is recorded in errors."""
+    value = data.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[field] = _NOT_TEXT
+        return ""
+    problem = character_problem(value, allowed_controls)
+    if problem:
+        errors[field] = problem
+        return ""
+    return value.strip()
+
+
+_AMOUNT = re.compile(r"\$? *([0-9]{1,7})(?:\.([0-9]{1,2}))?")
+_DIGITS_ONLY = "Enter the amount with the digits 0-9 only, like 40 or 42.50."
+_NO_SEPARATORS = "Enter the amount without commas or spaces, like 1000 or 1000.50."
+
+
+class NotAnAmount(ValueError):
+    """Not an amount; `hint` says how to write one when the mistake is a common one."""
+
+    def __init__(self, hint: str | None = None) -> None:
+        super().__init__(hint or "not an amount")
+        self.hint = hint
+
+
+def parse_amount(value: Any) -> int:
+    """'40', '42.5', '$42.50', 40 or 42.5 -> cents; NotAnAmount if it is not an amount.
+
+    Only ASCII digits: "٤٠", "４０" and "²" are digits to str.isdigit() but not to people
+    reading a receipt, and "1,000" could mean a thousand or one.
+    """
     if isinstance(value, bool):
+        raise NotAnAmount()
+    if isinstance(value, int):
+        if value < 0:
+            raise NotAnAmount()
+        return value * 100
+    if isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            raise NotAnAmount()
+        cents = Decimal(repr(value)) * 100  # repr: the shortest decimal that is this float
+        if cents != int(cents):
+            raise NotAnAmount("Amounts have at most two decimals, like 42.50.")
+        return int(cents)
+    if not isinstance(value, str):
+        raise NotAnAmount()
+    text = value.strip()
+    match = _AMOUNT.fullmatch(text) if text.isascii() else None
+    if match:
+        return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    if any(not c.isascii() and (c.isdigit() or c.isnumeric()) for c in text):
+        raise NotAnAmount(_DIGITS_ONLY)
+    if re.search(r"[0-9][,' _\u00a0\u202f][0-9]", text):
+        raise NotAnAmount(_NO_SEPARATORS)
+    raise NotAnAmount()
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _children(value: Any) -> int | None:
+    """0..10 from a JSON integer or a string of ASCII digits; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 2):
+            return None
+        value = int(text)
+    if isinstance(value, int) and 0 <= value <= 10:
         return value
-    return str(value or "").strip().lower() in {"1", "yes", "on", "true"}
-
-
-_AMOUNT = re.compile(r"^\$?\s*(\d{1,7})(?:\.(\d{1,2}))?$")
-
-
-def parse_amount(text: str) -> int | None:
-    """'40', '42.5', '$42.50' -> cents; None if it is not an amount."""
-    match = _AMOUNT.match(text.replace(",", "").strip())
-    if not match:
-        return None
-    try:
-        amount = Decimal(f"{match.group(1)}.{match.group(2) or '0'}")
-    except InvalidOperation:
-        return None
-    return int(amount * 100)
+    return None
 
 
 def check_registration(
     data: Mapping[str, Any], offers: list[TicketOffer], conference: Conference
 ) -> tuple[CleanRegistration | None, dict[str, str]]:
-    values = form_values(data)
     errors: dict[str, str] = {}
 
-    name = re.sub(r"\s+", " ", values["name"])
-    if not name:
+    name = re.sub(r"\s+", " ", _text(data, "name", errors))
+    if "name" in errors:
+        pass
+    elif not name:
         errors["name"] = "Please give a name. A first name or an alias is fine."
     elif len(name) > 100:
         errors["name"] = "Please keep the name under 100 characters."
 
-    email = values["email"]
-    if not email:
+    email = _text(data, "email", errors)
+    if "email" in errors:
+        pass
+    elif not email:
         errors["email"] = "Please give an e-mail address: your ticket is sent there."
+    elif len(email) > 254:
+        errors["email"] = "This e-mail address is too long (254 characters at most)."
     else:
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError:
             errors["email"] = "This does not look like an e-mail address (like name@example.org)."
 
-    offer = next((o for o in offers if o.code == values["ticket_type"]), None)
+    ticket_code = _text(data, "ticket_type", errors)
+    offer = next((o for o in offers if o.code == ticket_code), None)
     amount_cents = 0
-    if offer is None:
+    if "ticket_type" in errors:
+        pass
+    elif offer is None:
         errors["ticket_type"] = (
             "Please choose a ticket type."
-            if not values["ticket_type"]
+            if not ticket_code
             else "There is no such ticket type; please choose one from the list."
         )
     else:
@@ -118,44 +214,65 @@ def check_registration(
         if ticket.kind == TicketKind.fixed.value:
             amount_cents = ticket.price_cents
         elif ticket.kind == TicketKind.pay_what_you_can.value:
-            parsed = parse_amount(values["amount"]) if values["amount"] else None
             minimum = format_money(ticket.min_price_cents, conference.currency)
-            if parsed is None:
-                errors["amount"] = f"Enter what you will pay, {minimum} or more (like 40 or 42.50)."
-            elif parsed < ticket.min_price_cents:
-                errors["amount"] = f"The least for this ticket is {minimum}."
-            elif parsed > MAX_AMOUNT_CENTS:
-                errors["amount"] = "That is more than this form can take; please contact us."
+            try:
+                if _is_blank(data.get("amount")):
+                    raise NotAnAmount()
+                amount_cents = parse_amount(data.get("amount"))
+            except NotAnAmount as mistake:
+                errors["amount"] = (
+                    mistake.hint
+                    or f"Enter what you will pay, {minimum} or more (like 40 or 42.50)."
+                )
             else:
-                amount_cents = parsed
+                if amount_cents < ticket.min_price_cents:
+                    errors["amount"] = f"The least for this ticket is {minimum}."
+                elif amount_cents > MAX_AMOUNT_CENTS:
+                    errors["amount"] = "That is more than this form can take; please contact us."
 
     topup_cents = 0
-    if values["solidarity_topup"]:
-        parsed = parse_amount(values["solidarity_topup"])
+    topup = data.get("solidarity_topup")
+    if not _is_blank(topup):
         if not conference.solidarity_place_cents:
             errors["solidarity_topup"] = "This conference has no solidarity fund."
-        elif parsed is None:
-            errors["solidarity_topup"] = "Enter an amount like 20 or 22.50, or leave it empty."
-        elif parsed > MAX_AMOUNT_CENTS:
-            errors["solidarity_topup"] = "That is more than this form can take; please contact us."
         else:
-            topup_cents = parsed
+            try:
+                topup_cents = parse_amount(topup)
+            except NotAnAmount as mistake:
+                errors["solidarity_topup"] = (
+                    mistake.hint or "Enter an amount like 20 or 22.50, or leave it empty."
+                )
+            else:
+                if topup_cents > MAX_AMOUNT_CENTS:
+                    errors["solidarity_topup"] = (
+                        "That is more than this form can take; please contact us."
+                    )
 
-    access_needs = values["access_needs"]
+    access_needs = _text(data, "access_needs", errors, allowed_controls="\t\n\r")
     if len(access_needs) > 2000:
         errors["access_needs"] = "Please keep this under 2,000 characters."
 
+    childcare = data.get("childcare")
+    if childcare is not None and not isinstance(childcare, Mapping):
+        errors["childcare"] = 'This must be an object like {"children": 1, "ages": "4"}, or null.'
     children = 0
-    if values["childcare_children"]:
-        if not values["childcare_children"].isdigit() or int(values["childcare_children"]) > 10:
+    if not _is_blank(data.get("childcare_children")):
+        counted = _children(data.get("childcare_children"))
+        if counted is None:
             errors["childcare_children"] = "Enter a number of children from 0 to 10."
         else:
-            children = int(values["childcare_children"])
-    ages = values["childcare_ages"]
-    if children and not ages:
+            children = counted
+    ages = _text(data, "childcare_ages", errors)
+    if "childcare_ages" in errors:
+        pass
+    elif children and not ages:
         errors["childcare_ages"] = "Tell us the children's ages so the creche can plan."
     elif len(ages) > 200:
         errors["childcare_ages"] = "Please keep this under 200 characters."
+
+    email_consent = _consent(data.get("email_consent"))
+    if email_consent is None:
+        errors["email_consent"] = "Tick the box or leave it empty (in JSON: true or false)."
 
     if errors or offer is None:
         return None, errors
@@ -169,7 +286,7 @@ def check_registration(
             access_needs=access_needs,
             childcare_children=children,
             childcare_ages=ages if children else "",
-            email_consent=values["email_consent"] == "yes",
+            email_consent=bool(email_consent),
         ),
         {},
     )

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
-from confapp.times import to_local, utcnow
+from confapp.times import local_today
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class TicketOffer:
 
 def registration_is_open(conference: Conference, now: datetime | None = None) -> bool:
     """Online registration closes when the conference's last day is over (in its own zone)."""
-    return to_local(now or utcnow(), conference.timezone).date() <= conference.end_date
+    return local_today(conference.timezone, now) <= conference.end_date
 
 
 def funded_pool_places(conference: Conference) -> int:
@@ -50,4 +50,8 @@ def places_left(conference: Conference, ticket_type: TicketType) -> int | None:
 
 
 def ticket_offers(db: Session, conference: Conference) -> list[TicketOffer]:
-    return [TicketOffer(t, places_left(conference, t)) for t in list_ticket_types(db, conference)]
+    """What may be bought now: every ticket type on sale, with its places left."""
+    return [
+        TicketOffer(t, places_left(conference, t))
+        for t in list_ticket_types(db, conference, on_sale_only=True)
+    ]

@@ -1,13 +1,14 @@
 """Erasing attendees' personal data: one person on request, everyone after the conference.
 
-Erasure blanks every personal field (name, e-mail, access needs, childcare) and the ticket
-code, so the ticket's token no longer resolves, and deletes queued mail. The row stays, holding
-only what anonymous counts need: ticket type, amount, payment and ticket status, dates.
+Erasure blanks every personal field (name, e-mail, access needs, childcare), deletes the
+management links, queued mail and the agenda, and marks the row erased, so neither the QR code
+nor any link resolves any more. The row stays, holding only what anonymous counts and door
+devices need: ticket type, amount, payment and ticket status, dates, and the random ticket code
+(on the revocation list, so an offline door refuses the ticket too).
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -17,8 +18,9 @@ from sqlmodel import Session, col, select
 from confapp.agenda.service import delete_agenda, delete_conference_agendas
 from confapp.db import Database
 from confapp.models import Conference, OutboxMail, Registration
+from confapp.registration.manage import forget_manage_secrets
 from confapp.registration.service import cancel_in
-from confapp.times import utcnow
+from confapp.times import local_today, utcnow
 
 
 def _erase(session: Session, registration: Registration, now: datetime) -> None:
@@ -28,9 +30,8 @@ def _erase(session: Session, registration: Registration, now: datetime) -> None:
     registration.childcare_children = 0
     registration.childcare_ages = ""
     registration.email_consent = False
-    # A fresh random code that no token was ever signed for: old links and QR codes now fail.
-    registration.ticket_code = "X" + secrets.token_hex(7)
     registration.erased_at = now
+    forget_manage_secrets(session, registration.id or 0)
     session.execute(delete(OutboxMail).where(OutboxMail.registration_id == registration.id))
     delete_agenda(session, registration.agenda_key)
     registration.agenda_key = None
@@ -57,15 +58,15 @@ def erase_due_date(conference: Conference) -> date:
     return conference.end_date + timedelta(days=conference.erase_after_days)
 
 
-def purge_expired_personal_data(db: Database, today: date | None = None) -> PurgeReport:
-    """Erase every attendee of every conference whose retention period has run out."""
-    today = today or utcnow().date()
-    now = utcnow()
+def purge_expired_personal_data(db: Database, now: datetime | None = None) -> PurgeReport:
+    """Erase every attendee of every conference whose retention period has run out, counting
+    days in the conference's own time zone."""
+    now = now or utcnow()
     erased = 0
     purged: list[str] = []
     with db.transaction() as session:
         for conference in session.exec(select(Conference)):
-            if erase_due_date(conference) >= today:
+            if erase_due_date(conference) >= local_today(conference.timezone, now):
                 continue
             registrations = session.exec(
                 select(Registration).where(

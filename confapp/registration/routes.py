@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,20 +10,32 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.db import Database
+from confapp.errors import error_response
 from confapp.models import Conference
 from confapp.outbox import send_mail
 from confapp.programme.queries import require_conference
-from confapp.registration.form import check_registration, form_values, json_values
+from confapp.registration.form import FIELDS, check_registration, form_values, json_values
+from confapp.registration.manage import ticket_document
 from confapp.registration.places import (
     TicketOffer,
     funded_pool_places,
     registration_is_open,
     ticket_offers,
 )
-from confapp.registration.service import RegisteredTicket, SoldOut, register
+from confapp.registration.service import (
+    RegisteredTicket,
+    Requester,
+    SoldOut,
+    Throttled,
+    register,
+)
+from confapp.request_body import (
+    BadRequestBody,
+    bad_request_json,
+    read_form_fields,
+    read_json_object,
+)
 from confapp.templating import render
-from confapp.tickets.ticket import Ticket
-from confapp.tickets.ticket_json import ticket_document
 
 SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Please choose another."
 CLOSED_MESSAGE = "Registration has closed: the conference is over."
@@ -41,10 +51,28 @@ def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOff
         return conference, ticket_offers(session, conference)
 
 
-def _send_confirmation(request: Request, registered: RegisteredTicket) -> BackgroundTask:
+def _send_confirmation(request: Request, registered: RegisteredTicket) -> BackgroundTask | None:
     # After the response: a slow or dead mail server never holds up the person registering.
+    if registered.mail_id is None:
+        return None
     return BackgroundTask(
         send_mail, request.app.state.db, request.app.state.settings, registered.mail_id
+    )
+
+
+def _requester(request: Request) -> Requester:
+    # Behind a reverse proxy this is the proxy's address unless uvicorn trusts its
+    # X-Forwarded-For (--forwarded-allow-ips): see the README on throttles.
+    address = request.client.host if request.client else "unknown"
+    return Requester(address, request.app.state.throttle_limits)
+
+
+def throttled_message(retry_after_seconds: int) -> str:
+    minutes = max(1, round(retry_after_seconds / 60))
+    return (
+        "There have been a lot of registrations from this connection or for this e-mail address "
+        f"just now. Please try again in about {minutes} minute{'s' if minutes != 1 else ''}; "
+        "if you are at the venue, the registration desk can help straight away."
     )
 
 
@@ -81,8 +109,14 @@ def register_form(request: Request) -> Response:
 
 
 async def register_submit(request: Request) -> Response:
-    form = await request.form()
-    data = {key: form.get(key) for key in form}
+    try:
+        data = await read_form_fields(request, FIELDS)
+    except BadRequestBody as refused:
+        if not refused.fields:
+            return error_response(request, refused.status, refused.detail)
+        conference, offers = await run_in_threadpool(_conference_and_offers, request)
+        values = form_values(refused.values)
+        return _form_page(request, conference, offers, values, refused.fields, 422)
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
     if not registration_is_open(conference):
         return _form_page(request, conference, offers, form_values(data), {}, 409)
@@ -90,15 +124,29 @@ async def register_submit(request: Request) -> Response:
     if clean is None:
         return _form_page(request, conference, offers, form_values(data), errors, 422)
     try:
-        registered = await run_in_threadpool(register, _db(request), conference.id, clean)
+        registered = await run_in_threadpool(
+            register, _db(request), conference.id, clean, _requester(request)
+        )
     except SoldOut:
         _, offers = await run_in_threadpool(_conference_and_offers, request)
         values = form_values(data)
         return _form_page(
             request, conference, offers, values, {"ticket_type": SOLD_OUT_MESSAGE}, 409
         )
+    except Throttled as throttled:
+        response = _form_page(
+            request,
+            conference,
+            offers,
+            form_values(data),
+            {"form": throttled_message(throttled.retry_after_seconds)},
+            429,
+        )
+        response.headers["Retry-After"] = str(throttled.retry_after_seconds)
+        return response
+    # Straight to the attendee's own page: the first place they see their management link.
     return RedirectResponse(
-        urls.ticket_path(registered.token),
+        registered.ticket.path + "?new=1",
         status_code=303,
         background=_send_confirmation(request, registered),
     )
@@ -106,15 +154,9 @@ async def register_submit(request: Request) -> Response:
 
 async def registrations_api(request: Request) -> Response:
     try:
-        body = json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return JSONResponse(
-            {"error": "invalid_json", "detail": "The body must be a JSON object."}, 400
-        )
-    if not isinstance(body, dict):
-        return JSONResponse(
-            {"error": "invalid_json", "detail": "The body must be a JSON object."}, 400
-        )
+        body = await read_json_object(request)
+    except BadRequestBody as refused:
+        return bad_request_json(refused)
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
     if not registration_is_open(conference):
         return JSONResponse({"error": "registration_closed", "detail": CLOSED_MESSAGE}, 409)
@@ -122,7 +164,19 @@ async def registrations_api(request: Request) -> Response:
     if clean is None:
         return JSONResponse({"error": "invalid", "fields": errors}, status_code=422)
     try:
-        registered = await run_in_threadpool(register, _db(request), conference.id, clean)
+        registered = await run_in_threadpool(
+            register, _db(request), conference.id, clean, _requester(request)
+        )
+    except Throttled as throttled:
+        return JSONResponse(
+            {
+                "error": "throttled",
+                "detail": throttled_message(throttled.retry_after_seconds),
+                "retry_after_seconds": throttled.retry_after_seconds,
+            },
+            status_code=429,
+            headers={"Retry-After": str(throttled.retry_after_seconds)},
+        )
     except SoldOut:
         return JSONResponse(
             {
@@ -132,10 +186,7 @@ async def registrations_api(request: Request) -> Response:
             },
             status_code=409,
         )
-    ticket = Ticket(
-        registered.registration, registered.ticket_type, registered.conference, registered.token
-    )
-    document = ticket_document(ticket, urls.site_origin(request))
+    document = ticket_document(registered.ticket, urls.site_origin(request))
     return JSONResponse(
         {"ticket": document},
         status_code=201,

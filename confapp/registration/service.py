@@ -15,23 +15,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import false, or_, update
+from sqlalchemy import false, or_, true, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from confapp.agenda.service import registration_agenda
 from confapp.db import Database
 from confapp.models import (
     Conference,
-    OutboxMail,
     PaymentStatus,
     Registration,
     RegistrationStatus,
     TicketType,
 )
+from confapp.outbox import queue_mail
 from confapp.registration.form import CleanRegistration
+from confapp.registration.mail import TICKET_MAIL
+from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
+from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
-from confapp.tickets.tokens import new_ticket_code, sign_ticket
+from confapp.tickets.tokens import new_ticket_code
 from confapp.times import utcnow
 
 
@@ -39,13 +42,41 @@ class SoldOut(Exception):
     """No place is left of this ticket type (or at the conference)."""
 
 
+class Throttled(Exception):
+    """Too many registrations from one address or for one e-mail address just now."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"throttled for {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who is registering, as far as the throttles need to know."""
+
+    client_address: str
+    limits: Limits
+
+
+def _count_attempt(session: Session, requester: Requester, email: str) -> bool:
+    """Count this registration against the requester's throttles; raises Throttled when over.
+    Returns whether the confirmation mail may be sent (mails per recipient)."""
+    limits = requester.limits
+    email = email.lower()  # email_validator lower-cases only the domain
+    for limit, key in (
+        (limits.registrations_per_address, requester.client_address),
+        (limits.registrations_per_email, email),
+    ):
+        decision = take(session, limit, key)
+        if not decision.allowed:
+            raise Throttled(decision.retry_after_seconds)
+    return take(session, limits.mails_per_recipient, email).allowed
+
+
 @dataclass(frozen=True)
 class RegisteredTicket:
-    registration: Registration
-    ticket_type: TicketType
-    conference: Conference
-    mail_id: int
-    token: str  # the signed ticket token, for the ticket page's address
+    ticket: Ticket  # with its admission token and the first management secret
+    mail_id: int | None  # None: too many mails to this address just now; the page shows the link
 
 
 def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cents: int) -> None:
@@ -60,6 +91,7 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cent
         .where(
             TicketType.id == ticket_type_id,
             TicketType.conference_id == conference_id,
+            TicketType.on_sale == true(),
             or_(TicketType.capacity.is_(None), TicketType.places_taken < TicketType.capacity),
             or_(
                 TicketType.from_solidarity_pool == false(),
@@ -87,10 +119,20 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cent
         raise SoldOut
 
 
-def register(db: Database, conference_id: int, clean: CleanRegistration) -> RegisteredTicket:
-    """Take a place and write the registration, its ticket and its confirmation mail at once."""
+def register(
+    db: Database,
+    conference_id: int,
+    clean: CleanRegistration,
+    requester: Requester | None = None,
+) -> RegisteredTicket:
+    """Take a place and write the registration, its ticket and its confirmation mail at once.
+
+    With a `requester`, the registration counts against the throttles in the same transaction:
+    one refused (Throttled) or sold out (SoldOut) leaves nothing written and nothing counted.
+    """
     key = ensure_signing_key(db)
     with db.transaction() as session:
+        may_mail = _count_attempt(session, requester, clean.email) if requester else True
         _take_place(session, conference_id, clean.ticket_type_id, clean.solidarity_topup_cents)
         paying = clean.amount_cents + clean.solidarity_topup_cents
         registration = Registration(
@@ -110,15 +152,11 @@ def register(db: Database, conference_id: int, clean: CleanRegistration) -> Regi
         )
         session.add(registration)
         session.flush()
+        assert registration.id is not None
         registration_agenda(session, registration)  # ready for stars from the ticket page
-        mail = OutboxMail(registration_id=registration.id, kind="ticket")
-        session.add(mail)
-        session.flush()
-        ticket_type = session.get(TicketType, clean.ticket_type_id)
-        conference = session.get(Conference, conference_id)
-        assert ticket_type is not None and conference is not None
-        token = sign_ticket(registration.ticket_code, key.key_id, key.private_key)
-        return RegisteredTicket(registration, ticket_type, conference, mail.id or 0, token)
+        mail = queue_mail(session, TICKET_MAIL, registration.id) if may_mail else None
+        ticket = load_ticket(session, registration, new_manage_secret(session, registration.id))
+        return RegisteredTicket(ticket, mail.id if mail else None)
 
 
 def cancel_registration(db: Database, registration_id: int) -> bool:
@@ -163,7 +201,3 @@ def _give_place_back(session: Session, registration: Registration) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-
-
-def find_registration(session: Session, ticket_code: str) -> Registration | None:
-    return session.exec(select(Registration).where(Registration.ticket_code == ticket_code)).first()

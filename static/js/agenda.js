@@ -1,6 +1,10 @@
 // Starring without a page reload. Without JavaScript the same forms post and redirect back.
+// Each form posts on its own, so stars pressed in quick succession on different sessions all
+// count; a form already waiting for its answer ignores further presses. Every form carries the
+// page's candidate agenda key, so a browser without an agenda yet still gets only one.
 (function () {
   "use strict";
+  var inFlight = new WeakSet();
   function render(form, starred) {
     var button = form.querySelector("button");
     form.querySelector('input[name="starred"]').value = starred ? "no" : "yes";
@@ -13,6 +17,8 @@
     var form = event.target;
     if (!form.matches || !form.matches("form[data-star]")) return;
     event.preventDefault();
+    if (inFlight.has(form)) return;
+    inFlight.add(form);
     var button = form.querySelector("button");
     button.disabled = true;
     fetch(form.action, {
@@ -26,10 +32,17 @@
         return response.json();
       })
       .then(function (result) {
-        document.querySelectorAll('form[data-star][action="' + form.getAttribute("action") + '"]')
-          .forEach(function (each) { render(each, result.starred); });
+        document.querySelectorAll("form[data-star]").forEach(function (each) {
+          if (each.action === form.action) render(each, result.starred);
+        });
+        inFlight.delete(form);
+        button.disabled = false;
       })
-      .catch(function () { form.submit(); })  // fall back to the plain form post
-      .finally(function () { button.disabled = false; });
+      .catch(function () {
+        // Fall back to the plain form post (the page reloads, so nothing is left disabled).
+        inFlight.delete(form);
+        button.disabled = false;
+        form.submit();
+      });
   });
 })();

@@ -1,0 +1,477 @@
+"""The JSON API's contract as an OpenAPI 3.1 document, served at /api/openapi.json.
+
+Tests hold it true: every route under /api/ must be described here (and nothing else), real
+responses must validate against it, and a fuzzer drives a live server from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from confapp import __version__
+
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An object schema listing what is always present. Further properties may be added later
+    without breaking clients, so they are not forbidden."""
+    return {"type": "object", "required": required, "properties": properties, **extra}
+
+
+def _all_required(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return _obj(list(properties), properties, **extra)
+
+
+def _json_response(description: str, schema: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": ref(schema)}}, **extra}
+
+
+def _responses(**by_status: dict[str, Any]) -> dict[str, Any]:
+    """An operation's responses (keyword s200 for "200"), and the 400 any /api/ route may give."""
+    responses = {"400": BAD_REQUEST} | {code[1:]: r for code, r in by_status.items()}
+    return dict(sorted(responses.items()))
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
+DATE = {"type": "string", "format": "date"}
+DATE_TIME = {"type": "string", "format": "date-time"}
+SLUG = {"type": "string", "examples": ["socialism-2027"]}
+
+BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
+NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
+
+SCHEMAS: dict[str, Any] = {
+    # Errors
+    "Error": _all_required(
+        {
+            "error": {
+                "type": "string",
+                "description": "A short, stable word for the kind of error, "
+                "such as `not found` or `invalid_json`.",
+            },
+            "detail": {"type": "string", "description": "What went wrong, in words for a person."},
+        }
+    ),
+    "NotFound": _all_required(
+        {"error": {"const": "not found"}, "detail": STRING},
+        examples=[{"error": "not found", "detail": "There is no conference called “x”."}],
+    ),
+    "Conflict": _all_required(
+        {
+            "error": {"enum": ["sold_out", "registration_closed"]},
+            "detail": STRING,
+        },
+        description="Nothing was registered. `sold_out` names the `ticket_type` that sold out.",
+    ),
+    "TooLarge": _all_required({"error": {"const": "too_large"}, "detail": STRING}),
+    "Invalid": _all_required(
+        {
+            "error": {"const": "invalid"},
+            "fields": {
+                "type": "object",
+                "description": "A message a person can act on, per form field.",
+                "additionalProperties": STRING,
+                "examples": [{"email": "This does not look like an e-mail address."}],
+            },
+        }
+    ),
+    "Throttled": _all_required({"error": {"const": "throttled"}, "detail": STRING}),
+    # The programme
+    "Programme": _all_required(
+        {
+            "conference": ref("ProgrammeConference"),
+            "rooms": {"type": "array", "items": ref("Room")},
+            "tracks": {"type": "array", "items": ref("Track")},
+            "speakers": {
+                "type": "array",
+                "items": ref("Speaker"),
+                "description": "Only speakers billed for at least one session.",
+            },
+            "sessions": {
+                "type": "array",
+                "items": ref("Session"),
+                "description": "Cancelled sessions stay in the list.",
+            },
+        },
+        description="The public programme. No attendee data is ever included.",
+    ),
+    "ProgrammeConference": _all_required(
+        {
+            "slug": STRING,
+            "name": STRING,
+            "timezone": {"type": "string", "description": "IANA name, e.g. Australia/Sydney."},
+            "venue": STRING,
+            "venue_address": STRING,
+            "start_date": DATE,
+            "end_date": DATE,
+            "days": {"type": "array", "items": DATE},
+            "description": STRING,
+            "url": {"type": "string", "description": "The absolute path of its home page."},
+            "website": {"type": "string", "description": "Its own website, or empty."},
+            "programme_version": {
+                "type": "integer",
+                "description": "Goes up whenever the programme changes.",
+            },
+        }
+    ),
+    "Room": _all_required(
+        {
+            "id": INTEGER,
+            "slug": STRING,
+            "name": STRING,
+            "capacity": NULLABLE_INTEGER,
+            "access_notes": STRING,
+        }
+    ),
+    "Track": _all_required(
+        {
+            "id": INTEGER,
+            "slug": STRING,
+            "name": STRING,
+            "colour": {"type": "string", "examples": ["#b22222"]},
+            "description": STRING,
+        }
+    ),
+    "Speaker": _all_required(
+        {
+            "id": INTEGER,
+            "uuid": {"type": "string", "format": "uuid"},
+            "slug": STRING,
+            "name": STRING,
+            "bio": STRING,
+            "pronouns": STRING,
+            "affiliation": STRING,
+            "links": {"type": "array", "items": STRING},
+            "url": {"type": "string", "description": "The absolute path of the speaker's page."},
+        }
+    ),
+    "Session": _all_required(
+        {
+            "id": INTEGER,
+            "uuid": {"type": "string", "format": "uuid", "description": "Never changes."},
+            "slug": STRING,
+            "title": STRING,
+            "kind": {"enum": ["talk", "panel", "debate", "workshop", "plenary", "social"]},
+            "abstract": STRING,
+            "start": {
+                **DATE_TIME,
+                "description": "In the conference's time zone, with its UTC offset.",
+                "examples": ["2027-07-10T09:30:00+10:00"],
+            },
+            "end": DATE_TIME,
+            "duration_minutes": INTEGER,
+            "room": {**NULLABLE_STRING, "description": "The slug of an entry in `rooms`."},
+            "track": {**NULLABLE_STRING, "description": "The slug of an entry in `tracks`."},
+            "language": STRING,
+            "status": {"enum": ["confirmed", "cancelled"]},
+            "people": {
+                "type": "array",
+                "items": ref("SessionPerson"),
+                "description": "In billing order.",
+            },
+            "reading_list": {"type": "array", "items": ref("Reading")},
+            "recording_url": NULLABLE_STRING,
+            "url": {"type": "string", "description": "The absolute path of the session's page."},
+            "sequence": {
+                "type": "integer",
+                "description": "Goes up whenever start, end, room or status changes "
+                "(the iCal SEQUENCE).",
+            },
+            "updated_at": DATE_TIME,
+        }
+    ),
+    "SessionPerson": _all_required(
+        {
+            "speaker": {"type": "string", "description": "The slug of an entry in `speakers`."},
+            "name": STRING,
+            "role": {"enum": ["speaker", "chair"]},
+        }
+    ),
+    "Reading": _all_required({"title": STRING, "url": STRING}),
+    # Registration
+    "TicketTypes": _all_required(
+        {
+            "conference": STRING,
+            "currency": {"type": "string", "examples": ["AUD"]},
+            "places_left": {
+                **NULLABLE_INTEGER,
+                "description": "For the whole conference; null: no overall limit.",
+            },
+            "solidarity_pool_places_funded": {
+                "type": "integer",
+                "description": "Free places the solidarity fund has paid for so far.",
+            },
+            "ticket_types": {"type": "array", "items": ref("TicketOffer")},
+        }
+    ),
+    "TicketOffer": _all_required(
+        {
+            "code": STRING,
+            "name": STRING,
+            "description": STRING,
+            "kind": {"enum": ["fixed", "pay_what_you_can", "free"]},
+            "price_cents": INTEGER,
+            "min_price_cents": INTEGER,
+            "suggested_price_cents": NULLABLE_INTEGER,
+            "from_solidarity_pool": {"type": "boolean"},
+            "places_left": {**NULLABLE_INTEGER, "description": "null: no limit."},
+            "sold_out": {"type": "boolean"},
+        }
+    ),
+    "Registration": _obj(
+        ["name", "email", "ticket_type"],
+        {
+            "name": {"type": "string", "description": "A first name or an alias is fine."},
+            "email": {"type": "string", "description": "Where the ticket is sent."},
+            "ticket_type": {"type": "string", "description": "A `code` from ticket-types."},
+            "amount": {
+                "type": ["string", "number"],
+                "description": "For pay-what-you-can tickets, like `25` or `42.50`.",
+            },
+            "solidarity_topup": {
+                "type": ["string", "number"],
+                "description": "An optional gift to the solidarity fund.",
+            },
+            "access_needs": STRING,
+            "childcare": {"oneOf": [ref("Childcare"), {"type": "null"}]},
+            "email_consent": {
+                "type": "boolean",
+                "description": "Consent to programme e-mails (the ticket is always sent).",
+            },
+        },
+        examples=[
+            {
+                "name": "Rosa",
+                "email": "rosa@example.org",
+                "ticket_type": "pay-what-you-can",
+                "amount": "25",
+                "solidarity_topup": "10",
+                "access_needs": "",
+                "childcare": {"children": 1, "ages": "4"},
+                "email_consent": True,
+            }
+        ],
+    ),
+    "Childcare": _obj(
+        [],
+        {
+            "children": {"type": ["integer", "string"], "description": "0 to 10."},
+            "ages": STRING,
+        },
+    ),
+    "TicketCreated": _all_required({"ticket": ref("Ticket")}),
+    "Ticket": _all_required(
+        {
+            "code": {"type": "string", "description": "The ticket code read out at the door."},
+            "conference": STRING,
+            "ticket_type": STRING,
+            "amount_cents": INTEGER,
+            "solidarity_topup_cents": INTEGER,
+            "currency": STRING,
+            "payment_status": {"enum": ["unpaid", "paid", "waived"]},
+            "status": STRING,
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The admission page (what the QR code holds).",
+            },
+            "manage_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The attendee's secret link to manage, cancel or erase the "
+                "registration. Shown once: keep it.",
+            },
+            "qr_svg_url": {"type": "string", "format": "uri"},
+            "qr_png_url": {"type": "string", "format": "uri"},
+            "agenda_feed_url": {"type": "string", "format": "uri"},
+        }
+    ),
+    # For door devices
+    "TicketKeys": _all_required(
+        {
+            "conference_id": {
+                "type": "integer",
+                "description": "The conference id signed into each admission token.",
+            },
+            "algorithm": {"const": "Ed25519"},
+            "token_format": STRING,
+            "keys": {"type": "array", "items": ref("PublicKey")},
+        },
+        description="The public keys that verify admission tokens offline. No secret here.",
+    ),
+    "PublicKey": _all_required(
+        {
+            "id": {"type": "integer", "description": "The key id carried in tokens."},
+            "public_key": {"type": "string", "contentEncoding": "base64"},
+        }
+    ),
+    "TicketRevocations": _all_required(
+        {
+            "conference": STRING,
+            "conference_id": INTEGER,
+            "revoked": {
+                "type": "array",
+                "items": STRING,
+                "description": "Codes of tickets that must no longer be admitted.",
+            },
+        }
+    ),
+    "OpenAPIDocument": _obj(
+        ["openapi", "info", "paths"],
+        {"openapi": {"type": "string", "pattern": r"^3\.1\.\d+$"}},
+        description="This document.",
+    ),
+}
+
+CONFERENCE_PARAMETER = {
+    "name": "conference",
+    "in": "path",
+    "required": True,
+    "description": "The conference's slug.",
+    "schema": SLUG,
+}
+
+PATHS: dict[str, Any] = {
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": _responses(s200=_json_response("This document.", "OpenAPIDocument")),
+        }
+    },
+    "/api/{conference}/programme": {
+        "parameters": [CONFERENCE_PARAMETER],
+        "get": {
+            "operationId": "programme",
+            "summary": "The programme: rooms, tracks, speakers and sessions",
+            "responses": _responses(
+                s200=_json_response("The programme.", "Programme"), s404=NOT_FOUND
+            ),
+        },
+    },
+    "/api/{conference}/ticket-types": {
+        "parameters": [CONFERENCE_PARAMETER],
+        "get": {
+            "operationId": "ticketTypes",
+            "summary": "Prices, places left, sold-out types and the funded solidarity places",
+            "responses": _responses(
+                s200=_json_response("The ticket types on offer.", "TicketTypes"), s404=NOT_FOUND
+            ),
+        },
+    },
+    "/api/{conference}/registrations": {
+        "parameters": [CONFERENCE_PARAMETER],
+        "post": {
+            "operationId": "register",
+            "summary": "Register for a place; the ticket comes back and goes out by e-mail",
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ref("Registration")}},
+            },
+            "responses": _responses(
+                s201=_json_response(
+                    "Registered. The place is taken; the ticket's page is in `Location`.",
+                    "TicketCreated",
+                    headers={"Location": {"schema": {"type": "string", "format": "uri"}}},
+                ),
+                s400=_json_response("The body is not a JSON object.", "Error"),
+                s404=NOT_FOUND,
+                s409=_json_response(
+                    "Sold out, or registration has closed. Nothing was registered.", "Conflict"
+                ),
+                s413=_json_response("The body is too large.", "TooLarge"),
+                s422=_json_response("Some fields need fixing; nothing was registered.", "Invalid"),
+                s429=_json_response(
+                    "Too many registrations from this address or for this e-mail address.",
+                    "Throttled",
+                    headers={
+                        "Retry-After": {
+                            "required": True,
+                            "description": "Seconds to wait before trying again.",
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    },
+                ),
+            ),
+        },
+    },
+    "/api/{conference}/ticket-keys": {
+        "parameters": [CONFERENCE_PARAMETER],
+        "get": {
+            "operationId": "ticketKeys",
+            "summary": "The public keys a door device needs to check tickets offline",
+            "responses": _responses(
+                s200=_json_response("The accepted public keys.", "TicketKeys"), s404=NOT_FOUND
+            ),
+        },
+    },
+    "/api/{conference}/ticket-revocations": {
+        "parameters": [CONFERENCE_PARAMETER],
+        "get": {
+            "operationId": "ticketRevocations",
+            "summary": "Tickets a door device must refuse (cancelled or erased)",
+            "parameters": [
+                {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "The ETag of the list the device already holds.",
+                    "schema": STRING,
+                }
+            ],
+            "responses": _responses(
+                s200=_json_response(
+                    "The revoked ticket codes.",
+                    "TicketRevocations",
+                    headers={"ETag": {"required": True, "schema": STRING}},
+                ),
+                s304={
+                    "description": "Unchanged since the ETag in If-None-Match.",
+                    "headers": {"ETag": {"required": True, "schema": STRING}},
+                },
+                s404=NOT_FOUND,
+            ),
+        },
+    },
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "confapp",
+        "version": __version__,
+        "description": "The public JSON API of a confapp site: the programme, ticket types, "
+        "registration, and what door devices need to check tickets offline. "
+        "Errors are JSON objects with an `error` word and, mostly, a `detail` for people.",
+        "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": {
+            "BadRequest": _json_response(
+                "A malformed request, such as a bad Host header.", "Error"
+            ),
+            "NotFound": _json_response("There is no conference with this slug.", "NotFound"),
+        },
+    },
+}
+
+
+def openapi_json(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+routes = [Route("/api/openapi.json", openapi_json, name="openapi")]

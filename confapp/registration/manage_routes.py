@@ -1,0 +1,228 @@
+"""The attendee's own ticket page at /my-ticket/{secret}: name, QR, agenda, cancel, erase."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp import urls
+from confapp.agenda.cookie import agenda_from_cookie
+from confapp.agenda.routes import agenda_feed
+from confapp.agenda.service import (
+    copy_stars,
+    registration_agenda,
+    set_star,
+    starred_entries,
+    starred_session_ids,
+)
+from confapp.db import Database
+from confapp.errors import error_response
+from confapp.http_cache import PRIVATE_HEADERS
+from confapp.models import Agenda, ProgrammeSession, Registration, RegistrationStatus
+from confapp.outbox import mail_status, queue_mail, send_mail
+from confapp.programme.queries import load_programme
+from confapp.registration.mail import LINK_MAIL
+from confapp.registration.manage import Ticket, ticket_for_secret
+from confapp.registration.privacy import erase_attendee
+from confapp.registration.service import cancel_registration
+from confapp.request_body import read_form_fields
+from confapp.templating import render
+from confapp.throttle import Decision, Limit, Limits, take
+from confapp.tickets.admission import admission_for_token
+
+NOT_YOUR_TICKET_LINK = (
+    "This is not a valid ticket link. Check that the whole link was copied; if your ticket was "
+    "erased at your request or after the conference, it no longer exists."
+)
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _ticket(request: Request) -> Ticket:
+    with _db(request).read() as session:
+        ticket = ticket_for_secret(session, request.path_params["secret"])
+    if ticket is None:
+        raise HTTPException(404, NOT_YOUR_TICKET_LINK, headers=PRIVATE_HEADERS)
+    return ticket
+
+
+def _private(response: Response) -> Response:
+    response.headers.update(PRIVATE_HEADERS)
+    return response
+
+
+def manage_page(request: Request) -> Response:
+    ticket = _ticket(request)
+    with _db(request).read() as session:
+        programme = load_programme(session, ticket.conference)
+        agenda_key = ticket.registration.agenda_key
+        starred = starred_session_ids(session, _ticket_agenda_or_none(session, ticket))
+        in_browser = starred_session_ids(
+            session, agenda_from_cookie(request, session, ticket.conference)
+        )
+    return _private(
+        render(
+            request,
+            "registration/my_ticket.html",
+            {
+                "conference": ticket.conference,
+                "ticket": ticket,
+                "just_registered": request.query_params.get("new") == "1",
+                "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
+                "mail": mail_status(_db(request), ticket.registration.id or 0),
+                "agenda_entries": starred_entries(programme, starred),
+                "agenda_feed_path": urls.agenda_key_feed_path(agenda_key) if agenda_key else None,
+                "programme_sessions": programme.sessions,
+                "starred": starred,
+                "browser_stars_to_add": len(in_browser - starred),
+            },
+        )
+    )
+
+
+def _ticket_agenda_or_none(session: Session, ticket: Ticket) -> Agenda | None:
+    key = ticket.registration.agenda_key
+    return session.get(Agenda, key) if key else None
+
+
+def _star_in_ticket_agenda(ticket: Ticket, db: Database, session_slug: str, starred: bool) -> int:
+    with db.transaction() as session:
+        programme_session = session.exec(
+            select(ProgrammeSession).where(
+                ProgrammeSession.conference_id == ticket.conference.id,
+                ProgrammeSession.slug == session_slug,
+            )
+        ).first()
+        if programme_session is None:
+            raise HTTPException(404, "There is no session at this address.")
+        registration = session.get(Registration, ticket.registration.id)
+        assert registration is not None
+        agenda = registration_agenda(session, registration)
+        set_star(session, agenda, programme_session, starred)
+        return len(starred_session_ids(session, agenda))
+
+
+async def manage_star(request: Request) -> Response:
+    form = await read_form_fields(request, ("starred",))
+    starred = form.get("starred", "yes") != "no"
+    ticket = await run_in_threadpool(_ticket, request)
+    count = await run_in_threadpool(
+        _star_in_ticket_agenda, ticket, _db(request), request.path_params["session"], starred
+    )
+    if "application/json" in request.headers.get("accept", ""):
+        return _private(JSONResponse({"starred": starred, "count": count}))
+    return _private(RedirectResponse(ticket.path + "#agenda-title", status_code=303))
+
+
+def _copy_browser_stars(request: Request, ticket: Ticket) -> int:
+    with _db(request).transaction() as session:
+        registration = session.get(Registration, ticket.registration.id)
+        assert registration is not None
+        target = registration_agenda(session, registration)
+        return copy_stars(session, agenda_from_cookie(request, session, ticket.conference), target)
+
+
+async def manage_copy_stars(request: Request) -> Response:
+    ticket = await run_in_threadpool(_ticket, request)
+    await run_in_threadpool(_copy_browser_stars, request, ticket)
+    return _private(RedirectResponse(ticket.path + "#agenda-title", status_code=303))
+
+
+def cancel_confirm(request: Request) -> Response:
+    ticket = _ticket(request)
+    return _private(
+        render(
+            request, "registration/cancel.html", {"conference": ticket.conference, "ticket": ticket}
+        )
+    )
+
+
+async def cancel_submit(request: Request) -> Response:
+    form = await read_form_fields(request, ("erase",))
+    ticket = await run_in_threadpool(_ticket, request)
+    registration_id = ticket.registration.id or 0
+    if form.get("erase") == "yes":
+        await run_in_threadpool(erase_attendee, _db(request), registration_id)
+        response = render(request, "registration/erased.html", {"conference": ticket.conference})
+    else:
+        await run_in_threadpool(cancel_registration, _db(request), registration_id)
+        response = RedirectResponse(ticket.path, status_code=303)
+    return _private(response)
+
+
+def _queue_link_mail(db: Database, token: str, mail_limit: Limit) -> Decision | int | None:
+    """Queue the management link for the ticket's holder: the mail's id, None if there is no
+    one to mail, or the throttle's refusal when this ticket's link was mailed enough just now.
+    The throttle counts before anything else is looked at, so a cancelled ticket is throttled
+    exactly like an active one and the answer tells the QR's holder nothing."""
+    with db.transaction() as session:
+        admission = admission_for_token(session, token)
+        if admission is None:
+            return None
+        decision = take(session, mail_limit, f"ticket:{admission.registration.ticket_code}")
+        if not decision.allowed:
+            return decision
+        registration = admission.registration
+        if registration.status != RegistrationStatus.active.value or not registration.email:
+            return None
+        return queue_mail(session, LINK_MAIL, registration.id).id
+
+
+async def send_link(request: Request) -> Response:
+    """From the admission page: mail the holder their link again, to the registered address
+    only, so whoever holds the QR code learns nothing and can do nothing else."""
+    token = request.path_params["token"]
+    limits: Limits = request.app.state.throttle_limits
+    mail_id = await run_in_threadpool(
+        _queue_link_mail, _db(request), token, limits.mails_per_recipient
+    )
+    if isinstance(mail_id, Decision):
+        minutes = max(1, round(mail_id.retry_after_seconds / 60))
+        response = error_response(
+            request,
+            429,
+            "This ticket's link has been e-mailed several times just now. Please look in the "
+            f"inbox (and the spam folder), or try again in about {minutes} minutes.",
+        )
+        response.headers["Retry-After"] = str(mail_id.retry_after_seconds)
+        return _private(response)
+    background = (
+        BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+        if mail_id
+        else None
+    )
+    return _private(
+        RedirectResponse(
+            urls.ticket_path(token) + "?sent=1", status_code=303, background=background
+        )
+    )
+
+
+def legacy_agenda_feed(request: Request) -> Response:
+    """Agenda feeds subscribed to from a version-1 ticket keep working; newer tickets' agendas
+    are at /agenda/{key}.ics, since an admission token opens nothing personal."""
+    token = request.path_params["token"]
+    with _db(request).transaction() as session:
+        admission = admission_for_token(session, token)
+        if admission is None or not admission.legacy:
+            raise HTTPException(404, "There is no agenda at this address.")
+        agenda = registration_agenda(session, admission.registration)
+    return agenda_feed(request, agenda, admission.conference, urls.legacy_agenda_feed_path(token))
+
+
+routes = [
+    Route("/tickets/{token}/send-link", send_link, methods=["POST"]),
+    Route("/tickets/{token}/agenda.ics", legacy_agenda_feed),
+    Route("/my-ticket/{secret}", manage_page),
+    Route("/my-ticket/{secret}/star/{session}", manage_star, methods=["POST"]),
+    Route("/my-ticket/{secret}/copy-stars", manage_copy_stars, methods=["POST"]),
+    Route("/my-ticket/{secret}/cancel", cancel_confirm, methods=["GET"]),
+    Route("/my-ticket/{secret}/cancel", cancel_submit, methods=["POST"]),
+]
