@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
-from html import unescape
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -17,7 +15,9 @@ from starlette.testclient import TestClient
 
 from confapp.db import Database
 from confapp.models import Registration
+from confapp.registration.form import FIELDS
 from tests.conftest import DEMO
+from tests.pages import field_error, input_value
 
 API = f"/api/{DEMO}/registrations"
 FORM = f"/{DEMO}/register"
@@ -34,16 +34,6 @@ def post_json(client: TestClient, body: Any) -> Any:
     """Sends `body` as JSON text, so lone surrogates, NaN and huge numbers go out as written."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return client.post(API, content=content, headers={"content-type": "application/json"})
-
-
-def field_error(page: str, field: str) -> str | None:
-    match = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', page)
-    return unescape(match.group(1)) if match else None
-
-
-def input_value(page: str, field: str) -> str | None:
-    match = re.search(rf'<input id="{field}" name="{field}"[^>]*value="([^"]*)"', page)
-    return unescape(match.group(1)) if match else None
 
 
 def refused_field(response: Any, field: str) -> str:
@@ -232,17 +222,7 @@ def test_a_lone_surrogate_is_refused_wherever_it_is(client: TestClient, db: Data
     assert registrations(db) == 0
 
 
-FORM_TEXT_FIELDS = [
-    "name",
-    "email",
-    "ticket_type",
-    "amount",
-    "solidarity_topup",
-    "access_needs",
-    "childcare_children",
-    "childcare_ages",
-    "email_consent",
-]
+FORM_TEXT_FIELDS = list(FIELDS)  # every field the form has is text
 
 
 @pytest.mark.parametrize("field", FORM_TEXT_FIELDS)

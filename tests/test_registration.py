@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from html import unescape
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import Conference, ManageLink, OutboxMail, Registration, TicketType
 from tests.conftest import DEMO
+from tests.pages import field_error, input_value
 
 GOOD = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged"}
 
@@ -22,16 +22,6 @@ GOOD = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged"}
 def rows(db: Database, model: type) -> int:
     with db.read() as session:
         return session.exec(select(func.count()).select_from(model)).one()
-
-
-def field_error(page: str, field: str) -> str | None:
-    match = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', page)
-    return unescape(match.group(1)) if match else None
-
-
-def input_value(page: str, field: str) -> str | None:
-    match = re.search(rf'<input id="{field}" name="{field}"[^>]*value="([^"]*)"', page)
-    return unescape(match.group(1)) if match else None
 
 
 def places_left(client: TestClient, code: str) -> int | None:
