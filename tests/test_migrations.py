@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import confapp.models  # noqa: F401
@@ -65,3 +66,50 @@ def test_app_processes_starting_together_on_postgresql_take_turns_migrating(
             revision = MigrationContext.configure(connection).get_current_revision()
         check.dispose()
         assert revision == head_revision(url)
+
+
+def test_an_existing_conference_with_registrations_upgrades_to_head(database_url: str) -> None:
+    """Migrations meet real data: a database with a conference, a ticket type and a paid-up
+    registration from an older release upgrades without losing or breaking a row."""
+    database = Database(database_url)
+    command.upgrade(alembic_config(database_url), "0003")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conference (id, slug, name, timezone, venue, venue_address, "
+                "start_date, end_date, description, url, currency, places_taken, "
+                "solidarity_fund_cents, erase_after_days, programme_version, created_at, "
+                "updated_at) VALUES (1, 'old', 'Old', 'Australia/Sydney', 'Hall', '', "
+                "'2027-07-09', '2027-07-11', '', '', 'AUD', 1, 2000, 30, 1, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO ticket_type (id, conference_id, code, name, description, kind, "
+                "price_cents, min_price_cents, places_taken, from_solidarity_pool, position, "
+                "updated_at) VALUES (1, 1, 'waged', 'Waged', '', 'fixed', 9500, 0, 1, false, 0, "
+                "'2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO signing_key (id, private_key, public_key, created_at) "
+                "VALUES (1, 'x', 'y', '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO registration (id, conference_id, ticket_type_id, ticket_code, "
+                "signing_key_id, name, email, access_needs, childcare_children, childcare_ages, "
+                "email_consent, amount_cents, solidarity_topup_cents, payment_status, status, "
+                "created_at) VALUES (1, 1, 1, 'AAAAAAAAAAAAA', 1, 'Rosa', 'rosa@example.org', "
+                "'', 0, '', false, 9500, 2000, 'unpaid', 'active', '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade_to_head(database.engine)
+    with database.engine.connect() as connection:
+        name = connection.execute(text("SELECT name FROM registration WHERE id = 1")).one()
+        on_sale = connection.execute(text("SELECT on_sale FROM ticket_type WHERE id = 1")).one()
+    database.dispose()
+    assert name[0] == "Rosa" and bool(on_sale[0]) is True

@@ -44,10 +44,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bucket", "key_hash", "window_start"),
     )
 
-    with op.batch_alter_table("ticket_type", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("on_sale", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
+    # Plain ADD COLUMN, not batch mode: on SQLite a batch rebuild drops and re-creates the
+    # table, which registrations' foreign keys forbid once there is data.
+    op.add_column(
+        "ticket_type", sa.Column("on_sale", sa.Boolean(), nullable=False, server_default=sa.true())
+    )
 
 
 def downgrade() -> None:
