@@ -14,8 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("confapp.access")
 
-# Path segments after these prefixes are secrets (admission tokens, manage links, agenda keys).
-_SECRET_SEGMENT = re.compile(r"^(/tickets/|/my-ticket/|/agenda/)[^/]+")
+# Path segments after these prefixes are secrets (admission tokens, manage links, agenda keys,
+# invitation and password-reset links).
+_SECRET_SEGMENT = re.compile(
+    r"^(/tickets/|/my-ticket/|/agenda/|/admin/invitations/|/admin/password-reset/)[^/]+"
+)
 
 
 def redact_path(path: str) -> str:

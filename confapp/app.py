@@ -15,6 +15,16 @@ from starlette.staticfiles import StaticFiles
 
 from confapp import openapi
 from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
+from confapp.admin import account as admin_account
+from confapp.admin import account_links as admin_account_links
+from confapp.admin import audit_log as admin_audit_log
+from confapp.admin import auth as admin_auth
+from confapp.admin import notices as admin_notices
+from confapp.admin import people as admin_people
+from confapp.admin import registration_settings as admin_registration_settings
+from confapp.admin import registrations as admin_registrations
+from confapp.admin import reports as admin_reports
+from confapp.admin import routes as admin_routes
 from confapp.agenda import routes as agenda_routes
 from confapp.body_limit import BodyLimitMiddleware
 from confapp.calendar import routes as calendar_routes
@@ -65,6 +75,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
         *openapi.routes,
+        *admin_registrations.routes,
+        *admin_account.routes,
+        *admin_account_links.routes,
+        *admin_people.routes,
+        *admin_registration_settings.routes,
+        *admin_reports.routes,
+        *admin_notices.routes,
+        *admin_audit_log.routes,
+        *admin_routes.routes,
         *agenda_routes.routes,
         *manage_routes.routes,
         *ticket_routes.routes,
@@ -80,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             HTTPException: http_exception_handler,
             NotFound: not_found_handler,
             BadRequestBody: bad_body_handler,
+            **admin_auth.exception_handlers,
             500: server_error_handler,
         },
     )

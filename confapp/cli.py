@@ -147,6 +147,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_mail(args: argparse.Namespace) -> int:
     import anyio
 
+    from confapp import mail_kinds  # noqa: F401 - so every kind of mail has its builder
     from confapp.outbox import send_due_mail
 
     settings = _settings_from(args)
@@ -156,6 +157,64 @@ def cmd_mail(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     print(f"Sent {sent} queued mail(s).")
+    return 0
+
+
+def _read_password(prompt: str) -> str:
+    """From a prompt on a terminal, else the first line of stdin: never from argv, where every
+    user of the machine could read it."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Again: ") != first:
+            raise SystemExit("confapp: the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from confapp.accounts.passwords import password_problem
+    from confapp.accounts.service import AccountError, add_user_role, find_user
+
+    db = prepare_database(_settings_from(args), seed=False)
+    try:
+        with db.read() as session:
+            exists = find_user(session, args.email) is not None
+        password = None
+        if not exists:
+            password = _read_password(f"Password for {args.email}: ")
+            problem = password_problem(password)
+            if problem:
+                print(f"confapp user add: {problem}", file=sys.stderr)
+                return 2
+        try:
+            user, created = add_user_role(db, args.email, args.role, args.conference, password)
+        except AccountError as exc:
+            print(f"confapp user add: {exc}", file=sys.stderr)
+            return 2
+    finally:
+        db.dispose()
+    what = "Created" if created else "Updated"
+    print(f"{what} {user.email}: {args.role} at {args.conference}.")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from confapp.accounts.service import create_api_token, find_user
+
+    db = prepare_database(_settings_from(args), seed=False)
+    try:
+        with db.transaction() as session:
+            user = find_user(session, args.email)
+            if user is None:
+                print(f"confapp token add: no user {args.email}", file=sys.stderr)
+                return 2
+            _, secret = create_api_token(session, user, args.name or "command line")
+    finally:
+        db.dispose()
+    print(f"A new API token for {user.email} (shown once; send it as Authorization: Bearer):")
+    print(secret)
     return 0
 
 
@@ -209,6 +268,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     mail = with_database(commands.add_parser("mail", help="send queued mail now"))
     mail.set_defaults(func=cmd_mail)
+
+    user = commands.add_parser("user", help="back-office accounts")
+    user_actions = user.add_subparsers(dest="action", required=True)
+    user_add = with_database(
+        user_actions.add_parser(
+            "add",
+            help="create a user or give one a role; the password is read from a prompt "
+            "(or stdin), never from the command line",
+        )
+    )
+    user_add.add_argument("email")
+    user_add.add_argument(
+        "--role", required=True, choices=["organiser", "access-coordinator", "steward"]
+    )
+    user_add.add_argument("--conference", required=True, help="the conference's slug")
+    user_add.set_defaults(func=cmd_user)
+
+    token = commands.add_parser("token", help="API tokens for scripts and door devices")
+    token_actions = token.add_subparsers(dest="action", required=True)
+    token_add = with_database(
+        token_actions.add_parser("add", help="make a token; printed alone on the last line")
+    )
+    token_add.add_argument("email")
+    token_add.add_argument("--name", help="what the token is for (e.g. 'door phone 3')")
+    token_add.set_defaults(func=cmd_token)
     return parser
 
 

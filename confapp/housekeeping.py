@@ -10,7 +10,7 @@ import logging
 
 import anyio
 
-from confapp import throttle
+from confapp import mail_kinds, throttle  # noqa: F401 - mail_kinds: a builder for every kind
 from confapp.db import Database
 from confapp.outbox import send_due_mail
 from confapp.registration.privacy import purge_expired_personal_data

@@ -67,6 +67,10 @@ class Conference(SQLModel, table=True):
     solidarity_fund_cents: int = 0
     # Personal data is erased this many days after the conference ends.
     erase_after_days: int = 30
+    # Organisers open and close online registration (it also closes after the last day).
+    registration_open: bool = True
+    # Every account that can read attendee data must use a second factor (TOTP) to sign in.
+    second_factor_required: bool = False
     # Bumped by every change to rooms, tracks, speakers or sessions; caches and ETags key on it.
     programme_version: int = 1
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
@@ -184,6 +188,7 @@ class PaymentStatus(StrEnum):
     unpaid = "unpaid"
     paid = "paid"
     waived = "waived"
+    refunded = "refunded"
 
 
 class RegistrationStatus(StrEnum):
@@ -208,6 +213,8 @@ class Registration(SQLModel, table=True):
     email_consent: bool = False
     amount_cents: int = 0
     solidarity_topup_cents: int = 0
+    # Whether the top-up is in the conference's solidarity fund: only once it is paid.
+    topup_in_fund: bool = False
     payment_status: str = Field(default=PaymentStatus.unpaid.value, max_length=10)
     status: str = Field(default=RegistrationStatus.active.value, max_length=10)
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
@@ -275,6 +282,8 @@ class OutboxMail(SQLModel, table=True):
     # A sender claims a mail until this time, so two app processes never send it twice.
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What else the mail is about, as its kind's builder reads it (an invitation, a notice).
+    reference_id: int | None = None
 
 
 class Agenda(SQLModel, table=True):
@@ -297,3 +306,110 @@ class AgendaStar(SQLModel, table=True):
         foreign_key="programme_session.id", primary_key=True, index=True, ondelete="CASCADE"
     )
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ConferenceRoleName(StrEnum):
+    organiser = "organiser"
+    access_coordinator = "access-coordinator"
+    steward = "steward"
+
+
+class User(SQLModel, table=True):
+    """Someone who signs in to the back office or the door: organisers, access coordinators,
+    stewards. Attendees have no account. The site administrator is whoever runs the `confapp`
+    command on the server: `confapp load` creates conferences, `confapp user add` their first
+    organisers."""
+
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(default="", max_length=200)
+    # Base32 TOTP secret once a second factor is set up; "" without one.
+    totp_secret: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    password_changed_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ConferenceRole(SQLModel, table=True):
+    __tablename__ = "conference_role"
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    conference_id: int = Field(foreign_key="conference.id", primary_key=True)
+    role: str = Field(primary_key=True, max_length=20)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random id; only its hash is stored, so a
+    database copy cannot be used to sign in, and any app process can serve the session."""
+
+    __tablename__ = "web_session"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    # False between the password and the second factor.
+    fully_signed_in: bool = False
+    user_agent: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """A token for scripts and door devices, with its user's permissions; stored as a hash."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    name: str = Field(default="", max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AccountLink(SQLModel, table=True):
+    """A one-use, expiring link sent by mail: an invitation to a role, or a password reset.
+    Its secret is made when the mail is built; only the hash is kept."""
+
+    __tablename__ = "account_link"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # "invitation" or "password_reset"
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    email: str = Field(max_length=254)
+    conference_id: int | None = Field(default=None, foreign_key="conference.id")
+    role: str = Field(default="", max_length=20)
+    created_by_user_id: int | None = Field(
+        default=None, foreign_key="app_user.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to attendee data, and when. Names a ticket code, never a person, so the
+    log holds no personal data once an attendee is erased."""
+
+    __tablename__ = "audit_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=_created, sa_type=UTCDateTime, index=True)
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    # Kept as text too, so the log still says who after an account is deleted.
+    actor: str = Field(default="", max_length=254)
+    conference_id: int | None = Field(default=None, foreign_key="conference.id", index=True)
+    action: str = Field(max_length=40)
+    ticket_code: str = Field(default="", max_length=16)
+    detail: str = Field(default="", max_length=500)
+
+
+class Notice(SQLModel, table=True):
+    """A short message from the organisers to attendees who agreed to programme e-mails."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    ticket_type_id: int | None = Field(default=None, foreign_key="ticket_type.id")
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_type=Text)
+    created_by_user_id: int | None = Field(
+        default=None, foreign_key="app_user.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    recipients: int = 0

@@ -51,6 +51,11 @@ SLUG = {"type": "string", "examples": ["socialism-2027"]}
 
 BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
 NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
+UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
+FORBIDDEN = {"$ref": "#/components/responses/Forbidden"}
+# Routes for organisers' scripts: an API token (`confapp token add`), or a signed-in browser.
+BEARER = [{"bearerToken": []}]
+PAYMENT_STATUSES = ["unpaid", "paid", "waived", "refunded"]
 
 SCHEMAS: dict[str, Any] = {
     # Errors
@@ -272,6 +277,84 @@ SCHEMAS: dict[str, Any] = {
         },
     ),
     "TicketCreated": _all_required({"ticket": ref("Ticket")}),
+    # The registrations desk (organisers only)
+    "RegistrationList": _all_required(
+        {
+            "conference": STRING,
+            "page": INTEGER,
+            "pages": INTEGER,
+            "per_page": INTEGER,
+            "matching": {"type": "integer", "description": "How many match, on all pages."},
+            "registrations": {
+                "type": "array",
+                "items": ref("RegistrationRecord"),
+                "description": "Newest first.",
+            },
+            "counts": ref("RegistrationCounts"),
+        }
+    ),
+    "RegistrationRecord": _all_required(
+        {
+            "code": {"type": "string", "examples": ["ABCD-EFGH-IJKLM"]},
+            "name": {"type": "string", "description": "Empty once erased."},
+            "email": {"type": "string", "description": "Empty once erased, or if none given."},
+            "ticket_type": STRING,
+            "amount_cents": INTEGER,
+            "solidarity_topup_cents": INTEGER,
+            "currency": STRING,
+            "payment_status": {"enum": PAYMENT_STATUSES},
+            "status": {"enum": ["active", "cancelled"]},
+            "erased": {"type": "boolean"},
+            "email_consent": {"type": "boolean"},
+            "created_at": DATE_TIME,
+            "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        description="A registration as organisers see it. Access needs and childcare are not "
+        "here: only the access team's reports show them.",
+    ),
+    "RegistrationCounts": _all_required(
+        {
+            "places_left": {**NULLABLE_INTEGER, "description": "null: no overall limit."},
+            "active": INTEGER,
+            "cancelled": INTEGER,
+            "paid": {"type": "integer", "description": "Active and paid."},
+            "unpaid": {"type": "integer", "description": "Active and not yet paid."},
+            "ticket_types": {"type": "array", "items": ref("TicketTypeCount")},
+        },
+        description="Every registration of the conference, whatever the filters.",
+    ),
+    "TicketTypeCount": _all_required(
+        {
+            "code": STRING,
+            "name": STRING,
+            "active": INTEGER,
+            "cancelled": INTEGER,
+            "paid": INTEGER,
+            "unpaid": INTEGER,
+            "places_left": {**NULLABLE_INTEGER, "description": "null: no limit."},
+        }
+    ),
+    "RegistrationChange": _obj(
+        [],
+        {
+            "payment_status": {
+                "enum": PAYMENT_STATUSES,
+                "description": "A paid top-up joins the solidarity fund; a refunded one leaves.",
+            },
+            "status": {
+                "const": "cancelled",
+                "description": "Cancels; the place goes back. Cannot be undone.",
+            },
+            "name": STRING,
+            "email": {
+                "type": "string",
+                "description": "Checked as the form checks it; may be empty.",
+            },
+        },
+        minProperties=1,
+        additionalProperties=False,
+        examples=[{"payment_status": "paid"}],
+    ),
     "Ticket": _all_required(
         {
             "code": {"type": "string", "description": "The ticket code read out at the door."},
@@ -373,6 +456,41 @@ PATHS: dict[str, Any] = {
     },
     "/api/{conference}/registrations": {
         "parameters": [CONFERENCE_PARAMETER],
+        "get": {
+            "operationId": "listRegistrations",
+            "summary": "Organisers: find registrations, with counts per ticket type",
+            "security": BEARER,
+            "parameters": [
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "Part of a name or e-mail address, or a ticket code "
+                    "(any case, dashes optional).",
+                    "schema": {"type": "string", "maxLength": 200},
+                },
+                {
+                    "name": "ticket_type",
+                    "in": "query",
+                    "description": "A ticket type's code.",
+                    "schema": STRING,
+                },
+                {"name": "payment", "in": "query", "schema": {"enum": PAYMENT_STATUSES}},
+                {"name": "status", "in": "query", "schema": {"enum": ["active", "cancelled"]}},
+                {
+                    "name": "page",
+                    "in": "query",
+                    "description": "50 to a page.",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+            ],
+            "responses": _responses(
+                s200=_json_response("A page of registrations, newest first.", "RegistrationList"),
+                s401=UNAUTHORIZED,
+                s403=FORBIDDEN,
+                s404=NOT_FOUND,
+                s422=_json_response("A filter cannot be used.", "Invalid"),
+            ),
+        },
         "post": {
             "operationId": "register",
             "summary": "Register for a place; the ticket comes back and goes out by e-mail",
@@ -404,6 +522,38 @@ PATHS: dict[str, Any] = {
                         }
                     },
                 ),
+            ),
+        },
+    },
+    "/api/{conference}/registrations/{code}": {
+        "parameters": [
+            CONFERENCE_PARAMETER,
+            {
+                "name": "code",
+                "in": "path",
+                "required": True,
+                "description": "The ticket code, any case, dashes optional.",
+                "schema": {"type": "string", "examples": ["ABCD-EFGH-IJKLM"]},
+            },
+        ],
+        "patch": {
+            "operationId": "changeRegistration",
+            "summary": "Organisers: record payment, cancel, or correct a name or e-mail address",
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ref("RegistrationChange")}},
+            },
+            "responses": _responses(
+                s200=_json_response(
+                    "Changed; the registration as it is now.", "RegistrationRecord"
+                ),
+                s401=UNAUTHORIZED,
+                s403=FORBIDDEN,
+                s404=_json_response("No such conference, or no such registration.", "NotFound"),
+                s409=_json_response("The attendee's data was erased; nothing changed.", "Error"),
+                s413=_json_response("The body is too large.", "TooLarge"),
+                s422=_json_response("Some fields need fixing; nothing changed.", "Invalid"),
             ),
         },
     },
@@ -465,6 +615,25 @@ OPENAPI: dict[str, Any] = {
                 "A malformed request, such as a bad Host header.", "Error"
             ),
             "NotFound": _json_response("There is no conference with this slug.", "NotFound"),
+            "Unauthorized": _json_response(
+                "No valid API token or signed-in session.",
+                "Error",
+                headers={"WWW-Authenticate": {"required": True, "schema": STRING}},
+            ),
+            "Forbidden": _json_response(
+                "Signed in, but without a role that may do this at this conference (or, from "
+                "a browser, without the X-CSRF-Token header).",
+                "Error",
+            ),
+        },
+        "securitySchemes": {
+            "bearerToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token from `confapp token add EMAIL`, with its user's "
+                "roles. A signed-in browser's session works too; its PATCH requests must "
+                "send the session's CSRF token as X-CSRF-Token.",
+            }
         },
     },
 }

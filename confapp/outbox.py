@@ -108,6 +108,17 @@ def queue_mail(session: Session, kind: str, registration_id: int | None) -> Outb
     return mail
 
 
+def queue_mails(
+    session: Session, kind: str, registration_ids: list[int], reference_id: int | None = None
+) -> None:
+    """Queue one mail of a kind per registration (a notice to many), in one INSERT: thousands
+    of round trips would hold SQLite's write lock too long."""
+    session.add_all(
+        OutboxMail(registration_id=rid, kind=kind, reference_id=reference_id)
+        for rid in registration_ids
+    )
+
+
 def _build(db: Database, settings: Settings, mail_id: int) -> EmailMessage | None:
     """The message to send, or None when there is no longer anything to tell anyone."""
     with db.transaction() as session:
@@ -115,8 +126,8 @@ def _build(db: Database, settings: Settings, mail_id: int) -> EmailMessage | Non
         if mail is None:
             return None
         builder = _builders.get(mail.kind)
-        if builder is None:
-            raise Undeliverable(f"no builder for mail of kind {mail.kind!r}")
+        if builder is None:  # this process was started without that kind: another may send it
+            raise LookupError(f"no builder for mail of kind {mail.kind!r} in this process")
         try:
             return builder(session, mail, settings)
         except (Undeliverable, SQLAlchemyError):

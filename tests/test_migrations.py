@@ -109,7 +109,14 @@ def test_an_existing_conference_with_registrations_upgrades_to_head(database_url
         )
     upgrade_to_head(database.engine)
     with database.engine.connect() as connection:
-        name = connection.execute(text("SELECT name FROM registration WHERE id = 1")).one()
+        row = connection.execute(
+            text("SELECT name, topup_in_fund FROM registration WHERE id = 1")
+        ).one()
         on_sale = connection.execute(text("SELECT on_sale FROM ticket_type WHERE id = 1")).one()
+        is_open = connection.execute(
+            text("SELECT registration_open FROM conference WHERE id = 1")
+        ).one()
     database.dispose()
-    assert name[0] == "Rosa" and bool(on_sale[0]) is True
+    # The old release put every top-up into the fund at once: the upgrade says so.
+    assert row[0] == "Rosa" and bool(row[1]) is True
+    assert bool(on_sale[0]) is True and bool(is_open[0]) is True

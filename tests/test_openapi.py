@@ -64,11 +64,16 @@ def test_the_document_is_served_as_it_is_written(client: TestClient) -> None:
     assert_matches_contract("get", "/api/openapi.json", response)
 
 
-def get_paths() -> list[str]:
-    return sorted(path for path, item in OPENAPI["paths"].items() if "get" in item)
+def get_paths(*, secured: bool | None = None) -> list[str]:
+    """Paths with a GET; `secured` picks those that need an account (True) or not (False)."""
+    return sorted(
+        path
+        for path, item in OPENAPI["paths"].items()
+        if "get" in item and secured in (None, "security" in item["get"])
+    )
 
 
-@pytest.mark.parametrize("path", get_paths())
+@pytest.mark.parametrize("path", get_paths(secured=False))
 def test_each_get_answers_the_demo_conference_as_documented(client: TestClient, path: str) -> None:
     response = client.get(path.replace("{conference}", DEMO))
     assert response.status_code == 200, response.text[:300]
@@ -83,6 +88,15 @@ def test_each_get_answers_an_unknown_conference_with_the_documented_404(
     assert response.status_code == 404
     assert_matches_contract("get", path, response)
     assert response.json()["error"] == "not found"
+
+
+@pytest.mark.parametrize("path", get_paths(secured=True))
+def test_each_get_for_organisers_answers_anonymous_requests_with_the_documented_401(
+    client: TestClient, path: str
+) -> None:
+    response = client.get(path.replace("{conference}", DEMO))
+    assert response.status_code == 401, response.text[:300]
+    assert_matches_contract("get", path, response)
 
 
 def test_revocations_answer_304_to_the_etag_they_gave(client: TestClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import pass_context
 from sqlmodel import select
@@ -30,6 +29,7 @@ from confapp.http_cache import PRIVATE_HEADERS, conditional_response
 from confapp.models import Agenda, Conference, ProgrammeSession
 from confapp.programme.queries import load_programme, require_conference
 from confapp.request_body import read_form_fields
+from confapp.same_origin import sent_from_this_site
 from confapp.templating import render, templates
 
 
@@ -58,24 +58,6 @@ def _safe_next(value: str | None, fallback: str) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return fallback
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _posted_from_this_site(request: Request) -> bool:
-    """Whether the browser says a page of this site sent the post (a script sends neither
-    header, and is let through). Another site must not put a key it knows into a visitor's
-    cookie, nor replace their agenda."""
-    origin = request.headers.get("origin")
-    if origin is not None:
-        own = {_origin(str(request.url))}
-        if request.app.state.settings.base_url:  # behind a proxy the request may say http://
-            own.add(_origin(request.app.state.settings.base_url))
-        return origin.lower() in own
-    return request.headers.get("sec-fetch-site") != "cross-site"
 
 
 def _star(
@@ -107,7 +89,7 @@ def _star(
 
 async def star_session(request: Request) -> Response:
     # Another site's page must not star into a visitor's agenda, nor give them a new one.
-    if not _posted_from_this_site(request):
+    if not sent_from_this_site(request):
         raise HTTPException(403, "Stars can only be added from this site's own pages.")
     form = await read_form_fields(request, ("starred", "agenda", "next"))
     starred = form.get("starred", "yes") != "no"

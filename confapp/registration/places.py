@@ -28,8 +28,11 @@ class TicketOffer:
 
 
 def registration_is_open(conference: Conference, now: datetime | None = None) -> bool:
-    """Online registration closes when the conference's last day is over (in its own zone)."""
-    return local_today(conference.timezone, now) <= conference.end_date
+    """Online registration is open while the organisers keep it open and the conference's last
+    day is not over (in its own zone)."""
+    return conference.registration_open and local_today(conference.timezone, now) <= (
+        conference.end_date
+    )
 
 
 def funded_pool_places(conference: Conference) -> int:

@@ -36,9 +36,10 @@ from confapp.request_body import (
     read_json_object,
 )
 from confapp.templating import render
+from confapp.times import local_today
 
 SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Please choose another."
-CLOSED_MESSAGE = "Registration has closed: the conference is over."
+CLOSED_MESSAGE = "Online registration is closed."
 
 
 def _db(request: Request) -> Database:
@@ -95,6 +96,7 @@ def _form_page(
             "pool_places": funded_pool_places(conference),
             "is_open": registration_is_open(conference),
             "closed_message": CLOSED_MESSAGE,
+            "conference_over": local_today(conference.timezone) > conference.end_date,
             "nav": "register",
         },
         status_code=status_code,

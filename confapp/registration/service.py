@@ -79,7 +79,7 @@ class RegisteredTicket:
     mail_id: int | None  # None: too many mails to this address just now; the page shows the link
 
 
-def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cents: int) -> None:
+def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
     pool_places = (
         # Floor division: only whole funded places count (SQLAlchemy "/" would divide exactly).
         sa_select(Conference.solidarity_fund_cents // Conference.solidarity_place_cents)
@@ -109,10 +109,7 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int, topup_cent
             Conference.id == conference_id,
             or_(Conference.capacity.is_(None), Conference.places_taken < Conference.capacity),
         )
-        .values(
-            places_taken=Conference.places_taken + 1,
-            solidarity_fund_cents=Conference.solidarity_fund_cents + topup_cents,
-        )
+        .values(places_taken=Conference.places_taken + 1)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:
@@ -133,7 +130,7 @@ def register(
     key = ensure_signing_key(db)
     with db.transaction() as session:
         may_mail = _count_attempt(session, requester, clean.email) if requester else True
-        _take_place(session, conference_id, clean.ticket_type_id, clean.solidarity_topup_cents)
+        _take_place(session, conference_id, clean.ticket_type_id)
         paying = clean.amount_cents + clean.solidarity_topup_cents
         registration = Registration(
             conference_id=conference_id,
@@ -194,10 +191,39 @@ def _give_place_back(session: Session, registration: Registration) -> None:
     session.execute(
         update(Conference)
         .where(Conference.id == registration.conference_id)
-        .values(
-            places_taken=Conference.places_taken - 1,
-            solidarity_fund_cents=Conference.solidarity_fund_cents
-            - registration.solidarity_topup_cents,
-        )
+        .values(places_taken=Conference.places_taken - 1)
         .execution_options(synchronize_session=False)
     )
+    _move_topup(session, registration, into_fund=False)
+
+
+def _move_topup(session: Session, registration: Registration, *, into_fund: bool) -> None:
+    """Put a registration's solidarity top-up into the fund, or take it out again.
+
+    The fund (and so the free places it opens) counts only top-ups that were paid: a pledge
+    nobody has paid opens no place. Idempotent: the registration remembers where its top-up is.
+    """
+    if registration.topup_in_fund == into_fund or not registration.solidarity_topup_cents:
+        return
+    change = registration.solidarity_topup_cents * (1 if into_fund else -1)
+    session.execute(
+        update(Conference)
+        .where(Conference.id == registration.conference_id)
+        .values(solidarity_fund_cents=Conference.solidarity_fund_cents + change)
+        .execution_options(synchronize_session=False)
+    )
+    registration.topup_in_fund = into_fund
+    session.add(registration)
+
+
+def set_payment_status(session: Session, registration: Registration, status: PaymentStatus) -> bool:
+    """Record a payment decision (paid, waived, refunded, unpaid) inside the caller's
+    transaction; a paid top-up joins the solidarity fund, a refunded one leaves it. False if
+    nothing changed."""
+    if registration.payment_status == status.value:
+        return False
+    registration.payment_status = status.value
+    active = registration.status == RegistrationStatus.active.value
+    _move_topup(session, registration, into_fund=active and status == PaymentStatus.paid)
+    session.add(registration)
+    return True

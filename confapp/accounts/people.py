@@ -1,0 +1,160 @@
+"""Who holds which role at a conference, and taking a role away: the organisers' people page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from confapp.accounts.audit import record
+from confapp.accounts.service import AccountError, Principal, normalise_email
+from confapp.models import AccountLink, ConferenceRole, ConferenceRoleName, OutboxMail, User
+from confapp.times import utcnow
+
+ORGANISER = ConferenceRoleName.organiser.value
+
+# What each role may do, in the words the invitation form and mail use.
+ROLE_DESCRIPTIONS = {
+    ConferenceRoleName.organiser.value: "organiser: everything for this conference",
+    ConferenceRoleName.access_coordinator.value: (
+        "access coordinator: the access-needs and childcare reports only"
+    ),
+    ConferenceRoleName.steward.value: "steward: the door only",
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: int
+    email: str
+    roles: tuple[str, ...]
+    has_second_factor: bool
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    id: int
+    email: str
+    role: str
+    expires_at: datetime
+    mail_state: str  # "sent", "queued" or "failed"
+
+
+def clean_email(text: str) -> str:
+    """A staff member's address, normalised as accounts store it; AccountError if it is none."""
+    text = text.strip()
+    if not text:
+        raise AccountError("Give an e-mail address.")
+    if len(text) > 254:
+        raise AccountError("This e-mail address is too long (254 characters at most).")
+    try:
+        return normalise_email(validate_email(text, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise AccountError(
+            "This does not look like an e-mail address (like name@example.org)."
+        ) from exc
+
+
+def clean_role(text: str) -> str:
+    if text not in ROLE_DESCRIPTIONS:
+        raise AccountError("Choose a role: organiser, access coordinator or steward.")
+    return text
+
+
+def people_at(session: Session, conference_id: int) -> list[Person]:
+    rows = session.exec(
+        select(User, ConferenceRole.role)
+        .join(ConferenceRole, col(ConferenceRole.user_id) == col(User.id))
+        .where(ConferenceRole.conference_id == conference_id)
+        .order_by(User.email, ConferenceRole.role)
+    )
+    people: dict[int, Person] = {}
+    for user, role in rows:
+        assert user.id is not None
+        known = people.get(user.id)
+        roles = (*known.roles, role) if known else (role,)
+        people[user.id] = Person(user.id, user.email, roles, bool(user.totp_secret))
+    return list(people.values())
+
+
+def pending_invitations(
+    session: Session, conference_id: int, now: datetime | None = None
+) -> list[PendingInvitation]:
+    """Invitations not yet accepted and not expired, with whether their mail went out."""
+    now = now or utcnow()
+    links = session.exec(
+        select(AccountLink)
+        .where(
+            AccountLink.kind == "invitation",
+            AccountLink.conference_id == conference_id,
+            col(AccountLink.used_at).is_(None),
+            AccountLink.expires_at > now,
+        )
+        .order_by(col(AccountLink.created_at).desc())
+    ).all()
+    found = []
+    for link in links:
+        assert link.id is not None
+        mail = session.exec(
+            select(OutboxMail)
+            .where(OutboxMail.kind == "invitation", OutboxMail.reference_id == link.id)
+            .order_by(col(OutboxMail.id).desc())
+        ).first()
+        state = {"sent": "sent", "failed": "failed"}.get(mail.status if mail else "", "queued")
+        found.append(PendingInvitation(link.id, link.email, link.role, link.expires_at, state))
+    return found
+
+
+def revoke_role(
+    session: Session, conference_id: int, user_id: int, role: str, by: Principal
+) -> None:
+    """Take a role away; the conference must keep at least one organiser."""
+    held = session.get(ConferenceRole, (user_id, conference_id, role))
+    user = session.get(User, user_id)
+    if held is None or user is None:
+        raise AccountError("That person does not hold that role here (any more).")
+    if role == ORGANISER:
+        organisers = session.exec(
+            select(func.count())
+            .select_from(ConferenceRole)
+            .where(ConferenceRole.conference_id == conference_id, ConferenceRole.role == ORGANISER)
+        ).one()
+        if organisers <= 1:
+            raise AccountError(
+                "This is the conference's only organiser: invite another before removing it."
+            )
+    session.delete(held)
+    record(
+        session,
+        "role revoked",
+        user_id=by.user_id,
+        actor=by.email,
+        conference_id=conference_id,
+        detail=f"{user.email}: {role}",
+    )
+
+
+def cancel_invitation(session: Session, conference_id: int, link_id: int, by: Principal) -> bool:
+    """Withdraw an invitation not yet accepted: its link stops working at once."""
+    link = session.get(AccountLink, link_id)
+    if (
+        link is None
+        or link.kind != "invitation"
+        or link.conference_id != conference_id
+        or link.used_at is not None
+    ):
+        return False
+    link.used_at = utcnow()
+    session.add(link)
+    record(
+        session,
+        "invitation withdrawn",
+        user_id=by.user_id,
+        actor=by.email,
+        conference_id=conference_id,
+        detail=f"{link.email}: {link.role}",
+    )
+    return True

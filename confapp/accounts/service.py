@@ -1,0 +1,232 @@
+"""Users and their roles, signed-in sessions and API tokens: the logic, without HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from confapp.accounts.passwords import hash_password
+from confapp.accounts.secrets import new_secret, secret_hash
+from confapp.db import Database
+from confapp.models import (
+    ApiToken,
+    Conference,
+    ConferenceRole,
+    ConferenceRoleName,
+    User,
+    WebSession,
+)
+from confapp.times import utcnow
+
+# A signed-in session ends after this long without a request (a phone left at the venue).
+IDLE_TIMEOUT = timedelta(hours=12)
+# How often last_seen_at is written: not on every request, to spare the database.
+TOUCH_EVERY = timedelta(minutes=5)
+
+# Roles that can read attendee data, and so must use a second factor when it is required.
+ROLES_READING_ATTENDEE_DATA = frozenset(
+    {ConferenceRoleName.organiser.value, ConferenceRoleName.access_coordinator.value}
+)
+
+
+class AccountError(ValueError):
+    """Something the person asked for cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a request, and what they may do."""
+
+    user_id: int
+    email: str
+    roles: dict[int, frozenset[str]] = field(default_factory=dict)  # conference id -> roles
+    # The signed-in session's id hash and CSRF token; None for an API token.
+    session_id_hash: str | None = None
+    csrf_token: str | None = None
+    has_second_factor: bool = False
+
+    def has_role(self, conference_id: int | None, *roles: str) -> bool:
+        if conference_id is None:
+            return False
+        return bool(self.roles.get(conference_id, frozenset()) & set(roles))
+
+    @property
+    def conference_ids(self) -> list[int]:
+        return sorted(self.roles)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalise_email(email))).first()
+
+
+def roles_of(session: Session, user_id: int) -> dict[int, frozenset[str]]:
+    found: dict[int, set[str]] = {}
+    for row in session.exec(select(ConferenceRole).where(ConferenceRole.user_id == user_id)):
+        found.setdefault(row.conference_id, set()).add(row.role)
+    return {conference: frozenset(roles) for conference, roles in found.items()}
+
+
+def principal_for(session: Session, user: User, web_session: WebSession | None = None) -> Principal:
+    assert user.id is not None
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        roles=roles_of(session, user.id),
+        session_id_hash=web_session.id_hash if web_session else None,
+        csrf_token=web_session.csrf_token if web_session else None,
+        has_second_factor=bool(user.totp_secret),
+    )
+
+
+def add_user_role(
+    db: Database,
+    email: str,
+    role: str,
+    conference_slug: str,
+    password: str | None = None,
+) -> tuple[User, bool]:
+    """Create the user if need be (with `password`) and give them `role` at the conference.
+    Returns the user and whether it was created."""
+    if role not in {r.value for r in ConferenceRoleName}:
+        raise AccountError(f"no such role: {role} (organiser, access-coordinator or steward)")
+    with db.transaction() as session:
+        conference = session.exec(
+            select(Conference).where(Conference.slug == conference_slug)
+        ).first()
+        if conference is None or conference.id is None:
+            raise AccountError(f"no conference with the slug {conference_slug!r}")
+        user = find_user(session, email)
+        created = user is None
+        if user is None:
+            if not password:
+                raise AccountError("a new user needs a password")
+            user = User(email=normalise_email(email), password_hash=hash_password(password))
+            session.add(user)
+            session.flush()
+        assert user.id is not None
+        if session.get(ConferenceRole, (user.id, conference.id, role)) is None:
+            session.add(ConferenceRole(user_id=user.id, conference_id=conference.id, role=role))
+        return user, created
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """A new password; every other signed-in session of the user ends."""
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    session.add(user)
+
+
+# ---- signed-in sessions ---------------------------------------------------------------------
+
+
+def start_web_session(
+    session: Session, user: User, *, fully_signed_in: bool, user_agent: str = ""
+) -> str:
+    """A new signed-in session; returns the secret for the cookie (stored only as a hash)."""
+    assert user.id is not None
+    secret = new_secret()
+    session.add(
+        WebSession(
+            id_hash=secret_hash(secret),
+            user_id=user.id,
+            csrf_token=new_secret(),
+            fully_signed_in=fully_signed_in,
+            user_agent=user_agent[:200],
+        )
+    )
+    return secret
+
+
+def web_session_for_cookie(
+    db: Database, cookie: str | None, now: datetime | None = None
+) -> tuple[WebSession, User] | None:
+    """The live session a cookie names, touched as used; None if unknown or idle too long."""
+    if not cookie or len(cookie) > 100:
+        return None
+    now = now or utcnow()
+    with db.read() as session:
+        web_session = session.get(WebSession, secret_hash(cookie))
+        user = session.get(User, web_session.user_id) if web_session else None
+    if web_session is None or user is None:
+        return None
+    if now - web_session.last_seen_at > IDLE_TIMEOUT:
+        end_web_session(db, web_session.id_hash)
+        return None
+    if now - web_session.last_seen_at > TOUCH_EVERY:
+        with db.transaction() as session:
+            session.execute(
+                update(WebSession)
+                .where(col(WebSession.id_hash) == web_session.id_hash)
+                .values(last_seen_at=now)
+            )
+    return web_session, user
+
+
+def end_web_session(db: Database, id_hash: str) -> None:
+    with db.transaction() as session:
+        session.execute(delete(WebSession).where(col(WebSession.id_hash) == id_hash))
+
+
+def end_other_web_sessions(session: Session, user_id: int, keep_id_hash: str | None) -> int:
+    """Sign a user out everywhere but here (a lost phone); returns how many sessions ended."""
+    statement = delete(WebSession).where(col(WebSession.user_id) == user_id)
+    if keep_id_hash:
+        statement = statement.where(col(WebSession.id_hash) != keep_id_hash)
+    return session.execute(statement).rowcount or 0
+
+
+def complete_second_factor(db: Database, id_hash: str) -> None:
+    with db.transaction() as session:
+        session.execute(
+            update(WebSession)
+            .where(col(WebSession.id_hash) == id_hash)
+            .values(fully_signed_in=True)
+        )
+
+
+# ---- API tokens -----------------------------------------------------------------------------
+
+
+def create_api_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for scripts and door devices; the secret is returned once, never stored."""
+    assert user.id is not None
+    secret = "confapp_" + new_secret()
+    token = ApiToken(user_id=user.id, name=name[:100], token_hash=secret_hash(secret))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def user_for_api_token(db: Database, secret: str, now: datetime | None = None) -> User | None:
+    if not secret or len(secret) > 100:
+        return None
+    now = now or utcnow()
+    with db.read() as session:
+        token = session.exec(
+            select(ApiToken).where(ApiToken.token_hash == secret_hash(secret))
+        ).first()
+        user = session.get(User, token.user_id) if token else None
+    if token is None or user is None or token.revoked_at is not None:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+        with db.transaction() as session:
+            session.execute(
+                update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
+            )
+    return user
+
+
+def revoke_api_token(session: Session, user_id: int, token_id: int) -> bool:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id or token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    session.add(token)
+    return True

@@ -1,0 +1,228 @@
+"""The pages behind links sent by mail: accepting an invitation, resetting a password; and the
+form that asks for a reset. Anonymous, so their forms are checked to come from this site."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp.accounts.links import (
+    EXPIRED,
+    INVITATION_PREFIX,
+    PASSWORD_RESET_PREFIX,
+    UNKNOWN,
+    LinkProblem,
+    SignedIn,
+    accept_invitation,
+    open_invitation,
+    open_password_reset,
+    request_password_reset,
+    reset_password,
+)
+from confapp.accounts.people import ROLE_DESCRIPTIONS
+from confapp.accounts.service import AccountError, end_web_session
+from confapp.admin.auth import current_principal, set_session_cookie
+from confapp.admin.menu import ACCESS_TEAM
+from confapp.admin.routes import admin_page
+from confapp.db import Database
+from confapp.outbox import send_mail
+from confapp.request_body import read_form_fields
+from confapp.same_origin import sent_from_this_site
+from confapp.throttle import Decision
+
+RESET_REQUEST_PATH = "/admin/password-reset"
+NOT_FROM_THIS_SITE = "This form was sent from another site."
+
+PROBLEMS = {
+    UNKNOWN: "This link is not valid. Check it was copied whole from the mail.",
+    EXPIRED: "This link has expired.",
+    "used": "This link has already been used (or was withdrawn). Each link works once.",
+}
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _problem(request: Request, template: str, problem: LinkProblem) -> Response:
+    status = 404 if problem.reason == UNKNOWN else 410
+    return admin_page(
+        request, template, {"problem": PROBLEMS[problem.reason], "error": ""}, status_code=status
+    )
+
+
+def _signed_in(request: Request, signed_in: SignedIn, next_path: str) -> Response:
+    """Hand the browser its new session; on to the code first if the account has a factor."""
+    target = (
+        f"/admin/login/second-factor?next={next_path}"
+        if signed_in.second_factor_next
+        else next_path
+    )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, signed_in.cookie_secret)
+    return response
+
+
+async def _end_current_session(request: Request) -> None:
+    # Whoever was signed in on this browser before is signed out, not left behind.
+    principal = current_principal(request, allow_half_signed_in=True)
+    if principal is not None and principal.session_id_hash:
+        await run_in_threadpool(end_web_session, _db(request), principal.session_id_hash)
+
+
+# ---- invitations ----------------------------------------------------------------------------
+
+
+def _invitation_page(
+    request: Request, secret: str, error: str = "", status_code: int = 200
+) -> Response:
+    try:
+        invitation = open_invitation(_db(request), secret)
+    except LinkProblem as problem:
+        return _problem(request, "admin/invitation.html", problem)
+    return admin_page(
+        request,
+        "admin/invitation.html",
+        {
+            "invitation": invitation,
+            "role": ROLE_DESCRIPTIONS.get(invitation.role, invitation.role),
+            "action": INVITATION_PREFIX + secret,
+            "problem": "",
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def invitation_form(request: Request) -> Response:
+    return _invitation_page(request, request.path_params["secret"])
+
+
+async def invitation_accept(request: Request) -> Response:
+    secret = request.path_params["secret"]
+    form = await read_form_fields(request, ("password", "password_again"))
+    if not sent_from_this_site(request):
+        return _invitation_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
+    try:
+        signed_in, invitation = await run_in_threadpool(
+            accept_invitation,
+            _db(request),
+            secret,
+            form.get("password", ""),
+            form.get("password_again", ""),
+            request.headers.get("user-agent", ""),
+        )
+    except LinkProblem as problem:
+        return _problem(request, "admin/invitation.html", problem)
+    except AccountError as exc:
+        return _invitation_page(request, secret, str(exc), status_code=422)
+    await _end_current_session(request)
+    # Stewards have no conference home (the door is theirs); everyone else starts there.
+    home = f"/admin/{invitation.conference.slug}/" if invitation.role in ACCESS_TEAM else "/admin/"
+    return _signed_in(request, signed_in, home)
+
+
+# ---- password reset -------------------------------------------------------------------------
+
+
+def reset_request_form(request: Request) -> Response:
+    return admin_page(
+        request, "admin/password_reset.html", {"sent": False, "email": "", "error": ""}
+    )
+
+
+async def reset_request_submit(request: Request) -> Response:
+    form = await read_form_fields(request, ("email",))
+    email = form.get("email", "").strip()
+    if not sent_from_this_site(request) or not email:
+        error = NOT_FROM_THIS_SITE if email else "Enter the e-mail address of your account."
+        return admin_page(
+            request,
+            "admin/password_reset.html",
+            {"sent": False, "email": email, "error": error},
+            status_code=403 if email else 422,
+        )
+    address = request.client.host if request.client else "unknown"
+
+    def ask() -> Decision | int | None:
+        with _db(request).transaction() as session:
+            return request_password_reset(session, email, address)
+
+    outcome = await run_in_threadpool(ask)
+    if isinstance(outcome, Decision):
+        response = admin_page(
+            request,
+            "admin/password_reset.html",
+            {
+                "sent": False,
+                "email": email,
+                "error": "Many resets have been asked for from this connection just now. "
+                "Please try again in an hour.",
+            },
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(outcome.retry_after_seconds)
+        return response
+    # The same answer whether or not the address has an account, and the mail goes after it.
+    response = admin_page(
+        request, "admin/password_reset.html", {"sent": True, "email": email, "error": ""}
+    )
+    if outcome is not None:
+        response.background = BackgroundTask(
+            send_mail, _db(request), request.app.state.settings, outcome
+        )
+    return response
+
+
+def _new_password_page(
+    request: Request, secret: str, error: str = "", status_code: int = 200
+) -> Response:
+    try:
+        email = open_password_reset(_db(request), secret)
+    except LinkProblem as problem:
+        return _problem(request, "admin/password_reset_new.html", problem)
+    return admin_page(
+        request,
+        "admin/password_reset_new.html",
+        {"email": email, "action": PASSWORD_RESET_PREFIX + secret, "problem": "", "error": error},
+        status_code=status_code,
+    )
+
+
+def reset_form(request: Request) -> Response:
+    return _new_password_page(request, request.path_params["secret"])
+
+
+async def reset_submit(request: Request) -> Response:
+    secret = request.path_params["secret"]
+    form = await read_form_fields(request, ("password", "password_again"))
+    if not sent_from_this_site(request):
+        return _new_password_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
+    try:
+        signed_in = await run_in_threadpool(
+            reset_password,
+            _db(request),
+            secret,
+            form.get("password", ""),
+            form.get("password_again", ""),
+            request.headers.get("user-agent", ""),
+        )
+    except LinkProblem as problem:
+        return _problem(request, "admin/password_reset_new.html", problem)
+    except AccountError as exc:
+        return _new_password_page(request, secret, str(exc), status_code=422)
+    await _end_current_session(request)
+    return _signed_in(request, signed_in, "/admin/")
+
+
+routes = [
+    Route(INVITATION_PREFIX + "{secret}", invitation_form, methods=["GET"]),
+    Route(INVITATION_PREFIX + "{secret}", invitation_accept, methods=["POST"]),
+    Route(RESET_REQUEST_PATH, reset_request_form, methods=["GET"]),
+    Route(RESET_REQUEST_PATH, reset_request_submit, methods=["POST"]),
+    Route(PASSWORD_RESET_PREFIX + "{secret}", reset_form, methods=["GET"]),
+    Route(PASSWORD_RESET_PREFIX + "{secret}", reset_submit, methods=["POST"]),
+]

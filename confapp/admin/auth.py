@@ -1,0 +1,183 @@
+"""Who is asking, and may they: sign-in cookies, Bearer tokens, roles, CSRF.
+
+Every back-office page and every JSON route that touches attendee data calls `require_role`
+(or `require_user`) first. A person signs in with a form and gets a cookie holding only a random
+session id; a script or door device sends `Authorization: Bearer TOKEN`. Both end up as the same
+`Principal` with the same permissions. Requests that change something with a cookie must carry
+the session's CSRF token (a form field or the X-CSRF-Token header) and, when the browser sends
+one, an Origin of this site; Bearer requests need neither, as no browser adds that header by
+itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from confapp.accounts.service import (
+    ROLES_READING_ATTENDEE_DATA,
+    Principal,
+    principal_for,
+    user_for_api_token,
+    web_session_for_cookie,
+)
+from confapp.db import Database
+from confapp.errors import error_response, wants_json
+from confapp.models import Conference
+from confapp.same_origin import sent_from_this_site
+
+SESSION_COOKIE = "confapp_admin"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UNKNOWN = object()
+
+
+class NotSignedIn(Exception):
+    """No valid session or token: the sign-in page for people, 401 for scripts."""
+
+
+class Forbidden(Exception):
+    """Signed in, but without the role (or a CSRF check failed): 403."""
+
+
+class SecondFactorNeeded(Exception):
+    """The conference requires a second factor and this account has none set up yet."""
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def current_principal(request: Request, *, allow_half_signed_in: bool = False) -> Principal | None:
+    """The user behind this request, by Bearer token or sign-in cookie; None if anonymous.
+    A session that has passed the password but not yet the second factor counts only where
+    `allow_half_signed_in` (the second-factor page itself)."""
+    cache_key = "principal_half" if allow_half_signed_in else "principal"
+    cached = getattr(request.state, cache_key, _UNKNOWN)
+    if cached is not _UNKNOWN:
+        return cached  # type: ignore[no-any-return]
+    principal: Principal | None = None
+    db = _db(request)
+    token = _bearer_token(request)
+    if token is not None:
+        user = user_for_api_token(db, token)
+        if user is not None:
+            with db.read() as session:
+                principal = principal_for(session, user)
+    else:
+        found = web_session_for_cookie(db, request.cookies.get(SESSION_COOKIE))
+        if found is not None and (found[0].fully_signed_in or allow_half_signed_in):
+            web_session, user = found
+            with db.read() as session:
+                principal = principal_for(session, user, web_session)
+    setattr(request.state, cache_key, principal)
+    return principal
+
+
+def require_user(request: Request) -> Principal:
+    principal = current_principal(request)
+    if principal is None:
+        raise NotSignedIn
+    _check_csrf(request, principal)
+    return principal
+
+
+def require_role(request: Request, conference: Conference, *roles: str) -> Principal:
+    """The principal, if they hold one of `roles` at the conference; else NotSignedIn or
+    Forbidden. Also enforces CSRF on unsafe methods and the conference's second-factor rule."""
+    principal = require_user(request)
+    if not principal.has_role(conference.id, *roles):
+        raise Forbidden
+    if (
+        conference.second_factor_required
+        and principal.session_id_hash is not None
+        and not principal.has_second_factor
+        and principal.has_role(conference.id, *ROLES_READING_ATTENDEE_DATA)
+    ):
+        raise SecondFactorNeeded
+    return principal
+
+
+def _check_csrf(request: Request, principal: Principal) -> None:
+    if request.method not in UNSAFE_METHODS or principal.csrf_token is None:
+        return  # a safe method, or a Bearer token (no browser sends one by itself)
+    if not sent_from_this_site(request):
+        raise Forbidden("This request came from another site.")
+    sent = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf_form_token", None)
+    if not sent or not hmac.compare_digest(str(sent), principal.csrf_token):
+        raise Forbidden("The form was out of date; please go back, reload it and try again.")
+
+
+def remember_csrf_form_token(request: Request, form: dict[str, str]) -> None:
+    """Routes that read a form call this before require_role, so the token in the form counts."""
+    token = form.get(CSRF_FIELD)
+    if token:
+        request.state.csrf_form_token = token
+
+
+def set_session_cookie(request: Request, response: Response, secret: str) -> None:
+    secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith(
+        "https:"
+    )
+    response.set_cookie(
+        SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def login_path_for(request: Request) -> str:
+    path = request.url.path
+    if request.url.query:
+        path += "?" + request.url.query
+    return "/admin/login?next=" + quote(path, safe="")
+
+
+def safe_next(value: str | None, fallback: str = "/admin/") -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return fallback
+
+
+async def not_signed_in_handler(request: Request, exc: Exception) -> Response:
+    if wants_json(request):
+        return JSONResponse(
+            {"error": "unauthorized", "detail": "Sign in, or send Authorization: Bearer TOKEN."},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return RedirectResponse(login_path_for(request), status_code=303)
+
+
+async def forbidden_handler(request: Request, exc: Exception) -> Response:
+    message = str(exc) or "Your account does not have a role that may see this."
+    return error_response(request, 403, message)
+
+
+async def second_factor_needed_handler(request: Request, exc: Exception) -> Response:
+    message = (
+        "This conference requires a second factor for accounts that can read attendee data. "
+        "Set one up under My account (/admin/account), then come back."
+    )
+    if wants_json(request):
+        return error_response(request, 403, message, {"error": "second_factor_required"})
+    return RedirectResponse("/admin/account?second_factor=required", status_code=303)
+
+
+exception_handlers = {
+    NotSignedIn: not_signed_in_handler,
+    Forbidden: forbidden_handler,
+    SecondFactorNeeded: second_factor_needed_handler,
+}

@@ -1,0 +1,144 @@
+"""Mail attendees, for organisers: write a short notice, preview it with the number of people
+who will get it, then send it (a second POST with `confirm=send`) through the outbox."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp.accounts.service import Principal
+from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.notices_service import (
+    EVERYONE,
+    MAX_BODY_CHARS,
+    MAX_SUBJECT_CHARS,
+    NOTICE_FIELDS,
+    AlreadySent,
+    NoticeDraft,
+    check_notice,
+    count_recipients,
+    notice_text,
+    past_notices,
+    send_notice,
+)
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.models import Conference
+from confapp.programme.queries import list_ticket_types
+from confapp.request_body import BadRequestBody, read_form_fields
+from confapp.times import to_local
+
+CONFIRM = "send"
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _organiser(request: Request) -> tuple[Conference, Principal]:
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *ORGANISERS)
+
+
+def notices_path(conference: Conference) -> str:
+    return f"/admin/{conference.slug}/notices"
+
+
+def _notices_view(
+    request: Request,
+    conference: Conference,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    preview: NoticeDraft | None = None,
+    status_code: int = 200,
+) -> Response:
+    db = _db(request)
+    with db.read() as session:
+        ticket_types = list_ticket_types(session, conference)
+    past = past_notices(db, conference)
+    sent = request.query_params.get("sent", "")
+    just_sent = next((p for p in past if str(p.notice.id) == sent), None)
+    return admin_page(
+        request,
+        "admin/notices.html",
+        {
+            "conference": conference,
+            "values": values or {"subject": "", "body": "", "audience": EVERYONE},
+            "errors": errors or {},
+            "ticket_types": ticket_types,
+            "everyone": EVERYONE,
+            "preview": preview,
+            "preview_text": notice_text(conference.name, preview.body) if preview else "",
+            "recipients": count_recipients(db, conference, preview) if preview else 0,
+            "confirm": CONFIRM,
+            "past": past,
+            "just_sent": just_sent,
+            "max_subject": MAX_SUBJECT_CHARS,
+            "max_body": MAX_BODY_CHARS,
+            "notices_path": notices_path(conference),
+        },
+        status_code=status_code,
+    )
+
+
+def notices_page(request: Request) -> Response:
+    conference, _ = _organiser(request)
+    return _notices_view(request, conference)
+
+
+def _typed(form: dict[str, str]) -> dict[str, str]:
+    return {name: form.get(name, "") for name in NOTICE_FIELDS}
+
+
+def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    db = _db(request)
+    with db.read() as session:
+        ticket_types = list_ticket_types(session, conference)
+    draft, errors = check_notice(form, ticket_types)
+    if draft is None:
+        return _notices_view(
+            request, conference, values=_typed(form), errors=errors, status_code=422
+        )
+    values = {"subject": draft.subject, "body": draft.body, "audience": draft.audience}
+    if form.get("confirm") != CONFIRM:
+        return _notices_view(request, conference, values=values, preview=draft)
+    try:
+        notice = send_notice(db, conference, draft, principal)
+    except AlreadySent as already:
+        when = to_local(already.sent_at, conference.timezone).strftime("%H:%M")
+        errors = {
+            "form": f"This notice already went to {already.recipients} people at {when}; "
+            "it was not sent again."
+        }
+        return _notices_view(request, conference, values=values, errors=errors, status_code=409)
+    return RedirectResponse(f"{notices_path(conference)}?sent={notice.id}", status_code=303)
+
+
+def _refused(request: Request, refused: BadRequestBody) -> Response:
+    conference, _ = _organiser(request)
+    return _notices_view(
+        request, conference, values=_typed(refused.values), errors=refused.fields, status_code=422
+    )
+
+
+async def notices_submit(request: Request) -> Response:
+    try:
+        form = await read_form_fields(request, (CSRF_FIELD, *NOTICE_FIELDS, "confirm"))
+    except BadRequestBody as refused:
+        if not refused.fields:
+            raise
+        remember_csrf_form_token(request, refused.values)
+        return await run_in_threadpool(_refused, request, refused)
+    remember_csrf_form_token(request, form)
+    return await run_in_threadpool(_preview_or_send, request, form)
+
+
+routes = [
+    Route("/admin/{conference}/notices", notices_page, methods=["GET"]),
+    Route("/admin/{conference}/notices", notices_submit, methods=["POST"]),
+]

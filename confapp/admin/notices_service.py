@@ -1,0 +1,240 @@
+"""Mail to attendees: a short plain-text notice from the organisers to every active registration
+that agreed to programme e-mails, or to those of one ticket type, through the outbox.
+
+Sending writes the notice and one outbox mail per recipient in one transaction. Each mail is
+built when it goes out, from the registration as it is then: an attendee who has cancelled, been
+erased or withdrawn consent since gets nothing. No mail carries the ticket page's link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import func, true
+from sqlmodel import Session, col, select
+
+from confapp.accounts.audit import record
+from confapp.accounts.service import Principal
+from confapp.db import Database
+from confapp.models import (
+    Conference,
+    Notice,
+    OutboxMail,
+    Registration,
+    RegistrationStatus,
+    TicketType,
+)
+from confapp.outbox import mail_builder, queue_mails
+from confapp.settings import Settings
+from confapp.times import utcnow
+
+NOTICE_MAIL = "notice"
+NOTICE_FIELDS = ("subject", "body", "audience")
+EVERYONE = "all"
+MAX_SUBJECT_CHARS = 150
+MAX_BODY_CHARS = 5_000
+# The same notice sent again this soon is a second tap on "Send", not a second notice.
+RESEND_GUARD = timedelta(minutes=10)
+
+
+class AlreadySent(Exception):
+    """The same notice went to the same audience a moment ago."""
+
+    def __init__(self, notice: Notice) -> None:
+        super().__init__(f"notice {notice.id} was sent at {notice.created_at}")
+        # Copied now: the transaction that found the notice rolls back as this is raised.
+        self.sent_at: datetime = notice.created_at
+        self.recipients = notice.recipients
+
+
+@dataclass(frozen=True)
+class NoticeDraft:
+    subject: str
+    body: str
+    ticket_type: TicketType | None  # None: everyone who consented
+
+    @property
+    def audience(self) -> str:
+        return self.ticket_type.code if self.ticket_type else EVERYONE
+
+
+def check_notice(
+    form: Mapping[str, str], ticket_types: Sequence[TicketType]
+) -> tuple[NoticeDraft | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    typed_subject = form.get("subject", "")
+    subject = " ".join(typed_subject.split())
+    if any(c in typed_subject for c in "\r\n"):
+        errors["subject"] = "Keep the subject on one line."
+    elif not subject:
+        errors["subject"] = "Give the mail a subject, like “Room change for Saturday’s plenary”."
+    elif len(subject) > MAX_SUBJECT_CHARS:
+        errors["subject"] = f"Keep the subject under {MAX_SUBJECT_CHARS} characters."
+    body = form.get("body", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body:
+        errors["body"] = "Write the message."
+    elif len(body) > MAX_BODY_CHARS:
+        errors["body"] = (
+            f"Keep the message under {MAX_BODY_CHARS:,} characters (it has {len(body):,}): "
+            "a notice is short; link to the website for more."
+        )
+    audience = form.get("audience", "")
+    ticket_type = next((t for t in ticket_types if t.code == audience), None)
+    if audience != EVERYONE and ticket_type is None:
+        errors["audience"] = "Choose everyone, or one ticket type."
+    if errors:
+        return None, errors
+    return NoticeDraft(subject, body, ticket_type), {}
+
+
+def notice_text(conference_name: str, body: str) -> str:
+    """The whole message as each recipient gets it: the body, then why they get it."""
+    return (
+        f"{body}\n\n-- \n"
+        f"You are getting this because you agreed to programme e-mails from {conference_name} "
+        "when you registered.\n"
+        "This mail does not include the link to your ticket page, and never will: for your "
+        "ticket, use the link in your ticket mail.\n"
+    )
+
+
+def _recipients(conference: Conference, ticket_type_id: int | None) -> list[object]:
+    """Who a notice goes to: active, not erased, agreed to programme e-mails, has an address."""
+    of_type = [Registration.ticket_type_id == ticket_type_id] if ticket_type_id else []
+    return [
+        Registration.conference_id == conference.id,
+        Registration.status == RegistrationStatus.active.value,
+        col(Registration.erased_at).is_(None),
+        Registration.email_consent == true(),
+        Registration.email != "",
+        *of_type,
+    ]
+
+
+def count_recipients(db: Database, conference: Conference, draft: NoticeDraft) -> int:
+    ticket_type_id = draft.ticket_type.id if draft.ticket_type else None
+    with db.read() as session:
+        return session.exec(
+            select(func.count())
+            .select_from(Registration)
+            .where(*_recipients(conference, ticket_type_id))
+        ).one()
+
+
+def send_notice(
+    db: Database, conference: Conference, draft: NoticeDraft, actor: Principal
+) -> Notice:
+    """Write the notice and queue one mail per recipient, all or nothing. Raises AlreadySent."""
+    ticket_type_id = draft.ticket_type.id if draft.ticket_type else None
+    with db.transaction() as session:
+        same = session.exec(
+            select(Notice).where(
+                Notice.conference_id == conference.id,
+                Notice.subject == draft.subject,
+                Notice.body == draft.body,
+                Notice.ticket_type_id == ticket_type_id
+                if ticket_type_id
+                else col(Notice.ticket_type_id).is_(None),
+                Notice.created_at > utcnow() - RESEND_GUARD,
+            )
+        ).first()
+        if same is not None:
+            raise AlreadySent(same)
+        recipients = list(
+            session.exec(
+                select(Registration.id)
+                .where(*_recipients(conference, ticket_type_id))
+                .order_by(col(Registration.id))
+            )
+        )
+        notice = Notice(
+            conference_id=conference.id or 0,
+            ticket_type_id=ticket_type_id,
+            subject=draft.subject,
+            body=draft.body,
+            created_by_user_id=actor.user_id,
+            recipients=len(recipients),
+        )
+        session.add(notice)
+        session.flush()
+        queue_mails(session, NOTICE_MAIL, list(recipients), reference_id=notice.id)
+        record(
+            session,
+            "sent notice",
+            user_id=actor.user_id,
+            actor=actor.email,
+            conference_id=conference.id,
+            detail=f"notice {notice.id} to {len(recipients)} recipients, audience {draft.audience}",
+        )
+    return notice
+
+
+@dataclass(frozen=True)
+class PastNotice:
+    notice: Notice
+    audience: str  # a ticket type's name, or "" for everyone
+    sent: int  # mails gone out so far
+    failed: int  # mails given up on
+
+
+def past_notices(db: Database, conference: Conference, limit: int = 50) -> list[PastNotice]:
+    with db.read() as session:
+        rows = session.exec(
+            select(Notice, TicketType.name)
+            .outerjoin(TicketType, col(TicketType.id) == Notice.ticket_type_id)
+            .where(Notice.conference_id == conference.id)
+            .order_by(col(Notice.created_at).desc(), col(Notice.id).desc())
+            .limit(limit)
+        ).all()
+        ids = [notice.id for notice, _ in rows]
+        outcomes: dict[tuple[int, str], int] = {}
+        if ids:
+            for reference_id, status, n in session.exec(
+                select(OutboxMail.reference_id, OutboxMail.status, func.count())
+                .where(OutboxMail.kind == NOTICE_MAIL, col(OutboxMail.reference_id).in_(ids))
+                .group_by(OutboxMail.reference_id, OutboxMail.status)
+            ):
+                outcomes[(reference_id or 0, status)] = n
+    return [
+        PastNotice(
+            notice,
+            type_name or "",
+            outcomes.get((notice.id or 0, "sent"), 0),
+            outcomes.get((notice.id or 0, "failed"), 0),
+        )
+        for notice, type_name in rows
+    ]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@mail_builder(NOTICE_MAIL)
+def build_notice_mail(
+    session: Session, mail: OutboxMail, settings: Settings
+) -> EmailMessage | None:
+    """The notice for one recipient, or None if they should no longer get it."""
+    registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
+    notice = session.get(Notice, mail.reference_id) if mail.reference_id else None
+    if (
+        registration is None
+        or notice is None
+        or registration.conference_id != notice.conference_id
+        or registration.erased_at is not None
+        or registration.status != RegistrationStatus.active.value
+        or not registration.email_consent
+        or not registration.email
+    ):
+        return None
+    conference = session.get(Conference, notice.conference_id)
+    assert conference is not None
+    message = EmailMessage()
+    message["Subject"] = _one_line(notice.subject)
+    message["From"] = settings.mail_from
+    message["To"] = registration.email
+    message.set_content(notice_text(conference.name, notice.body))
+    return message

@@ -1,0 +1,161 @@
+"""People and invitations (organisers): who holds which role here, inviting by mail, and
+taking a role away."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp.accounts.links import invite
+from confapp.accounts.people import (
+    ROLE_DESCRIPTIONS,
+    cancel_invitation,
+    pending_invitations,
+    people_at,
+    revoke_role,
+)
+from confapp.accounts.service import AccountError, Principal
+from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.models import Conference
+from confapp.outbox import send_mail
+from confapp.request_body import read_form_fields
+from confapp.throttle import Limits
+
+DONE = {
+    "invited": "The invitation is on its way. The link in it works once, for 7 days.",
+    "revoked": "The role is taken away.",
+    "withdrawn": "The invitation is withdrawn: its link no longer works.",
+}
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _people_path(conference: Conference) -> str:
+    return f"/admin/{conference.slug}/people"
+
+
+def _page(
+    request: Request,
+    conference: Conference,
+    principal: Principal,
+    *,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    assert conference.id is not None
+    with _db(request).read() as session:
+        people = people_at(session, conference.id)
+        invitations = pending_invitations(session, conference.id)
+    return admin_page(
+        request,
+        "admin/people.html",
+        {
+            "conference": conference,
+            "people": people,
+            "invitations": invitations,
+            "roles": ROLE_DESCRIPTIONS,
+            "done": DONE.get(request.query_params.get("done", ""), ""),
+            "error": error,
+            "values": values or {},
+        },
+        status_code=status_code,
+    )
+
+
+async def _organiser_form(
+    request: Request, *names: str
+) -> tuple[Conference, Principal, dict[str, str]]:
+    form = await read_form_fields(request, (*names, CSRF_FIELD))
+    remember_csrf_form_token(request, form)
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *ORGANISERS), form
+
+
+def people(request: Request) -> Response:
+    conference = admin_conference(request)
+    principal = require_role(request, conference, *ORGANISERS)
+    return _page(request, conference, principal)
+
+
+async def invite_someone(request: Request) -> Response:
+    conference, principal, form = await _organiser_form(request, "email", "role")
+    limits: Limits = request.app.state.throttle_limits
+
+    def queue() -> int:
+        with _db(request).transaction() as session:
+            return invite(
+                session,
+                conference,
+                form.get("email", ""),
+                form.get("role", ""),
+                principal,
+                limits.mails_per_recipient,
+            )
+
+    try:
+        mail_id = await run_in_threadpool(queue)
+    except AccountError as exc:
+        return _page(request, conference, principal, error=str(exc), values=form, status_code=422)
+    # Sent after answering: a slow or dead mail server never holds up the organiser.
+    send = BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+    return RedirectResponse(
+        _people_path(conference) + "?done=invited", status_code=303, background=send
+    )
+
+
+def _id(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
+
+
+async def revoke(request: Request) -> Response:
+    conference, principal, form = await _organiser_form(request, "user_id", "role")
+    user_id = _id(form.get("user_id", ""))
+    assert conference.id is not None
+    conference_id = conference.id
+
+    def take_away() -> None:
+        if user_id is None:
+            raise AccountError("Choose whose role to take away.")
+        with _db(request).transaction() as session:
+            revoke_role(session, conference_id, user_id, form.get("role", ""), principal)
+
+    try:
+        await run_in_threadpool(take_away)
+    except AccountError as exc:
+        return _page(request, conference, principal, error=str(exc), status_code=422)
+    return RedirectResponse(_people_path(conference) + "?done=revoked", status_code=303)
+
+
+async def withdraw(request: Request) -> Response:
+    conference, principal, form = await _organiser_form(request, "invitation")
+    link_id = _id(form.get("invitation", ""))
+    assert conference.id is not None
+    conference_id = conference.id
+
+    def cancel() -> bool:
+        with _db(request).transaction() as session:
+            return link_id is not None and cancel_invitation(
+                session, conference_id, link_id, principal
+            )
+
+    if not await run_in_threadpool(cancel):
+        error = "That invitation was already accepted, withdrawn or has expired."
+        return _page(request, conference, principal, error=error, status_code=422)
+    return RedirectResponse(_people_path(conference) + "?done=withdrawn", status_code=303)
+
+
+routes = [
+    Route("/admin/{conference}/people", people, methods=["GET"]),
+    Route("/admin/{conference}/people/invite", invite_someone, methods=["POST"]),
+    Route("/admin/{conference}/people/revoke", revoke, methods=["POST"]),
+    Route("/admin/{conference}/people/withdraw", withdraw, methods=["POST"]),
+]

@@ -1,0 +1,291 @@
+"""Ticket types and registration settings, for organisers: open or close online registration,
+the conference's capacity, the second-factor rule, and ticket types (add, edit, hide, show)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp.accounts.service import Principal
+from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.registration_settings_service import (
+    KIND_CHOICES,
+    SETTINGS_FIELDS,
+    TICKET_TYPE_FIELDS,
+    CapacityTooLow,
+    CodeTaken,
+    capacity_too_low_message,
+    check_code,
+    check_settings,
+    check_ticket_type,
+    create_ticket_type,
+    edit_ticket_type,
+    find_ticket_type,
+    save_settings,
+    set_on_sale,
+    settings_values,
+    ticket_type_codes,
+    ticket_type_values,
+)
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.models import Conference, TicketType
+from confapp.programme.queries import list_ticket_types
+from confapp.registration.places import places_left, registration_is_open
+from confapp.request_body import BadRequestBody, read_form_fields
+from confapp.times import local_today
+
+DONE_MESSAGES = {
+    "saved": "Settings saved.",
+    "unchanged": "Nothing to save: the settings were already so.",
+    "created": "Ticket type added; it is on sale now.",
+    "edited": "Ticket type saved.",
+    "hidden": "Ticket type hidden: it is no longer offered, and tickets already issued stay valid.",
+    "shown": "Ticket type on sale again.",
+}
+KIND_WORDS = {"fixed": "Fixed price", "pay_what_you_can": "Pay what you can", "free": "Free"}
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _organiser(request: Request) -> tuple[Conference, Principal]:
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *ORGANISERS)
+
+
+def settings_path(conference: Conference) -> str:
+    return f"/admin/{conference.slug}/settings"
+
+
+def ticket_type_path(conference: Conference, code: str) -> str:
+    return f"{settings_path(conference)}/ticket-types/{code}"
+
+
+def _done(path: str, what: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?done={what}", status_code=303)
+
+
+async def _read_form(
+    request: Request,
+    names: Collection[str],
+    apply: Callable[[Request, dict[str, str]], Response],
+    refused_view: Callable[[Request, BadRequestBody], Response],
+) -> Response:
+    """Read the form (CSRF token first), then apply it; a field that cannot be taken as it is
+    shows the form again with the message beside it and everything else kept."""
+    try:
+        form = await read_form_fields(request, (CSRF_FIELD, *names))
+    except BadRequestBody as refused:
+        if not refused.fields:
+            raise
+        remember_csrf_form_token(request, refused.values)
+        return await run_in_threadpool(refused_view, request, refused)
+    remember_csrf_form_token(request, form)
+    return await run_in_threadpool(apply, request, form)
+
+
+# ---- registration settings and the list of ticket types ------------------------------------
+
+
+def _settings_view(
+    request: Request,
+    conference: Conference,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    with _db(request).read() as session:
+        ticket_types = [
+            (t, places_left(conference, t)) for t in list_ticket_types(session, conference)
+        ]
+    return admin_page(
+        request,
+        "admin/settings.html",
+        {
+            "conference": conference,
+            "values": values or settings_values(conference),
+            "errors": errors or {},
+            "message": DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
+            "ticket_types": ticket_types,
+            "kind_words": KIND_WORDS,
+            "is_open": registration_is_open(conference),
+            "conference_over": local_today(conference.timezone) > conference.end_date,
+            "settings_path": settings_path(conference),
+            "new_path": ticket_type_path(conference, "new"),
+        },
+        status_code=status_code,
+    )
+
+
+def settings_page(request: Request) -> Response:
+    conference, _ = _organiser(request)
+    return _settings_view(request, conference)
+
+
+def _typed(form: dict[str, str], names: Collection[str]) -> dict[str, str]:
+    return {name: form.get(name, "") for name in names}
+
+
+def _save_settings(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    values = _typed(form, SETTINGS_FIELDS)
+    wanted, errors = check_settings(form, conference, principal)
+    if wanted is None:
+        return _settings_view(request, conference, values=values, errors=errors, status_code=422)
+    try:
+        changed = save_settings(_db(request), conference, wanted, principal)
+    except CapacityTooLow as refused:
+        errors = {"capacity": capacity_too_low_message(refused.places_taken)}
+        return _settings_view(request, conference, values=values, errors=errors, status_code=409)
+    return _done(settings_path(conference), "saved" if changed else "unchanged")
+
+
+def _refused_settings(request: Request, refused: BadRequestBody) -> Response:
+    conference, _ = _organiser(request)
+    values = _typed(refused.values, SETTINGS_FIELDS)
+    return _settings_view(
+        request, conference, values=values, errors=refused.fields, status_code=422
+    )
+
+
+async def settings_submit(request: Request) -> Response:
+    return await _read_form(request, SETTINGS_FIELDS, _save_settings, _refused_settings)
+
+
+# ---- one ticket type ------------------------------------------------------------------------
+
+
+def _ticket_type_view(
+    request: Request,
+    conference: Conference,
+    ticket_type: TicketType | None,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    code = ticket_type.code if ticket_type else "new"
+    return admin_page(
+        request,
+        "admin/ticket_type.html",
+        {
+            "conference": conference,
+            "ticket_type": ticket_type,
+            "places_left": places_left(conference, ticket_type) if ticket_type else None,
+            "values": values or ticket_type_values(ticket_type),
+            "errors": errors or {},
+            "kinds": [(kind, KIND_WORDS[kind]) for kind in KIND_CHOICES],
+            "has_pool": bool(conference.solidarity_place_cents),
+            "self_path": ticket_type_path(conference, code),
+            "settings_path": settings_path(conference),
+        },
+        status_code=status_code,
+    )
+
+
+def new_ticket_type_page(request: Request) -> Response:
+    conference, _ = _organiser(request)
+    return _ticket_type_view(request, conference, None)
+
+
+def _create(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    db = _db(request)
+    values = _typed(form, TICKET_TYPE_FIELDS)
+    choice, errors = check_ticket_type(form, conference)
+    code, code_problem = check_code(form.get("code", ""), ticket_type_codes(db, conference))
+    if code_problem:
+        errors = {"code": code_problem, **errors}
+    if choice is None or code_problem:
+        return _ticket_type_view(
+            request, conference, None, values=values, errors=errors, status_code=422
+        )
+    try:
+        create_ticket_type(db, conference, code, choice, principal)
+    except CodeTaken:
+        errors = {"code": "Another ticket type already has this code."}
+        return _ticket_type_view(
+            request, conference, None, values=values, errors=errors, status_code=409
+        )
+    return _done(settings_path(conference), "created")
+
+
+def _refused_new(request: Request, refused: BadRequestBody) -> Response:
+    conference, _ = _organiser(request)
+    values = _typed(refused.values, TICKET_TYPE_FIELDS)
+    return _ticket_type_view(
+        request, conference, None, values=values, errors=refused.fields, status_code=422
+    )
+
+
+async def new_ticket_type_submit(request: Request) -> Response:
+    return await _read_form(request, TICKET_TYPE_FIELDS, _create, _refused_new)
+
+
+def ticket_type_page(request: Request) -> Response:
+    conference, _ = _organiser(request)
+    ticket_type = find_ticket_type(_db(request), conference, request.path_params["code"])
+    return _ticket_type_view(request, conference, ticket_type)
+
+
+def _change(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    db = _db(request)
+    ticket_type = find_ticket_type(db, conference, request.path_params["code"])
+    code = ticket_type.code
+    action = form.get("action", "")
+    if action in ("hide", "show"):
+        set_on_sale(db, conference, code, action == "show", principal)
+        return _done(settings_path(conference), "shown" if action == "show" else "hidden")
+    values = _typed(form, TICKET_TYPE_FIELDS) | {"code": code}
+    if action != "save":
+        errors = {"action": "Choose what to do: save, hide or show."}
+        return _ticket_type_view(
+            request, conference, ticket_type, values=values, errors=errors, status_code=422
+        )
+    choice, errors = check_ticket_type(form, conference, ticket_type.places_taken)
+    if choice is None:
+        return _ticket_type_view(
+            request, conference, ticket_type, values=values, errors=errors, status_code=422
+        )
+    try:
+        edit_ticket_type(db, conference, code, choice, principal)
+    except CapacityTooLow as refused:
+        errors = {"capacity": capacity_too_low_message(refused.places_taken)}
+        return _ticket_type_view(
+            request, conference, ticket_type, values=values, errors=errors, status_code=409
+        )
+    return _done(settings_path(conference), "edited")
+
+
+def _refused_change(request: Request, refused: BadRequestBody) -> Response:
+    conference, _ = _organiser(request)
+    ticket_type = find_ticket_type(_db(request), conference, request.path_params["code"])
+    values = _typed(refused.values, TICKET_TYPE_FIELDS) | {"code": ticket_type.code}
+    return _ticket_type_view(
+        request, conference, ticket_type, values=values, errors=refused.fields, status_code=422
+    )
+
+
+async def ticket_type_submit(request: Request) -> Response:
+    return await _read_form(request, (*TICKET_TYPE_FIELDS, "action"), _change, _refused_change)
+
+
+routes = [
+    Route("/admin/{conference}/settings", settings_page, methods=["GET"]),
+    Route("/admin/{conference}/settings", settings_submit, methods=["POST"]),
+    Route("/admin/{conference}/settings/ticket-types/new", new_ticket_type_page, methods=["GET"]),
+    Route(
+        "/admin/{conference}/settings/ticket-types/new", new_ticket_type_submit, methods=["POST"]
+    ),
+    Route("/admin/{conference}/settings/ticket-types/{code}", ticket_type_page, methods=["GET"]),
+    Route("/admin/{conference}/settings/ticket-types/{code}", ticket_type_submit, methods=["POST"]),
+]

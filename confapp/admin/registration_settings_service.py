@@ -1,0 +1,455 @@
+"""Registration settings and ticket types as organisers change them in the back office: open or
+close online registration, the conference's capacity, the second-factor rule, and ticket types
+(create, edit, hide, show). Plain functions over the database; each change is audited.
+
+A capacity is lowered with one conditional UPDATE (`... WHERE places_taken <= new capacity`), so
+a registration arriving at the same moment can never leave more places taken than there are: the
+change is refused instead, and the organiser is told how many places are already taken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import func, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from confapp.accounts.audit import record
+from confapp.accounts.service import Principal
+from confapp.db import Database
+from confapp.models import Conference, TicketKind, TicketType
+from confapp.money import format_money
+from confapp.programme.conference_file import MAX_PLACES
+from confapp.programme.queries import NotFound
+from confapp.registration.form import NotAnAmount, parse_amount
+from confapp.request_body import character_problem
+from confapp.times import utcnow
+
+SETTINGS_FIELDS = ("registration", "capacity", "second_factor")
+TICKET_TYPE_FIELDS = (
+    "code",
+    "name",
+    "description",
+    "kind",
+    "price",
+    "min_price",
+    "suggested_price",
+    "capacity",
+    "from_solidarity_pool",
+)
+KIND_CHOICES = tuple(kind.value for kind in TicketKind)
+# The conference file's bound on a price ($1,000,000), which keeps cents within 32 bits.
+MAX_PRICE_CENTS = 100_000_000
+MAX_DESCRIPTION_CHARS = 20_000
+_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+# Paths under a ticket type's address that a code must not shadow.
+RESERVED_CODES = frozenset({"new"})
+_YES = {"yes", "on", "true", "1"}
+
+
+class CapacityTooLow(Exception):
+    """The capacity asked for is below the places already taken."""
+
+    def __init__(self, places_taken: int) -> None:
+        super().__init__(f"{places_taken} places are already taken")
+        self.places_taken = places_taken
+
+
+class CodeTaken(Exception):
+    """Another ticket type of this conference has the code."""
+
+
+def capacity_too_low_message(places_taken: int) -> str:
+    return (
+        f"{places_taken} place{'' if places_taken == 1 else 's'} "
+        f"{'is' if places_taken == 1 else 'are'} already taken: the capacity cannot be lower. "
+        "Cancel registrations first, or choose a higher number."
+    )
+
+
+# ---- reading the forms ------------------------------------------------------------------------
+
+
+def _places(text: str, *, least: int) -> int | None:
+    """A number of places from ASCII digits, within least..MAX_PLACES; None if it is not one."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 7):
+        return None
+    number = int(text)
+    return number if least <= number <= MAX_PLACES else None
+
+
+def _capacity(
+    form: Mapping[str, str], errors: dict[str, str], *, least: int, places_taken: int
+) -> int | None:
+    """An optional capacity (blank: no limit), checked against the places already taken."""
+    typed = form.get("capacity", "").strip()
+    if not typed:
+        return None
+    capacity = _places(typed, least=least)
+    if capacity is None:
+        errors["capacity"] = (
+            f"Enter a whole number of places from {least} to {MAX_PLACES:,}, "
+            "or leave it empty for no limit."
+        )
+    elif capacity < places_taken:
+        errors["capacity"] = capacity_too_low_message(places_taken)
+    return capacity
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    registration_open: bool
+    capacity: int | None
+    second_factor_required: bool
+
+
+def settings_values(conference: Conference) -> dict[str, str]:
+    """The settings form filled in from the conference."""
+    return {
+        "registration": "open" if conference.registration_open else "closed",
+        "capacity": "" if conference.capacity is None else str(conference.capacity),
+        "second_factor": "required" if conference.second_factor_required else "optional",
+    }
+
+
+def check_settings(
+    form: Mapping[str, str], conference: Conference, actor: Principal
+) -> tuple[RegistrationSettings | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    registration = form.get("registration", "")
+    if registration not in ("open", "closed"):
+        errors["registration"] = "Choose whether online registration is open or closed."
+    capacity = _capacity(form, errors, least=1, places_taken=conference.places_taken)
+    second_factor = form.get("second_factor", "")
+    if second_factor not in ("required", "optional"):
+        errors["second_factor"] = "Choose whether a second factor is required or optional."
+    elif (
+        second_factor == "required"
+        and not conference.second_factor_required
+        and actor.session_id_hash is not None
+        and not actor.has_second_factor
+    ):
+        # Otherwise the rule would lock the organiser who set it out of this very page.
+        errors["second_factor"] = (
+            "Set up a second factor for your own account first (under My account); "
+            "then you can require one of everyone."
+        )
+    if errors:
+        return None, errors
+    return RegistrationSettings(registration == "open", capacity, second_factor == "required"), {}
+
+
+@dataclass(frozen=True)
+class TicketTypeChoice:
+    """A ticket type as the organiser wants it (all but its code)."""
+
+    name: str
+    description: str
+    kind: str
+    price_cents: int
+    min_price_cents: int
+    suggested_price_cents: int | None
+    capacity: int | None
+    from_solidarity_pool: bool
+
+    def as_values(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "price_cents": self.price_cents,
+            "min_price_cents": self.min_price_cents,
+            "suggested_price_cents": self.suggested_price_cents,
+            "capacity": self.capacity,
+            "from_solidarity_pool": self.from_solidarity_pool,
+        }
+
+
+def _amount_text(cents: int | None) -> str:
+    if cents is None:
+        return ""
+    return f"{cents // 100}" if cents % 100 == 0 else f"{cents // 100}.{cents % 100:02d}"
+
+
+def ticket_type_values(ticket_type: TicketType | None) -> dict[str, str]:
+    """The ticket type form filled in from a ticket type (or empty, for a new one)."""
+    if ticket_type is None:
+        return {name: "" for name in TICKET_TYPE_FIELDS} | {"kind": TicketKind.fixed.value}
+    kind = ticket_type.kind
+    return {
+        "code": ticket_type.code,
+        "name": ticket_type.name,
+        "description": ticket_type.description,
+        "kind": kind,
+        "price": _amount_text(ticket_type.price_cents) if kind == TicketKind.fixed else "",
+        "min_price": _amount_text(ticket_type.min_price_cents)
+        if kind == TicketKind.pay_what_you_can
+        else "",
+        "suggested_price": _amount_text(ticket_type.suggested_price_cents)
+        if kind == TicketKind.pay_what_you_can
+        else "",
+        "capacity": "" if ticket_type.capacity is None else str(ticket_type.capacity),
+        "from_solidarity_pool": "yes" if ticket_type.from_solidarity_pool else "",
+    }
+
+
+def _money(
+    form: Mapping[str, str], field: str, errors: dict[str, str], *, required: str | None
+) -> int | None:
+    typed = form.get(field, "").strip()
+    if not typed:
+        if required:
+            errors[field] = required
+        return None
+    try:
+        cents = parse_amount(typed)
+    except NotAnAmount as mistake:
+        errors[field] = mistake.hint or "Enter an amount like 40 or 42.50."
+        return None
+    if cents > MAX_PRICE_CENTS:
+        errors[field] = f"Enter at most {format_money(MAX_PRICE_CENTS)}."
+        return None
+    return cents
+
+
+def check_code(typed: str, taken: set[str]) -> tuple[str, str | None]:
+    """A new ticket type's code, and what is wrong with it (or None)."""
+    code = typed.strip()
+    if not code:
+        return code, "Give the ticket type a short code, like waged or concession."
+    if not _CODE.fullmatch(code):
+        return code, (
+            "Use lower-case letters, digits and hyphens only (up to 40), starting with a letter "
+            "or digit, like pay-what-you-can."
+        )
+    if code in RESERVED_CODES:
+        return code, f"“{code}” is kept for the back office's own pages; choose another code."
+    if code in taken:
+        return code, "Another ticket type already has this code."
+    return code, None
+
+
+def check_ticket_type(
+    form: Mapping[str, str], conference: Conference, places_taken: int = 0
+) -> tuple[TicketTypeChoice | None, dict[str, str]]:
+    """A ticket type's fields (not its code) as the organiser typed them, or a message per
+    field. `places_taken`: how many of this type are already sold, for its capacity."""
+    errors: dict[str, str] = {}
+    name = " ".join(form.get("name", "").split())
+    if problem := character_problem(form.get("name", ""), allowed_controls=""):
+        errors["name"] = problem
+    elif not name:
+        errors["name"] = "Give the ticket type a name attendees will understand, like Waged."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    description = form.get("description", "").replace("\r\n", "\n").strip()
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        errors["description"] = f"Keep the description under {MAX_DESCRIPTION_CHARS:,} characters."
+
+    kind = form.get("kind", "")
+    price = min_price = suggested = None
+    if kind not in KIND_CHOICES:
+        errors["kind"] = "Choose fixed price, pay what you can, or free."
+    elif kind == TicketKind.fixed:
+        price = _money(form, "price", errors, required="A fixed-price ticket type needs a price.")
+    elif kind == TicketKind.pay_what_you_can:
+        min_price = _money(
+            form, "min_price", errors, required="Give the least an attendee may pay (it may be 0)."
+        )
+        suggested = _money(form, "suggested_price", errors, required=None)
+        if min_price is not None and suggested is not None and suggested < min_price:
+            errors["suggested_price"] = "The suggested price cannot be below the minimum."
+
+    pool = form.get("from_solidarity_pool", "").strip().lower() in _YES
+    if pool and kind != TicketKind.free:
+        errors["from_solidarity_pool"] = "Only a free ticket type can be paid for by the pool."
+    elif pool and not conference.solidarity_place_cents:
+        errors["from_solidarity_pool"] = (
+            "This conference has no solidarity fund (it is set in the conference file)."
+        )
+    capacity = _capacity(form, errors, least=0, places_taken=places_taken)
+    if errors:
+        return None, errors
+    return (
+        TicketTypeChoice(
+            name=name,
+            description=description,
+            kind=kind,
+            price_cents=price or 0,
+            min_price_cents=min_price or 0,
+            suggested_price_cents=suggested,
+            capacity=capacity,
+            from_solidarity_pool=pool,
+        ),
+        {},
+    )
+
+
+# ---- changing the database ----------------------------------------------------------------
+
+
+def _audit(
+    session: Session, actor: Principal, conference: Conference, action: str, detail: str
+) -> None:
+    record(
+        session,
+        action,
+        user_id=actor.user_id,
+        actor=actor.email,
+        conference_id=conference.id,
+        detail=detail,
+    )
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _changes(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
+    return [
+        f"{name} {_shown(before[name])}→{_shown(value)}"
+        for name, value in after.items()
+        if before[name] != value
+    ]
+
+
+def save_settings(
+    db: Database, conference: Conference, wanted: RegistrationSettings, actor: Principal
+) -> list[str]:
+    """Store the settings; returns what changed (as the audit log says it). Raises
+    CapacityTooLow when places were taken past the new capacity since the form was checked."""
+    after = {
+        "registration_open": wanted.registration_open,
+        "capacity": wanted.capacity,
+        "second_factor_required": wanted.second_factor_required,
+    }
+    with db.transaction() as session:
+        current = session.get(Conference, conference.id)
+        if current is None:
+            raise NotFound("This conference no longer exists.")
+        changed = _changes({name: getattr(current, name) for name in after}, after)
+        if not changed:
+            return []
+        within = (
+            Conference.places_taken <= wanted.capacity if wanted.capacity is not None else true()
+        )
+        saved = session.execute(
+            update(Conference)
+            .where(Conference.id == conference.id, within)
+            .values(**after, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if saved.rowcount != 1:
+            session.refresh(current)
+            raise CapacityTooLow(current.places_taken)
+        _audit(session, actor, conference, "changed registration settings", ", ".join(changed))
+    return changed
+
+
+def find_ticket_type(db: Database, conference: Conference, code: str) -> TicketType:
+    with db.read() as session:
+        found = session.exec(
+            select(TicketType).where(
+                TicketType.conference_id == conference.id, TicketType.code == code
+            )
+        ).first()
+    if found is None:
+        raise NotFound(f"This conference has no ticket type “{code}”.")
+    return found
+
+
+def ticket_type_codes(db: Database, conference: Conference) -> set[str]:
+    with db.read() as session:
+        return set(
+            session.exec(select(TicketType.code).where(TicketType.conference_id == conference.id))
+        )
+
+
+def create_ticket_type(
+    db: Database, conference: Conference, code: str, choice: TicketTypeChoice, actor: Principal
+) -> TicketType:
+    """Add a ticket type, on sale, after the others. Raises CodeTaken."""
+    try:
+        with db.transaction() as session:
+            last = session.exec(
+                select(func.max(TicketType.position)).where(
+                    TicketType.conference_id == conference.id
+                )
+            ).one()
+            ticket_type = TicketType(
+                conference_id=conference.id or 0,
+                code=code,
+                position=(last if last is not None else -1) + 1,
+                **choice.as_values(),
+            )
+            session.add(ticket_type)
+            session.flush()
+            _audit(session, actor, conference, "created ticket type", code)
+    except IntegrityError as exc:  # someone made the same code a moment ago
+        raise CodeTaken from exc
+    return ticket_type
+
+
+def edit_ticket_type(
+    db: Database, conference: Conference, code: str, choice: TicketTypeChoice, actor: Principal
+) -> list[str]:
+    """Change a ticket type; returns what changed. Raises CapacityTooLow or NotFound."""
+    after = choice.as_values()
+    with db.transaction() as session:
+        current = session.exec(
+            select(TicketType).where(
+                TicketType.conference_id == conference.id, TicketType.code == code
+            )
+        ).first()
+        if current is None:
+            raise NotFound(f"This conference has no ticket type “{code}”.")
+        changed = _changes({name: getattr(current, name) for name in after}, after)
+        if not changed:
+            return []
+        within = (
+            TicketType.places_taken <= choice.capacity if choice.capacity is not None else true()
+        )
+        saved = session.execute(
+            update(TicketType)
+            .where(TicketType.id == current.id, within)
+            .values(**after, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if saved.rowcount != 1:
+            session.refresh(current)
+            raise CapacityTooLow(current.places_taken)
+        # Descriptions can be long: the log says that it changed, not what it says now.
+        shown = [c if not c.startswith("description ") else "description" for c in changed]
+        _audit(session, actor, conference, "edited ticket type", f"{code}: " + ", ".join(shown))
+    return changed
+
+
+def set_on_sale(
+    db: Database, conference: Conference, code: str, on_sale: bool, actor: Principal
+) -> bool:
+    """Hide a ticket type (no longer offered; its tickets stay valid) or show it again.
+    False if it already was so."""
+    with db.transaction() as session:
+        ticket_type = session.exec(
+            select(TicketType).where(
+                TicketType.conference_id == conference.id, TicketType.code == code
+            )
+        ).first()
+        if ticket_type is None:
+            raise NotFound(f"This conference has no ticket type “{code}”.")
+        if ticket_type.on_sale == on_sale:
+            return False
+        ticket_type.on_sale = on_sale
+        ticket_type.updated_at = utcnow()
+        session.add(ticket_type)
+        action = "showed ticket type" if on_sale else "hid ticket type"
+        _audit(session, actor, conference, action, code)
+    return True

@@ -1,0 +1,451 @@
+"""The registrations desk, for organisers: find and open registrations, record payment, cancel,
+resend the ticket, correct details, register someone at the desk and hand them the ticket on
+screen, export CSV; and the same list and changes as JSON for scripts."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp import urls
+from confapp.accounts.service import Principal
+from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.registrations_service import (
+    API_DETAIL_FIELDS,
+    DESK_FIELDS,
+    DESK_PAYMENT_CHOICES,
+    DETAIL_FIELDS,
+    PAYMENT_CHOICES,
+    PER_PAGE,
+    CannotResend,
+    Changes,
+    Filters,
+    RegistrationErased,
+    change_registration,
+    check_desk_registration,
+    check_details,
+    counts_record,
+    export_registrations,
+    parse_filters,
+    register_at_desk,
+    registration_record,
+    resend_ticket_mail,
+    view_registration,
+    view_registrations,
+)
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.errors import error_response
+from confapp.http_cache import PRIVATE_HEADERS
+from confapp.models import Conference, PaymentStatus
+from confapp.outbox import mail_status, send_mail
+from confapp.programme.queries import list_ticket_types
+from confapp.registration.form import form_values
+from confapp.registration.places import (
+    TicketOffer,
+    funded_pool_places,
+    registration_is_open,
+    ticket_offers,
+)
+from confapp.registration.routes import SOLD_OUT_MESSAGE
+from confapp.registration.service import RegisteredTicket, SoldOut
+from confapp.request_body import BadRequestBody, read_form_fields, read_json_object
+from confapp.tickets.qr import qr_svg
+from confapp.tickets.tokens import display_code, normalise_ticket_code
+
+ERASED_MESSAGE = "This attendee's details were erased; nothing about them can be changed."
+ACTION_FIELDS = (CSRF_FIELD, "action", "payment_status", *DETAIL_FIELDS)
+DONE_MESSAGES = {
+    "payment": "Payment recorded.",
+    "cancel": "Registration cancelled; its place is free again.",
+    "resend": "The ticket mail is queued and on its way.",
+    "edit": "Details saved.",
+}
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _organiser(request: Request) -> tuple[Conference, Principal]:
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *ORGANISERS)
+
+
+def registrations_path(conference: Conference, query: str = "") -> str:
+    return f"/admin/{conference.slug}/registrations" + (f"?{query}" if query else "")
+
+
+def registration_path(conference: Conference, code: str) -> str:
+    """A registration's page, from its code as stored or as typed."""
+    code = normalise_ticket_code(code) or code
+    return f"/admin/{conference.slug}/registrations/{display_code(code)}"
+
+
+def _filters(request: Request, conference: Conference) -> tuple[Filters, dict[str, str]]:
+    with _db(request).read() as session:
+        codes = [t.code for t in list_ticket_types(session, conference)]
+    return parse_filters(request.query_params, codes)
+
+
+def _send_in_background(request: Request, mail_id: int | None) -> BackgroundTask | None:
+    # After the response: a slow mail server never holds up the desk.
+    if mail_id is None:
+        return None
+    return BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+
+
+# ---- the list, the CSV and their JSON twin --------------------------------------------------
+
+
+def registrations_page(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    filters, errors = _filters(request, conference)
+    listing, counts = view_registrations(_db(request), conference, filters, principal)
+    with _db(request).read() as session:
+        ticket_types = list_ticket_types(session, conference)
+    return admin_page(
+        request,
+        "admin/registrations/list.html",
+        {
+            "conference": conference,
+            "filters": filters,
+            "errors": errors,
+            "listing": listing,
+            "counts": counts,
+            "ticket_types": ticket_types,
+            "payment_choices": PAYMENT_CHOICES,
+            "registrations_path": registrations_path(conference),
+            "csv_path": f"/admin/{conference.slug}/registrations.csv",
+            "previous_query": filters.query_string(filters.page - 1),
+            "next_query": filters.query_string(filters.page + 1),
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+def registrations_csv(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    filters, errors = _filters(request, conference)
+    if errors:
+        return error_response(request, 422, " ".join(errors.values()), {"fields": errors})
+    body = export_registrations(_db(request), conference, filters, principal)
+    filename = f"{conference.slug}-registrations.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def registrations_api(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    filters, errors = _filters(request, conference)
+    if errors:
+        return JSONResponse({"error": "invalid", "fields": errors}, 422, PRIVATE_HEADERS)
+    listing, counts = view_registrations(_db(request), conference, filters, principal)
+    return JSONResponse(
+        {
+            "conference": conference.slug,
+            "page": listing.page,
+            "pages": listing.pages,
+            "per_page": PER_PAGE,
+            "matching": listing.matching,
+            "registrations": [registration_record(row, conference) for row in listing.rows],
+            "counts": counts_record(counts),
+        },
+        headers=PRIVATE_HEADERS,
+    )
+
+
+# ---- one registration -----------------------------------------------------------------------
+
+
+def _registration_view(
+    request: Request,
+    conference: Conference,
+    principal: Principal,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    message: str = "",
+    status_code: int = 200,
+) -> Response:
+    db = _db(request)
+    found = view_registration(db, conference, request.path_params["code"], principal)
+    registration = found.registration
+    shown = {
+        "name": registration.name,
+        "email": registration.email,
+        "access_needs": registration.access_needs,
+        "childcare_children": str(registration.childcare_children or ""),
+        "childcare_ages": registration.childcare_ages,
+        "payment_status": registration.payment_status,
+    }
+    return admin_page(
+        request,
+        "admin/registrations/detail.html",
+        {
+            "conference": conference,
+            "found": found,
+            "r": registration,
+            "mail": mail_status(db, registration.id or 0),
+            "values": shown | (values or {}),
+            "errors": errors or {},
+            "message": message or DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
+            "payment_choices": PAYMENT_CHOICES,
+            "self_path": registration_path(conference, registration.ticket_code),
+            "registrations_path": registrations_path(conference),
+        },
+        status_code=status_code,
+    )
+
+
+def registration_page(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    return _registration_view(request, conference, principal)
+
+
+def _changes_from_form(form: dict[str, str], conference: Conference) -> tuple[Changes, dict]:
+    action = form.get("action", "")
+    if action == "payment":
+        typed = form.get("payment_status", "")
+        if typed not in PAYMENT_CHOICES:
+            return Changes(), {"payment_status": "Choose unpaid, paid, waived or refunded."}
+        return Changes(payment_status=PaymentStatus(typed)), {}
+    if action == "cancel":
+        return Changes(cancel=True), {}
+    if action == "edit":
+        details, errors = check_details(form, conference, DETAIL_FIELDS)
+        return Changes(details=details), errors
+    return Changes(), {"action": "Choose what to do: payment, cancel, resend or edit."}
+
+
+def _apply_form(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    code = request.path_params["code"]
+    action = form.get("action", "")
+    db = _db(request)
+    background = None
+    try:
+        if action == "resend":
+            background = _send_in_background(
+                request, resend_ticket_mail(db, conference, code, principal)
+            )
+        else:
+            changes, errors = _changes_from_form(form, conference)
+            if errors:
+                return _registration_view(
+                    request, conference, principal, errors=errors, values=form, status_code=422
+                )
+            change_registration(db, conference, code, changes, principal)
+    except (RegistrationErased, CannotResend) as refused:
+        message = str(refused) or ERASED_MESSAGE
+        return _registration_view(
+            request, conference, principal, errors={"form": message}, status_code=409
+        )
+    return RedirectResponse(
+        registration_path(conference, code) + f"?done={action}",
+        status_code=303,
+        background=background,
+    )
+
+
+def _refused_form(request: Request, refused: BadRequestBody) -> Response:
+    conference, principal = _organiser(request)
+    return _registration_view(
+        request,
+        conference,
+        principal,
+        errors=refused.fields,
+        values=refused.values,
+        status_code=422,
+    )
+
+
+async def registration_action(request: Request) -> Response:
+    try:
+        form = await read_form_fields(request, ACTION_FIELDS)
+    except BadRequestBody as refused:
+        if not refused.fields:
+            raise
+        remember_csrf_form_token(request, refused.values)
+        return await run_in_threadpool(_refused_form, request, refused)
+    remember_csrf_form_token(request, form)
+    return await run_in_threadpool(_apply_form, request, form)
+
+
+# ---- PATCH for scripts ----------------------------------------------------------------------
+
+PATCHABLE = ("payment_status", "status", *API_DETAIL_FIELDS)
+
+
+def changes_from_json(
+    body: dict[str, Any], conference: Conference
+) -> tuple[Changes, dict[str, str]]:
+    errors: dict[str, str] = {}
+    for name in body:
+        if name not in PATCHABLE:
+            errors[name] = "This cannot be changed here: only payment_status, status, name, email."
+    if not body:
+        errors["body"] = "Send at least one of payment_status, status, name and email."
+    payment = None
+    if "payment_status" in body:
+        typed = body["payment_status"]
+        if isinstance(typed, str) and typed in PAYMENT_CHOICES:
+            payment = PaymentStatus(typed)
+        else:
+            errors["payment_status"] = "Must be one of " + ", ".join(PAYMENT_CHOICES) + "."
+    if "status" in body and body["status"] != "cancelled":
+        errors["status"] = 'Only "cancelled" can be set: a cancellation cannot be undone.'
+    fields = [name for name in API_DETAIL_FIELDS if name in body]
+    details: dict[str, Any] = {}
+    if fields:
+        details, detail_errors = check_details(body, conference, fields)
+        errors |= detail_errors
+    changes = Changes(details=details, payment_status=payment, cancel="status" in body)
+    return changes, errors
+
+
+def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Response:
+    conference = admin_conference(request)
+    changes, errors = changes_from_json(body, conference)
+    if errors:
+        return JSONResponse(
+            {"error": "invalid", "detail": "Nothing was changed.", "fields": errors},
+            422,
+            PRIVATE_HEADERS,
+        )
+    try:
+        found = change_registration(
+            _db(request), conference, request.path_params["code"], changes, principal
+        )
+    except RegistrationErased:
+        return JSONResponse({"error": "erased", "detail": ERASED_MESSAGE}, 409, PRIVATE_HEADERS)
+    return JSONResponse(registration_record(found, conference), headers=PRIVATE_HEADERS)
+
+
+async def registration_patch_api(request: Request) -> Response:
+    _, principal = await run_in_threadpool(_organiser, request)
+    body = await read_json_object(request)
+    return await run_in_threadpool(_patch, request, body, principal)
+
+
+# ---- the desk -------------------------------------------------------------------------------
+
+
+def _desk_page(
+    request: Request,
+    conference: Conference,
+    offers: list[TicketOffer],
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    return admin_page(
+        request,
+        "admin/registrations/desk.html",
+        {
+            "conference": conference,
+            "offers": offers,
+            "values": values,
+            "errors": errors,
+            "payment_choices": DESK_PAYMENT_CHOICES,
+            "pool_places": funded_pool_places(conference),
+            "online_open": registration_is_open(conference),
+            "desk_path": f"/admin/{conference.slug}/desk",
+        },
+        status_code=status_code,
+    )
+
+
+def _offers(request: Request, conference: Conference) -> list[TicketOffer]:
+    with _db(request).read() as session:
+        return ticket_offers(session, conference)
+
+
+def _desk_values(data: dict[str, str]) -> dict[str, str]:
+    return form_values(data) | {"payment_status": data.get("payment_status", "paid")}
+
+
+def desk_form(request: Request) -> Response:
+    conference, _ = _organiser(request)
+    offers = _offers(request, conference)
+    first_open = next((o.code for o in offers if not o.sold_out), "")
+    return _desk_page(request, conference, offers, _desk_values({"ticket_type": first_open}), {})
+
+
+def _data_uri_svg(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def _desk_done(request: Request, conference: Conference, registered: RegisteredTicket) -> Response:
+    ticket = registered.ticket
+    origin = urls.site_origin(request)
+    manage_url = urls.absolute(origin, ticket.path)
+    return admin_page(
+        request,
+        "admin/registrations/desk_done.html",
+        {
+            "conference": conference,
+            "ticket": ticket,
+            "r": ticket.registration,
+            "manage_url": manage_url,
+            # Drawn into the page, so the management secret is never in a request of its own.
+            "manage_qr": _data_uri_svg(qr_svg(manage_url)),
+            "mailed": registered.mail_id is not None,
+            "desk_path": f"/admin/{conference.slug}/desk",
+            "self_path": registration_path(conference, ticket.registration.ticket_code),
+        },
+    )
+
+
+def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
+    conference, principal = _organiser(request)
+    offers = _offers(request, conference)
+    clean, payment, errors = check_desk_registration(data, offers, conference)
+    if clean is None:
+        return _desk_page(request, conference, offers, _desk_values(data), errors, 422)
+    try:
+        registered = register_at_desk(_db(request), conference, clean, payment, principal)
+    except SoldOut:
+        offers = _offers(request, conference)
+        errors = {"ticket_type": SOLD_OUT_MESSAGE}
+        return _desk_page(request, conference, offers, _desk_values(data), errors, 409)
+    response = _desk_done(request, conference, registered)
+    response.background = _send_in_background(request, registered.mail_id)
+    return response
+
+
+async def desk_submit(request: Request) -> Response:
+    try:
+        data = await read_form_fields(request, (CSRF_FIELD, *DESK_FIELDS))
+    except BadRequestBody as refused:
+        if not refused.fields:
+            raise
+        remember_csrf_form_token(request, refused.values)
+        conference, _ = await run_in_threadpool(_organiser, request)
+        offers = await run_in_threadpool(_offers, request, conference)
+        values = _desk_values(refused.values)
+        return _desk_page(request, conference, offers, values, refused.fields, 422)
+    remember_csrf_form_token(request, data)
+    return await run_in_threadpool(_register_at_desk, request, data)
+
+
+routes = [
+    Route("/admin/{conference}/registrations", registrations_page, methods=["GET"]),
+    Route("/admin/{conference}/registrations.csv", registrations_csv, methods=["GET"]),
+    Route("/admin/{conference}/registrations/{code}", registration_page, methods=["GET"]),
+    Route("/admin/{conference}/registrations/{code}", registration_action, methods=["POST"]),
+    Route("/admin/{conference}/desk", desk_form, methods=["GET"]),
+    Route("/admin/{conference}/desk", desk_submit, methods=["POST"]),
+    Route("/api/{conference}/registrations", registrations_api, methods=["GET"]),
+    Route("/api/{conference}/registrations/{code}", registration_patch_api, methods=["PATCH"]),
+]

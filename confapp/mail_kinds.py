@@ -1,0 +1,11 @@
+"""Every kind of mail confapp sends. Whatever sends queued mail (an app process's housekeeping,
+`confapp mail`) imports this, so the outbox knows a builder for each kind; importing a domain's
+mail module registers its builders (see confapp.outbox.mail_builder)."""
+
+from __future__ import annotations
+
+from confapp.accounts import links as account_mail
+from confapp.admin import notices_service as notice_mail
+from confapp.registration import mail as attendee_mail
+
+MAIL_MODULES = (attendee_mail, account_mail, notice_mail)
