@@ -21,6 +21,7 @@ from confapp.admin import audit_log as admin_audit_log
 from confapp.admin import auth as admin_auth
 from confapp.admin import notices as admin_notices
 from confapp.admin import people as admin_people
+from confapp.admin import programme_problems as admin_programme_problems
 from confapp.admin import registration_settings as admin_registration_settings
 from confapp.admin import registrations as admin_registrations
 from confapp.admin import reports as admin_reports
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin_reports.routes,
         *admin_notices.routes,
         *admin_audit_log.routes,
+        *admin_programme_problems.routes,
         *admin_routes.routes,
         *agenda_routes.routes,
         *manage_routes.routes,

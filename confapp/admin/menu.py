@@ -31,6 +31,7 @@ MENU = (
     MenuItem("Childcare report", "reports/childcare", ACCESS_TEAM),
     MenuItem("Mail attendees", "notices", ORGANISERS, "to those who agreed"),
     MenuItem("People and invitations", "people", ORGANISERS, "organisers, coordinators, stewards"),
+    MenuItem("Programme problems", "programme/problems", ORGANISERS, "clashes to sort out"),
     MenuItem("Audit log", "audit", ORGANISERS),
     MenuItem("Export registrations (CSV)", "registrations.csv", ORGANISERS),
 )

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from confapp.db import insert_on_conflict
 from confapp.models import Agenda, AgendaStar, Conference, ProgrammeSession, Registration
@@ -162,3 +162,14 @@ def delete_conference_agendas(session: Session, conference_id: int) -> int:
     for key in keys:
         delete_agenda(session, key)
     return len(keys)
+
+
+def star_counts(session: Session, conference_id: int) -> dict[int, int]:
+    """How many agendas starred each of the conference's sessions (only counts, no agendas)."""
+    rows = session.exec(
+        select(AgendaStar.session_id, func.count())
+        .join(Agenda, col(Agenda.key) == col(AgendaStar.agenda_key))
+        .where(Agenda.conference_id == conference_id)
+        .group_by(AgendaStar.session_id)
+    )
+    return {session_id: count for session_id, count in rows}

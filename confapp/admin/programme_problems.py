@@ -1,0 +1,31 @@
+"""The programme's problems on one page: every clash, explained, with links to both sides."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from confapp.admin.auth import require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.agenda.service import star_counts
+from confapp.programme.clashes import programme_clashes
+from confapp.programme.queries import load_programme
+
+
+def problems_page(request: Request) -> Response:
+    conference = admin_conference(request)
+    require_role(request, conference, *ORGANISERS)
+    with request.app.state.db.read() as session:
+        programme = load_programme(session, conference)
+        clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
+    titles = {entry.slug: entry.title for entry in programme.sessions}
+    return admin_page(
+        request,
+        "admin/programme_problems.html",
+        {"conference": conference, "clashes": clashes, "titles": titles},
+    )
+
+
+routes = [Route("/admin/{conference}/programme/problems", problems_page)]

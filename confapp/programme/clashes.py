@@ -1,0 +1,141 @@
+"""Problems in a programme that an organiser must see before attendees do: two sessions in one
+room at once, a speaker or chair in two places at once, a session outside the conference's days,
+more people starred than the room holds, a session with no room or no speaker.
+
+Plain functions over a loaded `Programme`: the editor shows the clashes of the session being
+worked on, the problems page lists them all, and the JSON API returns them with a change.
+Cancelled sessions clash with nothing. Each clash names both sides, so the page can link them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from confapp.programme.queries import Programme, SessionEntry
+
+
+class ClashKind(StrEnum):
+    room_double_booked = "room_double_booked"
+    person_double_booked = "person_double_booked"
+    outside_conference_days = "outside_conference_days"
+    room_too_small = "room_too_small"
+    no_room = "no_room"
+    no_speaker = "no_speaker"
+
+
+@dataclass(frozen=True)
+class Clash:
+    kind: ClashKind
+    session: str  # the session's slug
+    other_session: str | None  # the slug of the session it clashes with, if any
+    message: str  # what clashes with what, in words an organiser can act on
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind.value,
+            "session": self.session,
+            "other_session": self.other_session,
+            "message": self.message,
+        }
+
+
+def _overlap(a: SessionEntry, b: SessionEntry) -> bool:
+    return a.record.start < b.record.end and b.record.start < a.record.end
+
+
+def _when(entry: SessionEntry) -> str:
+    return f"{entry.local_start:%a %H:%M}–{entry.local_end:%H:%M}"
+
+
+def _overlapping_pairs(entries: list[SessionEntry]) -> Iterable[tuple[SessionEntry, SessionEntry]]:
+    """Pairs that overlap in time, by a sweep over start times (not every pair of sessions)."""
+    ordered = sorted(entries, key=lambda e: (e.record.start, e.record.end, e.slug))
+    for index, first in enumerate(ordered):
+        for second in ordered[index + 1 :]:
+            if second.record.start >= first.record.end:
+                break
+            yield first, second
+
+
+def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = None) -> list[Clash]:
+    """Every clash in the programme; `stars` maps session ids to how many agendas starred them."""
+    live = [entry for entry in programme.sessions if not entry.cancelled]
+    clashes: list[Clash] = []
+
+    by_room: dict[int, list[SessionEntry]] = defaultdict(list)
+    for entry in live:
+        if entry.room is not None and entry.room.id is not None:
+            by_room[entry.room.id].append(entry)
+    for entries in by_room.values():
+        for first, second in _overlapping_pairs(entries):
+            clashes += _both_ways(
+                ClashKind.room_double_booked,
+                first,
+                second,
+                lambda a, b: (
+                    f"{a.room.name if a.room else ''} is also booked for “{b.title}” ({_when(b)})."
+                ),
+            )
+
+    by_person: dict[int, list[SessionEntry]] = defaultdict(list)
+    names: dict[int, str] = {}
+    for entry in live:
+        for person in {p.speaker.id: p for p in entry.people}.values():
+            if person.speaker.id is not None:
+                by_person[person.speaker.id].append(entry)
+                names[person.speaker.id] = person.speaker.name
+    for speaker_id, entries in by_person.items():
+        name = names[speaker_id]
+        for first, second in _overlapping_pairs(entries):
+            clashes += _both_ways(
+                ClashKind.person_double_booked,
+                first,
+                second,
+                lambda a, b, name=name: f"{name} is also in “{b.title}” ({_when(b)}).",
+            )
+
+    conference = programme.conference
+    for entry in live:
+        start_day, end_day = entry.local_start.date(), entry.local_end.date()
+        if start_day < conference.start_date or end_day > conference.end_date:
+            clashes.append(
+                Clash(
+                    ClashKind.outside_conference_days,
+                    entry.slug,
+                    None,
+                    f"It is on {entry.local_start:%a %d %b %Y}, outside the conference's days "
+                    f"({conference.start_date:%d %b} to {conference.end_date:%d %b %Y}).",
+                )
+            )
+        if entry.room is None:
+            clashes.append(Clash(ClashKind.no_room, entry.slug, None, "It has no room yet."))
+        elif entry.room.capacity and stars:
+            starred = stars.get(entry.record.id or 0, 0)
+            if starred > entry.room.capacity:
+                clashes.append(
+                    Clash(
+                        ClashKind.room_too_small,
+                        entry.slug,
+                        None,
+                        f"{starred} people starred it; {entry.room.name} holds "
+                        f"{entry.room.capacity}.",
+                    )
+                )
+        if not entry.speakers:
+            clashes.append(Clash(ClashKind.no_speaker, entry.slug, None, "It has no speaker yet."))
+    return sorted(clashes, key=lambda c: (c.session, c.kind.value, c.other_session or ""))
+
+
+Describe = Callable[[SessionEntry, SessionEntry], str]
+
+
+def _both_ways(kind: ClashKind, a: SessionEntry, b: SessionEntry, say: Describe) -> list[Clash]:
+    return [Clash(kind, a.slug, b.slug, say(a, b)), Clash(kind, b.slug, a.slug, say(b, a))]
+
+
+def clashes_of(clashes: list[Clash], session_slug: str) -> list[Clash]:
+    """The clashes one session takes part in, for the editor and the JSON answer of a change."""
+    return [clash for clash in clashes if clash.session == session_slug]
