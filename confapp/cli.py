@@ -1,4 +1,4 @@
-"""The `confapp` command: serve, load, migrate."""
+"""The `confapp` command: serve, load, export, migrate."""
 
 from __future__ import annotations
 
@@ -85,6 +85,31 @@ def cmd_load(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     print(report.summary())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from confapp.programme.export import ConferenceExportError, export_conference
+
+    db = prepare_database(_settings_from(args), seed=False)
+    try:
+        with db.read() as session:
+            text = export_conference(session, args.slug)
+    except ConferenceExportError as exc:
+        print(f"confapp export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+    except OSError as exc:
+        print(f"confapp export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"Wrote {args.slug} to {args.output}.")
     return 0
 
 
@@ -249,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     load = with_database(commands.add_parser("load", help="import or update a conference file"))
     load.add_argument("file", help="a conference TOML file (see docs/seed-format.md)")
     load.set_defaults(func=cmd_load)
+
+    export = with_database(
+        commands.add_parser("export", help="write a conference as a conference file")
+    )
+    export.add_argument("slug", help="the conference's slug")
+    export.add_argument("--output", help="the file to write (default: standard output)")
+    export.set_defaults(func=cmd_export)
 
     migrate = with_database(commands.add_parser("migrate", help="create or upgrade the schema"))
     migrate.set_defaults(func=cmd_migrate)
