@@ -14,14 +14,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("confapp.access")
 
-# Path segments after these prefixes are secrets (admission tokens, manage links, agenda keys,
-# invitation and password-reset links).
-_SECRET_SEGMENT = re.compile(
-    r"^(/tickets/|/my-ticket/|/agenda/|/admin/invitations/|/admin/password-reset/)[^/]+"
-)
+# The path segment after any of these is a secret (admission tokens, manage links, agenda keys,
+# invitation and password-reset links), wherever it stands: "//my-ticket/X" and
+# "/./my-ticket/X" reach the same page in some servers, so they are cut too.
+_SECRET_SEGMENT = re.compile(r"(/(?:tickets|my-ticket|agenda|invitations|password-reset)/)[^/]+")
+_REPEATED_SLASHES = re.compile(r"/{2,}")
+_DOT_SEGMENTS = re.compile(r"/\.(?=/|$)")
 
 
 def redact_path(path: str) -> str:
+    path = _DOT_SEGMENTS.sub("", _REPEATED_SLASHES.sub("/", path))
     return _SECRET_SEGMENT.sub(r"\1…", path)
 
 

@@ -324,3 +324,16 @@ async def read_form_fields(
             values=values,
         )
     return values
+
+
+MAX_ROW_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
+
+
+def row_id(text: str | None) -> int | None:
+    """A database row id as typed in a form or a path (ASCII digits, 1 to 2**31-1), or None:
+    anything else could only miss, or overflow the column and fail in the database."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None

@@ -306,3 +306,36 @@ def test_account_link_secrets_stay_out_of_the_access_log() -> None:
     assert redact_path("/admin/invitations/s3cret") == "/admin/invitations/…"
     assert redact_path("/admin/password-reset/s3cret") == "/admin/password-reset/…"
     assert redact_path("/admin/password-reset") == "/admin/password-reset"
+
+
+def test_doubled_slashes_and_dot_segments_do_not_smuggle_secrets_into_the_log() -> None:
+    from confapp.access_log import redact_path
+
+    assert redact_path("//my-ticket/s3cret") == "/my-ticket/…"
+    assert redact_path("/./my-ticket/s3cret") == "/my-ticket/…"
+    assert redact_path("/tickets//t0ken/qr.svg") == "/tickets/…/qr.svg"
+    assert redact_path(f"/{DEMO}/agenda") == f"/{DEMO}/agenda"
+
+
+def test_absurd_numbers_in_admin_addresses_are_refused_not_crashed_on(
+    world: tuple[TestClient, str],
+) -> None:
+    client, _ = world
+    sign_in(client, PERSONAS["organiser"][0])
+    token = csrf_token(client)
+    huge = "9" * 30
+    answers = [
+        client.post(f"/admin/account/tokens/{huge}/revoke", data={"csrf_token": token}),
+        client.post("/admin/account/tokens/3000000000/revoke", data={"csrf_token": token}),
+        client.post(
+            f"/admin/{DEMO}/people/revoke",
+            data={"csrf_token": token, "user_id": "99999999999", "role": "steward"},
+        ),
+        client.get(f"/admin/{DEMO}/registrations?page=0000001{'0' * 25}"),
+        client.get(
+            f"/api/{DEMO}/registrations?page=2000000000000", headers={"x-csrf-token": token}
+        ),
+    ]
+    assert [a.status_code < 500 for a in answers] == [True] * len(answers), [
+        a.status_code for a in answers
+    ]

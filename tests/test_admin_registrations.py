@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from starlette.testclient import TestClient
 
 from confapp.accounts.service import create_api_token, find_user
@@ -621,3 +621,54 @@ def test_the_desk_hands_over_the_ticket_on_a_phone(live_server: LiveServer, phon
     assert qr.bounding_box()["width"] >= 250, "the QR code is big enough to photograph"
     assert page.evaluate("document.documentElement.scrollWidth <= 360")
     assert "/my-ticket/" in page.inner_text(".manage-link")
+
+
+def test_reloading_the_handed_over_ticket_does_not_register_the_person_again(
+    client: TestClient, db: Database, organiser: str
+) -> None:
+    sent = client.post(
+        f"/admin/{DEMO}/desk",
+        data={"csrf_token": organiser, "name": "Lee", "ticket_type": "free", "email": ""},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    handover = sent.headers["location"]
+    assert re.fullmatch(rf"/admin/{DEMO}/registrations/[A-Z2-7-]+/handover", handover)
+    with db.read() as session:
+        before = session.exec(select(func.count()).select_from(Registration)).one()
+    first, again = client.get(handover), client.get(handover)
+    assert first.status_code == again.status_code == 200
+    assert "Lee" in again.text
+    with db.read() as session:
+        assert session.exec(select(func.count()).select_from(Registration)).one() == before
+
+
+def test_an_attendees_own_cancel_and_erasure_are_in_the_audit_log(
+    client: TestClient, db: Database
+) -> None:
+    made = client.post(
+        f"/api/{DEMO}/registrations",
+        json={"name": "Rosa Self", "email": "self@example.org", "ticket_type": "waged"},
+    ).json()["ticket"]
+    manage = made["manage_url"].removeprefix("http://testserver")
+    assert client.post(manage + "/cancel", data={}, follow_redirects=False).status_code == 303
+    assert client.post(manage + "/cancel", data={"erase": "yes"}).status_code == 200
+    assert actions_on(db, made["code"]) == ["cancelled by the attendee", "erased by the attendee"]
+    assert_no_one_named_in_the_log(db, "Rosa Self", "self@example.org")
+
+
+def test_a_refunded_attendee_still_sees_their_ticket_page(
+    client: TestClient, db: Database, organiser: str
+) -> None:
+    made = client.post(
+        f"/api/{DEMO}/registrations",
+        json={"name": "Refunded", "email": "refund@example.org", "ticket_type": "waged"},
+    ).json()["ticket"]
+    changed = client.patch(
+        f"/api/{DEMO}/registrations/{made['code']}",
+        json={"payment_status": "refunded"},
+        headers=bearer(db),
+    )
+    assert changed.status_code == 200, changed.text
+    page = client.get(made["manage_url"].removeprefix("http://testserver"))
+    assert page.status_code == 200 and "Refunded" in page.text

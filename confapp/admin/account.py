@@ -33,11 +33,13 @@ from confapp.admin.auth import CSRF_FIELD, Forbidden, remember_csrf_form_token, 
 from confapp.admin.routes import admin_page
 from confapp.db import Database
 from confapp.models import User
-from confapp.request_body import read_form_fields
+from confapp.request_body import read_form_fields, row_id
 from confapp.tickets.qr import qr_svg
 
 ACCOUNT_PATH = "/admin/account"
 SECOND_FACTOR_PATH = "/admin/account/second-factor"
+# The checkbox "also revoke my API tokens" on changing the password and signing out elsewhere.
+REVOKE_TOKENS = "revoke_tokens"
 
 # What the page says after a change: ?done=KEY (a fixed list, so a link cannot put words there).
 DONE = {
@@ -45,7 +47,10 @@ DONE = {
     "signed out.",
     "second-factor": "Your second factor is set up: from now on, signing in asks for a code.",
     "second-factor-removed": "Your second factor is removed.",
+    "password-tokens": "Your password is changed. Every other browser signed in to this account "
+    "is signed out, and every API token is revoked.",
     "sessions": "Every other browser is signed out.",
+    "sessions-tokens": "Every other browser is signed out, and every API token is revoked.",
     "session": "That browser is signed out.",
     "token-revoked": "The token is revoked: it no longer works.",
 }
@@ -106,8 +111,15 @@ def account(request: Request) -> Response:
     return _account_page(request, _browser_user(request))
 
 
+def _ticked(form: dict[str, str], name: str) -> bool:
+    return bool(form.get(name))
+
+
 async def password(request: Request) -> Response:
-    principal, form = await _form(request, "current_password", "new_password", "new_password_again")
+    principal, form = await _form(
+        request, "current_password", "new_password", "new_password_again", REVOKE_TOKENS
+    )
+    revoke_tokens = _ticked(form, REVOKE_TOKENS)
     try:
         await run_in_threadpool(
             change_password,
@@ -116,10 +128,11 @@ async def password(request: Request) -> Response:
             form.get("current_password", ""),
             form.get("new_password", ""),
             form.get("new_password_again", ""),
+            revoke_tokens,
         )
     except AccountError as exc:
         return _account_page(request, principal, errors={"password": str(exc)}, status_code=422)
-    return _done("password")
+    return _done("password-tokens" if revoke_tokens else "password")
 
 
 def _second_factor_page(
@@ -145,11 +158,16 @@ def second_factor_form(request: Request) -> Response:
 
 
 async def second_factor_submit(request: Request) -> Response:
-    principal, form = await _form(request, "secret", "code")
+    principal, form = await _form(request, "secret", "code", "current_password")
     secret = form.get("secret", "")
     try:
         await run_in_threadpool(
-            set_up_second_factor, _db(request), principal, secret, form.get("code", "")
+            set_up_second_factor,
+            _db(request),
+            principal,
+            secret,
+            form.get("code", ""),
+            form.get("current_password", ""),
         )
     except AccountError as exc:
         if not is_totp_secret(secret):
@@ -172,9 +190,10 @@ async def second_factor_remove(request: Request) -> Response:
 
 
 async def sign_out_others(request: Request) -> Response:
-    principal, _ = await _form(request)
-    await run_in_threadpool(end_other_sessions, _db(request), principal)
-    return _done("sessions")
+    principal, form = await _form(request, REVOKE_TOKENS)
+    revoke_tokens = _ticked(form, REVOKE_TOKENS)
+    await run_in_threadpool(end_other_sessions, _db(request), principal, revoke_tokens)
+    return _done("sessions-tokens" if revoke_tokens else "sessions")
 
 
 async def sign_out_one(request: Request) -> Response:
@@ -187,9 +206,16 @@ async def sign_out_one(request: Request) -> Response:
 
 
 async def token_add(request: Request) -> Response:
-    principal, form = await _form(request, "name")
+    principal, form = await _form(request, "name", "current_password", "code")
     try:
-        secret = await run_in_threadpool(add_token, _db(request), principal, form.get("name", ""))
+        secret = await run_in_threadpool(
+            add_token,
+            _db(request),
+            principal,
+            form.get("name", ""),
+            form.get("current_password", ""),
+            form.get("code", ""),
+        )
     except AccountError as exc:
         return _account_page(request, principal, errors={"token": str(exc)}, status_code=422)
     # Shown on this answer only (never in a URL, never again): the page is not stored anywhere.
@@ -198,8 +224,9 @@ async def token_add(request: Request) -> Response:
 
 async def token_revoke(request: Request) -> Response:
     principal, _ = await _form(request)
-    token_id = request.path_params["token_id"]
-    await run_in_threadpool(revoke_token, _db(request), principal, token_id)
+    token_id = row_id(request.path_params["token_id"])
+    if token_id is not None:  # no such token can exist otherwise: nothing to revoke
+        await run_in_threadpool(revoke_token, _db(request), principal, token_id)
     return _done("token-revoked")
 
 
@@ -212,5 +239,5 @@ routes = [
     Route(ACCOUNT_PATH + "/sessions/sign-out-others", sign_out_others, methods=["POST"]),
     Route(ACCOUNT_PATH + "/sessions/sign-out", sign_out_one, methods=["POST"]),
     Route(ACCOUNT_PATH + "/tokens", token_add, methods=["POST"]),
-    Route(ACCOUNT_PATH + "/tokens/{token_id:int}/revoke", token_revoke, methods=["POST"]),
+    Route(ACCOUNT_PATH + "/tokens/{token_id}/revoke", token_revoke, methods=["POST"]),
 ]

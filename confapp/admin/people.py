@@ -24,7 +24,7 @@ from confapp.admin.routes import admin_conference, admin_page
 from confapp.db import Database
 from confapp.models import Conference
 from confapp.outbox import send_mail
-from confapp.request_body import read_form_fields
+from confapp.request_body import read_form_fields, row_id
 from confapp.throttle import Limits
 
 DONE = {
@@ -113,7 +113,7 @@ async def invite_someone(request: Request) -> Response:
 
 
 def _id(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
+    return row_id(text)
 
 
 async def revoke(request: Request) -> Response:

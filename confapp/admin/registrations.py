@@ -33,6 +33,7 @@ from confapp.admin.registrations_service import (
     check_details,
     counts_record,
     export_registrations,
+    find_registration,
     parse_filters,
     register_at_desk,
     registration_record,
@@ -46,8 +47,9 @@ from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, PaymentStatus
 from confapp.outbox import mail_status, send_mail
-from confapp.programme.queries import list_ticket_types
+from confapp.programme.queries import NotFound, list_ticket_types
 from confapp.registration.form import form_values
+from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
 from confapp.registration.places import (
     TicketOffer,
     funded_pool_places,
@@ -55,7 +57,7 @@ from confapp.registration.places import (
     ticket_offers,
 )
 from confapp.registration.routes import SOLD_OUT_MESSAGE
-from confapp.registration.service import RegisteredTicket, SoldOut
+from confapp.registration.service import SoldOut
 from confapp.request_body import BadRequestBody, read_form_fields, read_json_object
 from confapp.tickets.qr import qr_svg
 from confapp.tickets.tokens import display_code, normalise_ticket_code
@@ -386,8 +388,7 @@ def _data_uri_svg(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
-def _desk_done(request: Request, conference: Conference, registered: RegisteredTicket) -> Response:
-    ticket = registered.ticket
+def _desk_done(request: Request, conference: Conference, ticket: Ticket, mailed: bool) -> Response:
     origin = urls.site_origin(request)
     manage_url = urls.absolute(origin, ticket.path)
     return admin_page(
@@ -400,11 +401,28 @@ def _desk_done(request: Request, conference: Conference, registered: RegisteredT
             "manage_url": manage_url,
             # Drawn into the page, so the management secret is never in a request of its own.
             "manage_qr": _data_uri_svg(qr_svg(manage_url)),
-            "mailed": registered.mail_id is not None,
+            "mailed": mailed,
             "desk_path": f"/admin/{conference.slug}/desk",
             "self_path": registration_path(conference, ticket.registration.ticket_code),
         },
     )
+
+
+def handover_page(request: Request) -> Response:
+    """The ticket handed over on screen, after registering at the desk. A page of its own
+    (the desk form redirects here), so reloading it never registers the person again; each
+    showing makes a fresh link to their own ticket page, since only hashes are kept."""
+    conference, _ = _organiser(request)
+    db = _db(request)
+    with db.transaction() as session:
+        registration = find_registration(
+            session, conference, request.path_params["code"]
+        ).registration
+        if registration.erased_at is not None or registration.id is None:
+            raise NotFound(ERASED_MESSAGE)
+        ticket = load_ticket(session, registration, new_manage_secret(session, registration.id))
+    mailed = mail_status(db, registration.id) is not None
+    return _desk_done(request, conference, ticket, mailed)
 
 
 def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
@@ -419,9 +437,13 @@ def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
         offers = _offers(request, conference)
         errors = {"ticket_type": SOLD_OUT_MESSAGE}
         return _desk_page(request, conference, offers, _desk_values(data), errors, 409)
-    response = _desk_done(request, conference, registered)
-    response.background = _send_in_background(request, registered.mail_id)
-    return response
+    # Post, redirect, get: reloading the handed-over ticket must not register them twice.
+    code = display_code(registered.ticket.registration.ticket_code)
+    return RedirectResponse(
+        f"/admin/{conference.slug}/registrations/{code}/handover",
+        status_code=303,
+        background=_send_in_background(request, registered.mail_id),
+    )
 
 
 async def desk_submit(request: Request) -> Response:
@@ -444,6 +466,7 @@ routes = [
     Route("/admin/{conference}/registrations.csv", registrations_csv, methods=["GET"]),
     Route("/admin/{conference}/registrations/{code}", registration_page, methods=["GET"]),
     Route("/admin/{conference}/registrations/{code}", registration_action, methods=["POST"]),
+    Route("/admin/{conference}/registrations/{code}/handover", handover_page, methods=["GET"]),
     Route("/admin/{conference}/desk", desk_form, methods=["GET"]),
     Route("/admin/{conference}/desk", desk_submit, methods=["POST"]),
     Route("/api/{conference}/registrations", registrations_api, methods=["GET"]),

@@ -42,7 +42,7 @@ from confapp.registration.service import (
     register,
     set_payment_status,
 )
-from confapp.request_body import character_problem
+from confapp.request_body import character_problem, row_id
 from confapp.tickets.tokens import display_code, normalise_ticket_code
 from confapp.times import to_local
 
@@ -141,8 +141,9 @@ def parse_filters(
     page = 1
     typed_page = params.get("page", "").strip()
     if typed_page:
-        if typed_page.isascii() and typed_page.isdigit() and 1 <= int(typed_page[:7]) <= 999_999:
-            page = int(typed_page)
+        parsed = row_id(typed_page)
+        if parsed is not None and parsed <= 999_999:
+            page = parsed
         else:
             errors["page"] = "A page is a whole number from 1."
     return Filters(q, ticket_type, payment, status, page), errors

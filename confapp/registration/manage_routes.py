@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.accounts.audit import record
 from confapp.agenda.cookie import agenda_from_cookie
 from confapp.agenda.routes import agenda_feed
 from confapp.agenda.service import (
@@ -149,12 +150,31 @@ async def cancel_submit(request: Request) -> Response:
     ticket = await run_in_threadpool(_ticket, request)
     registration_id = ticket.registration.id or 0
     if form.get("erase") == "yes":
-        await run_in_threadpool(erase_attendee, _db(request), registration_id)
+        if await run_in_threadpool(erase_attendee, _db(request), registration_id):
+            await run_in_threadpool(
+                _audit_by_attendee, _db(request), ticket, "erased by the attendee"
+            )
         response = render(request, "registration/erased.html", {"conference": ticket.conference})
     else:
-        await run_in_threadpool(cancel_registration, _db(request), registration_id)
+        if await run_in_threadpool(cancel_registration, _db(request), registration_id):
+            await run_in_threadpool(
+                _audit_by_attendee, _db(request), ticket, "cancelled by the attendee"
+            )
         response = RedirectResponse(ticket.path, status_code=303)
     return _private(response)
+
+
+def _audit_by_attendee(db: Database, ticket: Ticket, action: str) -> None:
+    """Organisers see in the audit log why a registration changed when they did nothing."""
+    with db.transaction() as session:
+        record(
+            session,
+            action,
+            user_id=None,
+            actor="the attendee",
+            conference_id=ticket.conference.id,
+            ticket_code=ticket.registration.ticket_code,
+        )
 
 
 def _queue_link_mail(db: Database, token: str, mail_limit: Limit) -> Decision | int | None:
