@@ -326,6 +326,8 @@ class User(SQLModel, table=True):
     password_hash: str = Field(default="", max_length=200)
     # Base32 TOTP secret once a second factor is set up; "" without one.
     totp_secret: str = Field(default="", max_length=64)
+    # The TOTP time step (Unix time // 30) of the last code accepted: a code is used once.
+    totp_last_step: int = 0
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from confapp.db import Database, insert_on_conflict
@@ -118,6 +118,28 @@ def take(session: Session, limit: Limit, key: str, now: datetime | None = None) 
     window_end = start + timedelta(seconds=limit.window_seconds)
     wait = math.ceil((window_end - now).total_seconds())
     return Decision(allowed=False, retry_after_seconds=max(1, wait))
+
+
+def peek(session: Session, limit: Limit, key: str, now: datetime | None = None) -> Decision:
+    """Whether one more hit for `key` would be allowed, without counting it: for limits that
+    count only failures, checked before the attempt and taken only when it fails."""
+    if not limit.enabled:
+        return Decision(allowed=True, retry_after_seconds=0)
+    now = now or utcnow()
+    start = window_start(limit, now)
+    hits = session.execute(
+        select(ThrottleCount.hits).where(
+            col(ThrottleCount.bucket) == limit.bucket,
+            col(ThrottleCount.key_hash) == key_hash(limit.bucket, key),
+            col(ThrottleCount.window_start) == start,
+        )
+    ).scalar_one_or_none()
+    if (hits or 0) < limit.max_hits:
+        return Decision(allowed=True, retry_after_seconds=0)
+    window_end = start + timedelta(seconds=limit.window_seconds)
+    return Decision(
+        allowed=False, retry_after_seconds=max(1, math.ceil((window_end - now).total_seconds()))
+    )
 
 
 def check_and_take(db: Database, limit: Limit, key: str, now: datetime | None = None) -> Decision:

@@ -6,20 +6,14 @@ Each story runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import io
 import re
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from email.message import EmailMessage
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
-from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy import update
 from sqlmodel import col, select
 from starlette.testclient import TestClient
@@ -41,42 +35,21 @@ from confapp.models import (
 from confapp.programme.conference_file import LoadReport
 from confapp.settings import Settings
 from confapp.times import utcnow
-from tests.admin_helpers import PASSWORD, csrf_token, make_user, sign_in
-from tests.conftest import DEMO, free_port
+from tests.admin_helpers import (
+    PASSWORD,
+    Mailbox,
+    another_browser,
+    csrf_token,
+    is_signed_in,
+    make_api_token,
+    make_user,
+    set_up_second_factor,
+    sign_in,
+)
+from tests.conftest import DEMO
 
 ORGANISER = "organiser@example.org"
 NEW_PASSWORD = "a brand new password for the venue"
-
-
-class Mailbox:
-    """A real SMTP server on 127.0.0.1 that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[bytes] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.received.append(envelope.content)
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(content, policy=email.policy.default)  # type: ignore[misc]
-            for content in self.received
-        ]
-
-    def link(self, prefix: str) -> str:
-        """The path of the one link with this prefix in the last mail."""
-        body = self.messages[-1].get_body(("plain",))
-        assert body is not None
-        found = re.findall(
-            r"http://testserver(" + re.escape(prefix) + r"[\w-]+)", body.get_content()
-        )
-        assert len(found) == 1, body.get_content()
-        return found[0]
 
 
 @pytest.fixture
@@ -99,37 +72,6 @@ def mail_client(settings: Settings, demo: LoadReport, mailbox: Mailbox) -> Itera
 def organiser(db: Database, demo: LoadReport) -> str:
     make_user(db, ORGANISER, "organiser", DEMO)
     return ORGANISER
-
-
-def another_browser(client: TestClient) -> TestClient:
-    """A second browser on the same app: its own cookies."""
-    return TestClient(client.app, raise_server_exceptions=False)
-
-
-def is_signed_in(browser: TestClient) -> bool:
-    answer = browser.get("/admin/", follow_redirects=False)
-    assert answer.status_code in (200, 303), answer.status_code
-    return answer.status_code == 200
-
-
-def set_up_second_factor(browser: TestClient) -> str:
-    """Through the account page, as a person does it; returns the authenticator's secret."""
-    page = browser.get("/admin/account/second-factor")
-    assert page.status_code == 200
-    assert 'src="data:image/svg+xml;base64,' in page.text  # the QR code, inline
-    secret = re.search(r'name="secret" value="([A-Z2-7]{32})"', page.text)
-    assert secret, page.text
-    saved = browser.post(
-        "/admin/account/second-factor",
-        data={
-            "csrf_token": csrf_token(browser),
-            "secret": secret.group(1),
-            "code": pyotp.TOTP(secret.group(1)).now(),
-        },
-        follow_redirects=False,
-    )
-    assert saved.status_code == 303, saved.text
-    return secret.group(1)
 
 
 def audit_actions(db: Database) -> list[str]:
@@ -197,19 +139,14 @@ def test_a_token_made_in_the_browser_is_shown_once_and_cannot_change_the_account
     client: TestClient, organiser: str, db: Database
 ) -> None:
     sign_in(client, organiser)
-    made = client.post(
-        "/admin/account/tokens", data={"csrf_token": csrf_token(client), "name": "scanner"}
-    )
-    assert made.status_code == 200
-    token = re.search(r'id="new-token"[^>]* value="([^"]+)"', made.text)
-    assert token, made.text
-    assert token.group(1) not in client.get("/admin/account").text  # shown once
+    token = make_api_token(client, "scanner")
+    assert token not in client.get("/admin/account").text  # shown once
     with db.read() as session:
         stored = session.exec(select(ApiToken)).one()
-    assert stored.token_hash == secret_hash(token.group(1))  # only the hash is kept
+    assert stored.token_hash == secret_hash(token)  # only the hash is kept
 
     script = another_browser(client)
-    bearer = {"authorization": f"Bearer {token.group(1)}"}
+    bearer = {"authorization": f"Bearer {token}"}
     assert script.get("/admin/", headers=bearer).status_code == 200
     for path, data in (
         ("/admin/account/tokens", {"name": "another"}),
@@ -350,7 +287,7 @@ def test_an_invitation_by_mail_creates_the_account_adds_the_role_and_signs_in_on
     assert {"invited", "invitation accepted"} <= set(audit_actions(db))
 
 
-def test_an_invitation_to_someone_with_an_account_only_adds_the_role(
+def test_an_invitation_to_someone_with_an_account_adds_the_role_once_its_password_is_given(
     mail_client: TestClient, organiser: str, db: Database, mailbox: Mailbox
 ) -> None:
     make_user(db, "steward@example.org", "steward", DEMO)
@@ -366,8 +303,11 @@ def test_an_invitation_to_someone_with_an_account_only_adds_the_role(
     path = mailbox.link("/admin/invitations/")
     steward = another_browser(mail_client)
     page = steward.get(path)
-    assert "You already have an account" in page.text and 'name="password"' not in page.text
-    assert steward.post(path, data={}, follow_redirects=False).status_code == 303
+    assert "already has an account" in page.text and 'name="password_again"' not in page.text
+    assert steward.post(path, data={}, follow_redirects=False).status_code == 422
+    assert not is_signed_in(steward)  # the link alone opens nothing
+    accepted = steward.post(path, data={"password": PASSWORD}, follow_redirects=False)
+    assert accepted.status_code == 303
     assert steward.get(f"/admin/{DEMO}/registrations").status_code == 200
     with db.read() as session:
         user = find_user(session, "steward@example.org")

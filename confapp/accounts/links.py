@@ -3,7 +3,9 @@
 A link's secret is made when its mail is built and only its hash is kept, so nothing in the
 database can be followed; it is used up by one conditional UPDATE, so two clicks (or two app
 processes) can never both use it. Following a link signs the person in, but never past their
-second factor: an account with one still has to give the code.
+second factor: an account with one still has to give the code. An invitation to an address that
+already has an account signs in only with that account's password (or adds the role to the
+account already signed in): the link alone is not a way into someone's account.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from confapp.accounts.service import (
     end_other_web_sessions,
     find_user,
     normalise_email,
+    revoke_api_tokens,
     set_password,
-    start_web_session,
+)
+from confapp.accounts.sign_in import (
+    SignedIn,
+    WrongPassword,
+    check_password,
+    start_signed_in_session,
 )
 from confapp.db import Database
 from confapp.models import AccountLink, Conference, ConferenceRole, OutboxMail, User
@@ -56,15 +64,6 @@ class LinkProblem(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """A new signed-in session for the cookie; with `second_factor_next`, only half signed in."""
-
-    cookie_secret: str
-    second_factor_next: bool
-    user_email: str
 
 
 def invitation_path(secret: str) -> str:
@@ -112,14 +111,6 @@ def _use_up(session: Session, link_id: int, now: datetime) -> None:
     )
     if used.rowcount != 1:
         raise LinkProblem(USED)
-
-
-def _start_session(session: Session, user: User, user_agent: str) -> SignedIn:
-    two_step = bool(user.totp_secret)
-    cookie = start_web_session(session, user, fully_signed_in=not two_step, user_agent=user_agent)
-    if not two_step:
-        record(session, "signed in", user_id=user.id, actor=user.email)
-    return SignedIn(cookie, two_step, user.email)
 
 
 def _queue_link_mail(session: Session, link: AccountLink) -> int:
@@ -199,12 +190,41 @@ def open_invitation(db: Database, secret: str) -> Invitation:
 
 
 def accept_invitation(
-    db: Database, secret: str, password: str, again: str, user_agent: str
-) -> tuple[SignedIn, Invitation]:
-    """Use the invitation: create the account (with `password`) if the address has none, add
-    the role, sign the person in. LinkProblem or AccountError (a bad password) otherwise."""
+    db: Database,
+    secret: str,
+    password: str,
+    again: str,
+    user_agent: str,
+    *,
+    address: str,
+    signed_in_as: int | None = None,
+) -> tuple[SignedIn | None, Invitation]:
+    """Use the invitation and add its role. For an address without an account, the account is
+    made with `password` (typed twice as `again`) and the person signed in. For an address with
+    one, the person shows it is theirs: signed in as it already (`signed_in_as`: the role is
+    added, nothing else changes, and None is returned for the session) or by its password
+    (checked and throttled like signing in; then signed in, through the second factor if the
+    account has one). LinkProblem or AccountError otherwise."""
     invitation = open_invitation(db, secret)
-    if not invitation.has_account:
+    owner_id: int | None = None
+    if invitation.has_account:
+        with db.read() as session:
+            existing = find_user(session, invitation.email)
+        if existing is not None and existing.id == signed_in_as:
+            owner_id = existing.id
+        elif not password:
+            raise AccountError(
+                f"Enter the password of the account for {invitation.email} to accept, or sign "
+                "in to that account first and open the link again."
+            )
+        else:
+            try:
+                owner_id = check_password(db, invitation.email, password, address).id
+            except WrongPassword as exc:
+                raise AccountError(
+                    f"That is not the password of the account for {invitation.email}."
+                ) from exc
+    else:
         problem = choose_password_problem(password, again)
         if problem:
             raise AccountError(problem)
@@ -220,6 +240,8 @@ def accept_invitation(
             user = User(email=normalise_email(link.email))
             set_password(session, user, password)
             session.flush()
+        elif user.id != owner_id:  # made (or re-made) in between: its password was not given
+            raise AccountError(f"{link.email} has an account now: enter its password to accept.")
         assert user.id is not None
         if session.get(ConferenceRole, (user.id, link.conference_id, link.role)) is None:
             session.add(
@@ -233,7 +255,9 @@ def accept_invitation(
             conference_id=link.conference_id,
             detail=link.role,
         )
-        return _start_session(session, user, user_agent), invitation
+        if signed_in_as is not None and user.id == signed_in_as:
+            return None, invitation  # already signed in as the account: nothing more to do
+        return start_signed_in_session(session, user, user_agent), invitation
 
 
 @mail_builder(INVITATION)
@@ -302,7 +326,8 @@ def open_password_reset(db: Database, secret: str) -> str:
 def reset_password(
     db: Database, secret: str, password: str, again: str, user_agent: str
 ) -> SignedIn:
-    """Set the new password, end every session of the account, and sign the person in here."""
+    """Set the new password, end every session and revoke every API token of the account, and
+    sign the person in here."""
     open_password_reset(db, secret)
     problem = choose_password_problem(password, again)
     if problem:
@@ -317,9 +342,17 @@ def reset_password(
             raise LinkProblem(UNKNOWN)
         set_password(session, user, password)
         end_other_web_sessions(session, user.id, None)
+        # Whoever had the old password may have made a token: it goes with the password.
+        revoked = revoke_api_tokens(session, user.id)
         close_password_resets(session, user.email, now)
-        record(session, "password reset by mail", user_id=user.id, actor=user.email)
-        return _start_session(session, user, user_agent)
+        record(
+            session,
+            "password reset by mail",
+            user_id=user.id,
+            actor=user.email,
+            detail=f"{revoked} API tokens revoked" if revoked else "",
+        )
+        return start_signed_in_session(session, user, user_agent)
 
 
 def close_password_resets(session: Session, email: str, now: datetime | None = None) -> None:

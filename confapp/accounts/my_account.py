@@ -1,7 +1,9 @@
 """A signed-in person's own account: password, second factor, signed-in sessions, API tokens.
 
 Every change is written to the audit log. Checks of the current password are throttled like
-sign-in, so a browser left signed in cannot be used to guess it.
+sign-in, so a browser left signed in cannot be used to guess it. What would let someone keep
+the account after losing the browser (a new second factor, a new API token) asks for the
+password again, and a token also for a code when the account has a second factor.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from confapp.accounts.service import (
     create_api_token,
     end_other_web_sessions,
     revoke_api_token,
+    revoke_api_tokens,
     set_password,
 )
+from confapp.accounts.sign_in import code_step, use_code
 from confapp.db import Database
 from confapp.models import ApiToken, Conference, ConferenceRole, User, WebSession
 from confapp.throttle import HOUR, Limit, take
@@ -30,7 +34,6 @@ from confapp.throttle import HOUR, Limit, take
 PASSWORD_CHECKS = Limit("account-password-check", 10, HOUR // 4)
 TOTP_ISSUER = "confapp"
 _BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")
-_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
 def _user(session: Session, principal: Principal) -> User:
@@ -58,8 +61,16 @@ def _audit(session: Session, principal: Principal, action: str, detail: str = ""
 # ---- password -------------------------------------------------------------------------------
 
 
-def change_password(db: Database, principal: Principal, current: str, new: str, again: str) -> None:
-    """The new password takes effect at once; every other session of the account ends."""
+def change_password(
+    db: Database,
+    principal: Principal,
+    current: str,
+    new: str,
+    again: str,
+    revoke_tokens: bool = False,
+) -> None:
+    """The new password takes effect at once; every other session of the account ends, and
+    with `revoke_tokens` every API token too."""
     problem = choose_password_problem(new, again)
     if problem:
         raise AccountError(problem)
@@ -70,6 +81,8 @@ def change_password(db: Database, principal: Principal, current: str, new: str, 
         end_other_web_sessions(session, principal.user_id, principal.session_id_hash)
         close_password_resets(session, user.email)
         _audit(session, principal, "password changed")
+        if revoke_tokens:
+            _revoke_all_tokens(session, principal)
 
 
 # ---- second factor --------------------------------------------------------------------------
@@ -88,17 +101,16 @@ def is_totp_secret(text: str) -> bool:
     return bool(_BASE32_SECRET.fullmatch(text))
 
 
-def code_matches(secret: str, code: str) -> bool:
-    code = code.strip().replace(" ", "")
-    # One step either way: a phone's clock a little off, or a code typed as it changed.
-    return bool(_SIX_DIGITS.fullmatch(code)) and pyotp.TOTP(secret).verify(code, valid_window=1)
-
-
-def set_up_second_factor(db: Database, principal: Principal, secret: str, code: str) -> None:
-    """Save the authenticator's secret once a code from it proves it was added."""
+def set_up_second_factor(
+    db: Database, principal: Principal, secret: str, code: str, password: str
+) -> None:
+    """Save the authenticator's secret once a code from it proves it was added. The password
+    is asked for first: whoever holds only a signed-in browser cannot swap in their phone."""
     if not is_totp_secret(secret):
         raise AccountError("The set-up form was out of date; please start again.")
-    if not code_matches(secret, code):
+    _check_password(db, principal, password)
+    step = code_step(secret, code)
+    if step is None:
         raise AccountError(
             "That code did not match. Check the app shows confapp, and type the current code."
         )
@@ -106,6 +118,7 @@ def set_up_second_factor(db: Database, principal: Principal, secret: str, code: 
         user = _user(session, principal)
         replaced = bool(user.totp_secret)
         user.totp_secret = secret
+        user.totp_last_step = step  # the code that confirmed it cannot also sign in
         session.add(user)
         _audit(session, principal, "second factor replaced" if replaced else "second factor set up")
 
@@ -155,10 +168,13 @@ def sessions_of(session: Session, user_id: int) -> list[WebSession]:
     )
 
 
-def end_other_sessions(db: Database, principal: Principal) -> int:
+def end_other_sessions(db: Database, principal: Principal, revoke_tokens: bool = False) -> int:
+    """Sign out everywhere else (a lost phone), and with `revoke_tokens` revoke every API token."""
     with db.transaction() as session:
         ended = end_other_web_sessions(session, principal.user_id, principal.session_id_hash)
         _audit(session, principal, "signed out other sessions", f"{ended} ended")
+        if revoke_tokens:
+            _revoke_all_tokens(session, principal)
         return ended
 
 
@@ -186,13 +202,25 @@ def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
     )
 
 
-def add_token(db: Database, principal: Principal, name: str) -> str:
-    """A new API token; its secret is returned to be shown once and is never stored."""
+def _revoke_all_tokens(session: Session, principal: Principal) -> None:
+    revoked = revoke_api_tokens(session, principal.user_id)
+    if revoked:
+        _audit(session, principal, "API tokens revoked", f"{revoked} revoked")
+
+
+def add_token(db: Database, principal: Principal, name: str, password: str, code: str = "") -> str:
+    """A new API token; its secret is returned to be shown once and is never stored. A token
+    outlives the browser, so it takes the password, and a code if the account has a factor."""
     name = " ".join(name.split())
     if not name:
         raise AccountError("Give the token a name that says where it is used (e.g. door phone 3).")
     if len(name) > 100:
         raise AccountError("Keep the name under 100 characters.")
+    _check_password(db, principal, password)
+    with db.read() as session:
+        has_second_factor = bool(_user(session, principal).totp_secret)
+    if has_second_factor:
+        use_code(db, principal.user_id, code)
     with db.transaction() as session:
         token, secret = create_api_token(session, _user(session, principal), name)
         _audit(session, principal, "API token created", f"token {token.id}: {name}")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func
+from sqlalchemy import delete, exists
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
@@ -111,22 +112,41 @@ def pending_invitations(
 def revoke_role(
     session: Session, conference_id: int, user_id: int, role: str, by: Principal
 ) -> None:
-    """Take a role away; the conference must keep at least one organiser."""
-    held = session.get(ConferenceRole, (user_id, conference_id, role))
+    """Take a role away; the conference must keep at least one organiser, also when two
+    organisers remove each other at the same moment."""
     user = session.get(User, user_id)
-    if held is None or user is None:
+    if user is None:
         raise AccountError("That person does not hold that role here (any more).")
     if role == ORGANISER:
-        organisers = session.exec(
-            select(func.count())
-            .select_from(ConferenceRole)
+        # PostgreSQL: lock the conference's organiser rows, so a concurrent removal waits for
+        # this one and then sees it (SQLite takes its write lock at BEGIN and has no FOR UPDATE).
+        session.exec(
+            select(ConferenceRole.user_id)
             .where(ConferenceRole.conference_id == conference_id, ConferenceRole.role == ORGANISER)
-        ).one()
-        if organisers <= 1:
+            .with_for_update()
+        ).all()
+    statement = delete(ConferenceRole).where(
+        col(ConferenceRole.user_id) == user_id,
+        col(ConferenceRole.conference_id) == conference_id,
+        col(ConferenceRole.role) == role,
+    )
+    if role == ORGANISER:
+        # The check and the removal are one statement: only if another organiser remains.
+        others = aliased(ConferenceRole)
+        statement = statement.where(
+            exists().where(
+                others.conference_id == conference_id,
+                others.role == ORGANISER,
+                others.user_id != user_id,
+            )
+        )
+    if session.execute(statement).rowcount != 1:
+        still_held = session.get(ConferenceRole, (user_id, conference_id, role))
+        if still_held is not None:
             raise AccountError(
                 "This is the conference's only organiser: invite another before removing it."
             )
-    session.delete(held)
+        raise AccountError("That person does not hold that role here (any more).")
     record(
         session,
         "role revoked",

@@ -182,13 +182,17 @@ def end_other_web_sessions(session: Session, user_id: int, keep_id_hash: str | N
     return session.execute(statement).rowcount or 0
 
 
-def complete_second_factor(db: Database, id_hash: str) -> None:
-    with db.transaction() as session:
-        session.execute(
-            update(WebSession)
-            .where(col(WebSession.id_hash) == id_hash)
-            .values(fully_signed_in=True)
-        )
+def complete_second_factor(session: Session, id_hash: str) -> str | None:
+    """The code is accepted: the half-signed-in session is replaced by a new, complete one
+    under a new id, so an id seen before the code (planted, or read over a shoulder) opens
+    nothing. Returns the new cookie secret; None if the session has ended meanwhile."""
+    half = session.get(WebSession, id_hash)
+    user = session.get(User, half.user_id) if half else None
+    if half is None or user is None:
+        return None
+    session.delete(half)
+    session.flush()
+    return start_web_session(session, user, fully_signed_in=True, user_agent=half.user_agent)
 
 
 # ---- API tokens -----------------------------------------------------------------------------
@@ -221,6 +225,16 @@ def user_for_api_token(db: Database, secret: str, now: datetime | None = None) -
                 update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
             )
     return user
+
+
+def revoke_api_tokens(session: Session, user_id: int) -> int:
+    """Revoke every live token of a user (a password reset); returns how many."""
+    revoked = session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return revoked.rowcount or 0
 
 
 def revoke_api_token(session: Session, user_id: int, token_id: int) -> bool:

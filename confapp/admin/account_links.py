@@ -15,7 +15,6 @@ from confapp.accounts.links import (
     PASSWORD_RESET_PREFIX,
     UNKNOWN,
     LinkProblem,
-    SignedIn,
     accept_invitation,
     open_invitation,
     open_password_reset,
@@ -24,9 +23,15 @@ from confapp.accounts.links import (
 )
 from confapp.accounts.people import ROLE_DESCRIPTIONS
 from confapp.accounts.service import AccountError, end_web_session
-from confapp.admin.auth import current_principal, set_session_cookie
+from confapp.accounts.sign_in import TooManyAttempts
+from confapp.admin.auth import (
+    CSRF_FIELD,
+    current_principal,
+    remember_csrf_form_token,
+    require_user,
+)
 from confapp.admin.menu import ACCESS_TEAM
-from confapp.admin.routes import admin_page
+from confapp.admin.routes import admin_page, client_address, signed_in_response
 from confapp.db import Database
 from confapp.outbox import send_mail
 from confapp.request_body import read_form_fields
@@ -54,18 +59,6 @@ def _problem(request: Request, template: str, problem: LinkProblem) -> Response:
     )
 
 
-def _signed_in(request: Request, signed_in: SignedIn, next_path: str) -> Response:
-    """Hand the browser its new session; on to the code first if the account has a factor."""
-    target = (
-        f"/admin/login/second-factor?next={next_path}"
-        if signed_in.second_factor_next
-        else next_path
-    )
-    response = RedirectResponse(target, status_code=303)
-    set_session_cookie(request, response, signed_in.cookie_secret)
-    return response
-
-
 async def _end_current_session(request: Request) -> None:
     # Whoever was signed in on this browser before is signed out, not left behind.
     principal = current_principal(request, allow_half_signed_in=True)
@@ -83,11 +76,15 @@ def _invitation_page(
         invitation = open_invitation(_db(request), secret)
     except LinkProblem as problem:
         return _problem(request, "admin/invitation.html", problem)
+    principal = current_principal(request)
     return admin_page(
         request,
         "admin/invitation.html",
         {
             "invitation": invitation,
+            "signed_in_as_invited": principal is not None
+            and principal.session_id_hash is not None
+            and principal.email == invitation.email,
             "role": ROLE_DESCRIPTIONS.get(invitation.role, invitation.role),
             "action": INVITATION_PREFIX + secret,
             "problem": "",
@@ -103,9 +100,16 @@ def invitation_form(request: Request) -> Response:
 
 async def invitation_accept(request: Request) -> Response:
     secret = request.path_params["secret"]
-    form = await read_form_fields(request, ("password", "password_again"))
+    form = await read_form_fields(request, ("password", "password_again", CSRF_FIELD))
     if not sent_from_this_site(request):
         return _invitation_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
+    # Signed in, the browser may accept for its own account without the password; the page
+    # then carries the session's CSRF token, which is checked like on any other form.
+    remember_csrf_form_token(request, form)
+    principal = current_principal(request)
+    signed_in_as = None
+    if principal is not None and principal.session_id_hash is not None:
+        signed_in_as = require_user(request).user_id
     try:
         signed_in, invitation = await run_in_threadpool(
             accept_invitation,
@@ -114,15 +118,20 @@ async def invitation_accept(request: Request) -> Response:
             form.get("password", ""),
             form.get("password_again", ""),
             request.headers.get("user-agent", ""),
+            address=client_address(request),
+            signed_in_as=signed_in_as,
         )
     except LinkProblem as problem:
         return _problem(request, "admin/invitation.html", problem)
     except AccountError as exc:
-        return _invitation_page(request, secret, str(exc), status_code=422)
-    await _end_current_session(request)
+        status = 429 if isinstance(exc, TooManyAttempts) else 422
+        return _invitation_page(request, secret, str(exc), status_code=status)
     # Stewards have no conference home (the door is theirs); everyone else starts there.
     home = f"/admin/{invitation.conference.slug}/" if invitation.role in ACCESS_TEAM else "/admin/"
-    return _signed_in(request, signed_in, home)
+    if signed_in is None:  # the role went to the account signed in here
+        return RedirectResponse(home, status_code=303)
+    await _end_current_session(request)
+    return signed_in_response(request, signed_in, home)
 
 
 # ---- password reset -------------------------------------------------------------------------
@@ -215,7 +224,7 @@ async def reset_submit(request: Request) -> Response:
     except AccountError as exc:
         return _new_password_page(request, secret, str(exc), status_code=422)
     await _end_current_session(request)
-    return _signed_in(request, signed_in, "/admin/")
+    return signed_in_response(request, signed_in, "/admin/")
 
 
 routes = [

@@ -94,17 +94,26 @@ def require_user(request: Request) -> Principal:
 
 def require_role(request: Request, conference: Conference, *roles: str) -> Principal:
     """The principal, if they hold one of `roles` at the conference; else NotSignedIn or
-    Forbidden. Also enforces CSRF on unsafe methods and the conference's second-factor rule."""
+    Forbidden. Also enforces CSRF on unsafe methods and the conference's second-factor rule,
+    for API tokens as for browsers: a token is only as strong as the account behind it."""
     principal = require_user(request)
     if not principal.has_role(conference.id, *roles):
         raise Forbidden
     if (
         conference.second_factor_required
-        and principal.session_id_hash is not None
         and not principal.has_second_factor
         and principal.has_role(conference.id, *ROLES_READING_ATTENDEE_DATA)
     ):
         raise SecondFactorNeeded
+    return principal
+
+
+def require_half_signed_in(request: Request) -> Principal:
+    """The browser between password and code (the code form's own post), CSRF-checked."""
+    principal = current_principal(request, allow_half_signed_in=True)
+    if principal is None or principal.session_id_hash is None:
+        raise NotSignedIn
+    _check_csrf(request, principal)
     return principal
 
 
@@ -171,7 +180,9 @@ async def second_factor_needed_handler(request: Request, exc: Exception) -> Resp
         "This conference requires a second factor for accounts that can read attendee data. "
         "Set one up under My account (/admin/account), then come back."
     )
-    if wants_json(request):
+    principal = getattr(request.state, "principal", None)
+    if wants_json(request) or (principal is not None and principal.session_id_hash is None):
+        # An API token: no one to send to a page; it works again once the account has one.
         return error_response(request, 403, message, {"error": "second_factor_required"})
     return RedirectResponse("/admin/account?second_factor=required", status_code=303)
 

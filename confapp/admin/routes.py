@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyotp
+from urllib.parse import quote
+
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -10,12 +11,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp.accounts.audit import record
-from confapp.accounts.passwords import hash_password, needs_rehash, verify_password
-from confapp.accounts.service import (
-    complete_second_factor,
-    end_web_session,
-    find_user,
-    start_web_session,
+from confapp.accounts.service import AccountError, complete_second_factor, end_web_session
+from confapp.accounts.sign_in import (
+    SignedIn,
+    TooManyAttempts,
+    sign_in_with_password,
+    use_code,
 )
 from confapp.admin.auth import (
     CSRF_FIELD,
@@ -23,6 +24,7 @@ from confapp.admin.auth import (
     clear_session_cookie,
     current_principal,
     remember_csrf_form_token,
+    require_half_signed_in,
     require_role,
     require_user,
     safe_next,
@@ -31,18 +33,11 @@ from confapp.admin.auth import (
 from confapp.admin.menu import menu_for
 from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS
-from confapp.models import Conference, User
+from confapp.models import Conference
 from confapp.programme.queries import require_conference
 from confapp.request_body import read_form_fields
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
-from confapp.throttle import HOUR, Limit, take
-
-# Staff are tens of people: a handful of wrong passwords is normal, hundreds are an attack.
-SIGN_IN_PER_ACCOUNT = Limit("signin-account", 10, HOUR // 4)
-SIGN_IN_PER_ADDRESS = Limit("signin-address", 60, HOUR // 4)
-WRONG_PASSWORD = "That e-mail address and password do not match an account."
-TOO_MANY = "Too many attempts to sign in just now. Please wait a quarter of an hour and try again."
 
 
 def _db(request: Request) -> Database:
@@ -68,31 +63,6 @@ def login_form(request: Request) -> Response:
     )
 
 
-def _sign_in(
-    db: Database, email: str, password: str, address: str, user_agent: str
-) -> tuple[str | None, bool, str]:
-    """(cookie secret or None, whether a second factor follows, error message)."""
-    with db.transaction() as session:
-        for limit, key in ((SIGN_IN_PER_ADDRESS, address), (SIGN_IN_PER_ACCOUNT, email.lower())):
-            if not take(session, limit, key).allowed:
-                return None, False, TOO_MANY
-    with db.read() as session:
-        user = find_user(session, email)
-    if not verify_password(user.password_hash if user else None, password) or user is None:
-        return None, False, WRONG_PASSWORD
-    with db.transaction() as session:
-        if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
-            session.add(user)
-        two_step = bool(user.totp_secret)
-        secret = start_web_session(
-            session, user, fully_signed_in=not two_step, user_agent=user_agent
-        )
-        if not two_step:
-            record(session, "signed in", user_id=user.id, actor=user.email)
-    return secret, two_step, ""
-
-
 async def login_submit(request: Request) -> Response:
     form = await read_form_fields(request, ("email", "password", "next"))
     next_path = safe_next(form.get("next"))
@@ -102,27 +72,41 @@ async def login_submit(request: Request) -> Response:
     elif not email or not form.get("password"):
         error, status = "Enter your e-mail address and password.", 422
     else:
-        address = request.client.host if request.client else "unknown"
-        secret, two_step, error = await run_in_threadpool(
-            _sign_in,
-            _db(request),
-            email,
-            form["password"],
-            address,
-            request.headers.get("user-agent", ""),
-        )
-        if secret is not None:
-            target = "/admin/login/second-factor?next=" + next_path if two_step else next_path
-            response = RedirectResponse(target, status_code=303)
-            set_session_cookie(request, response, secret)
-            return response
-        status = 429 if error == TOO_MANY else 401
+        try:
+            signed_in = await run_in_threadpool(
+                sign_in_with_password,
+                _db(request),
+                email,
+                form["password"],
+                client_address(request),
+                request.headers.get("user-agent", ""),
+            )
+        except AccountError as exc:
+            error, status = str(exc), 429 if isinstance(exc, TooManyAttempts) else 401
+        else:
+            return signed_in_response(request, signed_in, next_path)
     return admin_page(
         request,
         "admin/login.html",
         {"next_path": next_path, "email": email, "error": error},
         status_code=status,
     )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def signed_in_response(request: Request, signed_in: SignedIn, next_path: str) -> Response:
+    """Hand the browser its new session; on to the code first if the account has a factor."""
+    target = (
+        "/admin/login/second-factor?next=" + quote(next_path, safe="/")
+        if signed_in.second_factor_next
+        else next_path
+    )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, signed_in.cookie_secret)
+    return response
 
 
 def second_factor_form(request: Request) -> Response:
@@ -144,40 +128,38 @@ def second_factor_form(request: Request) -> Response:
 async def second_factor_submit(request: Request) -> Response:
     form = await read_form_fields(request, ("code", "next", CSRF_FIELD))
     remember_csrf_form_token(request, form)
-    principal = current_principal(request, allow_half_signed_in=True)
-    if principal is None or principal.session_id_hash is None:
-        raise NotSignedIn
+    principal = require_half_signed_in(request)  # CSRF token and Origin, as on every form
     next_path = safe_next(form.get("next"))
     db = _db(request)
 
-    def check() -> bool:
+    def check() -> str | None:
+        use_code(db, principal.user_id, form.get("code", ""))
         with db.transaction() as session:
-            if not take(session, SIGN_IN_PER_ACCOUNT, principal.email).allowed:
-                return False
-        with db.read() as session:
-            user = session.get(User, principal.user_id)
-        code = form.get("code", "").strip()
-        if user is None or not user.totp_secret:
-            return False
-        if not pyotp.TOTP(user.totp_secret).verify(code, valid_window=1):
-            return False
-        complete_second_factor(db, principal.session_id_hash or "")
-        with db.transaction() as session:
-            record(session, "signed in", user_id=principal.user_id, actor=principal.email)
-        return True
+            cookie = complete_second_factor(session, principal.session_id_hash or "")
+            if cookie is not None:
+                record(session, "signed in", user_id=principal.user_id, actor=principal.email)
+            return cookie
 
-    if await run_in_threadpool(check):
-        return RedirectResponse(next_path, status_code=303)
+    try:
+        cookie = await run_in_threadpool(check)
+    except AccountError as exc:
+        error, status = str(exc), 429 if isinstance(exc, TooManyAttempts) else 401
+    else:
+        if cookie is None:  # signed out meanwhile (from another browser): start again
+            raise NotSignedIn
+        response = RedirectResponse(next_path, status_code=303)
+        set_session_cookie(request, response, cookie)
+        return response
     return admin_page(
         request,
         "admin/second_factor.html",
         {
             "csrf_token": principal.csrf_token,
             "next_path": next_path,
-            "error": "That code did not match. Codes change every 30 seconds; try the current one.",
+            "error": error,
             "principal": None,
         },
-        status_code=401,
+        status_code=status,
     )
 
 
