@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -24,6 +25,9 @@ from confapp.migrate import upgrade_to_head
 from confapp.programme.conference_file import LoadReport, load_conference_file
 from confapp.resources import demo_seed_path
 from confapp.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.admin_helpers import Mailbox
 
 DEMO = "socialism-2027"
 
@@ -196,3 +200,22 @@ def phone(browser: object) -> Iterator[object]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    from tests.admin_helpers import Mailbox  # it uses free_port from here
+
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()
+
+
+@pytest.fixture
+def mail_client(settings: Settings, demo: LoadReport, mailbox: Mailbox) -> Iterator[TestClient]:
+    """The demo conference's app, sending its mail to the real SMTP server above."""
+    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
+    with TestClient(create_app(smtp), raise_server_exceptions=False) as test_client:
+        yield test_client

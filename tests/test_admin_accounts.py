@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pyotp
@@ -21,7 +20,6 @@ from starlette.testclient import TestClient
 from confapp import cli
 from confapp.accounts.secrets import secret_hash
 from confapp.accounts.service import find_user
-from confapp.app import create_app
 from confapp.db import Database
 from confapp.models import (
     AccountLink,
@@ -33,7 +31,6 @@ from confapp.models import (
     WebSession,
 )
 from confapp.programme.conference_file import LoadReport
-from confapp.settings import Settings
 from confapp.times import utcnow
 from tests.admin_helpers import (
     PASSWORD,
@@ -50,22 +47,6 @@ from tests.conftest import DEMO
 
 ORGANISER = "organiser@example.org"
 NEW_PASSWORD = "a brand new password for the venue"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-
-
-@pytest.fixture
-def mail_client(settings: Settings, demo: LoadReport, mailbox: Mailbox) -> Iterator[TestClient]:
-    """The demo conference's app, sending its mail to the real SMTP server above."""
-    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
-    with TestClient(create_app(smtp), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

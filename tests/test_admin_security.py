@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import update
@@ -18,11 +17,9 @@ from confapp.accounts.secrets import secret_hash
 from confapp.accounts.service import AccountError, Principal, find_user
 from confapp.accounts.sign_in import SIGN_IN_PER_ADDRESS
 from confapp.admin.auth import SESSION_COOKIE
-from confapp.app import create_app
 from confapp.db import Database
 from confapp.models import ApiToken, AuditEntry, Conference, ConferenceRole, User, WebSession
 from confapp.programme.conference_file import LoadReport
-from confapp.settings import Settings
 from confapp.throttle import take
 from tests.admin_helpers import (
     PASSWORD,
@@ -48,22 +45,6 @@ ELSEWHERE = ("198.51.100.7", 40000)  # another client address than the TestClien
 def organiser(db: Database, demo: LoadReport) -> str:
     make_user(db, ORGANISER, "organiser", DEMO)
     return ORGANISER
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-
-
-@pytest.fixture
-def mail_client(settings: Settings, demo: LoadReport, mailbox: Mailbox) -> Iterator[TestClient]:
-    """The demo conference's app, sending its mail to the real SMTP server above."""
-    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
-    with TestClient(create_app(smtp), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def require_second_factor(db: Database) -> None:
