@@ -21,7 +21,10 @@ from confapp.admin import audit_log as admin_audit_log
 from confapp.admin import auth as admin_auth
 from confapp.admin import notices as admin_notices
 from confapp.admin import people as admin_people
+from confapp.admin import programme_api as admin_programme_api
+from confapp.admin import programme_editor as admin_programme_editor
 from confapp.admin import programme_problems as admin_programme_problems
+from confapp.admin import programme_records as admin_programme_records
 from confapp.admin import registration_settings as admin_registration_settings
 from confapp.admin import registrations as admin_registrations
 from confapp.admin import reports as admin_reports
@@ -41,6 +44,7 @@ from confapp.errors import (
 from confapp.hosts import AllowedHostsMiddleware, allowed_host_names
 from confapp.housekeeping import run_housekeeping
 from confapp.http_cache import BodyCache
+from confapp.programme import changelog
 from confapp.programme import routes as programme_routes
 from confapp.programme.queries import NotFound
 from confapp.registration import manage_routes
@@ -85,12 +89,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin_notices.routes,
         *admin_audit_log.routes,
         *admin_programme_problems.routes,
+        *admin_programme_records.routes,
+        *admin_programme_editor.routes,
         *admin_routes.routes,
         *agenda_routes.routes,
         *manage_routes.routes,
         *ticket_routes.routes,
         *registration_routes.routes,
         *calendar_routes.routes,
+        *changelog.routes,
+        *admin_programme_api.routes,
         *programme_routes.routes,
     ]
     app = Starlette(

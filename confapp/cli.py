@@ -78,13 +78,31 @@ def cmd_load(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     db = prepare_database(settings, seed=False)
     try:
-        report = load_conference_file(db, args.file)
+        report = load_conference_file(
+            db, args.file, dry_run=args.dry_run, cancel_web_sessions=args.cancel_web_sessions
+        )
     except ConferenceFileError as exc:
         print(f"confapp load: nothing was changed.\n{exc}", file=sys.stderr)
         return 2
     finally:
         db.dispose()
+    # What changes in a conference that exists already (perhaps edited on the web since the
+    # file was last loaded) is always listed; a new conference is summed up.
+    if report.dry_run or (report.changed and not report.created_the_conference):
+        if report.dry_run:
+            print(f"Loading {args.file} would make these changes (nothing was written):")
+        else:
+            print(f"Loading {args.file} made these changes:")
+        for line in report.change_lines() or ["nothing"]:
+            print(f"  {line}")
+    for note in report.notes:
+        print(f"Note: {note}")
     print(report.summary())
+    if report.kept_web_sessions:
+        print(
+            "Sessions made on the web that the file lacks are kept; "
+            "load with --cancel-web-sessions to cancel them."
+        )
     return 0
 
 
@@ -174,10 +192,14 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
     from confapp import mail_kinds  # noqa: F401 - so every kind of mail has its builder
     from confapp.outbox import send_due_mail
+    from confapp.programme.change_mail import batch_programme_changes
+    from confapp.times import utcnow
 
     settings = _settings_from(args)
     db = prepare_database(settings, seed=False)
     try:
+        # Programme changes that have settled become mails first, as housekeeping does.
+        batch_programme_changes(db, utcnow())
         sent = anyio.run(send_due_mail, db, settings)
     finally:
         db.dispose()
@@ -273,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = with_database(commands.add_parser("load", help="import or update a conference file"))
     load.add_argument("file", help="a conference TOML file (see docs/seed-format.md)")
+    load.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what loading the file would change, and change nothing",
+    )
+    load.add_argument(
+        "--cancel-web-sessions",
+        action="store_true",
+        help="also cancel sessions made on the web that the file lacks (by default they are kept)",
+    )
     load.set_defaults(func=cmd_load)
 
     export = with_database(

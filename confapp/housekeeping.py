@@ -1,7 +1,8 @@
-"""Background work in each app process: retry queued mail, erase expired data, prune throttles.
+"""Background work in each app process: batch programme changes into mail to those who starred
+the sessions, retry queued mail, erase expired data, prune throttles.
 
-Every step is safe to run in several processes at once (mail is claimed row by row; erasure
-and pruning are idempotent), so nothing needs electing a leader.
+Every step is safe to run in several processes at once (changes are claimed by a conditional
+UPDATE, mail row by row; erasure and pruning are idempotent), so nothing needs electing a leader.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import anyio
 from confapp import mail_kinds, throttle  # noqa: F401 - mail_kinds: a builder for every kind
 from confapp.db import Database
 from confapp.outbox import send_due_mail
+from confapp.programme.change_mail import batch_programme_changes
 from confapp.registration.privacy import purge_expired_personal_data
 from confapp.settings import Settings
+from confapp.times import utcnow
 
 log = logging.getLogger("confapp.housekeeping")
 
@@ -25,6 +28,7 @@ async def run_housekeeping(db: Database, settings: Settings) -> None:
     since_purge = PURGE_EVERY_SECONDS  # purge once at start
     while True:
         try:
+            await anyio.to_thread.run_sync(batch_programme_changes, db, utcnow())
             await send_due_mail(db, settings)
             if since_purge >= PURGE_EVERY_SECONDS:
                 report = await anyio.to_thread.run_sync(purge_expired_personal_data, db)

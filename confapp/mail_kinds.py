@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from confapp.accounts import links as account_mail
 from confapp.admin import notices_service as notice_mail
+from confapp.programme import change_mail as programme_change_mail
 from confapp.registration import mail as attendee_mail
 
-MAIL_MODULES = (attendee_mail, account_mail, notice_mail)
+MAIL_MODULES = (attendee_mail, account_mail, notice_mail, programme_change_mail)

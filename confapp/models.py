@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid as uuid_lib
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -73,6 +74,12 @@ class Conference(SQLModel, table=True):
     second_factor_required: bool = False
     # Bumped by every change to rooms, tracks, speakers or sessions; caches and ETags key on it.
     programme_version: int = 1
+    # None: the programme is a draft only organisers see. Once set, every change is public
+    # at once and goes into the public changelog.
+    programme_published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The programme's daily hours, local time; sessions outside them are flagged as clashes.
+    day_starts: time | None = None
+    day_ends: time | None = None
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
@@ -85,7 +92,11 @@ class Room(SQLModel, table=True):
     name: str = Field(max_length=200)
     capacity: int | None = None
     access_notes: str = Field(default="", sa_type=Text)
+    # None: nobody has said. A speaker who needs step-free access clashes with anything else.
+    step_free: bool | None = None
     position: int = 0
+    # Goes up with every saved change: a write naming an older version is refused (409).
+    version: int = 1
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
 
@@ -98,6 +109,7 @@ class Track(SQLModel, table=True):
     colour: str = Field(default="#555555", max_length=7)
     description: str = Field(default="", sa_type=Text)
     position: int = 0
+    version: int = 1
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
 
@@ -112,6 +124,9 @@ class Speaker(SQLModel, table=True):
     pronouns: str = Field(default="", max_length=50)
     affiliation: str = Field(default="", max_length=200)
     links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Organisers' data only (never public): the speaker needs rooms with step-free access.
+    needs_step_free: bool = False
+    version: int = 1
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
 
@@ -143,6 +158,11 @@ class ProgrammeSession(SQLModel, table=True):
     recording_url: str = Field(default="", max_length=500)
     # iCal SEQUENCE: goes up when start, end, room or status changes.
     sequence: int = 0
+    # Goes up with every saved change (people too): a write naming an older one gets a 409.
+    version: int = 1
+    # Made in the editor or the API, not by a conference file: a file that lacks it does not
+    # cancel it unless told to.
+    made_on_web: bool = False
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
@@ -153,6 +173,45 @@ class SessionPerson(SQLModel, table=True):
     speaker_id: int = Field(foreign_key="speaker.id", primary_key=True, index=True)
     role: str = Field(default=PersonRole.speaker.value, max_length=20)
     position: int = 0
+
+
+class ProgrammeChangeKind(StrEnum):
+    added = "added"
+    time = "time"
+    room = "room"
+    status = "status"
+    title = "title"
+
+
+class ProgrammeChange(SQLModel, table=True):
+    """One published change to a session, for the public changelog and the change mails.
+
+    `before` and `after` hold values, not sentences, so pages can word them in any language:
+    {"start", "end"} (ISO, UTC) for time, {"slug", "name"} for room, the status or the title.
+    """
+
+    __tablename__ = "programme_change"
+    __table_args__ = (Index("ix_programme_change_conference_at", "conference_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id")
+    session_id: int = Field(foreign_key="programme_session.id", index=True, ondelete="CASCADE")
+    at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    kind: str = Field(max_length=10)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Set when the change has gone into a mail batch to those who starred the session.
+    mail_batch_id: int | None = Field(
+        default=None, foreign_key="programme_change_batch.id", index=True
+    )
+
+
+class ProgrammeChangeBatch(SQLModel, table=True):
+    """Changes mailed together: one message per attendee per batch, not per keystroke."""
+
+    __tablename__ = "programme_change_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
 
 class TicketType(SQLModel, table=True):

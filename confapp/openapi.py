@@ -597,13 +597,467 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# --- The programme editor (organisers only) ---------------------------------------------------
+
+VERSION = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "Goes up with every saved change. Send it back as `If-Match` (or `version` "
+    "in the body) and a change made by someone else since is refused with 409.",
+}
+STEP_FREE = {
+    "type": ["boolean", "null"],
+    "description": "Whether the room has step-free access; null: nobody has said.",
+}
+CLASH_KINDS = [
+    "room_double_booked",
+    "person_double_booked",
+    "outside_conference_days",
+    "outside_conference_hours",
+    "not_step_free",
+    "room_too_small",
+    "no_room",
+    "no_speaker",
+]
+ETAG_HEADER = {
+    "ETag": {
+        "required": True,
+        "description": 'The record\'s version, quoted: "3". Send it back as If-Match.',
+        "schema": STRING,
+    }
+}
+IF_MATCH_PARAMETER = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The version the change starts from, as its ETag gave it ("3"; W/"3" and '
+    "3 are taken too), or * for whatever is current. Without it (and without `version` in "
+    "the body) the change is saved over whatever is there.",
+    "schema": STRING,
+}
+PERSON_INPUT = {
+    "oneOf": [
+        _obj(
+            ["speaker"],
+            {
+                "speaker": {"type": "string", "description": "A speaker's slug."},
+                "role": {"enum": ["speaker", "chair"], "default": "speaker"},
+            },
+        ),
+        {"type": "string", "description": "A speaker's slug, billed as a speaker."},
+    ]
+}
+SESSION_INPUT_PROPERTIES: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 300},
+    "start": {
+        **DATE_TIME,
+        "description": "ISO 8601 with a UTC offset (Z or +10:00); a time without one is refused.",
+        "examples": ["2027-07-10T09:30:00+10:00"],
+    },
+    "end": {**DATE_TIME, "description": "After the start, and at most 24 hours after it."},
+    "room": {**NULLABLE_STRING, "description": "A room's slug; null takes the session out."},
+    "track": {**NULLABLE_STRING, "description": "A track's slug, or null."},
+    "status": {"enum": ["confirmed", "cancelled"]},
+    "kind": {"enum": ["talk", "panel", "debate", "workshop", "plenary", "social"]},
+    "abstract": {"type": "string", "maxLength": 20_000},
+    "language": {"type": "string", "maxLength": 20},
+    "people": {
+        "type": "array",
+        "items": PERSON_INPUT,
+        "description": "Who is billed, in billing order; replaces the list as a whole.",
+    },
+}
+
+
+def _organiser_view(public: str, extra: dict[str, Any], description: str) -> dict[str, Any]:
+    """A public record's schema with what only organisers see added."""
+    return _all_required({**SCHEMAS[public]["properties"], **extra}, description=description)
+
+
+def _answer(key: str, schema: str, **extra: Any) -> dict[str, Any]:
+    return _obj(
+        [key],
+        {
+            key: ref(schema),
+            "changed": {
+                "type": "array",
+                "items": STRING,
+                "description": "After a change: the fields that really changed (none: nothing "
+                "was saved, and the version stayed).",
+            },
+            **extra,
+        },
+    )
+
+
+def _conflict(schema: str) -> dict[str, Any]:
+    return _all_required(
+        {"error": {"const": "conflict"}, "detail": STRING, "current": ref(schema)},
+        description="Someone saved the record since the version given; nothing was saved. "
+        "`current` is the record as it now stands (its version is also the ETag).",
+    )
+
+
+SCHEMAS.update(
+    {
+        "OrganiserSession": _organiser_view(
+            "Session",
+            {
+                "version": VERSION,
+                "made_on_web": {
+                    "type": "boolean",
+                    "description": "Made in the editor or this API, not by a conference file.",
+                },
+            },
+            "A session as organisers see it, drafts included.",
+        ),
+        "OrganiserSpeaker": _organiser_view(
+            "Speaker",
+            {
+                "needs_step_free": {
+                    "type": "boolean",
+                    "description": "Organisers' data only, never public: billed in a room that "
+                    "is not step-free, the session has a `not_step_free` clash.",
+                },
+                "version": VERSION,
+            },
+            "A speaker as organisers see it, billed or not.",
+        ),
+        "OrganiserRoom": _organiser_view(
+            "Room",
+            {"step_free": STEP_FREE, "position": INTEGER, "version": VERSION},
+            "A room as organisers see it; `position` orders the columns.",
+        ),
+        "OrganiserTrack": _organiser_view(
+            "Track",
+            {"position": INTEGER, "version": VERSION},
+            "A track as organisers see it.",
+        ),
+        "Clash": _all_required(
+            {
+                "kind": {"enum": CLASH_KINDS},
+                "session": {"type": "string", "description": "The slug of the session."},
+                "other_session": {
+                    **NULLABLE_STRING,
+                    "description": "The slug of the session it clashes with (for a room or a "
+                    "person booked twice), else null.",
+                },
+                "message": {"type": "string", "description": "What clashes with what, in words."},
+            },
+            description="A problem an organiser should sort out. Clashes never stop a change.",
+        ),
+        "SessionAnswer": _answer(
+            "session",
+            "OrganiserSession",
+            clashes={
+                "type": "array",
+                "items": ref("Clash"),
+                "description": "Every clash the session now takes part in.",
+            },
+        )
+        | {"required": ["session", "clashes"]},
+        "SpeakerAnswer": _answer("speaker", "OrganiserSpeaker"),
+        "RoomAnswer": _answer("room", "OrganiserRoom"),
+        "TrackAnswer": _answer("track", "OrganiserTrack"),
+        "SessionList": _all_required(
+            {
+                "sessions": {
+                    "type": "array",
+                    "items": ref("OrganiserSession"),
+                    "description": "In programme order; cancelled ones and, before the "
+                    "programme is published, drafts too.",
+                }
+            }
+        ),
+        "SpeakerList": _all_required(
+            {"speakers": {"type": "array", "items": ref("OrganiserSpeaker")}},
+            description="Every speaker, by name, billed or not.",
+        ),
+        "RoomList": _all_required(
+            {"rooms": {"type": "array", "items": ref("OrganiserRoom")}},
+            description="By position.",
+        ),
+        "TrackList": _all_required(
+            {"tracks": {"type": "array", "items": ref("OrganiserTrack")}},
+            description="By position.",
+        ),
+        "NewSession": _obj(
+            ["title", "start", "end"],
+            {
+                **SESSION_INPUT_PROPERTIES,
+                "slug": {
+                    "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]*$",
+                    "maxLength": 80,
+                    "description": "Its address; made from the title if left out.",
+                },
+            },
+            additionalProperties=False,
+            examples=[
+                {
+                    "title": "Organising the unorganised",
+                    "start": "2027-07-10T09:30:00+10:00",
+                    "end": "2027-07-10T11:00:00+10:00",
+                    "room": "main-hall",
+                    "people": [{"speaker": "rosa-luxemburg", "role": "speaker"}],
+                }
+            ],
+        ),
+        "SessionChange": _obj(
+            [],
+            {**SESSION_INPUT_PROPERTIES, "version": VERSION},
+            additionalProperties=False,
+            description="Any of the fields; those left out stay as they are.",
+            examples=[{"start": "2027-07-10T14:00:00+10:00", "end": "2027-07-10T15:30:00+10:00"}],
+        ),
+        "SpeakerInput": _obj(
+            [],
+            {
+                "slug": {
+                    "type": "string",
+                    "description": "Only when creating; made from the "
+                    "name if left out. It cannot be changed.",
+                },
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "bio": {"type": "string", "maxLength": 20_000},
+                "pronouns": {"type": "string", "maxLength": 50},
+                "affiliation": {"type": "string", "maxLength": 200},
+                "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
+                "needs_step_free": {"type": "boolean"},
+                "version": VERSION,
+            },
+            additionalProperties=False,
+            description="`name` is required to create one; a change takes any of the fields.",
+            examples=[{"name": "Rosa Luxemburg", "pronouns": "she/her"}],
+        ),
+        "RoomInput": _obj(
+            [],
+            {
+                "slug": {"type": "string", "description": "Only when creating."},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "capacity": {**NULLABLE_INTEGER, "minimum": 0, "maximum": 1_000_000},
+                "access_notes": {"type": "string", "maxLength": 5_000},
+                "step_free": STEP_FREE,
+                "position": {**NULLABLE_INTEGER, "minimum": 0},
+                "version": VERSION,
+            },
+            additionalProperties=False,
+            description="`name` is required to create one; a change takes any of the fields.",
+            examples=[{"name": "Main hall", "capacity": 400, "step_free": True}],
+        ),
+        "TrackInput": _obj(
+            [],
+            {
+                "slug": {"type": "string", "description": "Only when creating."},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "colour": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+                "description": {"type": "string", "maxLength": 5_000},
+                "position": {**NULLABLE_INTEGER, "minimum": 0},
+                "version": VERSION,
+            },
+            additionalProperties=False,
+            description="`name` is required to create one; a change takes any of the fields.",
+            examples=[{"name": "Climate", "colour": "#2e7d32"}],
+        ),
+        "SessionConflict": _conflict("OrganiserSession"),
+        "SpeakerConflict": _conflict("OrganiserSpeaker"),
+        "RoomConflict": _conflict("OrganiserRoom"),
+        "TrackConflict": _conflict("OrganiserTrack"),
+        "InUse": _all_required(
+            {"error": {"const": "in_use"}, "detail": STRING},
+            description="Sessions still use the record; nothing was deleted.",
+        ),
+        "Deleted": _all_required(
+            {
+                "result": {
+                    "enum": ["deleted", "cancelled"],
+                    "description": "Before the programme is published a session is deleted; "
+                    "after, it is cancelled, so calendars that hold it are told.",
+                }
+            }
+        ),
+        "Published": _all_required(
+            {
+                "published_at": {
+                    **DATE_TIME,
+                    "description": "When it was first published (publishing again changes "
+                    "nothing).",
+                },
+                "programme_version": INTEGER,
+            }
+        ),
+    }
+)
+
+
+def _editor_responses(**by_status: dict[str, Any]) -> dict[str, Any]:
+    """What every editor route may answer besides its own: 401, 403, and 404."""
+    return _responses(s401=UNAUTHORIZED, s403=FORBIDDEN, **by_status)
+
+
+def _editor_paths(
+    many: str, one: str, what: str, schemas: str, deleted: str, delete_conflict: str
+) -> dict[str, Any]:
+    """GET/POST on a collection (sessions, speakers, rooms, tracks) and GET/PATCH/DELETE on one
+    of its records. `schemas` is the stem of their schema names (Session: SessionList,
+    SessionAnswer, SessionConflict...)."""
+    title = one.capitalize()
+    input_schema, change_schema = (
+        ("NewSession", "SessionChange") if one == "session" else (f"{title}Input",) * 2
+    )
+    not_found = _json_response(f"No such conference, or no such {one}.", "NotFound")
+    invalid = _json_response(
+        "Some fields need fixing (`fields` says why, per field); nothing was saved.", "Invalid"
+    )
+    too_large = _json_response("The body is too large.", "TooLarge")
+    conflict = _json_response(
+        "Someone saved it since the version given (If-Match); nothing was saved. The answer "
+        "holds it as it now stands.",
+        f"{schemas}Conflict",
+        headers=ETAG_HEADER,
+    )
+    answer = f"{schemas}Answer"
+    return {
+        f"/api/{{conference}}/{many}": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "get": {
+                "operationId": f"list{title}s",
+                "summary": f"Organisers: every {one} {what}",
+                "security": BEARER,
+                "responses": _editor_responses(
+                    s200=_json_response(f"The {many}.", f"{schemas}List"), s404=NOT_FOUND
+                ),
+            },
+            "post": {
+                "operationId": f"create{title}",
+                "summary": f"Organisers: add a {one}",
+                "security": BEARER,
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref(input_schema)}}},
+                "responses": _editor_responses(
+                    s201=_json_response(
+                        "Made; its address in this API is in `Location`.",
+                        answer,
+                        headers={
+                            "Location": {"required": True, "schema": STRING},
+                            **ETAG_HEADER,
+                        },
+                    ),
+                    s404=NOT_FOUND,
+                    s413=too_large,
+                    s422=invalid,
+                ),
+            },
+        },
+        f"/api/{{conference}}/{many}/{{{one}}}": {
+            "parameters": [
+                CONFERENCE_PARAMETER,
+                {
+                    "name": one,
+                    "in": "path",
+                    "required": True,
+                    "description": f"The {one}'s slug.",
+                    "schema": STRING,
+                },
+            ],
+            "get": {
+                "operationId": f"get{title}",
+                "summary": f"Organisers: one {one}, with its version as the ETag",
+                "security": BEARER,
+                "responses": _editor_responses(
+                    s200=_json_response(f"The {one}.", answer, headers=ETAG_HEADER),
+                    s404=not_found,
+                ),
+            },
+            "patch": {
+                "operationId": f"change{title}",
+                "summary": f"Organisers: change a {one}",
+                "security": BEARER,
+                "parameters": [IF_MATCH_PARAMETER],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": ref(change_schema)}},
+                },
+                "responses": _editor_responses(
+                    s200=_json_response(
+                        f"Saved (or nothing to change); the {one} as it is now.",
+                        answer,
+                        headers=ETAG_HEADER,
+                    ),
+                    s404=not_found,
+                    s409=conflict,
+                    s413=too_large,
+                    s422=invalid,
+                ),
+            },
+            "delete": {
+                "operationId": f"delete{title}",
+                "summary": f"Organisers: delete a {one}",
+                "security": BEARER,
+                "parameters": [IF_MATCH_PARAMETER],
+                "responses": _editor_responses(
+                    s200=_json_response(deleted, "Deleted"),
+                    s404=not_found,
+                    s409=_json_response(delete_conflict, f"{schemas}DeleteConflict"),
+                    s422=_json_response("The If-Match header cannot be read.", "Invalid"),
+                ),
+            },
+        },
+    }
+
+
+SCHEMAS.update(
+    {
+        "SessionDeleteConflict": ref("SessionConflict"),
+        **{
+            f"{stem}DeleteConflict": {"oneOf": [ref(f"{stem}Conflict"), ref("InUse")]}
+            for stem in ("Speaker", "Room", "Track")
+        },
+    }
+)
+_IN_USE = "A version conflict (as for PATCH), or sessions still use it (`in_use`)."
+PATHS.update(
+    {
+        **_editor_paths(
+            "sessions",
+            "session",
+            "in programme order, drafts and cancelled ones included",
+            "Session",
+            "Before the programme is published the session is deleted; after, it is "
+            "cancelled (`result` says which), so calendars that hold it are told.",
+            "A version conflict (as for PATCH); nothing changed.",
+        ),
+        **_editor_paths(
+            "speakers", "speaker", "by name, billed or not", "Speaker", "Deleted.", _IN_USE
+        ),
+        **_editor_paths("rooms", "room", "in column order", "Room", "Deleted.", _IN_USE),
+        **_editor_paths("tracks", "track", "in order", "Track", "Deleted.", _IN_USE),
+        "/api/{conference}/programme/publish": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "post": {
+                "operationId": "publishProgramme",
+                "summary": "Organisers: publish the programme; from then on every change is "
+                "public at once and goes into the changelog",
+                "security": BEARER,
+                "responses": _editor_responses(
+                    s200=_json_response(
+                        "Published (or it already was: nothing changes).", "Published"
+                    ),
+                    s404=NOT_FOUND,
+                ),
+            },
+        },
+    }
+)
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "confapp",
         "version": __version__,
-        "description": "The public JSON API of a confapp site: the programme, ticket types, "
-        "registration, and what door devices need to check tickets offline. "
+        "description": "The JSON API of a confapp site: the programme, ticket types, "
+        "registration, and what door devices need to check tickets offline; and, for "
+        "organisers, the registrations desk and the programme editor. "
         "Errors are JSON objects with an `error` word and, mostly, a `detail` for people.",
         "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
     },
@@ -631,8 +1085,8 @@ OPENAPI: dict[str, Any] = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "An API token from `confapp token add EMAIL`, with its user's "
-                "roles. A signed-in browser's session works too; its PATCH requests must "
-                "send the session's CSRF token as X-CSRF-Token.",
+                "roles. A signed-in browser's session works too; its POST, PATCH and DELETE "
+                "requests must send the session's CSRF token as X-CSRF-Token.",
             }
         },
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from sqlmodel import select
 from confapp.cli import main
 from confapp.db import Database
 from confapp.migrate import upgrade_to_head
-from confapp.models import Conference, ProgrammeSession, Speaker
+from confapp.models import Conference, ProgrammeSession, Room, Speaker
 from confapp.programme.conference_file import (
     LoadReport,
     load_conference_file,
@@ -31,6 +32,9 @@ from tests.conftest import DEMO, fresh_postgres_database
 # tabs, line breaks (leading, trailing, blank lines), non-Latin scripts and emoji, a chair, a
 # cancelled session, a reading list, a fixed uuid, another language, and a session in the hour
 # that happens twice when the clocks go back (02:30 on 4 April 2027 in Sydney, the second time).
+# And every key the programme editor added: a draft programme, daily hours (one as a string, one
+# as a TOML time), rooms that are and are not step-free, a speaker who needs step-free access and
+# a session not placed in a room yet.
 AWKWARD = r'''
 [conference]
 slug = "awkward-2027"
@@ -48,16 +52,25 @@ Ends with a line break.
 currency = "EUR"
 solidarity_place_price = 12.5
 erase_after_days = 0
+draft = true
+day_starts = "09:00"
+day_ends = 22:30:00
 
 [[rooms]]
 key = "hall"
 name = "Hall ‘A’"
+step_free = true
 access_notes = "Step-free.\nHearing loop: ask at the \"desk\"."
 
 [[rooms]]
 key = "annex"
 name = "Annex"
 capacity = 12
+step_free = false
+
+[[rooms]]
+key = "garden"
+name = "Garden"
 
 [[tracks]]
 key = "theory"
@@ -71,6 +84,7 @@ bio = """Line one.
 Line two, with a trailing space """
 pronouns = "she/her"
 links = ["https://example.org/rosa?a=1&b=\"2\"", "mailto:rosa@example.org"]
+needs_step_free = true
 
 [[speakers]]
 key = "karl"
@@ -90,6 +104,14 @@ chairs = []
 reading = [{ title = "Reform or Revolution – \"the\" pamphlet", url = "https://example.org/r" }]
 recording_url = "https://example.org/recordings/reform"
 language = "de"
+
+[[sessions]]
+key = "not-placed-yet"
+title = "Not placed yet"
+kind = "workshop"
+start = 2027-04-03T14:00:00
+end = 2027-04-03T15:00:00
+speakers = ["rosa"]
 
 [[sessions]]
 key = "small-hours"
@@ -205,6 +227,9 @@ def test_the_demo_conference_round_trips_through_an_export(
     again = parse_conference_text(exported)
     seed = read_conference_file(demo_seed_path())
     assert again.conference == seed.conference
+    assert "draft" not in tomllib.loads(exported)["conference"]  # the demo is published
+    assert {room.step_free for room in again.rooms} == {True, False}
+    assert any(speaker.needs_step_free for speaker in again.speakers)
     assert again.rooms == seed.rooms
     assert again.tracks == seed.tracks
     assert sorted(again.speakers, key=lambda s: s.key) == sorted(seed.speakers, key=lambda s: s.key)
@@ -233,6 +258,42 @@ def test_awkward_text_a_chair_and_a_cancelled_session_round_trip(
     assert "uuid" not in sessions["reform-or-revolution"]  # derived from the slugs again
 
 
+def test_the_programme_editors_keys_round_trip(
+    fresh_databases: list[Database], tmp_path: Path
+) -> None:
+    source = write(tmp_path, AWKWARD, "awkward.toml")
+    exported, _ = assert_round_trip(fresh_databases, source, "awkward-2027", tmp_path)
+
+    data = tomllib.loads(exported)
+    conference = data["conference"]
+    assert (conference["draft"], conference["day_starts"], conference["day_ends"]) == (
+        True,
+        "09:00",
+        "22:30",
+    )
+    assert [(room["key"], room.get("step_free")) for room in data["rooms"]] == [
+        ("hall", True),
+        ("annex", False),
+        ("garden", None),  # nobody has said: left out
+    ]
+    assert [s.get("needs_step_free") for s in data["speakers"]] == [True, None]
+    placed = {s["key"]: s.get("room") for s in data["sessions"]}
+    assert placed["not-placed-yet"] is None and placed["reform-or-revolution"] == "hall"
+    for database in fresh_databases:  # a draft stays a draft in the database it is copied to
+        with database.read() as session:
+            copy = session.exec(select(Conference)).one()
+            rooms = {r.slug: r.step_free for r in session.exec(select(Room))}
+            rosa = session.exec(select(Speaker).where(Speaker.slug == "rosa")).one()
+            unplaced = session.exec(
+                select(ProgrammeSession).where(ProgrammeSession.slug == "not-placed-yet")
+            ).one()
+        assert copy.programme_published_at is None
+        assert (copy.day_starts, copy.day_ends) == (time(9, 0), time(22, 30))
+        assert rooms == {"hall": True, "annex": False, "garden": None}
+        assert rosa.needs_step_free is True
+        assert unplaced.room_id is None
+
+
 def test_a_session_dropped_from_the_file_is_exported_cancelled_and_an_off_sale_type_left_out(
     db: Database, tmp_path: Path
 ) -> None:
@@ -246,7 +307,11 @@ def test_a_session_dropped_from_the_file_is_exported_cancelled_and_an_off_sale_t
 
     exported = tomllib.loads(export(first, "awkward-2027"))
     statuses = {s["key"]: s.get("status", "confirmed") for s in exported["sessions"]}
-    assert statuses == {"reform-or-revolution": "cancelled", "small-hours": "cancelled"}
+    assert statuses == {
+        "reform-or-revolution": "cancelled",
+        "small-hours": "cancelled",
+        "not-placed-yet": "confirmed",
+    }
     assert [t["code"] for t in exported["ticket_types"]] == ["pwyc", "pool"]
 
     version = programme_version(first, "awkward-2027")
@@ -275,14 +340,22 @@ def test_an_unknown_conference_cannot_be_exported(db: Database) -> None:
         export_conference(session, "nope")
 
 
-def test_a_session_without_a_room_is_refused_by_name(db: Database, demo: LoadReport) -> None:
+def test_a_session_taken_out_of_its_room_is_exported_without_one(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
     with db.transaction() as session:
         record = session.exec(
             select(ProgrammeSession).where(ProgrammeSession.slug == "opening-rally")
         ).one()
         record.room_id = None
-    with db.read() as session, pytest.raises(ConferenceExportError, match="opening-rally"):
-        export_conference(session, DEMO)
+    exported = export(db, DEMO)
+    rally = next(s for s in tomllib.loads(exported)["sessions"] if s["key"] == "opening-rally")
+    assert "room" not in rally
+
+    version = programme_version(db, DEMO)
+    reloaded = load_conference_file(db, write(tmp_path, exported, "exported.toml"))
+    assert not reloaded.changed, reloaded.summary()
+    assert programme_version(db, DEMO) == version
 
 
 def test_data_the_loader_would_refuse_is_not_exported(db: Database, demo: LoadReport) -> None:

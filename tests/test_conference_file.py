@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -541,3 +542,131 @@ def test_a_ticket_type_put_back_into_the_file_is_sold_again(
     assert "free" in {t["code"] for t in offered}
     person = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "free"}
     assert client.post("/api/socialism-2027/registrations", json=person).status_code == 201
+
+
+# ---- the programme editor's keys: daily hours, drafts, step-free access, unplaced sessions ----
+
+
+def with_hours(text: str, hours: str) -> str:
+    return text.replace("erase_after_days = 30", f"erase_after_days = 30\n{hours}", 1)
+
+
+def conference_row(db: Database) -> Conference:
+    with db.read() as session:
+        return session.exec(select(Conference)).one()
+
+
+def test_the_daily_hours_are_stored_as_local_times(db: Database, tmp_path: Path) -> None:
+    # A quoted "HH:MM" or a TOML local time: both are times of day in the conference's zone.
+    text = with_hours(DEMO_TEXT, 'day_starts = "09:00"\nday_ends = 23:30:00')
+
+    load_conference_file(db, write(tmp_path, text))
+
+    conference = conference_row(db)
+    assert (conference.day_starts, conference.day_ends) == (time(9, 0), time(23, 30))
+
+
+@pytest.mark.parametrize(
+    ("hours", "where", "reason"),
+    [
+        ('day_starts = "9am"\nday_ends = "22:00"', "day_starts", "'9am' is not a local time"),
+        ('day_starts = "09:00"\nday_ends = "24:00"', "day_ends", "'24:00' is not a local time"),
+        ('day_starts = "09:00+10:00"\nday_ends = "22:00"', "day_starts", "is not a local time"),
+        ("day_starts = 9\nday_ends = 22", "day_starts", "9 is not a local time"),
+        ('day_starts = "22:00"\nday_ends = "09:00"', "day_ends", "the day ends (09:00) before"),
+        ('day_starts = "09:00"', "day_starts", "give day_ends too, or neither"),
+    ],
+    ids=["words", "midnight-as-24", "offset", "number", "backwards", "only-one"],
+)
+def test_bad_daily_hours_are_refused_naming_the_line(
+    db: Database, demo: LoadReport, tmp_path: Path, hours: str, where: str, reason: str
+) -> None:
+    text = with_hours(DEMO_TEXT, hours)
+    path = write(tmp_path, text)
+    before = snapshot(db)
+
+    with pytest.raises(ConferenceFileError) as error:
+        load_conference_file(db, path)
+
+    line = line_of(text, f"{where} =")
+    assert f"line {line}, conference.{where}: " in str(error.value)
+    assert reason in str(error.value)
+    assert snapshot(db) == before
+    assert conference_row(db).day_starts is None
+
+
+def test_a_draft_file_makes_an_unpublished_programme_that_a_later_file_does_not_publish(
+    db: Database, tmp_path: Path
+) -> None:
+    draft = DEMO_TEXT.replace("erase_after_days = 30", "erase_after_days = 30\ndraft = true", 1)
+
+    load_conference_file(db, write(tmp_path, draft, "draft.toml"))
+    assert conference_row(db).programme_published_at is None
+
+    # Only the file that creates the conference says whether it starts as a draft.
+    report = load_conference_file(db, demo_seed_path())
+
+    assert not report.changed
+    assert conference_row(db).programme_published_at is None
+    assert report.notes == [
+        "the file says draft = false, which counts only when a file creates the conference: "
+        "the programme of socialism-2027 stays unpublished."
+    ]
+
+
+def test_a_file_without_draft_publishes_the_programme_it_creates(
+    db: Database, demo: LoadReport
+) -> None:
+    assert conference_row(db).programme_published_at is not None
+    assert not demo.notes
+
+
+def test_step_free_rooms_and_speakers_who_need_them_are_stored(
+    db: Database, demo: LoadReport
+) -> None:
+    spec = read_conference_file(demo_seed_path())
+    with db.read() as session:
+        rooms = {r.slug: r.step_free for r in session.exec(select(Room))}
+        needing = {s.slug for s in session.exec(select(Speaker)) if s.needs_step_free}
+    assert rooms == {r.key: r.step_free for r in spec.rooms}
+    assert rooms["reading-room"] is False and rooms["great-hall"] is True
+    assert needing == {s.key for s in spec.speakers if s.needs_step_free} != set()
+    # The demo programme keeps its word: whoever needs step-free access is in step-free rooms.
+    for s in spec.sessions:
+        if needing & {*s.speakers, *s.chairs}:
+            assert s.room is not None and rooms[s.room] is True, s.key
+
+
+def test_a_room_nobody_has_said_is_step_free_is_unknown(db: Database, tmp_path: Path) -> None:
+    text = DEMO_TEXT.replace("step_free = false\n", "", 1)
+
+    load_conference_file(db, write(tmp_path, text))
+
+    with db.read() as session:
+        reading_room = session.exec(select(Room).where(Room.slug == "reading-room")).one()
+    assert reading_room.step_free is None
+
+
+def test_a_session_without_a_room_waits_to_be_placed(
+    db: Database, demo: LoadReport, tmp_path: Path
+) -> None:
+    spec = read_conference_file(demo_seed_path())
+    target = spec.sessions[4]
+    start = DEMO_TEXT.index(f'key = "{target.key}"')
+    room_line = f'room = "{target.room}"\n'
+    room_at = DEMO_TEXT.index(room_line, start)
+    text = DEMO_TEXT[:room_at] + DEMO_TEXT[room_at + len(room_line) :]
+
+    unplaced = load_conference_file(db, write(tmp_path, text))
+
+    assert session_by_slug(db, target.key).room_id is None
+    assert unplaced.change_lines() == [
+        f"changed session {target.key}:",
+        f"    room: {target.room} → not set",
+    ]
+    placed = load_conference_file(db, demo_seed_path())
+    assert placed.change_lines() == [
+        f"changed session {target.key}:",
+        f"    room: not set → {target.room}",
+    ]
+    assert session_by_slug(db, target.key).room_id is not None

@@ -167,6 +167,6 @@ def test_an_organiser_sees_every_clash_on_the_problems_page(client: Any, db: Dat
     assert page.status_code == 200
     assert "2 problems to sort out" in page.text
     assert "Big Hall is also booked for “Late Arrival”" in page.text
-    assert 'href="/clashes/sessions/late-arrival"' in page.text
+    assert 'href="/admin/clashes/programme/sessions/late-arrival"' in page.text
     demo = client.get("/admin/socialism-2027/programme/problems")
     assert demo.status_code == 403  # an organiser of another conference

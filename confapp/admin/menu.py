@@ -31,7 +31,9 @@ MENU = (
     MenuItem("Childcare report", "reports/childcare", ACCESS_TEAM),
     MenuItem("Mail attendees", "notices", ORGANISERS, "to those who agreed"),
     MenuItem("People and invitations", "people", ORGANISERS, "organisers, coordinators, stewards"),
+    MenuItem("Programme editor", "programme", ORGANISERS, "sessions by day and room"),
     MenuItem("Programme problems", "programme/problems", ORGANISERS, "clashes to sort out"),
+    MenuItem("Speakers, rooms, tracks, days", "programme/speakers", ORGANISERS, "and publishing"),
     MenuItem("Audit log", "audit", ORGANISERS),
     MenuItem("Export registrations (CSV)", "registrations.csv", ORGANISERS),
 )

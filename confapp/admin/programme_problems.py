@@ -18,7 +18,7 @@ def problems_page(request: Request) -> Response:
     conference = admin_conference(request)
     require_role(request, conference, *ORGANISERS)
     with request.app.state.db.read() as session:
-        programme = load_programme(session, conference)
+        programme = load_programme(session, conference, as_organiser=True)
         clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
     titles = {entry.slug: entry.title for entry in programme.sessions}
     return admin_page(

@@ -75,7 +75,8 @@ def _star(
                 ProgrammeSession.slug == session_slug,
             )
         ).first()
-        if programme_session is None:
+        # A draft's sessions are not there for the public, not even to star.
+        if programme_session is None or conference.programme_published_at is None:
             raise HTTPException(404, "There is no session at this address.")
         agenda = agenda_from_cookie(request, session, conference)
         if agenda is None and candidate_key:

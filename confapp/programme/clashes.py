@@ -1,6 +1,7 @@
 """Problems in a programme that an organiser must see before attendees do: two sessions in one
-room at once, a speaker or chair in two places at once, a session outside the conference's days,
-more people starred than the room holds, a session with no room or no speaker.
+room at once, a speaker or chair in two places at once, a session outside the conference's days
+or daily hours, more people starred than the room holds, a session with no room or no speaker, a
+speaker who needs step-free access billed in a room that is not (known to be) step-free.
 
 Plain functions over a loaded `Programme`: the editor shows the clashes of the session being
 worked on, the problems page lists them all, and the JSON API returns them with a change.
@@ -21,6 +22,8 @@ class ClashKind(StrEnum):
     room_double_booked = "room_double_booked"
     person_double_booked = "person_double_booked"
     outside_conference_days = "outside_conference_days"
+    outside_conference_hours = "outside_conference_hours"
+    not_step_free = "not_step_free"
     room_too_small = "room_too_small"
     no_room = "no_room"
     no_speaker = "no_speaker"
@@ -110,6 +113,35 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                     f"({conference.start_date:%d %b} to {conference.end_date:%d %b %Y}).",
                 )
             )
+        elif conference.day_starts is not None and conference.day_ends is not None:
+            starts, ends = entry.local_start.time(), entry.local_end.time()
+            if starts < conference.day_starts or ends > conference.day_ends or ends < starts:
+                clashes.append(
+                    Clash(
+                        ClashKind.outside_conference_hours,
+                        entry.slug,
+                        None,
+                        f"It runs {_when(entry)}, outside the programme's hours "
+                        f"({conference.day_starts:%H:%M}–{conference.day_ends:%H:%M}).",
+                    )
+                )
+        if entry.room is not None and entry.room.step_free is not True:
+            for person in entry.people:
+                if person.speaker.needs_step_free:
+                    state = (
+                        "is not step-free"
+                        if entry.room.step_free is False
+                        else ("is not known to be step-free")
+                    )
+                    clashes.append(
+                        Clash(
+                            ClashKind.not_step_free,
+                            entry.slug,
+                            None,
+                            f"{person.speaker.name} needs step-free access; "
+                            f"{entry.room.name} {state}.",
+                        )
+                    )
         if entry.room is None:
             clashes.append(Clash(ClashKind.no_room, entry.slug, None, "It has no room yet."))
         elif entry.room.capacity and stars:

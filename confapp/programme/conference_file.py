@@ -4,6 +4,21 @@ Loading is all-or-nothing: the whole file is parsed and checked, then checked ag
 database holds (places already taken), before anything is written; the import runs in one
 transaction, and anything the database still refuses becomes the same kind of error. Records are
 matched by their stable keys, so loading an edited file again updates the conference in place.
+
+The file and the web editor share a conference. A session made on the web (`made_on_web`) that
+the file lacks is kept, not cancelled, unless the caller asks for it (`cancel_web_sessions`);
+sessions a file made and a later file lacks are cancelled as ever. Every load words what it
+changes, record by record and field by field (`LoadReport.changes`), so that `confapp load` can
+show it: always with `--dry-run`, which runs the load in a transaction that is then rolled back,
+and on every load into a conference that already exists. Why every such load and not only when
+the web changed something: versions go up with every change, a file's as much as the editor's,
+so nothing stored tells a web edit since the last load from the last load itself; listing the
+changes of every load into an existing conference covers that case, and an unchanged reload
+lists nothing.
+
+`draft = true` in `[conference]` counts only when the file creates the conference: its programme
+then starts unpublished, for organisers only, until one of them publishes it. A file loaded into
+an existing conference never publishes or unpublishes it (the report notes the difference).
 """
 
 from __future__ import annotations
@@ -13,7 +28,7 @@ import tomllib
 import uuid as uuid_lib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,7 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlalchemy import true
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from confapp.db import Database
 from confapp.links import link_problem
@@ -46,11 +62,12 @@ from confapp.models import (
 )
 from confapp.programme.changes import (
     apply_changes,
-    apply_session_changes,
     bump_programme_version,
+    change_session,
+    record_session_added,
     set_session_people,
 )
-from confapp.times import is_valid_zone, to_utc, utcnow
+from confapp.times import is_valid_zone, to_local, to_utc, utcnow
 from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
@@ -86,6 +103,28 @@ OptionalLink = Annotated[
 ]
 
 
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
+
+
+def _clock_time(value: Any) -> Any:
+    """A time of day in the conference's zone: "09:30" (or a TOML local time, 09:30:00)."""
+    if isinstance(value, time) and value.tzinfo is None and value.microsecond == 0:
+        return value
+    if isinstance(value, str) and (match := _CLOCK.match(value)):
+        hour, minute, second = match.groups()
+        return time(int(hour), int(minute), int(second or 0))
+    shown = repr(value) if isinstance(value, str) else str(value)
+    raise PydanticCustomError(
+        "clock_time",
+        "{problem}",
+        {"problem": f'{shown[:40]} is not a local time of day such as "09:30"'},
+    )
+
+
+# The daily programme hours: local wall-clock times, no date and no zone.
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,12 +143,18 @@ class ConferenceSpec(_Spec):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "AUD"
     solidarity_place_price: Money | None = None
     erase_after_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    day_starts: ClockTime | None = None
+    day_ends: ClockTime | None = None
+    # Only read when the file creates the conference (see the module's docstring).
+    draft: bool = False
 
 
 class RoomSpec(_Spec):
     key: Key
     name: Name
     capacity: Annotated[int, Field(gt=0, le=MAX_PLACES)] | None = None
+    # Left out: nobody has said (and a speaker who needs step-free access is warned about it).
+    step_free: bool | None = None
     access_notes: Text = ""
 
 
@@ -127,6 +172,8 @@ class SpeakerSpec(_Spec):
     pronouns: Annotated[str, StringConstraints(max_length=50)] = ""
     affiliation: Annotated[str, StringConstraints(max_length=200)] = ""
     links: list[Link] = []
+    # Organisers' data only: never on a public page, feed or the programme JSON.
+    needs_step_free: bool = False
 
 
 class ReadingSpec(_Spec):
@@ -140,7 +187,7 @@ class SessionSpec(_Spec):
     kind: Literal["talk", "panel", "debate", "workshop", "plenary", "social"]
     start: datetime
     end: datetime
-    room: Key
+    room: Key | None = None  # not placed yet
     track: Key | None = None
     abstract: Text = ""
     speakers: list[Key] = []
@@ -183,12 +230,36 @@ class ConferenceFileError(Exception):
 
 
 @dataclass
+class RecordChange:
+    """One record a load creates, changes, cancels, keeps or takes off sale, in words."""
+
+    what: str  # "conference", "room", "track", "speaker", "session", "ticket type"
+    key: str
+    action: Literal["new", "changed", "cancelled", "kept", "off sale"]
+    # For "changed": one entry per field, "room: great-hall → seminar-1"; otherwise why.
+    details: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = f"{self.action} {self.what} {self.key}"
+        if self.action == "changed":
+            return [f"{head}:", *(f"    {detail}" for detail in self.details)]
+        return [f"{head}: {'; '.join(self.details)}" if self.details else head]
+
+
+@dataclass
 class LoadReport:
     conference_slug: str
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     cancelled_sessions: list[str] = field(default_factory=list)
     ticket_types_off_sale: list[str] = field(default_factory=list)
+    # Sessions made on the web that the file lacks, left as they are (not cancelled).
+    kept_web_sessions: list[str] = field(default_factory=list)
+    changes: list[RecordChange] = field(default_factory=list)
+    # Things worth saying that are not changes (a `draft` the load did not apply).
+    notes: list[str] = field(default_factory=list)
+    # Rolled back: the counts and changes are what loading the file would do.
+    dry_run: bool = False
 
     def count(self, bucket: dict[str, int], kind: str) -> None:
         bucket[kind] = bucket.get(kind, 0) + 1
@@ -199,16 +270,38 @@ class LoadReport:
             self.created or self.updated or self.cancelled_sessions or self.ticket_types_off_sale
         )
 
+    @property
+    def created_the_conference(self) -> bool:
+        return "conference" in self.created
+
+    def change_lines(self) -> list[str]:
+        """What the load changes, a record (and, for a changed one, a field) to a line."""
+        return [line for change in self.changes for line in change.lines()]
+
     def summary(self) -> str:
         def fmt(bucket: dict[str, int]) -> str:
             return ", ".join(f"{n} {kind}" for kind, n in sorted(bucket.items())) or "nothing"
 
-        text = f"{self.conference_slug}: created {fmt(self.created)}; updated {fmt(self.updated)}"
+        if self.dry_run:
+            text = (
+                f"{self.conference_slug} (dry run, nothing was written): would create "
+                f"{fmt(self.created)}; would update {fmt(self.updated)}"
+            )
+            cancel, take_off, keep = "would cancel", "would take off sale", "would keep"
+        else:
+            text = (
+                f"{self.conference_slug}: created {fmt(self.created)}; updated {fmt(self.updated)}"
+            )
+            cancel, take_off, keep = "cancelled", "took off sale", "kept"
         if self.cancelled_sessions:
-            text += f"; cancelled {len(self.cancelled_sessions)} session(s) no longer in the file"
+            text += f"; {cancel} {len(self.cancelled_sessions)} session(s) no longer in the file"
         if self.ticket_types_off_sale:
-            text += "; took off sale ticket type(s) no longer in the file: " + ", ".join(
+            text += f"; {take_off} ticket type(s) no longer in the file: " + ", ".join(
                 self.ticket_types_off_sale
+            )
+        if self.kept_web_sessions:
+            text += f"; {keep} session(s) made on the web that are not in the file: " + ", ".join(
+                self.kept_web_sessions
             )
         return text
 
@@ -264,6 +357,22 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
         )
     if conf.end_date < conf.start_date:
         problems.append((("conference", "end_date"), "the conference ends before it starts"))
+    # As the editor has it: the daily hours are both given or both left out.
+    if conf.day_starts is None and conf.day_ends is not None:
+        problems.append((("conference", "day_ends"), "give day_starts too, or neither"))
+    elif conf.day_starts is not None and conf.day_ends is None:
+        problems.append((("conference", "day_starts"), "give day_ends too, or neither"))
+    elif (
+        conf.day_starts is not None
+        and conf.day_ends is not None
+        and conf.day_ends <= conf.day_starts
+    ):
+        problems.append(
+            (
+                ("conference", "day_ends"),
+                f"the day ends ({conf.day_ends:%H:%M}) before it starts ({conf.day_starts:%H:%M})",
+            )
+        )
 
     def unique(section: str, keys: list[str], what: str = "key") -> set[str]:
         seen: set[str] = set()
@@ -289,7 +398,7 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
 
     for index, session in enumerate(spec.sessions):
         loc = ("sessions", index)
-        if session.room not in rooms:
+        if session.room is not None and session.room not in rooms:
             problems.append(((*loc, "room"), f"there is no room with key {session.room!r}"))
         if session.track is not None and session.track not in tracks:
             problems.append(((*loc, "track"), f"there is no track with key {session.track!r}"))
@@ -399,23 +508,46 @@ def session_uuid(conference_slug: str, session_key: str) -> str:
     return str(uuid_lib.uuid5(SESSION_UUID_NAMESPACE, f"{conference_slug}/{session_key}"))
 
 
-def load_conference_file(db: Database, path: Path | str) -> LoadReport:
+def load_conference_file(
+    db: Database,
+    path: Path | str,
+    *,
+    dry_run: bool = False,
+    cancel_web_sessions: bool = False,
+) -> LoadReport:
+    """Load a conference file in one transaction; with `dry_run`, roll it back and only report.
+
+    A dry run goes through every step of a real load, the database's own checks included, so
+    its report (and its errors) are those the real load would give.
+    """
     source = str(path)
     raw = _read_text(Path(path))
     spec = parse_conference_text(raw, source=source)
     try:
         with db.transaction() as session:
-            return load_conference_spec(session, spec, raw=raw, source=source)
+            report = load_conference_spec(
+                session, spec, raw=raw, source=source, cancel_web_sessions=cancel_web_sessions
+            )
+            if dry_run:
+                session.rollback()
+                report.dry_run = True
     except (IntegrityError, DataError) as exc:  # refused only at commit: no place to name
         raise ConferenceFileError(source, [_refused_by_database("file", exc)]) from exc
+    return report
 
 
 def load_conference_spec(
-    db: Session, spec: ConferenceFileSpec, *, raw: str = "", source: str = "<data>"
+    db: Session,
+    spec: ConferenceFileSpec,
+    *,
+    raw: str = "",
+    source: str = "<data>",
+    cancel_web_sessions: bool = False,
 ) -> LoadReport:
     """Write a checked conference into the caller's transaction, or raise ConferenceFileError.
 
     `raw` (the file's text) and `source` (its name) only make error messages point at a line.
+    Sessions made on the web that the file lacks are cancelled only with `cancel_web_sessions`.
     On an error the caller's transaction must be rolled back: part of the file may be written.
     """
 
@@ -430,7 +562,7 @@ def load_conference_spec(
         raise refuse(problems)
     place = _Place()
     try:
-        return _write_conference(db, spec, place)
+        return _write_conference(db, spec, place, cancel_web_sessions=cancel_web_sessions)
     except (IntegrityError, DataError) as exc:
         loc, reason = _database_problem(place.loc, exc)
         raise refuse([(loc, reason)]) from exc
@@ -499,14 +631,90 @@ def _database_problem(
     return loc, f"the database refused this: {said}"
 
 
-def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> LoadReport:
+# The file's name for a stored field, where the two differ.
+_FILE_KEYS = {
+    "room_id": "room",
+    "track_id": "track",
+    "reading_list": "reading",
+    "price_cents": "price",
+    "min_price_cents": "min_price",
+    "suggested_price_cents": "suggested_price",
+    "solidarity_place_cents": "solidarity_place_price",
+    "position": "place in the file",
+}
+_SHOWN_TEXT = 80  # characters of a text shown before and after a change (most titles whole)
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """How a load words a changed field for a person: file keys, slugs for ids, times in the
+    conference's zone. `room_slugs` and `track_slugs` are needed for sessions only."""
+
+    timezone: str
+    room_slugs: dict[int, str] = field(default_factory=dict)
+    track_slugs: dict[int, str] = field(default_factory=dict)
+
+    def changed_fields(
+        self, before: dict[str, Any], after: dict[str, Any], changed: set[str]
+    ) -> list[str]:
+        return [self.field(name, before[name], after[name]) for name in after if name in changed]
+
+    def field(self, name: str, old: Any, new: Any) -> str:
+        key = _FILE_KEYS.get(name, name)
+        shown_old, shown_new = self.value(name, old), self.value(name, new)
+        if shown_old == shown_new:  # long texts that differ further in
+            return f"{key}: changed"
+        return f"{key}: {shown_old} → {shown_new}"
+
+    def value(self, name: str, value: Any) -> str:
+        if value is None or value == "" or value == []:
+            return "not set"
+        if name == "room_id":
+            return self.room_slugs.get(value, f"room #{value}")
+        if name == "track_id":
+            return self.track_slugs.get(value, f"track #{value}")
+        if name.endswith("_cents"):
+            return str(Decimal(value).scaleb(-2))
+        if name == "position":
+            return str(value + 1)
+        if name == "reading_list":
+            return f"{len(value)} item(s)"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, datetime):
+            return f"{to_local(value, self.timezone):%Y-%m-%d %H:%M}"
+        if isinstance(value, time):
+            return f"{value:%H:%M}" if value.second == 0 else f"{value:%H:%M:%S}"
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        if isinstance(value, str):
+            text = " ".join(value.split())
+            if len(text) > _SHOWN_TEXT:
+                text = text[: _SHOWN_TEXT - 1] + "…"
+            return f'"{text}"'
+        return str(value)
+
+
+def _billed(people: list[tuple[int, str]], speaker_slugs: dict[int, str]) -> dict[str, list[str]]:
+    """{"speakers": [...], "chairs": [...]}: the file's keys for (speaker_id, role) pairs."""
+    return {
+        f"{role.value}s": [speaker_slugs.get(id_, f"#{id_}") for id_, r in people if r == role]
+        for role in PersonRole
+    }
+
+
+def _write_conference(
+    db: Session, spec: ConferenceFileSpec, place: _Place, *, cancel_web_sessions: bool
+) -> LoadReport:
     now = utcnow()
     conf_spec = spec.conference
     report = LoadReport(conference_slug=conf_spec.slug)
     programme_changed = False
 
     conference = db.exec(select(Conference).where(Conference.slug == conf_spec.slug)).first()
-    conf_values = conf_spec.model_dump(exclude={"solidarity_place_price"})
+    conf_values = conf_spec.model_dump(exclude={"solidarity_place_price", "draft"})
     conf_values["solidarity_place_cents"] = _cents(conf_spec.solidarity_place_price)
     place.loc = ("conference",)
     if conference is None:
@@ -514,16 +722,35 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
         db.add(conference)
         db.flush()
         report.count(report.created, "conference")
+        report.changes.append(RecordChange("conference", conference.slug, "new"))
         programme_changed = True
-    elif apply_changes(conference, conf_values, now):
-        db.flush()
-        report.count(report.updated, "conference")
-        programme_changed = True
+    else:
+        before = {name: getattr(conference, name) for name in conf_values}
+        changed = apply_changes(conference, conf_values, now)
+        if changed:
+            db.flush()
+            report.count(report.updated, "conference")
+            details = _Wording(conference.timezone).changed_fields(before, conf_values, changed)
+            report.changes.append(RecordChange("conference", conference.slug, "changed", details))
+            programme_changed = True
+        if conf_spec.draft != (conference.programme_published_at is None):
+            report.notes.append(
+                f"the file says draft = {str(conf_spec.draft).lower()}, which counts only when a "
+                f"file creates the conference: the programme of {conference.slug} stays "
+                + ("published." if conference.programme_published_at else "unpublished.")
+            )
     assert conference.id is not None
     tz = conference.timezone
+    wording = _Wording(tz)
 
     def upsert(
-        model: Any, slug_field: str, key: str, values: dict[str, Any], kind: str, loc: tuple
+        model: Any,
+        slug_field: str,
+        key: str,
+        values: dict[str, Any],
+        kind: str,
+        loc: tuple,
+        what: str,
     ) -> Any:
         nonlocal programme_changed
         place.loc = loc
@@ -537,10 +764,16 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             db.add(record)
             db.flush()
             report.count(report.created, kind)
+            report.changes.append(RecordChange(what, key, "new"))
             programme_changed = True
-        elif apply_changes(record, values, now):
+            return record
+        before = {name: getattr(record, name) for name in values}
+        changed = apply_changes(record, values, now)
+        if changed:
             db.flush()  # now, so that a refusal is blamed on this record
             report.count(report.updated, kind)
+            details = wording.changed_fields(before, values, changed)
+            report.changes.append(RecordChange(what, key, "changed", details))
             programme_changed = True
         return record
 
@@ -552,11 +785,13 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             {
                 "name": r.name,
                 "capacity": r.capacity,
+                "step_free": r.step_free,
                 "access_notes": r.access_notes,
                 "position": position,
             },
             "rooms",
             ("rooms", position),
+            "room",
         )
         for position, r in enumerate(spec.rooms)
     }
@@ -573,6 +808,7 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             },
             "tracks",
             ("tracks", position),
+            "track",
         )
         for position, t in enumerate(spec.tracks)
     }
@@ -587,9 +823,11 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
                 "pronouns": s.pronouns,
                 "affiliation": s.affiliation,
                 "links": list(s.links),
+                "needs_step_free": s.needs_step_free,
             },
             "speakers",
             ("speakers", position),
+            "speaker",
         )
         for position, s in enumerate(spec.speakers)
     }
@@ -612,6 +850,7 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             },
             "ticket types",
             ("ticket_types", position),
+            "ticket type",
         )
     # A ticket type that left the file stops being sold but stays: issued tickets refer to it.
     place.loc = ("ticket_types",)
@@ -627,15 +866,29 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
     ):
         apply_changes(ticket_type, {"on_sale": False}, now)
         report.ticket_types_off_sale.append(ticket_type.code)
+        report.changes.append(
+            RecordChange("ticket type", ticket_type.code, "off sale", ["no longer in the file"])
+        )
         programme_changed = True
     db.flush()
 
     existing = {
         s.slug: s
         for s in db.exec(
-            select(ProgrammeSession).where(ProgrammeSession.conference_id == conference.id)
+            select(ProgrammeSession)
+            .where(ProgrammeSession.conference_id == conference.id)
+            .order_by(col(ProgrammeSession.id))
         )
     }
+
+    # Every room, track and speaker of the conference, the file's or not: a session may have
+    # been in a room that this file no longer lists.
+    def slugs(model: Any) -> dict[int, str]:
+        query = select(model.id, model.slug).where(model.conference_id == conference.id)
+        return {id_: slug for id_, slug in db.exec(query)}
+
+    speaker_slugs = slugs(Speaker)
+    wording = _Wording(tz, room_slugs=slugs(Room), track_slugs=slugs(Track))
     people_now: dict[int, list[SessionPerson]] = defaultdict(list)
     for person in db.exec(
         select(SessionPerson)
@@ -650,7 +903,7 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             "abstract": s.abstract,
             "kind": s.kind,
             "track_id": tracks[s.track].id if s.track else None,
-            "room_id": rooms[s.room].id,
+            "room_id": rooms[s.room].id if s.room else None,
             "start": to_utc(s.start, tz),
             "end": to_utc(s.end, tz),
             "language": s.language,
@@ -659,6 +912,7 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             "recording_url": s.recording_url,
         }
         record = existing.get(s.key)
+        details: list[str] = []
         if record is None:
             record = ProgrammeSession(
                 conference_id=conference.id,
@@ -671,28 +925,56 @@ def _write_conference(db: Session, spec: ConferenceFileSpec, place: _Place) -> L
             db.add(record)
             db.flush()
             report.count(report.created, "sessions")
+            report.changes.append(RecordChange("session", s.key, "new"))
+            record_session_added(db, conference, record, now)
             fields_changed = True
         else:
-            fields_changed = bool(apply_session_changes(record, values, now))
+            before = {name: getattr(record, name) for name in values}
+            changed = change_session(db, conference, record, values, now)
+            details = wording.changed_fields(before, values, changed)
+            fields_changed = bool(changed)
         people = [(speakers[k].id, PersonRole.speaker.value) for k in s.speakers]
         people += [(speakers[k].id, PersonRole.chair.value) for k in s.chairs]
-        people_changed = set_session_people(
-            db, record, people, now, current=people_now.get(record.id or 0, [])
+        current = people_now.get(record.id or 0, [])
+        billed_before = _billed(
+            [(p.speaker_id, p.role) for p in sorted(current, key=lambda p: p.position)],
+            speaker_slugs,
         )
+        people_changed = set_session_people(db, record, people, now, current=current)
         if record.slug in existing and (fields_changed or people_changed):
             db.flush()  # now, so that a refusal is blamed on this session
             report.count(report.updated, "sessions")
+            billed = _billed(people, speaker_slugs)
+            details += [
+                wording.field(role, billed_before[role], billed[role])
+                for role in billed
+                if billed_before[role] != billed[role]
+            ]
+            report.changes.append(RecordChange("session", s.key, "changed", details))
         programme_changed |= fields_changed or people_changed
 
     place.loc = ("sessions",)
     in_file = {s.key for s in spec.sessions}
     for slug, record in existing.items():
-        if slug not in in_file and record.status != SessionStatus.cancelled.value:
-            apply_session_changes(record, {"status": SessionStatus.cancelled.value}, now)
-            report.cancelled_sessions.append(slug)
-            programme_changed = True
+        if slug in in_file or record.status == SessionStatus.cancelled.value:
+            continue
+        if record.made_on_web and not cancel_web_sessions:
+            report.kept_web_sessions.append(slug)
+            report.changes.append(
+                RecordChange("session", slug, "kept", ["made on the web, not in the file"])
+            )
+            continue
+        change_session(db, conference, record, {"status": SessionStatus.cancelled.value}, now)
+        report.cancelled_sessions.append(slug)
+        why = "made on the web, not in the file" if record.made_on_web else "no longer in the file"
+        report.changes.append(RecordChange("session", slug, "cancelled", [why]))
+        programme_changed = True
 
     place.loc = ("conference",)
+    if report.created.get("conference") and not conf_spec.draft:
+        # A file makes a public programme (unless it says it is a draft), published once it is
+        # all written, so that its sessions are not logged as additions to the public changelog.
+        conference.programme_published_at = now
     if programme_changed and report.created.get("conference") is None:
         bump_programme_version(conference, now)
     db.flush()

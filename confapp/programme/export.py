@@ -4,13 +4,19 @@ The file is the one the loader would need to arrive at the same data: loading it
 database and exporting again gives the same bytes, and loading it into the database it came from
 changes nothing. So values equal to the loader's defaults are left out, records come in a fixed
 order, and the text is checked by the loader's own parser before it is handed back. Attendee
-data is never part of it: the format has no place for it.
+data is never part of it: the format has no place for it. It does hold what only organisers may
+read (which speakers need step-free access), so it is a file for organisers, not for publishing.
+
+What the file says about the programme's state: `draft = true` while the programme is
+unpublished (a new database that loads the file starts it unpublished too), and the daily hours.
+Whether a session was made on the web is not written: in the database it came from the session
+keeps that mark, and a new database gets the session from a file like any other.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -138,13 +144,29 @@ def _conference(conference: Conference) -> dict[str, Any]:
     table["currency"] = conference.currency
     _with(table, solidarity_place_price=_money(conference.solidarity_place_cents))
     table["erase_after_days"] = conference.erase_after_days
+    _with(
+        table,
+        day_starts=_clock_time(conference.day_starts),
+        day_ends=_clock_time(conference.day_ends),
+    )
+    if conference.programme_published_at is None:
+        table["draft"] = True
     return table
 
 
+def _clock_time(value: time | None) -> str | None:
+    """The daily hours as the file writes them, "09:30" (with seconds only if there are any)."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="minutes" if value.second == 0 else "seconds")
+
+
 def _room(room: Room) -> dict[str, Any]:
+    # step_free is left out while nobody has said (None), and written when it is true or false.
     return _with(
         {"key": room.slug, "name": room.name},
         capacity=room.capacity,
+        step_free=room.step_free,
         access_notes=room.access_notes,
     )
 
@@ -157,13 +179,16 @@ def _track(track: Track) -> dict[str, Any]:
 
 
 def _speaker(speaker: Speaker) -> dict[str, Any]:
-    return _with(
+    table = _with(
         {"key": speaker.slug, "name": speaker.name},
         bio=speaker.bio,
         pronouns=speaker.pronouns,
         affiliation=speaker.affiliation,
         links=list(speaker.links),
     )
+    if speaker.needs_step_free:
+        table["needs_step_free"] = True
+    return table
 
 
 def _local_time(instant: datetime, tz_name: str) -> datetime:
@@ -210,21 +235,17 @@ def _sessions(
     exported = []
     for session in sessions:
         room = room_by_id.get(session.room_id)
-        if room is None:
-            raise ConferenceExportError(
-                f"session {session.slug!r} has no room, and a conference file needs one"
-            )
         table: dict[str, Any] = {
             "key": session.slug,
             "title": session.title,
             "kind": session.kind,
             "start": _local_time(session.start, tz),
             "end": _local_time(session.end, tz),
-            "room": room.slug,
         }
         billed = people.get(session.id or 0, {})
         _with(
             table,
+            room=room.slug if room is not None else None,  # not placed yet
             track=track_key.get(session.track_id),
             abstract=session.abstract,
             speakers=billed.get(PersonRole.speaker.value, []),

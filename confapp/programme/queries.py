@@ -89,6 +89,10 @@ class Programme:
         return self.conference.timezone
 
     @property
+    def published(self) -> bool:
+        return self.conference.programme_published_at is not None
+
+    @property
     def days(self) -> list[date]:
         """Conference days, plus any day a session falls on outside them."""
         conf = self.conference
@@ -147,11 +151,22 @@ def list_ticket_types(
 
 
 def load_programme(
-    db: Session, conference: Conference, only_session: str | None = None
+    db: Session,
+    conference: Conference,
+    only_session: str | None = None,
+    *,
+    as_organiser: bool = False,
 ) -> Programme:
     """The whole programme in five queries, however many sessions there are; or, with
-    `only_session` (a slug), the programme narrowed to that one session, for its page."""
+    `only_session` (a slug), the programme narrowed to that one session, for its page.
+
+    An unpublished programme is empty (no sessions, so no speakers either) unless
+    `as_organiser`: every public page, feed and export is built from this, so none of them
+    can show a draft.
+    """
     conf_id = conference.id
+    if conference.programme_published_at is None and not as_organiser:
+        return Programme(conference, [], [], [], [], {})
     narrow = [ProgrammeSession.slug == only_session] if only_session is not None else []
     rooms = list(
         db.exec(select(Room).where(Room.conference_id == conf_id).order_by(Room.position, Room.id))

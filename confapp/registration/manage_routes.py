@@ -101,7 +101,7 @@ def _star_in_ticket_agenda(ticket: Ticket, db: Database, session_slug: str, star
                 ProgrammeSession.slug == session_slug,
             )
         ).first()
-        if programme_session is None:
+        if programme_session is None or ticket.conference.programme_published_at is None:
             raise HTTPException(404, "There is no session at this address.")
         registration = session.get(Registration, ticket.registration.id)
         assert registration is not None

@@ -1,0 +1,447 @@
+"""The programme editor's JSON API, for organisers' scripts and the editor's drag and drop:
+sessions, speakers, rooms and tracks (list, read, create, change, delete) and publishing.
+
+Routes only parse, authorise and answer. Every write goes through confapp.programme.editing in
+one transaction that starts by locking the conference, so a refused change leaves nothing
+half-written and two writers take turns. Each record carries a `version`, served as its ETag:
+a write naming an older one (If-Match, or "version" in the body) gets 409 and the record as it
+now stands, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from confapp import urls
+from confapp.admin.auth import require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.routes import admin_conference
+from confapp.agenda.service import star_counts
+from confapp.db import Database
+from confapp.http_cache import PRIVATE_HEADERS
+from confapp.models import Conference, Room, Speaker, Track
+from confapp.programme import editing
+from confapp.programme.as_json import session_document
+from confapp.programme.editing import EditRefused, InUse, VersionConflict
+from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
+from confapp.request_body import read_json_object
+from confapp.times import iso
+
+# The names editing uses for what changed, as the API spells the fields.
+API_FIELD_NAMES = {"room_id": "room", "track_id": "track"}
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _organiser(request: Request) -> Conference:
+    """The conference in the path (404 if none), if the caller organises it (else 401/403)."""
+    conference = admin_conference(request)
+    require_role(request, conference, *ORGANISERS)
+    return conference
+
+
+def _json(body: dict[str, Any], status: int = 200, version: int | None = None) -> JSONResponse:
+    headers = dict(PRIVATE_HEADERS)
+    if version is not None:
+        headers["ETag"] = f'"{version}"'
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _api_path(request: Request, name: str, **params: str) -> str:
+    """The path of a route of this API, by its name."""
+    return str(request.app.url_path_for(name, **params))
+
+
+def _expected_version(request: Request, body: dict[str, Any] | None = None) -> int | None:
+    """The version the writer started from: If-Match ("3", W/"3"; * for any), else the body's
+    "version"; None when neither is given."""
+    header = request.headers.get("if-match")
+    if header is not None and header.strip() == "*":
+        return None
+    if header is not None and header.strip():
+        try:
+            return editing.read_version(header)
+        except EditRefused:
+            raise EditRefused({"If-Match": 'must be one version, like "3", or *'}) from None
+    return editing.read_version((body or {}).get("version"))
+
+
+# --- documents ----------------------------------------------------------------------------
+
+
+def session_record(conference: Conference, entry: SessionEntry) -> dict[str, Any]:
+    """A session as organisers see it: the public document, its version and origin."""
+    return {
+        **session_document(conference.slug, entry),
+        "version": entry.record.version,
+        "made_on_web": entry.record.made_on_web,
+    }
+
+
+def speaker_record(conference: Conference, speaker: Speaker) -> dict[str, Any]:
+    """A speaker as organisers see it: needs_step_free is never public."""
+    return {
+        "id": speaker.id,
+        "uuid": speaker.uuid,
+        "slug": speaker.slug,
+        "name": speaker.name,
+        "bio": speaker.bio,
+        "pronouns": speaker.pronouns,
+        "affiliation": speaker.affiliation,
+        "links": list(speaker.links),
+        "url": urls.speaker_path(conference.slug, speaker.slug),
+        "needs_step_free": speaker.needs_step_free,
+        "version": speaker.version,
+    }
+
+
+def room_record(conference: Conference, room: Room) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "slug": room.slug,
+        "name": room.name,
+        "capacity": room.capacity,
+        "access_notes": room.access_notes,
+        "step_free": room.step_free,
+        "position": room.position,
+        "version": room.version,
+    }
+
+
+def track_record(conference: Conference, track: Track) -> dict[str, Any]:
+    return {
+        "id": track.id,
+        "slug": track.slug,
+        "name": track.name,
+        "colour": track.colour,
+        "description": track.description,
+        "position": track.position,
+        "version": track.version,
+    }
+
+
+def _session_entry(db: Session, conference: Conference, slug: str) -> SessionEntry:
+    entry = load_programme(db, conference, slug, as_organiser=True).session(slug)
+    if entry is None:
+        raise NotFound("There is no session at this address.")
+    return entry
+
+
+def _session_answer(db: Session, conference: Conference, slug: str) -> dict[str, Any]:
+    """{"session", "clashes"}: the session and every clash it takes part in, as it now stands
+    (in the caller's transaction, so a change's answer shows the change)."""
+    entry = _session_entry(db, conference, slug)
+    clashes = editing.session_clashes(db, conference, slug, star_counts(db, conference.id or 0))
+    return {
+        "session": session_record(conference, entry),
+        "clashes": [clash.as_json() for clash in clashes],
+    }
+
+
+# --- answering a write --------------------------------------------------------------------
+
+
+def _invalid(refused: EditRefused) -> JSONResponse:
+    return _json(
+        {
+            "error": "invalid",
+            "detail": "Nothing was saved: some fields need fixing.",
+            "fields": refused.fields,
+        },
+        422,
+    )
+
+
+def _write(
+    request: Request,
+    change: Callable[[Session, Conference], JSONResponse],
+    current: Callable[[], dict[str, Any]] | None = None,
+) -> JSONResponse:
+    """Run `change` in one transaction that first locks the conference; refusals become 422,
+    version conflicts 409 with `current()` (read after the rollback), records in use 409."""
+    try:
+        with _db(request).transaction() as db:
+            conference = editing.conference_for_update(db, request.path_params["conference"])
+            return change(db, conference)
+    except EditRefused as refused:
+        return _invalid(refused)
+    except VersionConflict as conflict:
+        body: dict[str, Any] = {"error": "conflict", "detail": str(conflict)}
+        if current is not None:
+            body["current"] = current()
+        return _json(body, 409, conflict.current_version)
+    except InUse as in_use:
+        return _json({"error": "in_use", "detail": str(in_use)}, 409)
+
+
+async def _authorised_body(request: Request) -> dict[str, Any]:
+    """Who may (401/403, CSRF) before the body is read (400, 413, 422)."""
+    await run_in_threadpool(_organiser, request)
+    return await read_json_object(request)
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def sessions_list(request: Request) -> Response:
+    conference = _organiser(request)
+    with _db(request).read() as db:
+        programme = load_programme(db, conference, as_organiser=True)
+        return _json({"sessions": [session_record(conference, e) for e in programme.sessions]})
+
+
+def session_get(request: Request) -> Response:
+    conference = _organiser(request)
+    with _db(request).read() as db:
+        answer = _session_answer(db, conference, request.path_params["session"])
+    return _json(answer, version=answer["session"]["version"])
+
+
+def _current_session(request: Request, slug: str) -> Callable[[], dict[str, Any]]:
+    def current() -> dict[str, Any]:
+        with _db(request).read() as db:
+            conference = require_conference(db, request.path_params["conference"])
+            return session_record(conference, _session_entry(db, conference, slug))
+
+    return current
+
+
+def _create_session(request: Request, body: dict[str, Any]) -> Response:
+    def change(db: Session, conference: Conference) -> JSONResponse:
+        record = editing.create_session(db, conference, body)
+        answer = _session_answer(db, conference, record.slug)
+        response = _json(answer, 201, record.version)
+        response.headers["Location"] = _api_path(
+            request, "api_session", conference=conference.slug, session=record.slug
+        )
+        return response
+
+    return _write(request, change)
+
+
+async def session_create(request: Request) -> Response:
+    body = await _authorised_body(request)
+    return await run_in_threadpool(_create_session, request, body)
+
+
+def _update_session(request: Request, body: dict[str, Any]) -> Response:
+    slug = request.path_params["session"]
+
+    def change(db: Session, conference: Conference) -> JSONResponse:
+        expected = _expected_version(request, body)
+        record, changed = editing.update_session(
+            db, conference, slug, body, expected_version=expected
+        )
+        answer = _session_answer(db, conference, record.slug)
+        answer["changed"] = sorted(API_FIELD_NAMES.get(name, name) for name in changed)
+        return _json(answer, version=record.version)
+
+    return _write(request, change, _current_session(request, slug))
+
+
+async def session_update(request: Request) -> Response:
+    body = await _authorised_body(request)
+    return await run_in_threadpool(_update_session, request, body)
+
+
+def _delete_session(request: Request) -> Response:
+    slug = request.path_params["session"]
+
+    def change(db: Session, conference: Conference) -> JSONResponse:
+        result = editing.delete_session(
+            db, conference, slug, expected_version=_expected_version(request)
+        )
+        return _json({"result": result})
+
+    return _write(request, change, _current_session(request, slug))
+
+
+async def session_delete(request: Request) -> Response:
+    await run_in_threadpool(_organiser, request)
+    return await run_in_threadpool(_delete_session, request)
+
+
+# --- speakers, rooms, tracks --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """Speakers, rooms and tracks share one shape of routes; this is what differs."""
+
+    model: type[Speaker] | type[Room] | type[Track]
+    one: str  # "speaker": the path parameter and the answer's key
+    many: str  # "speakers": the collection's path and the list's key
+    document: Callable[[Conference, Any], dict[str, Any]]
+    find: Callable[[Session, Conference, str], Any]  # NotFound (404) if there is none
+    order: tuple[Any, ...]
+
+    def all(self, db: Session, conference: Conference) -> list[Any]:
+        model = self.model
+        return list(
+            db.exec(select(model).where(model.conference_id == conference.id).order_by(*self.order))
+        )
+
+
+SPEAKERS = RecordKind(
+    Speaker,
+    "speaker",
+    "speakers",
+    speaker_record,
+    editing.find_speaker,
+    (Speaker.name, Speaker.id),
+)
+ROOMS = RecordKind(Room, "room", "rooms", room_record, editing.find_room, (Room.position, Room.id))
+TRACKS = RecordKind(
+    Track, "track", "tracks", track_record, editing.find_track, (Track.position, Track.id)
+)
+
+
+def _record_routes(kind: RecordKind) -> list[Route]:
+    """GET/POST /api/{conference}/{many} and GET/PATCH/DELETE /api/{conference}/{many}/{one}."""
+
+    def listing(request: Request) -> Response:
+        conference = _organiser(request)
+        with _db(request).read() as db:
+            records = kind.all(db, conference)
+        return _json({kind.many: [kind.document(conference, record) for record in records]})
+
+    def get_one(request: Request) -> Response:
+        conference = _organiser(request)
+        with _db(request).read() as db:
+            record = kind.find(db, conference, request.path_params[kind.one])
+        return _json({kind.one: kind.document(conference, record)}, version=record.version)
+
+    def current(request: Request) -> Callable[[], dict[str, Any]]:
+        def read() -> dict[str, Any]:
+            with _db(request).read() as db:
+                conference = require_conference(db, request.path_params["conference"])
+                record = kind.find(db, conference, request.path_params[kind.one])
+                return kind.document(conference, record)
+
+        return read
+
+    def create(request: Request, body: dict[str, Any]) -> Response:
+        def change(db: Session, conference: Conference) -> JSONResponse:
+            record = editing.create_record(db, conference, kind.model, body)
+            response = _json({kind.one: kind.document(conference, record)}, 201, record.version)
+            response.headers["Location"] = _api_path(
+                request, f"api_{kind.one}", conference=conference.slug, **{kind.one: record.slug}
+            )
+            return response
+
+        return _write(request, change)
+
+    def update(request: Request, body: dict[str, Any]) -> Response:
+        def change(db: Session, conference: Conference) -> JSONResponse:
+            record, changed = editing.update_record(
+                db,
+                conference,
+                kind.model,
+                request.path_params[kind.one],
+                body,
+                expected_version=_expected_version(request, body),
+            )
+            answer = {kind.one: kind.document(conference, record), "changed": sorted(changed)}
+            return _json(answer, version=record.version)
+
+        return _write(request, change, current(request))
+
+    def delete(request: Request) -> Response:
+        def change(db: Session, conference: Conference) -> JSONResponse:
+            editing.delete_record(
+                db,
+                conference,
+                kind.model,
+                request.path_params[kind.one],
+                expected_version=_expected_version(request),
+            )
+            return _json({"result": "deleted"})
+
+        return _write(request, change, current(request))
+
+    async def post(request: Request) -> Response:
+        body = await _authorised_body(request)
+        return await run_in_threadpool(create, request, body)
+
+    async def patch(request: Request) -> Response:
+        body = await _authorised_body(request)
+        return await run_in_threadpool(update, request, body)
+
+    async def remove(request: Request) -> Response:
+        await run_in_threadpool(_organiser, request)
+        return await run_in_threadpool(delete, request)
+
+    collection = f"/api/{{conference}}/{kind.many}"
+    item = f"{collection}/{{{kind.one}}}"
+    return [
+        Route(collection, listing, methods=["GET"], name=f"api_{kind.many}"),
+        Route(collection, post, methods=["POST"], name=f"api_{kind.many}_create"),
+        Route(item, get_one, methods=["GET"], name=f"api_{kind.one}"),
+        Route(item, patch, methods=["PATCH"], name=f"api_{kind.one}_update"),
+        Route(item, remove, methods=["DELETE"], name=f"api_{kind.one}_delete"),
+    ]
+
+
+# --- publishing ---------------------------------------------------------------------------
+
+
+def _publish(request: Request) -> Response:
+    def change(db: Session, conference: Conference) -> JSONResponse:
+        editing.publish_programme(db, conference)
+        assert conference.programme_published_at is not None
+        return _json(
+            {
+                "published_at": iso(conference.programme_published_at, conference.timezone),
+                "programme_version": conference.programme_version,
+            }
+        )
+
+    return _write(request, change)
+
+
+async def programme_publish(request: Request) -> Response:
+    await run_in_threadpool(_organiser, request)
+    return await run_in_threadpool(_publish, request)
+
+
+routes = [
+    Route("/api/{conference}/sessions", sessions_list, methods=["GET"], name="api_sessions"),
+    Route(
+        "/api/{conference}/sessions",
+        session_create,
+        methods=["POST"],
+        name="api_sessions_create",
+    ),
+    Route("/api/{conference}/sessions/{session}", session_get, methods=["GET"], name="api_session"),
+    Route(
+        "/api/{conference}/sessions/{session}",
+        session_update,
+        methods=["PATCH"],
+        name="api_session_update",
+    ),
+    Route(
+        "/api/{conference}/sessions/{session}",
+        session_delete,
+        methods=["DELETE"],
+        name="api_session_delete",
+    ),
+    *_record_routes(SPEAKERS),
+    *_record_routes(ROOMS),
+    *_record_routes(TRACKS),
+    Route(
+        "/api/{conference}/programme/publish",
+        programme_publish,
+        methods=["POST"],
+        name="api_programme_publish",
+    ),
+]

@@ -1,0 +1,779 @@
+"""The programme editor, for organisers: a day with rooms as columns where sessions are placed,
+and a form per session to create, change, cancel and restore it.
+
+It works without JavaScript (every change is a form); static/js/programme-editor.js adds
+drag-to-move on top, through the JSON API and `check-move` below, with the same server checks.
+Every write goes through confapp.programme.editing in one transaction that starts by locking
+the conference. A change that makes new clashes is rolled back and shown to be confirmed; a
+save naming a version that is no longer current is refused with what the other person changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from confapp import urls
+from confapp.accounts.service import Principal
+from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.menu import ORGANISERS
+from confapp.admin.programme_forms import (
+    FORM_FIELDS,
+    KINDS,
+    ROLES,
+    SessionForm,
+    TheirChange,
+    empty_form,
+    form_errors,
+    form_from_entry,
+    form_from_fields,
+    merge_after_conflict,
+    people_from_text,
+    session_input,
+)
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.agenda.service import star_counts
+from confapp.db import Database
+from confapp.models import Conference, Room, SessionStatus, Speaker
+from confapp.programme.clashes import Clash, ClashKind, programme_clashes
+from confapp.programme.editing import (
+    EditRefused,
+    NeedsConfirmation,
+    VersionConflict,
+    conference_for_update,
+    create_session,
+    new_clashes,
+    read_version,
+    session_clashes,
+    update_session,
+)
+from confapp.programme.queries import NotFound, Programme, SessionEntry, load_programme
+from confapp.request_body import (
+    BadRequestBody,
+    bad_request_json,
+    read_form_fields,
+    read_json_object,
+)
+from confapp.times import local_today, to_local
+
+# Problems that are the programme's to-do list rather than clashes a change makes: a session
+# waiting for a room or a speaker is saved without asking (and still listed).
+NOT_ASKED = frozenset({ClashKind.no_room, ClashKind.no_speaker})
+# Kinds that name a pair of sessions: listed once per pair under the day's grid.
+PAIRED = frozenset({ClashKind.room_double_booked, ClashKind.person_double_booked})
+
+ROW_MINUTES = 5  # the grid's row: sessions start and end on these
+DROP_MINUTES = 15  # where a dragged session can land
+LABEL_MINUTES = 30
+DEFAULT_HOURS = (time(8), time(22))
+
+STATUS_CONFLICT = (
+    "Someone else changed this session since you opened it; nothing was saved. Here it is as "
+    "it is now: cancel or restore it again if you still mean to."
+)
+NOTICES = {
+    "saved": "Saved “{title}”.",
+    "moved": "Moved “{title}”.",
+    "undone": "“{title}” is back where it was.",
+    "conflict": "Someone else changed “{title}” since this page was loaded; nothing was moved. "
+    "Here is the programme as it is now.",
+}
+
+
+# ---- addresses --------------------------------------------------------------------------------
+
+
+def editor_path(conference_slug: str) -> str:
+    return f"/admin/{quote(conference_slug)}/programme"
+
+
+def day_path(conference_slug: str, day: date, **query: str) -> str:
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"{editor_path(conference_slug)}/day/{day.isoformat()}{suffix}"
+
+
+def new_session_path(conference_slug: str, day: date | None = None) -> str:
+    suffix = f"?day={day.isoformat()}" if day else ""
+    return f"{editor_path(conference_slug)}/sessions/new{suffix}"
+
+
+def session_form_path(conference_slug: str, session_slug: str) -> str:
+    return f"{editor_path(conference_slug)}/sessions/{quote(session_slug)}"
+
+
+def record_paths(conference_slug: str) -> dict[str, str]:
+    """The other programme pages the editor's header links to."""
+    base = editor_path(conference_slug)
+    return {
+        "speakers": f"{base}/speakers",
+        "rooms": f"{base}/rooms",
+        "tracks": f"{base}/tracks",
+        "days": f"{base}/days",
+        "problems": f"{base}/problems",
+    }
+
+
+# ---- saving -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    slug: str
+    title: str
+    day: date  # local day it starts on, for going back to the grid
+
+
+class _DryRun(Exception):
+    """Rolls a trial change back after its clashes have been worked out."""
+
+
+def _clashes_to_ask_about(before: list[Clash], after: list[Clash]) -> list[Clash]:
+    return [clash for clash in new_clashes(before, after) if clash.kind not in NOT_ASKED]
+
+
+def save_session(
+    db: Database,
+    conference_slug: str,
+    session_slug: str | None,
+    data: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    confirmed: bool,
+    dry_run: bool = False,
+) -> Saved:
+    """Create (no slug) or change a session in one transaction. Raises EditRefused,
+    VersionConflict, NotFound, or NeedsConfirmation when the change makes new clashes and is
+    not `confirmed` (nothing is saved then); with `dry_run` nothing is ever saved."""
+    with db.transaction() as session:
+        conference = conference_for_update(session, conference_slug)
+        stars = star_counts(session, conference.id or 0)
+        if session_slug is None:
+            before: list[Clash] = []
+            record = create_session(session, conference, data)
+        else:
+            before = session_clashes(session, conference, session_slug, stars)
+            record, _ = update_session(
+                session, conference, session_slug, data, expected_version=expected_version
+            )
+        after = session_clashes(session, conference, record.slug, stars)
+        asked = _clashes_to_ask_about(before, after)
+        if asked and not confirmed:
+            raise NeedsConfirmation(asked)
+        saved = Saved(record.slug, record.title, to_local(record.start, conference.timezone).date())
+        if dry_run:
+            raise _DryRun
+        return saved
+
+
+def clashes_a_move_makes(
+    db: Database,
+    conference_slug: str,
+    session_slug: str,
+    data: Mapping[str, Any],
+    expected_version: int | None,
+) -> list[Clash]:
+    """The new clashes a change would make, worked out on the real data and rolled back."""
+    try:
+        save_session(
+            db,
+            conference_slug,
+            session_slug,
+            data,
+            expected_version=expected_version,
+            confirmed=False,
+            dry_run=True,
+        )
+    except NeedsConfirmation as ask:
+        return ask.clashes
+    except _DryRun:
+        pass
+    return []
+
+
+# ---- the day view -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    room: Room
+    first_line: int  # CSS grid column line; 1 is the time column
+    lanes: int  # sessions overlapping in one room (a clash) sit side by side
+
+
+@dataclass(frozen=True)
+class Card:
+    entry: SessionEntry
+    column: int
+    row_start: int
+    row_end: int
+    clashes: list[Clash]
+
+
+@dataclass(frozen=True)
+class DropSlot:
+    row: int
+    start: str  # ISO 8601 with the offset in force then: the browser computes no time zones
+    label: str
+    labelled: bool  # a time label is shown beside it
+
+
+@dataclass(frozen=True)
+class DayLayout:
+    columns: list[Column]
+    cards: list[Card]
+    slots: list[DropSlot]
+    row_count: int
+
+    @property
+    def lane_count(self) -> int:
+        return sum(column.lanes for column in self.columns)
+
+
+def _lanes(entries: list[SessionEntry]) -> dict[str, int]:
+    """A lane per session so that sessions overlapping in time never share one."""
+    lane_ends: list[datetime] = []
+    lanes: dict[str, int] = {}
+    for entry in sorted(entries, key=lambda e: (e.record.start, e.record.end, e.slug)):
+        lane = next((n for n, end in enumerate(lane_ends) if end <= entry.record.start), None)
+        if lane is None:
+            lane = len(lane_ends)
+            lane_ends.append(entry.record.end)
+        else:
+            lane_ends[lane] = entry.record.end
+        lanes[entry.slug] = lane
+    return lanes
+
+
+def _hours(conference: Conference) -> tuple[time, time]:
+    if conference.day_starts is not None and conference.day_ends is not None:
+        return conference.day_starts, conference.day_ends
+    return DEFAULT_HOURS
+
+
+def lay_out_day(
+    day: date,
+    entries: list[SessionEntry],
+    rooms: list[Room],
+    conference: Conference,
+    clashes_by_session: Mapping[str, list[Clash]],
+) -> DayLayout:
+    """Every room a column (so a session can be dropped into an empty one), time down the
+    side from the programme's daily hours (08:00–22:00 unless set), stretched to fit the day's
+    sessions. Rows are measured in elapsed time, so a day when the clocks change lays out
+    right and each drop slot carries the offset in force at its time."""
+    tz = ZoneInfo(conference.timezone)
+    opens, closes = _hours(conference)
+    first = datetime.combine(day, opens, tzinfo=tz).astimezone(UTC)
+    last = datetime.combine(day, closes, tzinfo=tz).astimezone(UTC)
+    if entries:
+        earliest = min(entry.local_start for entry in entries)
+        earliest -= timedelta(minutes=earliest.minute % DROP_MINUTES, seconds=earliest.second)
+        first = min(first, earliest.astimezone(UTC))
+        last = max(last, max(entry.record.end for entry in entries))
+    total = int((last - first).total_seconds() // 60)
+    total += -total % DROP_MINUTES
+
+    def row(moment: datetime, round_up: bool = False) -> int:
+        minutes = (moment.astimezone(UTC) - first).total_seconds() / 60
+        rows = -(-minutes // ROW_MINUTES) if round_up else minutes // ROW_MINUTES
+        return int(rows) + 2
+
+    columns: list[Column] = []
+    lane_of: dict[str, int] = {}
+    line = 2
+    for room in rooms:
+        lanes = _lanes([entry for entry in entries if entry.room and entry.room.id == room.id])
+        lane_of.update(lanes)
+        count = max(lanes.values(), default=0) + 1
+        columns.append(Column(room, line, count))
+        line += count
+    line_of = {column.room.id: column.first_line for column in columns}
+    cards = [
+        Card(
+            entry,
+            line_of[entry.room.id] + lane_of[entry.slug],
+            row(entry.record.start),
+            max(row(entry.record.end, round_up=True), row(entry.record.start) + 1),
+            clashes_by_session.get(entry.slug, []),
+        )
+        for entry in entries
+        if entry.room is not None and entry.room.id in line_of
+    ]
+    per_slot = DROP_MINUTES // ROW_MINUTES
+    slots = []
+    for n in range(total // DROP_MINUTES):
+        local = (first + timedelta(minutes=n * DROP_MINUTES)).astimezone(tz)
+        slots.append(
+            DropSlot(
+                2 + n * per_slot,
+                local.isoformat(),
+                f"{local:%H:%M}",
+                (n * DROP_MINUTES) % LABEL_MINUTES == 0,
+            )
+        )
+    return DayLayout(columns, cards, slots, max(total // ROW_MINUTES, 1))
+
+
+def _day_clashes(clashes: list[Clash], day_slugs: set[str]) -> list[Clash]:
+    """The day's clashes, a pair of sessions once (not once from each side)."""
+    listed = []
+    for clash in clashes:
+        if clash.session not in day_slugs:
+            continue
+        if (
+            clash.kind in PAIRED
+            and clash.other_session in day_slugs
+            and clash.other_session < clash.session
+        ):
+            continue
+        listed.append(clash)
+    return listed
+
+
+def _parse_day(text: str) -> date | None:
+    if len(text) != 10 or not text.isascii():
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _organiser(request: Request) -> tuple[Conference, Principal]:
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *ORGANISERS)
+
+
+def _load(db: Database, conference: Conference) -> tuple[Programme, list[Clash]]:
+    with db.read() as session:
+        programme = load_programme(session, conference, as_organiser=True)
+        clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
+    return programme, clashes
+
+
+def programme_home(request: Request) -> Response:
+    """Today's day during the conference, else its first day."""
+    conference, _ = _organiser(request)
+    programme, _ = _load(_db(request), conference)
+    today = local_today(conference.timezone)
+    days = programme.days
+    day = today if today in days else days[0]
+    return RedirectResponse(day_path(conference.slug, day), status_code=303)
+
+
+def day_page(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    day = _parse_day(request.path_params["day"])
+    programme, clashes = _load(_db(request), conference)
+    if day is None or day not in programme.days:
+        raise NotFound("The programme has no such day.")
+    entries = [entry for entry in programme.sessions if entry.day == day]
+    by_session: dict[str, list[Clash]] = {}
+    for clash in clashes:
+        by_session.setdefault(clash.session, []).append(clash)
+    layout = lay_out_day(day, entries, programme.rooms, conference, by_session)
+    day_slugs = {entry.slug for entry in entries}
+    titles = {entry.slug: entry.title for entry in programme.sessions}
+    notice = ""
+    kind, slug = request.query_params.get("notice", ""), request.query_params.get("session", "")
+    if kind in NOTICES and slug in titles:
+        notice = NOTICES[kind].format(title=titles[slug])
+    return admin_page(
+        request,
+        "admin/programme/day.html",
+        {
+            "conference": conference,
+            "programme": programme,
+            "day": day,
+            "layout": layout,
+            "unscheduled": [entry for entry in entries if entry.room is None],
+            "clashes": _day_clashes(clashes, day_slugs),
+            "clashes_by_session": by_session,
+            "titles": titles,
+            "notice": notice,
+            "csrf_token": principal.csrf_token or "",
+            **_paths(conference),
+        },
+    )
+
+
+def _paths(conference: Conference) -> dict[str, Any]:
+    slug = conference.slug
+    return {
+        "paths": record_paths(slug),
+        "editor_home": editor_path(slug),
+        "day_path": lambda day, **query: day_path(slug, day, **query),
+        "session_form_path": lambda session: session_form_path(slug, session),
+        "new_session_path": lambda day=None: new_session_path(slug, day),
+        "api_sessions_path": f"/api/{quote(slug)}/sessions/",
+        "public_programme_path": urls.programme_path(slug),
+    }
+
+
+# ---- the session form -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownChange:
+    """A change someone else made, in words."""
+
+    label: str
+    was: str
+    now: str
+    also_mine: bool
+
+
+def _describe(name: str, value: str, programme: Programme, speakers: list[Speaker]) -> str:
+    if name == "room":
+        room = programme.room(value)
+        return room.name if room else "no room yet"
+    if name == "track":
+        track = programme.track(value)
+        return track.name if track else "no track"
+    if name == "people":
+        names = {speaker.slug: speaker.name for speaker in speakers}
+        people = [f"{names.get(slug, slug)} ({role})" for slug, role in people_from_text(value)]
+        return ", ".join(people) or "nobody"
+    if name == "day":
+        day = _parse_day(value)
+        return f"{day:%A} {day.day} {day:%B}" if day else value
+    if name == "end_next_day":
+        return "yes" if value else "no"
+    return value
+
+
+def _shown_changes(
+    changes: list[TheirChange], programme: Programme, speakers: list[Speaker]
+) -> list[ShownChange]:
+    shown = []
+    for change in changes:
+        if change.name == "abstract":  # the form only remembers a digest of it
+            shown.append(ShownChange(change.label, "", "changed", change.also_mine))
+            continue
+        shown.append(
+            ShownChange(
+                change.label,
+                _describe(change.name, change.was, programme, speakers),
+                _describe(change.name, change.now, programme, speakers),
+                change.also_mine,
+            )
+        )
+    return shown
+
+
+def _all_speakers(db: Database, conference: Conference) -> list[Speaker]:
+    """Every speaker, billed or not: the programme lists only those billed for a session."""
+    with db.read() as session:
+        return list(
+            session.exec(
+                select(Speaker)
+                .where(Speaker.conference_id == conference.id)
+                .order_by(Speaker.name, Speaker.id)
+            )
+        )
+
+
+def _session_form_page(
+    request: Request,
+    conference: Conference,
+    principal: Principal,
+    form: SessionForm,
+    *,
+    session_slug: str | None,
+    errors: Mapping[str, str] | None = None,
+    to_confirm: list[Clash] | None = None,
+    conflict: list[TheirChange] | None = None,
+    restoring: bool = False,
+    status_code: int = 200,
+) -> Response:
+    db = _db(request)
+    programme, clashes = _load(db, conference)
+    speakers = _all_speakers(db, conference)
+    entry = programme.session(session_slug) if session_slug else None
+    if session_slug is not None and entry is None:
+        raise NotFound("There is no session at this address.")
+    action = (
+        session_form_path(conference.slug, session_slug)
+        if session_slug
+        else new_session_path(conference.slug)
+    )
+    return admin_page(
+        request,
+        "admin/programme/session_form.html",
+        {
+            "conference": conference,
+            "programme": programme,
+            "entry": entry,
+            "form": form,
+            "values": form.values,
+            "errors": dict(errors or {}),
+            "to_confirm": to_confirm or [],
+            "conflict": _shown_changes(conflict, programme, speakers) if conflict else None,
+            "current_clashes": [c for c in clashes if entry and c.session == entry.slug],
+            "titles": {e.slug: e.title for e in programme.sessions},
+            "speakers": speakers,
+            "kinds": KINDS,
+            "roles": ROLES,
+            "action": action,
+            "status_action": f"{action}/status" if session_slug else "",
+            # A restore that makes clashes is confirmed with its own small form.
+            "form_kind": "status" if restoring else "session",
+            "status_value": SessionStatus.confirmed.value,
+            "csrf_token": principal.csrf_token or "",
+            **_paths(conference),
+        },
+        status_code=status_code,
+    )
+
+
+def new_session_form(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    day = _parse_day(request.query_params.get("day", ""))
+    return _session_form_page(request, conference, principal, empty_form(day), session_slug=None)
+
+
+def edit_session_form(request: Request) -> Response:
+    conference, principal = _organiser(request)
+    slug = request.path_params["session"]
+    programme, _ = _load(_db(request), conference)
+    entry = programme.session(slug)
+    if entry is None:
+        raise NotFound("There is no session at this address.")
+    return _session_form_page(
+        request, conference, principal, form_from_entry(entry), session_slug=slug
+    )
+
+
+async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, str]]:
+    """The posted fields, and the fields refused as they were sent (a file, a NUL byte...),
+    so the form comes back with the rest of what was typed."""
+    try:
+        fields = await read_form_fields(request, (CSRF_FIELD, *FORM_FIELDS, "status"))
+    except BadRequestBody as refused:
+        if not refused.fields:
+            raise
+        remember_csrf_form_token(request, refused.values)
+        return refused.values, dict(refused.fields)
+    remember_csrf_form_token(request, fields)
+    return fields, {}
+
+
+def _save_from_form(
+    request: Request,
+    fields: dict[str, str],
+    refused: dict[str, str],
+    session_slug: str | None,
+) -> Response:
+    conference, principal = _organiser(request)
+    db = _db(request)
+    form = form_from_fields(fields)
+    with db.read() as session:
+        days = load_programme(session, conference, as_organiser=True).days
+    data, errors = session_input(form, conference.timezone, days)
+    for name, reason in refused.items():
+        errors.setdefault(name if name in form.values else "form", reason)
+
+    def again(**extra: Any) -> Response:
+        return _session_form_page(
+            request, conference, principal, form, session_slug=session_slug, **extra
+        )
+
+    if errors:
+        return again(errors=errors, status_code=422)
+    try:
+        saved = save_session(
+            db,
+            conference.slug,
+            session_slug,
+            data,
+            expected_version=read_version(form.version) if session_slug else None,
+            confirmed=fields.get("confirm_clashes") == "1",
+        )
+    except EditRefused as refusal:
+        return again(errors=form_errors(refusal.fields), status_code=422)
+    except NeedsConfirmation as ask:
+        return again(to_confirm=ask.clashes)
+    except VersionConflict:
+        assert session_slug is not None
+        return _conflict_page(request, conference, principal, form, session_slug)
+    return _back_to_day(conference, saved)
+
+
+def _conflict_page(
+    request: Request,
+    conference: Conference,
+    principal: Principal,
+    form: SessionForm,
+    session_slug: str,
+) -> Response:
+    programme, _ = _load(_db(request), conference)
+    entry = programme.session(session_slug)
+    if entry is None:
+        raise NotFound("This session was deleted meanwhile.")
+    merged, changes = merge_after_conflict(form, form_from_entry(entry))
+    return _session_form_page(
+        request,
+        conference,
+        principal,
+        merged,
+        session_slug=session_slug,
+        errors={
+            "form": "Someone else changed this session since you opened it. Nothing was saved."
+        },
+        conflict=changes,
+        status_code=409,
+    )
+
+
+def _back_to_day(conference: Conference, saved: Saved, notice: str = "saved") -> Response:
+    target = day_path(conference.slug, saved.day, notice=notice, session=saved.slug)
+    return RedirectResponse(f"{target}#session-{saved.slug}", status_code=303)
+
+
+async def create_session_submit(request: Request) -> Response:
+    fields, refused = await _read_form(request)
+    return await run_in_threadpool(_save_from_form, request, fields, refused, None)
+
+
+async def edit_session_submit(request: Request) -> Response:
+    fields, refused = await _read_form(request)
+    slug = request.path_params["session"]
+    return await run_in_threadpool(_save_from_form, request, fields, refused, slug)
+
+
+def _change_status(request: Request, fields: dict[str, str]) -> Response:
+    """Cancel or restore: restoring can make clashes again, so it may ask first too."""
+    conference, principal = _organiser(request)
+    slug = request.path_params["session"]
+    status = fields.get("status", "")
+    if status not in (SessionStatus.cancelled.value, SessionStatus.confirmed.value):
+        raise BadRequestBody(400, "invalid", "Cancel or restore: nothing else.", "status")
+    programme, _ = _load(_db(request), conference)
+    entry = programme.session(slug)
+    if entry is None:
+        raise NotFound("There is no session at this address.")
+    try:
+        saved = save_session(
+            _db(request),
+            conference.slug,
+            slug,
+            {"status": status},
+            expected_version=read_version(fields.get("version", "")),
+            confirmed=fields.get("confirm_clashes") == "1",
+        )
+    except EditRefused as refusal:
+        errors = {"form": "; ".join(refusal.fields.values())}
+        return _session_form_page(
+            request,
+            conference,
+            principal,
+            form_from_entry(entry),
+            session_slug=slug,
+            errors=errors,
+            status_code=422,
+        )
+    except NeedsConfirmation as ask:
+        return _session_form_page(
+            request,
+            conference,
+            principal,
+            form_from_entry(entry),
+            session_slug=slug,
+            to_confirm=ask.clashes,
+            restoring=True,
+        )
+    except VersionConflict:
+        form = form_from_entry(entry)
+        return _session_form_page(
+            request,
+            conference,
+            principal,
+            form,
+            session_slug=slug,
+            errors={"form": STATUS_CONFLICT},
+            status_code=409,
+        )
+    return _back_to_day(conference, saved)
+
+
+async def session_status_submit(request: Request) -> Response:
+    fields, _ = await _read_form(request)
+    return await run_in_threadpool(_change_status, request, fields)
+
+
+# ---- drag to move: the clashes a move would make, before it is made ---------------------------
+
+MOVE_FIELDS = ("room", "start", "end")
+
+
+def _check_move(request: Request, body: dict[str, Any]) -> Response:
+    conference, _ = _organiser(request)
+    data = {name: body[name] for name in MOVE_FIELDS if name in body}
+    try:
+        version = read_version(body.get("version"))
+        clashes = clashes_a_move_makes(
+            _db(request), conference.slug, request.path_params["session"], data, version
+        )
+    except EditRefused as refusal:
+        return bad_request_json(
+            BadRequestBody(422, "invalid", "This move cannot be made.", fields=refusal.fields)
+        )
+    except VersionConflict as conflict:
+        return JSONResponse(
+            {"error": "conflict", "detail": str(conflict), "version": conflict.current_version},
+            status_code=409,
+        )
+    return JSONResponse({"new_clashes": [clash.as_json() for clash in clashes]})
+
+
+async def check_move(request: Request) -> Response:
+    """JSON for the editor's script: which new clashes a move would make (nothing is saved).
+    The script asks before it moves, so a published programme never shows a move and its
+    undoing to the public."""
+    await run_in_threadpool(_organiser, request)  # before the body: refusals come first
+    try:
+        body = await read_json_object(request)
+    except BadRequestBody as refused:
+        return bad_request_json(refused)
+    return await run_in_threadpool(_check_move, request, body)
+
+
+routes = [
+    Route("/admin/{conference}/programme", programme_home, methods=["GET"]),
+    Route("/admin/{conference}/programme/day/{day}", day_page, methods=["GET"]),
+    Route("/admin/{conference}/programme/sessions/new", new_session_form, methods=["GET"]),
+    Route("/admin/{conference}/programme/sessions/new", create_session_submit, methods=["POST"]),
+    Route(
+        "/admin/{conference}/programme/sessions/{session}",
+        edit_session_form,
+        methods=["GET"],
+        name="programme_editor_session",
+    ),
+    Route(
+        "/admin/{conference}/programme/sessions/{session}", edit_session_submit, methods=["POST"]
+    ),
+    Route(
+        "/admin/{conference}/programme/sessions/{session}/status",
+        session_status_submit,
+        methods=["POST"],
+    ),
+    Route(
+        "/admin/{conference}/programme/sessions/{session}/check-move",
+        check_move,
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,297 @@
+"""The programme editor's session form: its fields, turned into the editing service's input
+(a local day and clock times become ISO 8601 instants with the conference's UTC offset) and
+back, and what to show when someone else saved the session first.
+
+Plain functions over strings and records, tested without HTTP. The form keeps, in hidden
+`was_*` fields, what the organiser saw when they opened it: after a version conflict that tells
+what the other person changed from what this one changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from confapp.models import PersonRole, SessionKind
+from confapp.programme.queries import SessionEntry
+
+# The fields a person types or picks; `people` comes from the person_N / role_N rows.
+SESSION_FIELDS = (
+    "title",
+    "kind",
+    "day",
+    "start",
+    "end",
+    "end_next_day",
+    "room",
+    "track",
+    "abstract",
+    "language",
+)
+# Compared with what the organiser saw (was_*) after a version conflict.
+COMPARED_FIELDS = (
+    "title",
+    "kind",
+    "day",
+    "start",
+    "end",
+    "end_next_day",
+    "room",
+    "track",
+    "people",
+    "language",
+    "abstract",
+)
+FIELD_LABELS = {
+    "title": "Title",
+    "kind": "Kind",
+    "day": "Day",
+    "start": "Start",
+    "end": "End",
+    "end_next_day": "Ends after midnight",
+    "room": "Room",
+    "track": "Track",
+    "people": "Speakers and chairs",
+    "language": "Language",
+    "abstract": "Abstract",
+}
+MAX_PEOPLE = 40
+SPARE_PEOPLE_ROWS = 2
+MIN_PEOPLE_ROWS = 3
+PERSON_FIELDS = tuple(
+    name for n in range(1, MAX_PEOPLE + 1) for name in (f"person_{n}", f"role_{n}")
+)
+WAS_FIELDS = tuple(f"was_{name}" for name in COMPARED_FIELDS)
+FORM_FIELDS = (*SESSION_FIELDS, *PERSON_FIELDS, *WAS_FIELDS, "version", "confirm_clashes")
+KINDS = [kind.value for kind in SessionKind]
+ROLES = [role.value for role in PersonRole]
+
+# ASCII digits only: "²".isdigit() is true and int("٣") is 3, neither belongs in a time.
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
+
+
+@dataclass
+class SessionForm:
+    """What the form holds, as typed: strings, and the people rows as (speaker slug, role)."""
+
+    values: dict[str, str]
+    people: list[tuple[str, str]]
+    version: str = ""
+    was: dict[str, str] = field(default_factory=dict)
+
+    def compared(self) -> dict[str, str]:
+        """The values compared after a conflict, people and abstract in their short forms."""
+        values = {name: self.values.get(name, "") for name in COMPARED_FIELDS}
+        values["people"] = people_text(self.people)
+        values["abstract"] = abstract_digest(self.values.get("abstract", ""))
+        return values
+
+    def people_rows(self) -> list[tuple[str, str]]:
+        """The people, then empty rows to add more (a page without JavaScript has no "add")."""
+        rows = list(self.people)
+        spare = max(SPARE_PEOPLE_ROWS, MIN_PEOPLE_ROWS - len(rows))
+        rows += [("", PersonRole.speaker.value)] * min(spare, MAX_PEOPLE - len(rows))
+        return rows
+
+
+def people_text(people: list[tuple[str, str]]) -> str:
+    return ",".join(f"{role}:{slug}" for slug, role in people)
+
+
+def people_from_text(text: str) -> list[tuple[str, str]]:
+    """The (speaker slug, role) pairs of a people_text, e.g. from a was_people field."""
+    pairs = []
+    for item in text.split(","):
+        role, _, slug = item.partition(":")
+        if slug:
+            pairs.append((slug, role))
+    return pairs
+
+
+def tidy_text(text: str) -> str:
+    """Browsers send a textarea's line breaks as CRLF: stored as LF, so re-saving an
+    unchanged abstract is no change."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def abstract_digest(text: str) -> str:
+    # Only a digest goes into the hidden field: the abstract itself may be 20,000 characters.
+    return hashlib.sha256(tidy_text(text).encode()).hexdigest()[:16]
+
+
+def empty_form(day: date | None) -> SessionForm:
+    values = {name: "" for name in SESSION_FIELDS}
+    values.update(kind=SessionKind.talk.value, language="en", day=day.isoformat() if day else "")
+    return SessionForm(values, [])
+
+
+def form_from_entry(entry: SessionEntry) -> SessionForm:
+    """The edit form of a session as it stands, remembering what it showed (was_*)."""
+    start, end = entry.local_start, entry.local_end
+    values = {
+        "title": entry.title,
+        "kind": entry.record.kind,
+        "day": start.date().isoformat(),
+        "start": f"{start:%H:%M}",
+        "end": f"{end:%H:%M}",
+        "end_next_day": "1" if end.date() > start.date() else "",
+        "room": entry.room.slug if entry.room else "",
+        "track": entry.track.slug if entry.track else "",
+        "abstract": entry.record.abstract,
+        "language": entry.record.language,
+    }
+    form = SessionForm(
+        values, [(p.speaker.slug, p.role) for p in entry.people], str(entry.record.version)
+    )
+    form.was = form.compared()
+    return form
+
+
+def form_from_fields(fields: Mapping[str, str]) -> SessionForm:
+    """The form as posted (or as far as it could be read), everything typed kept."""
+    values = {name: fields.get(name, "") for name in SESSION_FIELDS}
+    people = []
+    for n in range(1, MAX_PEOPLE + 1):
+        slug = fields.get(f"person_{n}", "").strip()
+        if slug:
+            people.append((slug, fields.get(f"role_{n}", "") or PersonRole.speaker.value))
+    was = {name: fields[f"was_{name}"] for name in COMPARED_FIELDS if f"was_{name}" in fields}
+    return SessionForm(values, people, fields.get("version", "").strip(), was)
+
+
+def wall_clock_instant(day: date, clock: time, tz_name: str) -> datetime | None:
+    """The instant a local wall-clock time names, or None when the clocks skip it (the hour
+    lost when daylight saving starts). A time that happens twice (the hour repeated when it
+    ends) is taken the first time."""
+    tz = ZoneInfo(tz_name)
+    local = datetime.combine(day, clock, tzinfo=tz)
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return local
+
+
+def _clock(text: str) -> time | None:
+    match = _CLOCK.match(text.strip())
+    if match is None:
+        return None
+    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+
+
+def session_input(
+    form: SessionForm, tz_name: str, days: list[date]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The editing service's input (the API's shape) from the form, and the fields the form
+    itself refuses (a day that is not the conference's, a time that is not a time, or one the
+    clocks skip). The service checks the rest (end after start, a title, known slugs)."""
+    values = form.values
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {
+        "title": tidy_text(values.get("title", "")),
+        "kind": values.get("kind", ""),
+        "room": values.get("room") or None,
+        "track": values.get("track") or None,
+        "abstract": tidy_text(values.get("abstract", "")),
+        "language": values.get("language", "").strip(),
+        "people": [{"speaker": slug, "role": role} for slug, role in form.people],
+    }
+    day = next((d for d in days if d.isoformat() == values.get("day", "").strip()), None)
+    if day is None:
+        errors["day"] = "Choose one of the conference's days."
+    clocks: dict[str, time] = {}
+    for name, word in (("start", "start"), ("end", "end")):
+        clock = _clock(values.get(name, ""))
+        if clock is None:
+            errors[name] = f"Enter the {word} time as hours and minutes, like 09:30."
+        else:
+            clocks[name] = clock
+    if day is None:
+        return data, errors
+    for name, on_day in (
+        ("start", day),
+        ("end", day + timedelta(days=1) if values.get("end_next_day") else day),
+    ):
+        if name not in clocks:
+            continue
+        moment = wall_clock_instant(on_day, clocks[name], tz_name)
+        if moment is None:
+            errors[name] = (
+                f"{clocks[name]:%H:%M} does not happen on {on_day:%A} {on_day.day} "
+                f"{on_day:%B %Y} in {tz_name}: the clocks skip that hour when daylight saving "
+                "starts. Choose another time."
+            )
+        else:
+            data[name] = moment.isoformat()
+    return data, errors
+
+
+# The service's field names that the form shows under other names.
+SERVICE_TO_FORM_FIELD = {"people": "person_1", "status": "form", "slug": "title"}
+
+
+# Reasons worded about the field ("must not be empty") read as a sentence after its name.
+_SAYS_WHAT_IT_MUST_BE = frozenset({"must", "is", "needs", "names"})
+
+
+def form_errors(service_errors: Mapping[str, str]) -> dict[str, str]:
+    """The editing service's reasons, keyed by the form field they belong beside."""
+    errors: dict[str, str] = {}
+    for name, reason in service_errors.items():
+        target = SERVICE_TO_FORM_FIELD.get(name, name)
+        if target not in SESSION_FIELDS and target not in ("person_1", "form"):
+            target = "form"
+        if reason.split(" ", 1)[0] in _SAYS_WHAT_IT_MUST_BE:
+            label = (
+                "The list of speakers and chairs" if name == "people" else FIELD_LABELS.get(name)
+            )
+            message = f"{label or name.capitalize()} {reason}"
+        else:
+            message = reason[:1].upper() + reason[1:]
+        if not message.endswith("."):
+            message += "."
+        errors.setdefault(target, message)
+    return errors
+
+
+@dataclass(frozen=True)
+class TheirChange:
+    """A field someone else changed while this organiser had the form open."""
+
+    name: str
+    label: str
+    was: str  # as this organiser saw it
+    now: str  # as it is now
+    also_mine: bool  # this organiser changed it too (and their value is in the form)
+
+
+def merge_after_conflict(
+    mine: SessionForm, current: SessionForm
+) -> tuple[SessionForm, list[TheirChange]]:
+    """After a version conflict: the form again, on the current version, holding the current
+    values except where this organiser had changed something (their input is kept), and the
+    list of what the other person changed. Saving it then changes only what this one meant to,
+    never quietly undoes the other's change."""
+    mine_now = mine.compared()
+    theirs = current.compared()
+    merged_values = dict(mine.values)
+    merged_people = list(mine.people)
+    changes = []
+    for name in COMPARED_FIELDS:
+        seen = mine.was.get(name)
+        i_changed = seen is not None and mine_now[name] != seen
+        they_changed = theirs[name] != seen if seen is not None else theirs[name] != mine_now[name]
+        if not i_changed:
+            if name == "people":
+                merged_people = list(current.people)
+            else:
+                merged_values[name] = current.values[name]
+        if they_changed:
+            changes.append(
+                TheirChange(name, FIELD_LABELS[name], seen or "", theirs[name], i_changed)
+            )
+    merged = SessionForm(merged_values, merged_people, current.version, current.compared())
+    return merged, changes

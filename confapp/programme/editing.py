@@ -1,0 +1,728 @@
+"""Changing the programme from the web: sessions, speakers, rooms, tracks, days and hours.
+
+Plain functions over a database session inside the caller's transaction (`db.transaction()`),
+shared by the editor's forms and the JSON API. Input arrives in the API's shape (strings,
+numbers, ISO 8601 times with an offset, slugs for rooms, tracks and speakers); the forms turn
+their fields into that shape first. A refused input raises `EditRefused` with a reason per
+field and writes nothing; a write naming a version that is no longer current raises
+`VersionConflict`, so two organisers never overwrite each other silently.
+
+Every saved change bumps the conference's programme_version in the same transaction, which is
+what moves every feed's ETag in every app process at once, and goes through
+`confapp.programme.changes`, which logs public changes once the programme is published.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from confapp.models import (
+    Conference,
+    PersonRole,
+    ProgrammeSession,
+    Room,
+    SessionKind,
+    SessionPerson,
+    SessionStatus,
+    Speaker,
+    Track,
+)
+from confapp.programme.changes import (
+    apply_changes,
+    bump_programme_version,
+    change_session,
+    record_session_added,
+    set_session_people,
+)
+from confapp.programme.clashes import Clash, clashes_of, programme_clashes
+from confapp.programme.queries import NotFound, load_programme
+from confapp.times import utcnow
+from confapp.urls import RESERVED_SLUGS
+
+# "new" would collide with the editor's own /programme/sessions/new and similar pages.
+UNAVAILABLE_SLUGS = RESERVED_SLUGS | {"new"}
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+COLOUR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_SESSION_HOURS = 24
+MAX_CAPACITY = 1_000_000
+
+
+class EditRefused(Exception):
+    """Input that cannot be saved; `fields` maps each field to the reason, in plain words."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = dict(fields)
+        super().__init__("; ".join(f"{name}: {why}" for name, why in self.fields.items()))
+
+
+class VersionConflict(Exception):
+    """Someone saved the record since the version the writer started from."""
+
+    def __init__(self, what: str, current_version: int) -> None:
+        self.current_version = current_version
+        super().__init__(
+            f"Someone else changed this {what} since you opened it (it is now version "
+            f"{current_version}). Nothing was saved."
+        )
+
+
+class InUse(Exception):
+    """A record that other records still point at cannot be deleted."""
+
+
+class NeedsConfirmation(Exception):
+    """The change makes new clashes; the browser asks before saving it anyway."""
+
+    def __init__(self, clashes: list[Clash]) -> None:
+        self.clashes = clashes
+        super().__init__("; ".join(clash.message for clash in clashes))
+
+
+# --- reading input ------------------------------------------------------------------------
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:max_length].strip("-")
+    return slug or "item"
+
+
+def _text(
+    data: Mapping[str, Any],
+    name: str,
+    errors: dict[str, str],
+    *,
+    max_length: int,
+    required: bool = False,
+) -> str | None:
+    if name not in data:
+        return None
+    value = data[name]
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[name] = "must be text"
+        return None
+    value = value.strip()
+    if required and not value:
+        errors[name] = "must not be empty"
+        return None
+    if len(value) > max_length:
+        errors[name] = f"must be at most {max_length} characters"
+        return None
+    return value
+
+
+def _moment(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> datetime | None:
+    value = data.get(name)
+    if not isinstance(value, str):
+        errors[name] = (
+            "must be a date and time in ISO 8601 with an offset, e.g. 2027-07-03T10:00+10:00"
+        )
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors[name] = "is not a date and time in ISO 8601, e.g. 2027-07-03T10:00+10:00"
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        errors[name] = "needs a UTC offset (e.g. +10:00 or Z), so the time is not ambiguous"
+        return None
+    if not 2000 <= moment.year <= 2200:
+        errors[name] = "is not a plausible year"
+        return None
+    return moment
+
+
+def _choice(
+    data: Mapping[str, Any], name: str, choices: list[str], errors: dict[str, str]
+) -> str | None:
+    if name not in data:
+        return None
+    value = data[name]
+    if value not in choices:
+        errors[name] = "must be one of: " + ", ".join(choices)
+        return None
+    return str(value)
+
+
+def _slug_of(
+    db: Session,
+    model: Any,
+    conference: Conference,
+    data: Mapping[str, Any],
+    name: str,
+    errors: dict[str, str],
+) -> tuple[bool, int | None]:
+    """(given, id) for a field naming a room or track by slug; null or "" clears it."""
+    if name not in data:
+        return False, None
+    value = data[name]
+    if value is None or value == "":
+        return True, None
+    if not isinstance(value, str):
+        errors[name] = "must be a slug or null"
+        return True, None
+    record = db.exec(
+        select(model).where(model.conference_id == conference.id, model.slug == value)
+    ).first()
+    if record is None:
+        errors[name] = f"there is no {name} “{value}” in this conference"
+        return True, None
+    return True, record.id
+
+
+def _people(
+    db: Session, conference: Conference, data: Mapping[str, Any], errors: dict[str, str]
+) -> list[tuple[int, str]] | None:
+    if "people" not in data:
+        return None
+    value = data["people"]
+    if not isinstance(value, list):
+        errors["people"] = 'must be a list of {"speaker": slug, "role": "speaker" or "chair"}'
+        return None
+    wanted: list[tuple[str, str]] = []
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            item = {"speaker": item, "role": PersonRole.speaker.value}
+        if not isinstance(item, dict) or not isinstance(item.get("speaker"), str):
+            errors["people"] = f"item {index + 1} must name a speaker by slug"
+            return None
+        role = item.get("role", PersonRole.speaker.value)
+        if role not in [r.value for r in PersonRole]:
+            errors["people"] = f"item {index + 1}: role must be speaker or chair"
+            return None
+        wanted.append((item["speaker"], role))
+    slugs = {slug for slug, _ in wanted}
+    found = {
+        s.slug: s.id
+        for s in db.exec(
+            select(Speaker).where(
+                Speaker.conference_id == conference.id, col(Speaker.slug).in_(slugs)
+            )
+        )
+    }
+    missing = sorted(slugs - set(found))
+    if missing:
+        errors["people"] = "no speaker called " + ", ".join(f"“{m}”" for m in missing)
+        return None
+    if len(set(wanted)) != len(wanted):
+        errors["people"] = "names the same person twice in the same role"
+        return None
+    return [(found[slug], role) for slug, role in wanted if found[slug] is not None]  # type: ignore[misc]
+
+
+@dataclass
+class SessionInput:
+    values: dict[str, Any]
+    people: list[tuple[int, str]] | None
+
+
+SESSION_FIELDS = frozenset(
+    {"title", "start", "end", "room", "track", "status", "people", "kind", "abstract", "language"}
+)
+
+
+def read_session_input(
+    db: Session,
+    conference: Conference,
+    data: Mapping[str, Any],
+    *,
+    current: ProgrammeSession | None = None,
+) -> SessionInput:
+    """Check a session's new values (all of them to create one, any of them to change one)."""
+    errors: dict[str, str] = {}
+    unknown = sorted(set(data) - SESSION_FIELDS - {"version", "slug"})
+    for name in unknown:
+        errors[name] = "is not a field of a session"
+    values: dict[str, Any] = {}
+    creating = current is None
+    if creating or "title" in data:
+        if "title" not in data:
+            errors["title"] = "is required"
+        else:
+            title = _text(data, "title", errors, max_length=300, required=True)
+            if title is not None:
+                values["title"] = title
+    for name in ("start", "end"):
+        if creating or name in data:
+            moment = _moment(data, name, errors)
+            if moment is not None:
+                values[name] = moment
+    start = values.get("start", current.start if current else None)
+    end = values.get("end", current.end if current else None)
+    if start is not None and end is not None and "start" not in errors and "end" not in errors:
+        if end <= start:
+            errors["end"] = "must be after the start"
+        elif end - start > timedelta(hours=MAX_SESSION_HOURS):
+            errors["end"] = f"a session may last at most {MAX_SESSION_HOURS} hours"
+    for name, model in (("room", Room), ("track", Track)):
+        given, record_id = _slug_of(db, model, conference, data, name, errors)
+        if given and name not in errors:
+            values[f"{name}_id"] = record_id
+    status = _choice(data, "status", [s.value for s in SessionStatus], errors)
+    if status is not None:
+        values["status"] = status
+    kind = _choice(data, "kind", [k.value for k in SessionKind], errors)
+    if kind is not None:
+        values["kind"] = kind
+    abstract = _text(data, "abstract", errors, max_length=20_000)
+    if abstract is not None:
+        values["abstract"] = abstract
+    language = _text(data, "language", errors, max_length=20)
+    if language is not None:
+        values["language"] = language or "en"
+    people = _people(db, conference, data, errors)
+    if errors:
+        raise EditRefused(errors)
+    return SessionInput(values, people)
+
+
+def read_version(value: Any) -> int | None:
+    """The version a writer started from: a number, or an ETag/If-Match like "3" or W/"3"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise EditRefused({"version": "must be a whole number"})
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit() or len(text) > 9:
+        raise EditRefused({"version": "must be a whole number"})
+    return int(text)
+
+
+def _check_version(what: str, record: Any, expected: int | None) -> None:
+    if expected is not None and record.version != expected:
+        raise VersionConflict(what, record.version)
+
+
+def conference_for_update(db: Session, slug: str) -> Conference:
+    """The conference, locked until the transaction ends (on PostgreSQL; SQLite writers take
+    turns anyway): edits that bump programme_version then take turns, so no two changes ever
+    share a version, and a version check cannot race a concurrent save."""
+    conference = db.exec(
+        select(Conference).where(Conference.slug == slug).with_for_update()
+    ).first()
+    if conference is None:
+        raise NotFound(f"There is no conference called “{slug}”.")
+    return conference
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def find_session(db: Session, conference: Conference, slug: str) -> ProgrammeSession:
+    record = db.exec(
+        select(ProgrammeSession).where(
+            ProgrammeSession.conference_id == conference.id, ProgrammeSession.slug == slug
+        )
+    ).first()
+    if record is None:
+        raise NotFound("There is no session at this address.")
+    return record
+
+
+def _free_slug(
+    db: Session, model: Any, conference: Conference, wanted: str, max_length: int = 80
+) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`... cut short to fit the column (80 characters for
+    speakers, rooms and tracks), whichever this conference does not have yet."""
+
+    def numbered(n: int) -> str:
+        suffix = f"-{n}"
+        return wanted[: max_length - len(suffix)].rstrip("-") + suffix
+
+    # Every numbered form shares this prefix (slugify leaves no runs of dashes to strip).
+    prefix = wanted[: max_length - 12]
+    taken = set(
+        db.exec(
+            select(model.slug).where(
+                model.conference_id == conference.id, col(model.slug).startswith(prefix)
+            )
+        )
+    )
+    if wanted not in taken and wanted not in UNAVAILABLE_SLUGS:
+        return wanted
+    n = 2
+    while numbered(n) in taken:
+        n += 1
+    return numbered(n)
+
+
+def _new_slug(
+    db: Session, model: Any, conference: Conference, data: Mapping[str, Any], source: str
+) -> str:
+    given = data.get("slug")
+    if given in (None, ""):
+        return _free_slug(db, model, conference, slugify(source))
+    if not isinstance(given, str) or not SLUG_PATTERN.match(given) or len(given) > 80:
+        raise EditRefused({"slug": "must be lower-case letters, digits and dashes"})
+    exists = db.exec(
+        select(model.id).where(model.conference_id == conference.id, model.slug == given)
+    ).first()
+    if given in UNAVAILABLE_SLUGS:
+        raise EditRefused({"slug": f"“{given}” is kept for the site's own pages"})
+    if exists is not None:
+        raise EditRefused({"slug": f"“{given}” is taken in this conference"})
+    return given
+
+
+def create_session(
+    db: Session, conference: Conference, data: Mapping[str, Any], now: datetime | None = None
+) -> ProgrammeSession:
+    now = now or utcnow()
+    checked = read_session_input(db, conference, data)
+    assert conference.id is not None
+    record = ProgrammeSession(
+        conference_id=conference.id,
+        slug=_new_slug(db, ProgrammeSession, conference, data, checked.values["title"]),
+        made_on_web=True,
+        created_at=now,
+        updated_at=now,
+        **checked.values,
+    )
+    db.add(record)
+    db.flush()
+    if checked.people:
+        set_session_people(db, record, checked.people, now, current=[])
+        record.version = 1
+    record_session_added(db, conference, record, now)
+    bump_programme_version(conference, now)
+    db.flush()
+    return record
+
+
+def update_session(
+    db: Session,
+    conference: Conference,
+    slug: str,
+    data: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> tuple[ProgrammeSession, set[str]]:
+    """Save changes to a session; returns it and the names of the fields that changed."""
+    now = now or utcnow()
+    record = find_session(db, conference, slug)
+    checked = read_session_input(db, conference, data, current=record)
+    _check_version("session", record, expected_version)
+    version = record.version
+    changed = change_session(db, conference, record, checked.values, now)
+    if checked.people is not None and set_session_people(db, record, checked.people, now):
+        changed.add("people")
+    if changed:
+        # Fields and people each bump the version; one save is still one version.
+        record.version = version + 1
+        bump_programme_version(conference, now)
+    db.flush()
+    return record, changed
+
+
+def delete_session(
+    db: Session,
+    conference: Conference,
+    slug: str,
+    *,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> str:
+    """Remove a session: before publishing it simply goes; once the programme is public it is
+    cancelled instead, so calendars that have it are told. Returns "deleted" or "cancelled"."""
+    now = now or utcnow()
+    record = find_session(db, conference, slug)
+    _check_version("session", record, expected_version)
+    if conference.programme_published_at is None:
+        for person in db.exec(select(SessionPerson).where(SessionPerson.session_id == record.id)):
+            db.delete(person)
+        # The models declare no relationship, so the unit of work does not know the people
+        # rows must go first: flushed together, the session's DELETE could come first and
+        # break their foreign key.
+        db.flush()
+        db.delete(record)
+        bump_programme_version(conference, now)
+        db.flush()
+        return "deleted"
+    if change_session(db, conference, record, {"status": SessionStatus.cancelled.value}, now):
+        bump_programme_version(conference, now)
+    db.flush()
+    return "cancelled"
+
+
+def session_clashes(
+    db: Session, conference: Conference, slug: str, stars: Mapping[int, int] | None = None
+) -> list[Clash]:
+    """The clashes one session takes part in, as the programme now stands in this transaction."""
+    programme = load_programme(db, conference, as_organiser=True)
+    return clashes_of(programme_clashes(programme, stars), slug)
+
+
+def new_clashes(before: list[Clash], after: list[Clash]) -> list[Clash]:
+    """Clashes a change made: those after it that were not there before (by kind and other side)."""
+    seen = {(c.kind, c.other_session) for c in before}
+    return [c for c in after if (c.kind, c.other_session) not in seen]
+
+
+# --- speakers, rooms, tracks --------------------------------------------------------------
+
+
+def _find(db: Session, model: Any, conference: Conference, slug: str, what: str) -> Any:
+    record = db.exec(
+        select(model).where(model.conference_id == conference.id, model.slug == slug)
+    ).first()
+    if record is None:
+        raise NotFound(f"There is no {what} called “{slug}”.")
+    return record
+
+
+def find_speaker(db: Session, conference: Conference, slug: str) -> Speaker:
+    return _find(db, Speaker, conference, slug, "speaker")  # type: ignore[no-any-return]
+
+
+def find_room(db: Session, conference: Conference, slug: str) -> Room:
+    return _find(db, Room, conference, slug, "room")  # type: ignore[no-any-return]
+
+
+def find_track(db: Session, conference: Conference, slug: str) -> Track:
+    return _find(db, Track, conference, slug, "track")  # type: ignore[no-any-return]
+
+
+def _flag(data: Mapping[str, Any], name: str, errors: dict[str, str], *, nullable: bool) -> Any:
+    value = data[name]
+    if isinstance(value, bool) or (nullable and value is None):
+        return value
+    errors[name] = "must be true or false" + (" or null" if nullable else "")
+    return None
+
+
+def _count(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> int | None:
+    value = data[name]
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
+        errors[name] = f"must be a whole number from 0 to {MAX_CAPACITY}, or null"
+        return None
+    return value
+
+
+def _refuse_unknown(data: Mapping[str, Any], known: set[str], what: str) -> dict[str, str]:
+    return {name: f"is not a field of a {what}" for name in sorted(set(data) - known - {"version"})}
+
+
+SPEAKER_FIELDS = {"slug", "name", "bio", "pronouns", "affiliation", "links", "needs_step_free"}
+
+
+def read_speaker_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    errors = _refuse_unknown(data, SPEAKER_FIELDS, "speaker")
+    values: dict[str, Any] = {}
+    if creating and "name" not in data:
+        errors["name"] = "is required"
+    for name, limit in (("name", 200), ("bio", 20_000), ("pronouns", 50), ("affiliation", 200)):
+        value = _text(data, name, errors, max_length=limit, required=name == "name")
+        if value is not None:
+            values[name] = value
+    if "links" in data:
+        links = data["links"]
+        if not isinstance(links, list) or not all(
+            isinstance(link, str) and link.startswith(("https://", "http://")) and len(link) < 500
+            for link in links
+        ):
+            errors["links"] = "must be a list of web addresses starting with https://"
+        else:
+            values["links"] = list(links)
+    if "needs_step_free" in data:
+        values["needs_step_free"] = _flag(data, "needs_step_free", errors, nullable=False)
+    if errors:
+        raise EditRefused(errors)
+    return values
+
+
+ROOM_FIELDS = {"slug", "name", "capacity", "access_notes", "step_free", "position"}
+
+
+def read_room_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    errors = _refuse_unknown(data, ROOM_FIELDS, "room")
+    values: dict[str, Any] = {}
+    if creating and "name" not in data:
+        errors["name"] = "is required"
+    name = _text(data, "name", errors, max_length=200, required=True)
+    if name is not None:
+        values["name"] = name
+    notes = _text(data, "access_notes", errors, max_length=5_000)
+    if notes is not None:
+        values["access_notes"] = notes
+    if "capacity" in data:
+        values["capacity"] = _count(data, "capacity", errors)
+    if "position" in data:
+        values["position"] = _count(data, "position", errors) or 0
+    if "step_free" in data:
+        values["step_free"] = _flag(data, "step_free", errors, nullable=True)
+    if errors:
+        raise EditRefused(errors)
+    return values
+
+
+TRACK_FIELDS = {"slug", "name", "colour", "description", "position"}
+
+
+def read_track_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    errors = _refuse_unknown(data, TRACK_FIELDS, "track")
+    values: dict[str, Any] = {}
+    if creating and "name" not in data:
+        errors["name"] = "is required"
+    name = _text(data, "name", errors, max_length=200, required=True)
+    if name is not None:
+        values["name"] = name
+    description = _text(data, "description", errors, max_length=5_000)
+    if description is not None:
+        values["description"] = description
+    if "colour" in data:
+        colour = data["colour"]
+        if not isinstance(colour, str) or not COLOUR_PATTERN.match(colour):
+            errors["colour"] = "must be a colour like #c0392b"
+        else:
+            values["colour"] = colour.lower()
+    if "position" in data:
+        values["position"] = _count(data, "position", errors) or 0
+    if errors:
+        raise EditRefused(errors)
+    return values
+
+
+_READERS = {Speaker: read_speaker_input, Room: read_room_input, Track: read_track_input}
+_WHAT = {Speaker: "speaker", Room: "room", Track: "track"}
+
+
+def create_record(
+    db: Session,
+    conference: Conference,
+    model: type[Speaker] | type[Room] | type[Track],
+    data: Mapping[str, Any],
+    now: datetime | None = None,
+) -> Any:
+    """Create a speaker, room or track from API-shaped input."""
+    now = now or utcnow()
+    values = _READERS[model](data, creating=True)
+    slug = _new_slug(db, model, conference, data, values["name"])
+    if model is not Speaker and "position" not in values:
+        last = db.exec(
+            select(func.max(model.position)).where(model.conference_id == conference.id)  # type: ignore[union-attr]
+        ).first()
+        values["position"] = (last or 0) + 1
+    record = model(conference_id=conference.id, slug=slug, updated_at=now, **values)
+    db.add(record)
+    bump_programme_version(conference, now)
+    db.flush()
+    return record
+
+
+def update_record(
+    db: Session,
+    conference: Conference,
+    model: type[Speaker] | type[Room] | type[Track],
+    slug: str,
+    data: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> tuple[Any, set[str]]:
+    now = now or utcnow()
+    record = _find(db, model, conference, slug, _WHAT[model])
+    if "slug" in data and data["slug"] != slug:
+        raise EditRefused({"slug": "cannot be changed: links and feeds use it"})
+    values = _READERS[model]({k: v for k, v in data.items() if k != "slug"}, creating=False)
+    _check_version(_WHAT[model], record, expected_version)
+    changed = apply_changes(record, values, now)
+    if changed:
+        bump_programme_version(conference, now)
+    db.flush()
+    return record, changed
+
+
+def delete_record(
+    db: Session,
+    conference: Conference,
+    model: type[Speaker] | type[Room] | type[Track],
+    slug: str,
+    *,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> None:
+    """Delete a speaker, room or track that no session uses."""
+    record = _find(db, model, conference, slug, _WHAT[model])
+    _check_version(_WHAT[model], record, expected_version)
+    if model is Speaker:
+        used = db.exec(select(SessionPerson).where(SessionPerson.speaker_id == record.id)).first()
+    elif model is Room:
+        used = db.exec(
+            select(ProgrammeSession).where(ProgrammeSession.room_id == record.id)
+        ).first()
+    else:
+        used = db.exec(
+            select(ProgrammeSession).where(ProgrammeSession.track_id == record.id)
+        ).first()
+    if used is not None:
+        raise InUse(
+            f"This {_WHAT[model]} is still used by sessions; move them or take it off them first."
+        )
+    db.delete(record)
+    bump_programme_version(conference, now or utcnow())
+    db.flush()
+
+
+# --- the conference: days, hours, publishing ----------------------------------------------
+
+
+def set_days_and_hours(
+    db: Session,
+    conference: Conference,
+    start_date: date,
+    end_date: date,
+    day_starts: time | None,
+    day_ends: time | None,
+    now: datetime | None = None,
+) -> set[str]:
+    errors: dict[str, str] = {}
+    if end_date < start_date:
+        errors["end_date"] = "must be on or after the first day"
+    elif (end_date - start_date).days > 31:
+        errors["end_date"] = "a conference may last at most a month"
+    if (day_starts is None) != (day_ends is None):
+        errors["day_ends" if day_ends is None else "day_starts"] = "give both hours, or neither"
+    elif day_starts is not None and day_ends is not None and day_ends <= day_starts:
+        errors["day_ends"] = "must be after the day starts"
+    if errors:
+        raise EditRefused(errors)
+    now = now or utcnow()
+    values = {
+        "start_date": start_date,
+        "end_date": end_date,
+        "day_starts": day_starts,
+        "day_ends": day_ends,
+    }
+    changed = apply_changes(conference, values, now)
+    if changed:
+        bump_programme_version(conference, now)
+    db.flush()
+    return changed
+
+
+def publish_programme(db: Session, conference: Conference, now: datetime | None = None) -> bool:
+    """Make the programme public; from now on every change is public at once and logged."""
+    if conference.programme_published_at is not None:
+        return False
+    now = now or utcnow()
+    conference.programme_published_at = now
+    bump_programme_version(conference, now)
+    db.flush()
+    return True
