@@ -54,3 +54,14 @@ def local_day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
 def iso(value: datetime, tz_name: str) -> str:
     """ISO 8601 with the conference's UTC offset, e.g. 2027-07-10T09:30:00+10:00."""
     return to_local(value, tz_name).isoformat()
+
+
+def wall_clock_instant(day: date, clock: time, tz_name: str) -> datetime | None:
+    """The instant a local wall-clock time names, or None when the clocks skip it (the hour
+    lost when daylight saving starts). A time that happens twice (the hour repeated when it
+    ends) is taken the first time."""
+    tz = ZoneInfo(tz_name)
+    local = datetime.combine(day, clock, tzinfo=tz)
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return local

@@ -122,6 +122,14 @@ def speaker_feed_path(conference_slug: str, speaker_slug: str) -> str:
     return f"{speaker_path(conference_slug, speaker_slug)}.ics"
 
 
+def changes_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/changes"
+
+
+def changes_feed_path(conference_slug: str) -> str:
+    return f"/{quote(conference_slug)}/changes.atom"
+
+
 def schedule_xml_path(conference_slug: str) -> str:
     return f"/{quote(conference_slug)}/schedule.xml"
 

@@ -13,12 +13,12 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from confapp.models import PersonRole, SessionKind
 from confapp.programme.queries import SessionEntry
+from confapp.times import wall_clock_instant
 
 # The fields a person types or picks; `people` comes from the person_N / role_N rows.
 SESSION_FIELDS = (
@@ -162,17 +162,6 @@ def form_from_fields(fields: Mapping[str, str]) -> SessionForm:
             people.append((slug, fields.get(f"role_{n}", "") or PersonRole.speaker.value))
     was = {name: fields[f"was_{name}"] for name in COMPARED_FIELDS if f"was_{name}" in fields}
     return SessionForm(values, people, fields.get("version", "").strip(), was)
-
-
-def wall_clock_instant(day: date, clock: time, tz_name: str) -> datetime | None:
-    """The instant a local wall-clock time names, or None when the clocks skip it (the hour
-    lost when daylight saving starts). A time that happens twice (the hour repeated when it
-    ends) is taken the first time."""
-    tz = ZoneInfo(tz_name)
-    local = datetime.combine(day, clock, tzinfo=tz)
-    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return local
 
 
 def _clock(text: str) -> time | None:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from confapp import urls
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
 from confapp.admin.programme_editor import editor_path, session_form_path
@@ -32,7 +33,6 @@ from confapp.agenda.service import star_counts
 from confapp.db import Database
 from confapp.models import Conference, ProgrammeSession, Room, SessionPerson, Speaker, Track
 from confapp.programme import editing
-from confapp.programme.changelog import changes_path
 from confapp.programme.clashes import programme_clashes
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import load_programme
@@ -741,8 +741,8 @@ def _days_view(
             "problems": len(clashes),
             "self_path": programme_admin_path(conference, "days"),
             "publish_path": programme_admin_path(conference, "publish"),
-            "public_path": f"/{conference.slug}/programme",
-            "changes_path": changes_path(conference.slug),
+            "public_path": urls.programme_path(conference.slug),
+            "changes_path": urls.changes_path(conference.slug),
         },
         status_code=status_code,
     )

@@ -38,7 +38,7 @@ from confapp.models import (
     SessionStatus,
 )
 from confapp.outbox import mail_builder, queue_mails
-from confapp.programme.changelog import ChangeView, change_view, changes_path
+from confapp.programme.changelog import ChangeView, change_view
 from confapp.settings import Settings
 from confapp.templating import templates
 from confapp.times import utcnow
@@ -274,7 +274,7 @@ def build_programme_changes_mail(
             "agenda_feed_url": urls.absolute(
                 origin, urls.agenda_key_feed_path(registration.agenda_key)
             ),
-            "changes_url": urls.absolute(origin, changes_path(conference.slug)),
+            "changes_url": urls.absolute(origin, urls.changes_path(conference.slug)),
         }
     )
     message = EmailMessage()

@@ -15,7 +15,6 @@ import uuid as uuid_lib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -40,18 +39,6 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CHANGE_ID_NAMESPACE = uuid_lib.UUID("3d8f6a0e-5c1b-4f7e-9b0a-2e6c4d8f1a53")
 # Characters XML 1.0 cannot carry at all, even escaped (data loaded long ago might hold one).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def changes_path(conference_slug: str) -> str:
-    return f"/{quote(conference_slug)}/changes"
-
-
-def changes_feed_path(conference_slug: str) -> str:
-    return f"/{quote(conference_slug)}/changes.atom"
-
-
-templates.env.globals["changes_path"] = changes_path
-templates.env.globals["changes_feed_path"] = changes_feed_path
 
 
 @dataclass(frozen=True)
@@ -224,9 +211,9 @@ def changelog_page(request: Request) -> Response:
         {
             "conference": log.conference,
             "log": log,
-            "feed_url": urls.absolute(urls.site_origin(request), changes_feed_path(slug)),
-            "newer_path": changes_path(slug) + (f"?page={page - 1}" if page > 2 else ""),
-            "older_path": f"{changes_path(slug)}?page={page + 1}",
+            "feed_url": urls.absolute(urls.site_origin(request), urls.changes_feed_path(slug)),
+            "newer_path": urls.changes_path(slug) + (f"?page={page - 1}" if page > 2 else ""),
+            "older_path": f"{urls.changes_path(slug)}?page={page + 1}",
             "nav": "programme",
         },
     )

@@ -713,7 +713,10 @@ def _write_conference(
     report = LoadReport(conference_slug=conf_spec.slug)
     programme_changed = False
 
-    conference = db.exec(select(Conference).where(Conference.slug == conf_spec.slug)).first()
+    # Locked like the editor's writes, so a load and a web edit take turns.
+    conference = db.exec(
+        select(Conference).where(Conference.slug == conf_spec.slug).with_for_update()
+    ).first()
     conf_values = conf_spec.model_dump(exclude={"solidarity_place_price", "draft"})
     conf_values["solidarity_place_cents"] = _cents(conf_spec.solidarity_place_price)
     place.loc = ("conference",)
