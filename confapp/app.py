@@ -19,6 +19,9 @@ from confapp.admin import account as admin_account
 from confapp.admin import account_links as admin_account_links
 from confapp.admin import audit_log as admin_audit_log
 from confapp.admin import auth as admin_auth
+from confapp.admin import door_api as admin_door_api
+from confapp.admin import door_dashboard as admin_door_dashboard
+from confapp.admin import door_page as admin_door_page
 from confapp.admin import notices as admin_notices
 from confapp.admin import people as admin_people
 from confapp.admin import programme_api as admin_programme_api
@@ -91,7 +94,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin_programme_problems.routes,
         *admin_programme_records.routes,
         *admin_programme_editor.routes,
+        *admin_door_dashboard.routes,
         *admin_routes.routes,
+        *admin_door_page.routes,
         *agenda_routes.routes,
         *manage_routes.routes,
         *ticket_routes.routes,
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *calendar_routes.routes,
         *changelog.routes,
         *admin_programme_api.routes,
+        *admin_door_api.routes,
         *programme_routes.routes,
     ]
     app = Starlette(

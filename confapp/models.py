@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from confapp.db import UTCDateTime
@@ -474,3 +474,66 @@ class Notice(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     recipients: int = 0
+
+
+class Checkin(SQLModel, table=True):
+    """A ticket admitted at the door. At most one stands per registration (a partial unique
+    index, so two stewards scanning one ticket at once get one "admitted"); an undone check-in
+    stays, stamped, for the record."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (
+        Index(
+            "uq_checkin_one_standing_per_registration",
+            "registration_id",
+            unique=True,
+            sqlite_where=text("undone_at IS NULL"),
+            postgresql_where=text("undone_at IS NULL"),
+        ),
+        Index("ix_checkin_conference_admitted_at", "conference_id", "admitted_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id")
+    registration_id: int = Field(foreign_key="registration.id")
+    admitted_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    # When the server heard of it: later than admitted_at for a device that was offline.
+    recorded_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    by_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    by: str = Field(default="", max_length=254)  # who admitted, kept as text
+    device: str = Field(default="", max_length=64)  # a door device's own random id
+    method: str = Field(default="scan", max_length=10)  # scan, code, search, offline
+    undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    undone_by: str = Field(default="", max_length=254)
+
+
+class CheckinConflict(SQLModel, table=True):
+    """An admission a door device made offline for a ticket already admitted elsewhere:
+    kept for organisers to look at, never dropped."""
+
+    __tablename__ = "checkin_conflict"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    registration_id: int = Field(foreign_key="registration.id")
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id")  # the one that stands
+    admitted_at: datetime = Field(sa_type=UTCDateTime)  # when the device let them in
+    recorded_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    by: str = Field(default="", max_length=254)
+    device: str = Field(default="", max_length=64)
+    result: str = Field(default="already_admitted", max_length=20)  # or cancelled, invalid
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SessionDoor(SQLModel, table=True):
+    """The door of one session's room on the day: full or not, and a headcount. Kept apart
+    from the session, so a steward's taps never change the programme's version or feeds."""
+
+    __tablename__ = "session_door"
+    session_id: int = Field(
+        foreign_key="programme_session.id", primary_key=True, ondelete="CASCADE"
+    )
+    full_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Where to send people when it is full; organisers set it, stewards see it.
+    overflow_room_id: int | None = Field(default=None, foreign_key="room.id", ondelete="SET NULL")
+    headcount: int = 0
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=254)

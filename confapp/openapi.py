@@ -1050,6 +1050,316 @@ PATHS.update(
 )
 
 
+# --- The door (stewards and organisers) ---------------------------------------------------------
+
+CHECKIN_RESULTS = ["admitted", "already_admitted", "cancelled", "invalid", "wrong_conference"]
+_SCAN = {
+    "type": "string",
+    "minLength": 1,
+    "description": "The text read from the QR code (the ticket's URL, on any host), the bare "
+    "admission token, or a ticket code as typed (any case, dashes and spaces optional).",
+    "examples": ["ABCD-EFGH-IJKLM"],
+}
+_DEVICE = {
+    "type": "string",
+    "maxLength": 64,
+    "description": "The door device's own random id, kept with the check-in.",
+}
+SCHEMAS.update(
+    {
+        "Checkin": _obj(
+            ["scan"],
+            {
+                "scan": _SCAN,
+                "device": _DEVICE,
+                "method": {
+                    "enum": ["scan", "code", "search"],
+                    "description": "How the ticket was found: the camera (the default), a typed "
+                    "code, or a search by name.",
+                },
+            },
+            examples=[{"scan": "https://example.org/tickets/AgE...", "device": "door-3"}],
+        ),
+        "CheckinResult": _all_required(
+            {
+                "result": {
+                    "enum": CHECKIN_RESULTS,
+                    "description": "`admitted`: let them in. `already_admitted`: someone was "
+                    "let in on this ticket before (`admitted_at`, `by`). `cancelled`: the "
+                    "ticket was cancelled or its holder's data erased. `invalid`: not a ticket "
+                    "(forged, tampered, truncated, unknown). `wrong_conference`: a genuine "
+                    "ticket for another conference.",
+                },
+                "attendee": {
+                    "oneOf": [
+                        _all_required({"name": STRING, "ticket_type": STRING}),
+                        {"type": "null"},
+                    ],
+                    "description": "Null when invalid, for another conference, or erased.",
+                },
+                "admitted_at": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When the standing check-in let them in, in the "
+                    "conference's zone.",
+                },
+                "by": {
+                    "type": ["string", "null"],
+                    "description": "Who let them in (an account's e-mail address).",
+                },
+                "ticket_code": {
+                    "type": ["string", "null"],
+                    "description": "The ticket code, grouped (ABCD-EFGH-IJKLM); null when "
+                    "invalid or for another conference.",
+                },
+            }
+        ),
+        "CheckinSync": _all_required(
+            {
+                "device": {**_DEVICE, "minLength": 1},
+                "admissions": {
+                    "type": "array",
+                    "maxItems": 500,
+                    "items": _all_required(
+                        {
+                            "scan": {"type": "string"},
+                            "admitted_at": {
+                                "type": "string",
+                                "format": "date-time",
+                                "description": "When the device let them in, with its UTC offset.",
+                            },
+                        }
+                    ),
+                },
+            },
+            description="Admissions a door device made while offline, oldest first.",
+        ),
+        "CheckinSyncResults": _all_required(
+            {
+                "results": {
+                    "type": "array",
+                    "items": ref("CheckinResult"),
+                    "description": "One per admission sent, in the same order.",
+                }
+            }
+        ),
+        "CheckinUndone": _all_required({"result": {"const": "undone"}}),
+        "DoorSearch": _all_required(
+            {
+                "matches": {
+                    "type": "array",
+                    "maxItems": 20,
+                    "items": _all_required(
+                        {
+                            "ticket_code": STRING,
+                            "name": STRING,
+                            "ticket_type": STRING,
+                            "status": {"enum": ["active", "cancelled"]},
+                            "admitted_at": {"type": ["string", "null"], "format": "date-time"},
+                        }
+                    ),
+                }
+            }
+        ),
+        "DoorStats": _all_required(
+            {
+                "admitted": INTEGER,
+                "expected": {
+                    "type": "integer",
+                    "description": "Active tickets (not cancelled or erased).",
+                },
+                "ticket_types": {
+                    "type": "array",
+                    "items": _all_required(
+                        {"code": STRING, "name": STRING, "admitted": INTEGER, "expected": INTEGER}
+                    ),
+                },
+                "conflicts": {
+                    "type": "integer",
+                    "description": "Offline admissions of tickets already admitted (or "
+                    "cancelled), not yet resolved.",
+                },
+                "updated_at": DATE_TIME,
+            }
+        ),
+    }
+)
+
+
+def _door_responses(**by_status: dict[str, Any]) -> dict[str, Any]:
+    return _responses(**({"s401": UNAUTHORIZED, "s403": FORBIDDEN, "s404": NOT_FOUND} | by_status))
+
+
+_DOOR_BODY_REFUSED = {
+    "s400": _json_response("The body is not a JSON object.", "Error"),
+    "s413": _json_response("The body is too large.", "TooLarge"),
+    "s422": _json_response("Some fields need fixing; nobody was admitted.", "Invalid"),
+}
+PATHS.update(
+    {
+        "/api/{conference}/checkins": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "post": {
+                "operationId": "admitTicket",
+                "summary": "Stewards: admit the ticket a scan or a typed code names, once",
+                "security": BEARER,
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("Checkin")}}},
+                "responses": _door_responses(
+                    s200=_json_response(
+                        "The answer for the door, whatever the ticket: read `result`.",
+                        "CheckinResult",
+                    ),
+                    **_DOOR_BODY_REFUSED,
+                ),
+            },
+        },
+        "/api/{conference}/checkins/sync": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "post": {
+                "operationId": "syncOfflineAdmissions",
+                "summary": "Stewards: the admissions a door device made offline; a ticket "
+                "already admitted elsewhere is kept as a conflict for organisers and answered "
+                "`already_admitted`; sending a batch again changes nothing",
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": ref("CheckinSync")}},
+                },
+                "responses": _door_responses(
+                    s200=_json_response("One answer per admission.", "CheckinSyncResults"),
+                    **_DOOR_BODY_REFUSED,
+                ),
+            },
+        },
+        "/api/{conference}/checkins/{ticket_code}": {
+            "parameters": [
+                CONFERENCE_PARAMETER,
+                {
+                    "name": "ticket_code",
+                    "in": "path",
+                    "required": True,
+                    "description": "The ticket code, any case, dashes optional.",
+                    "schema": {"type": "string", "examples": ["ABCD-EFGH-IJKLM"]},
+                },
+            ],
+            "delete": {
+                "operationId": "undoCheckin",
+                "summary": "Organisers: undo a ticket's check-in (audited), so it admits again",
+                "security": BEARER,
+                "responses": _door_responses(
+                    s200=_json_response("Undone.", "CheckinUndone"),
+                    s404=_json_response(
+                        "No such conference, or no ticket of it with this code.", "NotFound"
+                    ),
+                    s409=_json_response("The ticket is not checked in; nothing changed.", "Error"),
+                ),
+            },
+        },
+        "/api/{conference}/door/search": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "get": {
+                "operationId": "doorSearch",
+                "summary": "Stewards: find a ticket without the camera, by part of a name or "
+                "the start of a code (erased records are not found)",
+                "security": BEARER,
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 2, "maxLength": 100},
+                    }
+                ],
+                "responses": _door_responses(
+                    s200=_json_response("Up to 20 tickets, by name.", "DoorSearch"),
+                    s422=_json_response("Too short or too long to search for.", "Invalid"),
+                ),
+            },
+        },
+        "/api/{conference}/door/stats": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "get": {
+                "operationId": "doorStats",
+                "summary": "Organisers: admitted against expected, in all and per ticket type",
+                "security": BEARER,
+                "responses": _door_responses(
+                    s200=_json_response("The door's counts now.", "DoorStats")
+                ),
+            },
+        },
+    }
+)
+
+
+SCHEMAS.update(
+    {
+        "SessionDoorChange": _obj(
+            [],
+            {
+                "full": {
+                    "type": "boolean",
+                    "description": "true: the room is full; false: not any more.",
+                },
+                "headcount_change": {
+                    "type": "integer",
+                    "minimum": -1000,
+                    "maximum": 1000,
+                    "description": "Added to the headcount in one atomic step; "
+                    "it never goes below 0.",
+                },
+                "headcount": {"type": "integer", "minimum": 0, "maximum": 100000},
+            },
+            description="At least one of full, headcount_change, headcount.",
+            additionalProperties=False,
+        ),
+        "SessionDoor": _all_required(
+            {
+                "full": {"type": "boolean"},
+                "full_since": {"type": ["string", "null"], "format": "date-time"},
+                "headcount": INTEGER,
+                "overflow_room": {
+                    "oneOf": [_all_required({"slug": STRING, "name": STRING}), {"type": "null"}]
+                },
+            }
+        ),
+    }
+)
+PATHS.update(
+    {
+        "/api/{conference}/sessions/{session}/door": {
+            "parameters": [
+                CONFERENCE_PARAMETER,
+                {
+                    "name": "session",
+                    "in": "path",
+                    "required": True,
+                    "description": "The session's id.",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "post": {
+                "operationId": "changeSessionDoor",
+                "summary": "Stewards and organisers: mark a session's room full or not, "
+                "and keep its headcount",
+                "description": "Shown at once on the public programme and session page; never "
+                "changes the programme's version or its feeds.",
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("SessionDoorChange")}},
+                },
+                "responses": _door_responses(
+                    s200=_json_response("The door now.", "SessionDoor"),
+                    s400=_json_response("The body is not a JSON object.", "Error"),
+                    s413=_json_response("The body is too large.", "TooLarge"),
+                    s422=_json_response("Nothing to change, or a value out of range.", "Invalid"),
+                ),
+            },
+        },
+    }
+)
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)  # the door scanner's fake camera video
 # cairosvg (rendering QR SVGs for the decoder) needs the Cairo library.
 ldconfig -p 2>/dev/null | grep -q libcairo.so.2 || need_apt+=(libcairo2)
 if ((${#need_apt[@]})); then

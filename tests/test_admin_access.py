@@ -28,6 +28,14 @@ PERSONAS = {
     "organiser": ("organiser@example.org", "organiser", DEMO),
     "other-organiser": ("other@example.org", "organiser", OTHER),
 }
+# Authenticated /api/ routes stewards may use too; every other one is for organisers.
+DOOR_TEAM = ("organiser", "steward")
+API_ROLES = {
+    "/api/{conference}/checkins": DOOR_TEAM,
+    "/api/{conference}/checkins/sync": DOOR_TEAM,
+    "/api/{conference}/door/search": DOOR_TEAM,
+    "/api/{conference}/sessions/{session}/door": DOOR_TEAM,
+}
 # Pages any signed-in user has, whatever their roles.
 OWN_ACCOUNT_PREFIXES = ("/admin/account",)
 PUBLIC_ADMIN_PREFIXES = ("/admin/login", "/admin/password-reset", "/admin/invitations")
@@ -47,7 +55,7 @@ class Guarded:
 def required_roles(template: str) -> tuple[str, ...] | None:
     """Who may use a route, from the back office's one menu; None for routes outside it."""
     if template.startswith("/api/"):
-        return ORGANISERS
+        return API_ROLES.get(template, ORGANISERS)
     prefix = "/admin/{conference}/"
     if not template.startswith(prefix):
         return None

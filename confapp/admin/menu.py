@@ -34,6 +34,8 @@ MENU = (
     MenuItem("Programme editor", "programme", ORGANISERS, "sessions by day and room"),
     MenuItem("Programme problems", "programme/problems", ORGANISERS, "clashes to sort out"),
     MenuItem("Speakers, rooms, tracks, days", "programme/speakers", ORGANISERS, "and publishing"),
+    MenuItem("Door dashboard", "door", ORGANISERS, "admitted, conflicts, undo"),
+    MenuItem("Session doors", "door/sessions", (ORGANISER, STEWARD), "full, headcount"),
     MenuItem("Audit log", "audit", ORGANISERS),
     MenuItem("Export registrations (CSV)", "registrations.csv", ORGANISERS),
 )

@@ -13,6 +13,7 @@ from confapp.models import (
     Conference,
     ProgrammeSession,
     Room,
+    SessionDoor,
     SessionPerson,
     SessionStatus,
     Speaker,
@@ -37,6 +38,13 @@ class SessionEntry:
     track: Track | None
     people: list[Person]
     tz: str
+    # The door on the day (a steward's "full"), shown on public pages; never in feeds.
+    door: SessionDoor | None = None
+    overflow_room: Room | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.door is not None and self.door.full_since is not None
 
     @property
     def slug(self) -> str:
@@ -83,6 +91,7 @@ class Programme:
     speakers: list[Speaker]
     sessions: list[SessionEntry]
     sessions_by_speaker: dict[int, list[SessionEntry]] = field(default_factory=dict)
+    doors: dict[int, SessionDoor] = field(default_factory=dict)  # by session id
 
     @property
     def tz(self) -> str:
@@ -157,7 +166,7 @@ def load_programme(
     *,
     as_organiser: bool = False,
 ) -> Programme:
-    """The whole programme in five queries, however many sessions there are; or, with
+    """The whole programme in six queries, however many sessions there are; or, with
     `only_session` (a slug), the programme narrowed to that one session, for its page.
 
     An unpublished programme is empty (no sessions, so no speakers either) unless
@@ -192,6 +201,15 @@ def load_programme(
         .where(ProgrammeSession.conference_id == conf_id, *narrow)
         .order_by(SessionPerson.session_id, SessionPerson.position)
     )
+    # Session doors change on the day without touching programme_version: read each time.
+    doors = {
+        door.session_id: door
+        for door in db.exec(
+            select(SessionDoor)
+            .join(ProgrammeSession, SessionDoor.session_id == ProgrammeSession.id)
+            .where(ProgrammeSession.conference_id == conf_id, *narrow)
+        )
+    }
     speakers_by_id = {s.id: s for s in speakers}
     rooms_by_id = {r.id: r for r in rooms}
     tracks_by_id = {t.id: t for t in tracks}
@@ -206,6 +224,8 @@ def load_programme(
             track=tracks_by_id.get(r.track_id) if r.track_id else None,
             people=people.get(r.id or 0, []),
             tz=conference.timezone,
+            door=doors.get(r.id or 0),
+            overflow_room=_overflow_room(doors.get(r.id or 0), rooms_by_id),
         )
         for r in records
     ]
@@ -216,4 +236,10 @@ def load_programme(
                 by_speaker[person.speaker.id].append(entry)
     # Speakers appear publicly only while they are billed for a session.
     billed = [s for s in speakers if s.id in by_speaker]
-    return Programme(conference, rooms, tracks, billed, entries, dict(by_speaker))
+    return Programme(conference, rooms, tracks, billed, entries, dict(by_speaker), doors)
+
+
+def _overflow_room(door: SessionDoor | None, rooms_by_id: dict[int | None, Room]) -> Room | None:
+    if door is None or door.overflow_room_id is None:
+        return None
+    return rooms_by_id.get(door.overflow_room_id)

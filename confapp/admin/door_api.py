@@ -1,0 +1,191 @@
+"""The door's JSON API: admit a scanned or typed ticket, take in an offline device's
+admissions, find a ticket by name or code (stewards and organisers); undo a check-in and the
+door's counts (organisers). Routes parse, authorise and answer; confapp.checkin.service decides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from confapp.accounts.service import Principal
+from confapp.admin.auth import require_role
+from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
+from confapp.admin.routes import admin_conference
+from confapp.checkin import service
+from confapp.db import Database
+from confapp.http_cache import PRIVATE_HEADERS
+from confapp.models import Conference
+from confapp.request_body import BadRequestBody, character_problem, read_json_object
+from confapp.times import utcnow
+
+# Who works the door: stewards, and organisers, who may do anything a steward may.
+DOOR_TEAM = (ORGANISER, STEWARD)
+MAX_SYNC_ADMISSIONS = 500
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=PRIVATE_HEADERS)
+
+
+def _authorised(request: Request, roles: tuple[str, ...]) -> tuple[Conference, Principal]:
+    """The conference in the path (404 if none) and the caller, if they hold a role (401/403)."""
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *roles)
+
+
+def _invalid(fields: dict[str, str]) -> BadRequestBody:
+    return BadRequestBody(422, "invalid", "Some fields need fixing.", fields=fields)
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool, max_length: int) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _invalid({name: "This must be text."})
+    if required and not value.strip():
+        raise _invalid({name: "This is required."})
+    if len(value) > max_length:
+        raise _invalid({name: f"This must be at most {max_length} characters."})
+    return value
+
+
+# --- admitting --------------------------------------------------------------------------------
+
+
+def _admit(request: Request, conference: Conference, by: Principal, body: dict) -> Response:
+    scan = body.get("scan")
+    if not isinstance(scan, str) or not scan.strip():
+        raise _invalid({"scan": "The text read from the QR code, or a ticket code, is required."})
+    device = _text(body, "device", required=False, max_length=service.MAX_DEVICE_LENGTH)
+    method = body.get("method", "scan")
+    if method not in service.METHODS:
+        raise _invalid({"method": "This must be one of: " + ", ".join(service.METHODS) + "."})
+    with _db(request).transaction() as session:
+        result = service.admit(
+            session, conference, scan, by, device=device, method=method, now=utcnow()
+        )
+    return _json(result.document(conference.timezone))
+
+
+async def checkin_create(request: Request) -> Response:
+    conference, by = await run_in_threadpool(_authorised, request, DOOR_TEAM)
+    body = await read_json_object(request)
+    return await run_in_threadpool(_admit, request, conference, by, body)
+
+
+def _admitted_at(value: Any, where: str) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise _invalid({where: "This must be a time like 2027-07-10T09:30:00+10:00."})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid({where: "This must be a time like 2027-07-10T09:30:00+10:00."}) from None
+    if moment.tzinfo is None:
+        raise _invalid({where: "This time needs its UTC offset, like +10:00 or Z."})
+    return moment
+
+
+def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
+    items = body.get("admissions")
+    if not isinstance(items, list):
+        raise _invalid({"admissions": "This must be a list of admissions."})
+    if len(items) > MAX_SYNC_ADMISSIONS:
+        raise _invalid({"admissions": f"Send at most {MAX_SYNC_ADMISSIONS} at a time."})
+    admissions = []
+    for number, item in enumerate(items):
+        where = f"admissions[{number}]"
+        if not isinstance(item, dict):
+            raise _invalid({where: "Each admission is an object with scan and admitted_at."})
+        scan = item.get("scan")
+        if not isinstance(scan, str):
+            raise _invalid({f"{where}.scan": "This must be text."})
+        admitted_at = _admitted_at(item.get("admitted_at"), f"{where}.admitted_at")
+        admissions.append(service.OfflineAdmission(scan, admitted_at))
+    return admissions
+
+
+def _sync(request: Request, conference: Conference, by: Principal, body: dict) -> Response:
+    device = _text(body, "device", required=True, max_length=service.MAX_DEVICE_LENGTH)
+    admissions = _offline_admissions(body)
+    with _db(request).transaction() as session:
+        results = service.sync_offline(session, conference, device, admissions, by, now=utcnow())
+    return _json({"results": [result.document(conference.timezone) for result in results]})
+
+
+async def checkin_sync(request: Request) -> Response:
+    conference, by = await run_in_threadpool(_authorised, request, DOOR_TEAM)
+    body = await read_json_object(request)
+    return await run_in_threadpool(_sync, request, conference, by, body)
+
+
+# --- undoing (organisers) ---------------------------------------------------------------------
+
+
+def checkin_delete(request: Request) -> Response:
+    conference, by = _authorised(request, ORGANISERS)
+    typed = request.path_params["ticket_code"]
+    try:
+        with _db(request).transaction() as session:
+            service.undo(session, conference, typed, by, now=utcnow())
+    except service.UnknownTicket:
+        return _json(
+            {"error": "not found", "detail": "This conference has no ticket with that code."}, 404
+        )
+    except service.NothingToUndo:
+        return _json(
+            {"error": "not_admitted", "detail": "This ticket is not checked in; nothing changed."},
+            409,
+        )
+    return _json({"result": "undone"})
+
+
+# --- finding and counting ---------------------------------------------------------------------
+
+
+def door_search(request: Request) -> Response:
+    conference, _ = _authorised(request, DOOR_TEAM)
+    q = request.query_params.get("q", "")
+    if len(q.strip()) < service.MIN_SEARCH_LENGTH:
+        raise _invalid({"q": f"Type at least {service.MIN_SEARCH_LENGTH} characters."})
+    if len(q) > service.MAX_SEARCH_LENGTH:
+        raise _invalid({"q": f"Type at most {service.MAX_SEARCH_LENGTH} characters."})
+    problem = character_problem(q)
+    if problem:
+        raise _invalid({"q": problem})
+    with _db(request).read() as session:
+        matches = service.search_registrations(session, conference, q)
+    return _json({"matches": [match.document(conference.timezone) for match in matches]})
+
+
+def door_stats(request: Request) -> Response:
+    conference, _ = _authorised(request, ORGANISERS)
+    with _db(request).read() as session:
+        stats = service.door_stats(session, conference, now=utcnow())
+    return _json(stats.document(conference.timezone))
+
+
+routes = [
+    Route("/api/{conference}/checkins", checkin_create, methods=["POST"], name="api_checkin"),
+    Route(
+        "/api/{conference}/checkins/sync", checkin_sync, methods=["POST"], name="api_checkin_sync"
+    ),
+    Route(
+        "/api/{conference}/checkins/{ticket_code}",
+        checkin_delete,
+        methods=["DELETE"],
+        name="api_checkin_undo",
+    ),
+    Route("/api/{conference}/door/search", door_search, methods=["GET"], name="api_door_search"),
+    Route("/api/{conference}/door/stats", door_stats, methods=["GET"], name="api_door_stats"),
+]

@@ -1,0 +1,502 @@
+// The steward's scanner: reads QR codes from the rear camera (jsQR), asks the server, and shows a
+// full-screen answer with a sound and a buzz. When the network is gone it checks the ticket's
+// signature on the device (verify.js) against the keys and revocation list it keeps, queues the
+// admission in IndexedDB (queue.js) and hands the queue to the server when the network returns.
+
+import { displayCode, normaliseTicketCode, parseScan, verifyToken } from "./verify.js";
+import { DoorStore } from "./queue.js";
+
+const body = document.body;
+const conference = {
+  id: Number(body.dataset.conferenceId),
+  slug: body.dataset.conference,
+  endDate: body.dataset.endDate, // YYYY-MM-DD, the conference's last day
+};
+const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+const api = `/api/${encodeURIComponent(conference.slug)}`;
+const storageKey = (name) => `confapp-door-${conference.slug}-${name}`;
+const SAME_SCAN_IGNORED_MS = 3000;
+const SYNC_EVERY_MS = 30000;
+const SYNC_BATCH = 100;
+
+const $ = (id) => document.getElementById(id);
+const answer = $("answer");
+const banner = $("offline-banner");
+const video = $("camera");
+const canvas = document.createElement("canvas");
+const canvasContext = canvas.getContext("2d", { willReadFrequently: true });
+
+const state = {
+  store: null,
+  lastText: "",
+  lastAnsweredAt: 0,
+  busy: false,
+  networkDown: false,
+  syncing: null, // the running sync's promise
+  audio: null,
+  hideTimer: null,
+  scanning: false,
+};
+
+// ---- the device: a random id of its own, kept across visits -----------------------------
+
+function deviceId() {
+  let id = localStorage.getItem("confapp-door-device");
+  if (!id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    id = "door-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem("confapp-door-device", id);
+  }
+  return id;
+}
+
+// ---- answers: colour, word, sound, vibration ---------------------------------------------
+
+const ANSWERS = {
+  admitted: { tone: "good", word: "ADMITTED" },
+  admitted_offline: { tone: "good", word: "ADMITTED (offline)" },
+  already_admitted: { tone: "warn", word: "ALREADY IN" },
+  cancelled: { tone: "bad", word: "CANCELLED" },
+  invalid: { tone: "bad", word: "INVALID" },
+  wrong_conference: { tone: "bad", word: "WRONG CONFERENCE" },
+  cannot_check: { tone: "warn", word: "CANNOT CHECK OFFLINE" },
+  signed_out: { tone: "bad", word: "SIGNED OUT" },
+  refused: { tone: "bad", word: "NOT ALLOWED" },
+  error: { tone: "bad", word: "TRY AGAIN" },
+};
+
+function localTime(iso) {
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return "";
+  return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function beep(tone) {
+  const audio = state.audio;
+  if (!audio) return;
+  const notes = tone === "good" ? [[880, 0, 0.15]] : tone === "warn" ? [[520, 0, 0.18], [520, 0.25, 0.18]] : [[200, 0, 0.35], [160, 0.4, 0.35]];
+  for (const [frequency, start, length] of notes) {
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    oscillator.type = tone === "good" ? "sine" : "square";
+    oscillator.frequency.value = frequency;
+    gain.gain.value = 0.25;
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start(audio.currentTime + start);
+    oscillator.stop(audio.currentTime + start + length);
+  }
+}
+
+function showAnswer(kind, lines) {
+  const shape = ANSWERS[kind] || ANSWERS.error;
+  answer.className = `answer answer--${shape.tone}`;
+  answer.dataset.result = kind;
+  $("answer-word").textContent = shape.word;
+  const detail = $("answer-detail");
+  detail.replaceChildren();
+  for (const line of lines.filter(Boolean)) {
+    const p = document.createElement("p");
+    p.textContent = line;
+    detail.append(p);
+  }
+  $("answer-offline").hidden = !(state.networkDown || !navigator.onLine);
+  answer.hidden = false;
+  beep(shape.tone);
+  if (navigator.vibrate) navigator.vibrate(shape.tone === "good" ? 120 : [300, 100, 300]);
+  clearTimeout(state.hideTimer);
+  state.hideTimer = setTimeout(hideAnswer, shape.tone === "good" ? 1500 : 3000);
+  state.lastAnsweredAt = Date.now();
+}
+
+function hideAnswer() {
+  answer.hidden = true;
+}
+
+function showServerAnswer(data) {
+  const lines = [];
+  if (data.attendee) lines.push(data.attendee.name, data.attendee.ticket_type);
+  if (data.result === "already_admitted" && data.admitted_at) {
+    lines.push(`In at ${localTime(data.admitted_at)}${data.by ? ` by ${data.by}` : ""}`);
+  }
+  if (data.ticket_code) lines.push(`Ticket ${data.ticket_code}`);
+  showAnswer(data.result in ANSWERS ? data.result : "invalid", lines);
+}
+
+// ---- the offline banner and the sync note ------------------------------------------------
+
+async function updateBanner() {
+  const waiting = state.store ? await state.store.count() : 0;
+  const offline = state.networkDown || !navigator.onLine;
+  body.classList.toggle("is-offline", offline);
+  banner.hidden = !offline && waiting === 0;
+  banner.className = offline ? "banner banner--offline" : "banner banner--waiting";
+  const plural = waiting === 1 ? "admission" : "admissions";
+  $("banner-word").textContent = offline ? "OFFLINE" : "Back online";
+  $("banner-detail").textContent = offline
+    ? `Checking tickets on this device. ${waiting} ${plural} waiting to sync.`
+    : `${waiting} ${plural} waiting to sync…`;
+  banner.dataset.queue = String(waiting);
+}
+
+function note(text) {
+  $("sync-note").textContent = text;
+}
+
+// ---- keys and revocations, kept for offline checks ---------------------------------------
+
+function offlineData() {
+  try {
+    const keys = JSON.parse(localStorage.getItem(storageKey("keys")) || "null");
+    const revoked = JSON.parse(localStorage.getItem(storageKey("revoked")) || "null");
+    return { keys, revoked };
+  } catch {
+    return { keys: null, revoked: null };
+  }
+}
+
+async function refreshOfflineData() {
+  try {
+    const [keys, revoked] = await Promise.all([
+      fetch(`${api}/ticket-keys`, { cache: "no-store" }),
+      fetch(`${api}/ticket-revocations`, { cache: "no-store" }),
+    ]);
+    if (keys.ok) localStorage.setItem(storageKey("keys"), JSON.stringify(await keys.json()));
+    if (revoked.ok) localStorage.setItem(storageKey("revoked"), JSON.stringify(await revoked.json()));
+  } catch {
+    // Offline: what was kept from before stands.
+  }
+  const { keys } = offlineData();
+  body.dataset.offlineReady = keys && keys.conference_id === conference.id ? "yes" : "no";
+}
+
+// ---- checking a ticket: the server first, the device when the network is gone -----------
+
+async function checkIn(scan, method) {
+  if (state.busy) return;
+  state.busy = true;
+  try {
+    if (!navigator.onLine) {
+      await checkOffline(scan);
+      return;
+    }
+    // Admissions made offline go to the server before anything new, so a ticket let in offline
+    // and shown again now is ALREADY IN, not a second admission and a conflict.
+    if (state.store && (await state.store.count()) > 0) await sync();
+    let response;
+    try {
+      response = await fetch(`${api}/checkins`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          "x-csrf-token": csrfToken,
+        },
+        body: JSON.stringify({ scan, device: deviceId(), method }),
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+    } catch {
+      state.networkDown = true;
+      await checkOffline(scan);
+      return;
+    }
+    if (response.status >= 502 && response.status <= 504) {
+      state.networkDown = true; // a proxy in front of a server that is down
+      await checkOffline(scan);
+      return;
+    }
+    state.networkDown = false;
+    if (response.status === 401) {
+      showAnswer("signed_out", ["Sign in again to go on scanning."]);
+    } else if (response.status === 403) {
+      showAnswer("refused", ["This account may not check people in here."]);
+    } else if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      showAnswer("error", [data.detail || `The server answered ${response.status}.`]);
+    } else {
+      const data = await response.json();
+      showServerAnswer(data);
+      if (data.result === "admitted" && data.ticket_code && state.store) {
+        const code = normaliseTicketCode(data.ticket_code);
+        if (code) await state.store.rememberAdmitted(code, data.admitted_at);
+      }
+      syncSoon();
+    }
+  } finally {
+    state.busy = false;
+    await updateBanner();
+  }
+}
+
+async function checkOffline(scan) {
+  const parsed = parseScan(scan);
+  if (!parsed) {
+    showAnswer("invalid", ["Not a ticket."]);
+    return;
+  }
+  const { keys, revoked } = offlineData();
+  if (parsed.code) {
+    showAnswer("cannot_check", [
+      "A typed code needs the network.",
+      "Scan the QR code, or try again when back online.",
+    ]);
+    return;
+  }
+  if (!state.store) {
+    showAnswer("cannot_check", ["This browser keeps no offline queue here."]);
+    return;
+  }
+  if (!keys || keys.conference_id !== conference.id) {
+    showAnswer("cannot_check", ["This device has not loaded the ticket keys yet."]);
+    return;
+  }
+  const verdict = await verifyToken(parsed.token, keys.keys, conference.id, revoked ? revoked.revoked : []);
+  if (verdict.result !== "admitted") {
+    showAnswer(verdict.result, ["Checked on this device (offline)."]);
+    return;
+  }
+  const earlier = await state.store.seen(verdict.ticket_code);
+  if (earlier) {
+    showAnswer("already_admitted", [
+      `In at ${localTime(earlier.admitted_at)} on this device`,
+      `Ticket ${displayCode(verdict.ticket_code)}`,
+    ]);
+    return;
+  }
+  await state.store.queueAdmission(scan, verdict.ticket_code, new Date().toISOString());
+  showAnswer("admitted_offline", [
+    "Genuine ticket. Name shown when back online.",
+    `Ticket ${displayCode(verdict.ticket_code)}`,
+  ]);
+}
+
+// ---- sync: hand the queue to the server --------------------------------------------------
+
+let syncTimer = null;
+function syncSoon() {
+  clearTimeout(syncTimer);
+  syncTimer = setTimeout(sync, 200);
+}
+
+// One sync at a time; a caller that needs the queue handed over first awaits the running one.
+function sync() {
+  if (!state.syncing) state.syncing = sendQueue().finally(() => (state.syncing = null));
+  return state.syncing;
+}
+
+async function sendQueue() {
+  if (!state.store || !navigator.onLine) return;
+  try {
+    const pending = (await state.store.pending()).slice(0, SYNC_BATCH);
+    if (pending.length === 0) return;
+    let response;
+    try {
+      response = await fetch(`${api}/checkins/sync`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          "x-csrf-token": csrfToken,
+        },
+        body: JSON.stringify({
+          device: deviceId(),
+          admissions: pending.map((item) => ({ scan: item.scan, admitted_at: item.admitted_at })),
+        }),
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+    } catch {
+      state.networkDown = true;
+      return;
+    }
+    state.networkDown = false;
+    if (!response.ok) {
+      note(
+        response.status === 401
+          ? "Signed out: sign in again so the admissions on this device can be sent."
+          : `The server did not take the queue (${response.status}); it stays on this device.`,
+      );
+      return;
+    }
+    const results = (await response.json()).results || [];
+    const answered = pending.slice(0, results.length);
+    await state.store.remove(answered.map((item) => item.id));
+    const counts = {};
+    for (const item of results) counts[item.result] = (counts[item.result] || 0) + 1;
+    const parts = [`Sent ${answered.length} offline admission${answered.length === 1 ? "" : "s"}.`];
+    if (counts.already_admitted) {
+      parts.push(`${counts.already_admitted} had been admitted elsewhere: reported to organisers.`);
+    }
+    const refused = (counts.cancelled || 0) + (counts.invalid || 0) + (counts.wrong_conference || 0);
+    if (refused) parts.push(`${refused} turned out not to be valid: reported to organisers.`);
+    note(parts.join(" "));
+    if (pending.length === SYNC_BATCH) syncSoon();
+  } finally {
+    await updateBanner();
+  }
+}
+
+// ---- the camera ---------------------------------------------------------------------------
+
+async function startCamera() {
+  if (!state.audio && (window.AudioContext || window.webkitAudioContext)) {
+    state.audio = new (window.AudioContext || window.webkitAudioContext)();
+  }
+  if (state.scanning) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("camera-status").textContent = "This browser gives no camera here: type a code or search below.";
+    return;
+  }
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: { ideal: "environment" } },
+      audio: false,
+    });
+  } catch (error) {
+    $("camera-status").textContent = `No camera (${error.name}): type a code or search below.`;
+    return;
+  }
+  await video.play().catch(() => {});
+  state.scanning = true;
+  body.classList.add("is-scanning");
+  $("start").hidden = true;
+  $("camera-status").textContent = "Hold the ticket's QR code up to the camera.";
+  scanFrame();
+}
+
+function scanFrame() {
+  if (!state.scanning) return;
+  if (video.readyState >= 2 && video.videoWidth && !state.busy) {
+    const scale = Math.min(1, 640 / video.videoWidth);
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvasContext.drawImage(video, 0, 0, canvas.width, canvas.height);
+    const image = canvasContext.getImageData(0, 0, canvas.width, canvas.height);
+    const found = window.jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
+    if (found && found.data) onRead(found.data);
+  }
+  setTimeout(scanFrame, 100);
+}
+
+function onRead(text) {
+  // One ticket held up in front of the camera is one scan, not one a frame.
+  if (text === state.lastText && Date.now() - state.lastAnsweredAt < SAME_SCAN_IGNORED_MS) return;
+  state.lastText = text;
+  checkIn(text, "scan");
+}
+
+// ---- without the camera: a typed code, a search ------------------------------------------
+
+async function search(query) {
+  const list = $("search-results");
+  list.replaceChildren();
+  let response;
+  try {
+    response = await fetch(`${api}/door/search?q=${encodeURIComponent(query)}`, {
+      headers: { accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    $("search-status").textContent = "Search needs the network.";
+    return;
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    $("search-status").textContent = data.detail || "Type at least two letters of a name or code.";
+    return;
+  }
+  const matches = (await response.json()).matches || [];
+  $("search-status").textContent = matches.length ? `${matches.length} found.` : "No one found.";
+  for (const match of matches) {
+    const item = document.createElement("li");
+    const who = document.createElement("div");
+    const name = document.createElement("strong");
+    name.textContent = match.name;
+    const about = document.createElement("span");
+    const status = match.admitted_at
+      ? `in at ${localTime(match.admitted_at)}`
+      : match.status === "cancelled"
+        ? "cancelled"
+        : "not yet in";
+    about.textContent = ` ${match.ticket_type} · ${match.ticket_code} · ${status}`;
+    who.append(name, about);
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "big-button";
+    admit.textContent = "Admit";
+    admit.setAttribute("aria-label", `Admit ${match.name}`);
+    admit.addEventListener("click", () => checkIn(match.ticket_code, "search"));
+    item.append(who, admit);
+    list.append(item);
+  }
+}
+
+// ---- after the conference: hand everything over, then forget it ------------------------
+
+function conferenceIsOver() {
+  const today = new Date();
+  const local = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+  return Boolean(conference.endDate) && local > conference.endDate;
+}
+
+async function clearIfOver() {
+  if (!conferenceIsOver()) return false;
+  await sync();
+  if ((await state.store.count()) === 0) {
+    await state.store.clearAll();
+    localStorage.removeItem(storageKey("keys"));
+    localStorage.removeItem(storageKey("revoked"));
+    note("The conference is over: this device no longer keeps its keys or admissions.");
+  }
+  return true;
+}
+
+// ---- start ----------------------------------------------------------------------------------
+
+async function main() {
+  $("start").addEventListener("click", startCamera);
+  answer.addEventListener("click", hideAnswer);
+  $("answer-next").addEventListener("click", hideAnswer);
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = $("code");
+    if (field.value.trim()) checkIn(field.value.trim(), "code");
+    field.value = "";
+  });
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    search($("search").value.trim());
+  });
+  window.addEventListener("online", () => {
+    state.networkDown = false;
+    updateBanner();
+    syncSoon();
+  });
+  window.addEventListener("offline", updateBanner);
+  setInterval(() => {
+    sync();
+    if (navigator.onLine) refreshOfflineData();
+  }, SYNC_EVERY_MS);
+
+  if ("serviceWorker" in navigator && body.dataset.serviceWorker) {
+    navigator.serviceWorker
+      .register(body.dataset.serviceWorker, { scope: body.dataset.scope })
+      .catch(() => {});
+  }
+  try {
+    state.store = await new DoorStore(conference.slug).open();
+  } catch {
+    note("This browser keeps no offline queue (private mode?): scanning needs the network.");
+  }
+  if (state.store && (await clearIfOver())) {
+    body.dataset.offlineReady = "no";
+  } else {
+    await refreshOfflineData();
+  }
+  await updateBanner();
+  syncSoon();
+  body.dataset.ready = "yes";
+}
+
+main();
