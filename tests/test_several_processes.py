@@ -1,0 +1,315 @@
+"""Several processes, one database: two real `confapp serve` processes on different ports share
+one PostgreSQL database. A change made through one is seen through the other at once, and
+neither a place nor an admission is given twice when both are asked at the same moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from confapp.accounts.service import create_api_token, find_user
+from confapp.db import Database
+from confapp.migrate import upgrade_to_head
+from confapp.models import Checkin, Registration, TicketType
+from confapp.programme.conference_file import load_conference_file
+from confapp.resources import demo_seed_path
+from tests.admin_helpers import make_user
+from tests.conftest import DEMO, free_port, fresh_postgres_database
+
+SMALL_QUOTA_TYPE = "waged"
+SMALL_QUOTA = 10
+MOVED_SESSION = "state-and-revolution"
+
+
+@dataclass
+class ServeProcess:
+    """One `confapp serve` started as its own operating-system process."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_serve(name: str, database_url: str, folder: Path) -> ServeProcess:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # Only what this test sets: no CONFAPP_* from the environment running the suite.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFAPP_")}
+    env.update(
+        CONFAPP_DATABASE_URL=database_url,
+        CONFAPP_BASE_URL=url,
+        CONFAPP_SEED_FILE="",
+        CONFAPP_HOUSEKEEPING_SECONDS="0",
+    )
+    log = folder / f"serve-{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "confapp.cli", "serve", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return ServeProcess(name, url, process, log)
+
+
+def wait_until_healthy(server: ServeProcess, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"process {server.name} exited:\n{server.output()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"process {server.name} never answered /healthz:\n{server.output()}")
+
+
+def stop(server: ServeProcess) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=15)
+
+
+@dataclass
+class TwoProcesses:
+    db: Database
+    a: ServeProcess
+    b: ServeProcess
+    organiser_token: str
+    steward_tokens: tuple[str, str]
+
+
+def api_token(db: Database, email: str, role: str) -> str:
+    make_user(db, email, role, DEMO)
+    with db.transaction() as session:
+        user = find_user(session, email)
+        assert user is not None
+        return create_api_token(session, user, role)[1]
+
+
+@pytest.fixture(scope="module")
+def two_processes(
+    postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TwoProcesses]:
+    """The demo conference, with only ten waged places, in a fresh PostgreSQL database served
+    by two `confapp serve` processes started together; both are stopped at the end."""
+    folder = tmp_path_factory.mktemp("several-processes")
+    with fresh_postgres_database(postgres_server_url) as url:
+        db = Database(url)
+        upgrade_to_head(db.engine)
+        load_conference_file(db, demo_seed_path())
+        with db.transaction() as session:
+            waged = session.exec(
+                select(TicketType).where(TicketType.code == SMALL_QUOTA_TYPE)
+            ).one()
+            waged.capacity = SMALL_QUOTA
+        organiser = api_token(db, "organiser@example.org", "organiser")
+        stewards = (
+            api_token(db, "steward-a@example.org", "steward"),
+            api_token(db, "steward-b@example.org", "steward"),
+        )
+        servers: list[ServeProcess] = []
+        try:
+            # Started at the same moment: they take turns at the migration lock and race to make
+            # the first signing key.
+            for name in ("a", "b"):
+                servers.append(start_serve(name, url, folder))
+            for server in servers:
+                wait_until_healthy(server)
+            a, b = servers
+            yield TwoProcesses(db, a, b, organiser, stewards)
+        finally:
+            for server in servers:
+                stop(server)
+            db.dispose()
+
+
+def call(
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body; an HTTP error status is an answer too."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, _lower(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, _lower(error.headers), error.read()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def all_at_once(calls: list[Any]) -> list[Any]:
+    """Run each call in its own thread, released together."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Any) -> Any:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def sequence(ics: bytes) -> int:
+    found = re.findall(rb"^SEQUENCE:(\d+)\r?$", ics, flags=re.MULTILINE)
+    assert len(found) == 1, ics
+    return int(found[0])
+
+
+def count(db: Database, model: type) -> int:
+    with db.read() as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_a_session_moved_through_one_process_is_moved_at_once_in_the_others_feeds(
+    two_processes: TwoProcesses,
+) -> None:
+    a, b = two_processes.a, two_processes.b
+    feed = f"{b.url}/{DEMO}/programme.ics"
+    session_feed = f"{b.url}/{DEMO}/sessions/{MOVED_SESSION}.ics"
+
+    # B has built both feeds (and cached them) before the change.
+    status, headers, before = call("GET", feed)
+    assert status == 200
+    old_etag = headers["etag"]
+    assert call("GET", feed, headers={"If-None-Match": old_etag})[0] == 304
+    status, headers, session_before = call("GET", session_feed)
+    assert status == 200
+    old_session_etag = headers["etag"]
+    assert b"DTSTART;TZID=Australia/Sydney:20270710T093000" in session_before
+    new_start = b"DTSTART;TZID=Australia/Sydney:20270710T140500"
+    assert new_start not in before
+
+    status, _, answer = call(
+        "PATCH",
+        f"{a.url}/api/{DEMO}/sessions/{MOVED_SESSION}",
+        {"start": "2027-07-10T14:05+10:00", "end": "2027-07-10T15:35+10:00"},
+        bearer(two_processes.organiser_token),
+    )
+    assert status == 200, answer
+    assert json.loads(answer)["session"]["start"].startswith("2027-07-10T14:05")
+
+    status, headers, after = call("GET", feed, headers={"If-None-Match": old_etag})
+    assert status == 200, "B must not answer 304 for the feed as it was before the change"
+    assert headers["etag"] != old_etag
+    assert new_start in after
+    assert call("GET", feed, headers={"If-None-Match": headers["etag"]})[0] == 304
+
+    status, headers, session_after = call(
+        "GET", session_feed, headers={"If-None-Match": old_session_etag}
+    )
+    assert status == 200
+    assert headers["etag"] != old_session_etag
+    assert new_start in session_after
+    assert b"DTEND;TZID=Australia/Sydney:20270710T153500" in session_after
+    assert sequence(session_after) == sequence(session_before) + 1
+
+
+def test_registrations_through_both_processes_at_once_never_oversell_a_small_quota(
+    two_processes: TwoProcesses,
+) -> None:
+    a, b = two_processes.a, two_processes.b
+    people = 60
+
+    def register(n: int) -> tuple[int, dict[str, Any]]:
+        server = (a, b)[n % 2]
+        status, _, body = call(
+            "POST",
+            f"{server.url}/api/{DEMO}/registrations",
+            {"name": f"Person {n}", "email": f"p{n}@example.org", "ticket_type": SMALL_QUOTA_TYPE},
+        )
+        return status, json.loads(body)
+
+    answers = all_at_once([lambda n=n: register(n) for n in range(people)])
+
+    assert Counter(status for status, _ in answers) == {201: SMALL_QUOTA, 409: people - SMALL_QUOTA}
+    assert {body["error"] for status, body in answers if status == 409} == {"sold_out"}
+    codes = {body["ticket"]["code"] for status, body in answers if status == 201}
+    assert len(codes) == SMALL_QUOTA
+    with two_processes.db.read() as session:
+        waged = session.exec(select(TicketType).where(TicketType.code == SMALL_QUOTA_TYPE)).one()
+        assert waged.places_taken == SMALL_QUOTA
+        registered = session.exec(
+            select(func.count())
+            .select_from(Registration)
+            .where(Registration.ticket_type_id == waged.id)
+        ).one()
+    assert registered == SMALL_QUOTA
+    for server in (a, b):  # both processes now say so
+        status, _, body = call("GET", f"{server.url}/api/{DEMO}/ticket-types")
+        assert status == 200
+        [offer] = [t for t in json.loads(body)["ticket_types"] if t["code"] == SMALL_QUOTA_TYPE]
+        assert (offer["places_left"], offer["sold_out"]) == (0, True)
+
+
+def test_one_ticket_scanned_at_both_processes_at_once_is_admitted_once(
+    two_processes: TwoProcesses,
+) -> None:
+    a, b = two_processes.a, two_processes.b
+    status, _, body = call(
+        "POST",
+        f"{a.url}/api/{DEMO}/registrations",
+        {"name": "Rosa Luxemburg", "email": "rosa@example.org", "ticket_type": "concession"},
+    )
+    assert status == 201, body
+    ticket_url = json.loads(body)["ticket"]["url"]
+    checkins_before = count(two_processes.db, Checkin)
+
+    def scan(n: int) -> tuple[int, dict[str, Any]]:
+        door = n % 2
+        status, _, body = call(
+            "POST",
+            f"{(a, b)[door].url}/api/{DEMO}/checkins",
+            {"scan": ticket_url, "device": f"door-{door}-{n}"},
+            bearer(two_processes.steward_tokens[door]),
+        )
+        return status, json.loads(body)
+
+    answers = all_at_once([lambda n=n: scan(n) for n in range(10)])
+
+    assert {status for status, _ in answers} == {200}, answers
+    assert Counter(body["result"] for _, body in answers) == {"admitted": 1, "already_admitted": 9}
+    [admitted] = [body for _, body in answers if body["result"] == "admitted"]
+    for _, body in answers:  # both doors tell the same when and who
+        assert (body["admitted_at"], body["by"]) == (admitted["admitted_at"], admitted["by"])
+    assert count(two_processes.db, Checkin) == checkins_before + 1
