@@ -1,0 +1,714 @@
+"""Load-test confapp's public endpoints beside a bare Starlette app and a naive .ics endpoint.
+
+Builds a synthetic conference in a fresh SQLite file or PostgreSQL database, serves it with
+uvicorn workers, loads each endpoint with `wrk` and prints (and appends to bench/RESULTS.md) one
+table with each endpoint's ratio to "hello world" and to the naive icalendar baseline, all
+measured in the same run. See bench/README.md.
+
+    .venv/bin/python bench/run.py --database both --sessions 300 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from confapp.accounts.service import add_user_role, create_api_token, find_user  # noqa: E402
+from confapp.db import Database  # noqa: E402
+from confapp.migrate import upgrade_to_head  # noqa: E402
+from confapp.models import Conference, TicketType  # noqa: E402
+from confapp.programme.conference_file import (  # noqa: E402
+    check_conference_data,
+    load_conference_spec,
+)
+from confapp.programme.editing import conference_for_update, update_session  # noqa: E402
+from confapp.programme.synthetic import synthetic_conference_data  # noqa: E402
+from confapp.registration.form import CleanRegistration  # noqa: E402
+from confapp.registration.service import register  # noqa: E402
+from confapp.tickets.keys import ensure_signing_key  # noqa: E402
+
+SLUG = "bench"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
+BENCH_DATABASE = "confapp_bench"
+BROWSER_HTML = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+)
+BROWSER_ENCODING = "gzip, deflate, br, zstd"
+# Ticket pages and scans cycle through at most this many tickets (each a Lua table entry).
+MAX_TICKETS_IN_SCRIPT = 2000
+
+
+# ---- building the data -----------------------------------------------------------------------
+
+
+@dataclass
+class BenchData:
+    url: str
+    session_slug: str
+    speaker_slug: str
+    first_day: str
+    api_token: str
+    admission_tokens: list[str] = field(default_factory=list)
+    manage_secrets: list[str] = field(default_factory=list)
+    registrations_per_second: float = 0.0
+
+
+def postgres_url(base: str) -> str:
+    return make_url(base).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+
+
+def create_postgres_database(base: str) -> str:
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    admin.dispose()
+    return postgres_url(base)
+
+
+def drop_postgres_database(base: str) -> None:
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+    admin.dispose()
+
+
+def build_conference(url: str, sessions: int, rooms: int, registrations: int) -> BenchData:
+    db = Database(url)
+    try:
+        upgrade_to_head(db.engine)
+        data = synthetic_conference_data(slug=SLUG, sessions=sessions, rooms=rooms, days=3)
+        # The generator makes no ticket types; registration needs one with no cap.
+        data["ticket_types"] = [{"code": "waged", "name": "Waged", "kind": "fixed", "price": 95}]
+        spec = check_conference_data(data, source="<bench>")
+        with db.transaction() as session:
+            load_conference_spec(session, spec)
+        ensure_signing_key(db)
+        with db.read() as session:
+            conference = session.exec(select(Conference).where(Conference.slug == SLUG)).one()
+            ticket_type = session.exec(
+                select(TicketType).where(TicketType.conference_id == conference.id)
+            ).one()
+        assert conference.id is not None and ticket_type.id is not None
+        bench = BenchData(
+            url=url,
+            session_slug=data["sessions"][len(data["sessions"]) // 2]["key"],
+            speaker_slug=data["speakers"][0]["key"],
+            first_day=data["conference"]["start_date"].isoformat(),
+            api_token=_door_token(db),
+        )
+        started = time.perf_counter()
+        for n in range(registrations):
+            registered = register(
+                db,
+                conference.id,
+                CleanRegistration(
+                    name=f"Attendee {n}",
+                    email=f"attendee-{n}@bench.example.org",
+                    ticket_type_id=ticket_type.id,
+                    amount_cents=9500,
+                    solidarity_topup_cents=0,
+                    access_needs="",
+                    childcare_children=0,
+                    childcare_ages="",
+                    email_consent=False,
+                ),
+            )
+            if len(bench.admission_tokens) < MAX_TICKETS_IN_SCRIPT:
+                bench.admission_tokens.append(registered.ticket.token)
+                bench.manage_secrets.append(registered.ticket.manage_secret)
+        if registrations:
+            bench.registrations_per_second = registrations / (time.perf_counter() - started)
+        return bench
+    finally:
+        db.dispose()
+
+
+def _door_token(db: Database) -> str:
+    add_user_role(db, "door@bench.example.org", "steward", SLUG, "a long bench password")
+    with db.transaction() as session:
+        user = find_user(session, "door@bench.example.org")
+        assert user is not None
+        _, secret = create_api_token(session, user, "bench")
+    return secret
+
+
+# ---- serving ---------------------------------------------------------------------------------
+
+
+class Servers:
+    """Subprocesses, each in its own process group, all killed on exit however it happens."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str], port: int) -> str:
+        log = open(Path(tempfile.gettempdir()) / f"confapp-bench-{name}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited at start; see {log.name}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                return base
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} did not start listening within 60 s; see {log.name}")
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def uvicorn_args(app: str, port: int, workers: int, *extra: str) -> list[str]:
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    return [
+        uvicorn, app, *extra, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def start_all(servers: Servers, bench: BenchData, workers: int) -> dict[str, str]:
+    base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    confapp_port, hello_port, naive_port = free_port(), free_port(), free_port()
+    confapp_env = {
+        **base_env,
+        "CONFAPP_DATABASE_URL": bench.url,
+        "CONFAPP_SEED_FILE": "",
+        "CONFAPP_HOST": "127.0.0.1",
+        "CONFAPP_PORT": str(confapp_port),
+        # No mail server and no background work competing with the load.
+        "CONFAPP_HOUSEKEEPING_SECONDS": "0",
+        # wrk is one client address registering hundreds of times a second.
+        "CONFAPP_THROTTLE_REGISTRATIONS_PER_ADDRESS": "0",
+        "CONFAPP_THROTTLE_REGISTRATIONS_PER_EMAIL": "0",
+        "CONFAPP_THROTTLE_MAILS_PER_RECIPIENT": "0",
+    }
+    naive_env = {**base_env, "BENCH_DATABASE_URL": bench.url, "BENCH_CONFERENCE": SLUG}
+    return {
+        "hello": servers.start(
+            "hello", uvicorn_args("hello:app", hello_port, workers, "--app-dir", str(HERE)),
+            base_env, hello_port,
+        ),
+        "naive": servers.start(
+            "naive", uvicorn_args("naive_ics:app", naive_port, workers, "--app-dir", str(HERE)),
+            naive_env, naive_port,
+        ),
+        "confapp": servers.start(
+            "confapp",
+            uvicorn_args("confapp.app:app_from_env", confapp_port, workers, "--factory"),
+            confapp_env, confapp_port,
+        ),
+    }  # fmt: skip
+
+
+# ---- loading with wrk ------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    base: str  # which server: hello, naive or confapp
+    path: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    lua: str = ""  # a request() function of its own (cycling tokens, unique e-mails)
+    probe_path: str = ""  # for a scripted target: one request like those the script makes
+    expect: int = 200
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    bytes: int
+    status: int
+
+
+def lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of ASCII is a valid Lua string literal
+
+
+def lua_table(values: list[str]) -> str:
+    return "{" + ",".join(lua_string(v) for v in values) + "}"
+
+
+# Every script reports its figures as one JSON line (wrk's own --latency text is kept too).
+LUA_DONE = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p99_us":%d,' ..
+    '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def wrk_script(target: Target) -> str:
+    lines = [f"wrk.method = {lua_string(target.method)}"]
+    for name, value in target.headers.items():
+        lines.append(f"wrk.headers[{lua_string(name)}] = {lua_string(value)}")
+    if target.body:
+        lines.append(f"wrk.body = {lua_string(target.body)}")
+    return "\n".join(lines) + "\n" + target.lua + LUA_DONE
+
+
+def probe(url: str, target: Target) -> tuple[int, int]:
+    """One request as wrk will send it: its status and body size (as sent, maybe compressed)."""
+    body = target.body.encode() if target.body else None
+    request = urllib.request.Request(url, data=body, method=target.method, headers=target.headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, len(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, len(exc.read())
+
+
+def run_wrk(base: str, target: Target, args: argparse.Namespace, workdir: Path) -> Result:
+    url = base + target.path
+    # A script makes each path or body itself; the probe sends one made the same way.
+    status, size = probe(base + (target.probe_path or target.path), target)
+    script = workdir / f"{target.name.replace(' ', '_').replace('/', '_')}.lua"
+    script.write_text(wrk_script(target))
+    command = [
+        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+        "--latency", "--timeout", "30s", "-s", str(script), url,
+    ]  # fmt: skip
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=False
+    ).stdout
+    if args.verbose:
+        print(output)
+    figures = next(
+        (json.loads(line[len("BENCH_JSON ") :]) for line in output.splitlines()
+         if line.startswith("BENCH_JSON ")),
+        None,
+    )  # fmt: skip
+    if figures is None:
+        raise RuntimeError(f"wrk gave no figures for {target.name}:\n{output}")
+    requests = figures["requests"]
+    errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    if status != target.expect:
+        errors = max(errors, requests)  # every answer was the wrong one
+    return Result(
+        name=target.name,
+        requests_per_second=requests / (figures["duration_us"] / 1e6),
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        errors=errors,
+        bytes=size,
+        status=status,
+    )
+
+
+def targets(bench: BenchData, bases: dict[str, str], run_id: str) -> list[Target]:
+    html = {"Accept": BROWSER_HTML, "Accept-Encoding": BROWSER_ENCODING}
+    feed = {"Accept": "text/calendar, */*", "Accept-Encoding": "gzip, deflate"}
+    json_accept = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate, br"}
+    etag = current_etag(bases["confapp"] + f"/{SLUG}/programme.ics", feed)
+    found = [
+        Target("hello world", "hello", "/"),
+        Target("naive programme.ics", "naive", f"/{SLUG}/programme.ics", headers=feed),
+        Target(
+            "programme page (day 1)", "confapp", f"/{SLUG}/programme?day={bench.first_day}",
+            headers=html,
+        ),
+        Target("session page", "confapp", f"/{SLUG}/sessions/{bench.session_slug}", headers=html),
+        Target("speaker page", "confapp", f"/{SLUG}/speakers/{bench.speaker_slug}", headers=html),
+        Target("programme JSON", "confapp", f"/api/{SLUG}/programme", headers=json_accept),
+        Target("programme.ics", "confapp", f"/{SLUG}/programme.ics", headers=feed),
+        Target(
+            "programme.ics 304", "confapp", f"/{SLUG}/programme.ics",
+            headers={**feed, "If-None-Match": etag}, expect=304,
+        ),
+        Target("schedule.xml", "confapp", f"/{SLUG}/schedule.xml", headers=feed),
+        Target("schedule.json", "confapp", f"/{SLUG}/schedule.json", headers=json_accept),
+    ]  # fmt: skip
+    if bench.manage_secrets:
+        found.append(
+            Target(
+                "ticket page", "confapp", "/my-ticket/", headers=html,
+                lua=cycling_paths("/my-ticket/", bench.manage_secrets),
+                probe_path="/my-ticket/" + bench.manage_secrets[-1],
+            )
+        )  # fmt: skip
+    found.append(
+        Target(
+            "registration (JSON POST)", "confapp", f"/api/{SLUG}/registrations", method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            lua=unique_registrations(f"/api/{SLUG}/registrations", run_id), expect=201,
+            body=json.dumps({"name": "Probe", "email": f"probe-{run_id}@bench.example.org",
+                             "ticket_type": "waged"}),
+        )
+    )  # fmt: skip
+    if bench.admission_tokens:
+        found.append(
+            Target(
+                "check-in scan", "confapp", f"/api/{SLUG}/checkins", method="POST",
+                headers={
+                    "Content-Type": "application/json", "Accept": "application/json",
+                    "Authorization": f"Bearer {bench.api_token}",
+                },
+                lua=cycling_scans(f"/api/{SLUG}/checkins", bench.admission_tokens),
+                body=json.dumps({"scan": bench.admission_tokens[-1], "device": "bench"}),
+            )
+        )  # fmt: skip
+    return found
+
+
+# Each wrk thread runs its own Lua state; setup() numbers them so threads never collide.
+LUA_THREAD_IDS = """
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+"""
+
+
+def cycling_paths(prefix: str, values: list[str]) -> str:
+    return f"""
+local values = {lua_table(values)}
+local n = 0
+{LUA_THREAD_IDS}
+function request()
+  n = n + 1
+  local i = ((n * 7 + (id or 0) * 101) % #values) + 1
+  return wrk.format(nil, {lua_string(prefix)} .. values[i])
+end
+"""
+
+
+def cycling_scans(path: str, tokens: list[str]) -> str:
+    return f"""
+local tokens = {lua_table(tokens)}
+local n = 0
+{LUA_THREAD_IDS}
+function request()
+  n = n + 1
+  local i = ((n + (id or 0) * 997) % #tokens) + 1
+  local body = '{{"scan":"' .. tokens[i] .. '","device":"bench"}}'
+  return wrk.format(nil, {lua_string(path)}, nil, body)
+end
+"""
+
+
+def unique_registrations(path: str, run_id: str) -> str:
+    return f"""
+local n = 0
+{LUA_THREAD_IDS}
+function request()
+  n = n + 1
+  local email = "wrk-{run_id}-" .. (id or 0) .. "-" .. n .. "@bench.example.org"
+  local body = '{{"name":"Wrk ' .. n .. '","email":"' .. email .. '","ticket_type":"waged"}}'
+  return wrk.format(nil, {lua_string(path)}, nil, body)
+end
+"""
+
+
+def current_etag(url: str, headers: dict[str, str]) -> str:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+        etag = r.headers.get("ETag")
+    if not etag:
+        raise RuntimeError(f"{url} sent no ETag")
+    return etag
+
+
+# ---- just after a change: no load generator can change the programme between requests --------
+
+
+def timed_get(url: str, headers: dict[str, str]) -> tuple[float, int, int]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as r:
+        size = len(r.read())
+        return time.perf_counter() - started, r.status, size
+
+
+def sequential_result(name: str, timings: list[tuple[float, int, int]], expect: int) -> Result:
+    seconds = sorted(t for t, _, _ in timings)
+    p50 = seconds[len(seconds) // 2]
+    return Result(
+        name=name,
+        requests_per_second=1 / p50,
+        p50_ms=p50 * 1000,
+        p99_ms=seconds[min(len(seconds) - 1, round(len(seconds) * 0.99))] * 1000,
+        errors=sum(1 for _, status, _ in timings if status != expect),
+        bytes=timings[-1][2],
+        status=timings[-1][1],
+    )
+
+
+def after_change(bench: BenchData, bases: dict[str, str], rounds: int) -> list[Result]:
+    """Change a session's title through the editing service, then fetch programme.ics once:
+    every fetch is a first build. One request at a time, so req/s here is 1 / p50; the naive
+    endpoint is timed the same way, one request at a time, for the ratio."""
+    feed = {"Accept": "text/calendar, */*"}
+    db = Database(bench.url)
+    changed = []
+    try:
+        for n in range(rounds):
+            with db.transaction() as session:
+                conference = conference_for_update(session, SLUG)
+                title = f"Session retitled for the benchmark, {n}"
+                update_session(
+                    session, conference, bench.session_slug, {"title": title},
+                    expected_version=None,
+                )  # fmt: skip
+            changed.append(timed_get(f"{bases['confapp']}/{SLUG}/programme.ics", feed))
+    finally:
+        db.dispose()
+    naive = [timed_get(f"{bases['naive']}/{SLUG}/programme.ics", feed) for _ in range(rounds)]
+    return [
+        sequential_result("naive programme.ics, one at a time", naive, 200),
+        sequential_result("programme.ics after a change, one at a time", changed, 200),
+    ]
+
+
+# ---- reporting -------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} CPUs ({model}), {memory} RAM, {system}"
+
+
+def table(results: list[Result]) -> str:
+    hello = next(r for r in results if r.name == "hello world").requests_per_second
+    naive = next(r for r in results if r.name == "naive programme.ics").requests_per_second
+    naive_one = next(
+        (r for r in results if r.name == "naive programme.ics, one at a time"), None
+    )  # fmt: skip
+    rows = [
+        "| endpoint | req/s | p50 ms | p99 ms | errors | bytes | / hello | / naive ics |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        one_at_a_time = r.name.endswith("one at a time") and naive_one is not None
+        baseline = naive_one.requests_per_second if one_at_a_time and naive_one else naive
+        rows.append(
+            f"| {r.name} | {r.requests_per_second:,.0f} | {r.p50_ms:,.1f} | {r.p99_ms:,.1f} "
+            f"| {r.errors:,} | {r.bytes:,} | {r.requests_per_second / hello:.4f} "
+            f"| {r.requests_per_second / baseline:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def report(
+    args: argparse.Namespace,
+    database: str,
+    bench: BenchData,
+    results: list[Result],
+    load_before: str,
+) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
+    wrk_version = wrk.split("\n")[0].split(" Copyright")[0]
+    lines = [
+        f"## {when}: {database}, {args.sessions} sessions",
+        "",
+        f"- machine: {machine()}; load average before this database: {load_before}",
+        f"- database: {database}; {args.sessions} sessions in {args.rooms} rooms over 3 days; "
+        f"{args.registrations} registrations made beforehand "
+        f"({bench.registrations_per_second:,.0f}/s through the registration service, "
+        "one at a time)",
+        f"- servers: uvicorn, {args.workers} workers each; load: `wrk -t{args.threads} "
+        f"-c{args.connections} -d{args.duration}s --latency` ({wrk_version.strip()})",
+        '- rows marked "one at a time": sequential requests, no wrk; req/s is 1 / p50, and '
+        "the ratio is to the naive endpoint timed the same way",
+        "- bytes: the body of one response as sent (compressed if the server compressed it), "
+        "from one request with the same headers made before the load",
+        "",
+        table(results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, args: argparse.Namespace, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    url = create_postgres_database(args.postgres_url)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(args.postgres_url)
+
+
+def wanted(target: Target, only: list[str] | None) -> bool:
+    """--only words pick endpoints; the two baselines always run (the ratios need them)."""
+    if not only or target.base in ("hello", "naive"):
+        return True
+    return any(word in target.name for word in only)
+
+
+def bench_one(kind: str, args: argparse.Namespace) -> str:
+    workdir = Path(tempfile.mkdtemp(prefix=f"confapp-bench-{kind}-"))
+    # Other work on the machine (a CI run) skews every row; the report says how busy it was.
+    load_before = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    servers = Servers()
+    try:
+        with database(kind, args, workdir) as url:
+            print(f"[{kind}] building {args.sessions} sessions, {args.registrations} registrations")
+            started = time.perf_counter()
+            bench = build_conference(url, args.sessions, args.rooms, args.registrations)
+            print(
+                f"[{kind}] built in {time.perf_counter() - started:.1f} s "
+                f"({bench.registrations_per_second:,.0f} registrations/s)"
+            )
+            try:
+                bases = start_all(servers, bench, args.workers)
+                results = []
+                for target in targets(bench, bases, secrets.token_hex(3)):
+                    if not wanted(target, args.only):
+                        continue
+                    result = run_wrk(bases[target.base], target, args, workdir)
+                    print(
+                        f"[{kind}] {result.name:26} {result.requests_per_second:9,.0f}/s  "
+                        f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
+                        f"errors {result.errors}  status {result.status}  {result.bytes:,} B"
+                    )
+                    results.append(result)
+                if wanted(Target("programme.ics after a change", "confapp", ""), args.only):
+                    for result in after_change(bench, bases, args.change_rounds):
+                        print(
+                            f"[{kind}] {result.name:26} {result.requests_per_second:9,.1f}/s  "
+                            f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms"
+                        )
+                        results.append(result)
+            finally:
+                servers.stop_all()
+        return report(args, kind, bench, results, load_before)
+    finally:
+        servers.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--rooms", type=int, default=None, help="default: 6, or 20 from 1,000")
+    parser.add_argument("--registrations", type=int, default=5000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--change-rounds", type=int, default=15, help="programme changes for the first-build row"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help=f"a server to create the {BENCH_DATABASE} database on (dropped after)",
+    )
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="run only endpoints whose name holds a word"
+    )
+    parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--verbose", action="store_true", help="print wrk's own output")
+    args = parser.parse_args(argv)
+    if args.rooms is None:
+        args.rooms = 20 if args.sessions >= 1000 else 6
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    # Ctrl-C (even when started in the background, where SIGINT comes ignored), SIGTERM and
+    # SIGHUP all unwind through every `finally` that stops a server and drops the database.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    sections = []
+    try:
+        for kind in kinds:
+            section = bench_one(kind, args)
+            print("\n" + section)
+            sections.append(section)
+    except KeyboardInterrupt:
+        print("bench: interrupted; the servers are stopped", file=sys.stderr)
+        return 130
+    if not args.no_results:
+        results_file = HERE / "RESULTS.md"
+        if not results_file.exists():
+            results_file.write_text(
+                "# Benchmark results\n\nAppended by `bench/run.py`; see bench/README.md.\n\n"
+            )
+        with results_file.open("a") as file:
+            file.write("\n".join(sections) + "\n")
+        print(f"Appended to {results_file.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
