@@ -56,6 +56,7 @@ from confapp.request_body import BadRequestBody
 from confapp.resources import static_dir
 from confapp.security_headers import SecurityHeadersMiddleware
 from confapp.settings import Settings
+from confapp.templating import templates
 from confapp.throttle import limits_from
 from confapp.tickets import routes as ticket_routes
 
@@ -69,6 +70,8 @@ def healthz(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
+    if settings.debug:
+        templates.env.auto_reload = True  # edit templates and see them without a restart
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -41,6 +41,10 @@ def _paragraphs(text: str) -> list[str]:
 
 
 templates = Jinja2Templates(directory=str(templates_dir()))
+# Templates ship with the code and only change with it: checking their files on disk at every
+# render (an include inside a loop of 300 sessions checks 300 times) cost a fifth of the
+# programme page's time in bench/. CONFAPP_DEBUG turns the check back on (confapp/app.py).
+templates.env.auto_reload = False
 templates.env.globals["urls"] = urls
 templates.env.filters["hm"] = _hm
 templates.env.filters["day_name"] = _day_name
