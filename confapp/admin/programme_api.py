@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from confapp import urls
 from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISERS
 from confapp.admin.routes import admin_conference
@@ -29,7 +28,12 @@ from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, Room, Speaker, Track
 from confapp.programme import editing
-from confapp.programme.as_json import session_document
+from confapp.programme.as_json import (
+    room_document,
+    session_document,
+    speaker_document,
+    track_document,
+)
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
 from confapp.request_body import read_json_object
@@ -91,15 +95,7 @@ def session_record(conference: Conference, entry: SessionEntry) -> dict[str, Any
 def speaker_record(conference: Conference, speaker: Speaker) -> dict[str, Any]:
     """A speaker as organisers see it: needs_step_free is never public."""
     return {
-        "id": speaker.id,
-        "uuid": speaker.uuid,
-        "slug": speaker.slug,
-        "name": speaker.name,
-        "bio": speaker.bio,
-        "pronouns": speaker.pronouns,
-        "affiliation": speaker.affiliation,
-        "links": list(speaker.links),
-        "url": urls.speaker_path(conference.slug, speaker.slug),
+        **speaker_document(conference.slug, speaker),
         "needs_step_free": speaker.needs_step_free,
         "version": speaker.version,
     }
@@ -107,11 +103,7 @@ def speaker_record(conference: Conference, speaker: Speaker) -> dict[str, Any]:
 
 def room_record(conference: Conference, room: Room) -> dict[str, Any]:
     return {
-        "id": room.id,
-        "slug": room.slug,
-        "name": room.name,
-        "capacity": room.capacity,
-        "access_notes": room.access_notes,
+        **room_document(room),
         "step_free": room.step_free,
         "position": room.position,
         "version": room.version,
@@ -119,15 +111,7 @@ def room_record(conference: Conference, room: Room) -> dict[str, Any]:
 
 
 def track_record(conference: Conference, track: Track) -> dict[str, Any]:
-    return {
-        "id": track.id,
-        "slug": track.slug,
-        "name": track.name,
-        "colour": track.colour,
-        "description": track.description,
-        "position": track.position,
-        "version": track.version,
-    }
+    return {**track_document(track), "position": track.position, "version": track.version}
 
 
 def _session_entry(db: Session, conference: Conference, slug: str) -> SessionEntry:

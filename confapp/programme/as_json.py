@@ -27,14 +27,14 @@ def programme_document(programme: Programme) -> dict[str, Any]:
             "website": conf.url,
             "programme_version": conf.programme_version,
         },
-        "rooms": [_room(room) for room in programme.rooms],
-        "tracks": [_track(track) for track in programme.tracks],
-        "speakers": [_speaker(conf.slug, speaker) for speaker in programme.speakers],
+        "rooms": [room_document(room) for room in programme.rooms],
+        "tracks": [track_document(track) for track in programme.tracks],
+        "speakers": [speaker_document(conf.slug, speaker) for speaker in programme.speakers],
         "sessions": [session_document(conf.slug, entry) for entry in programme.sessions],
     }
 
 
-def _room(room: Room) -> dict[str, Any]:
+def room_document(room: Room) -> dict[str, Any]:
     return {
         "id": room.id,
         "slug": room.slug,
@@ -44,7 +44,7 @@ def _room(room: Room) -> dict[str, Any]:
     }
 
 
-def _track(track: Track) -> dict[str, Any]:
+def track_document(track: Track) -> dict[str, Any]:
     return {
         "id": track.id,
         "slug": track.slug,
@@ -54,7 +54,7 @@ def _track(track: Track) -> dict[str, Any]:
     }
 
 
-def _speaker(conference_slug: str, speaker: Speaker) -> dict[str, Any]:
+def speaker_document(conference_slug: str, speaker: Speaker) -> dict[str, Any]:
     return {
         "id": speaker.id,
         "uuid": speaker.uuid,
