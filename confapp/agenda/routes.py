@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import pass_context
-from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,8 +25,8 @@ from confapp.calendar.ical import CalendarInfo, build_calendar
 from confapp.calendar.publish import ICALENDAR_TYPE, last_modified
 from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS, conditional_response
-from confapp.models import Agenda, Conference, ProgrammeSession
-from confapp.programme.queries import load_programme, require_conference
+from confapp.models import Agenda, Conference
+from confapp.programme.queries import load_programme, public_session, require_conference
 from confapp.request_body import read_form_fields
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render, templates
@@ -69,15 +68,7 @@ def _star(
 ) -> tuple[Conference, str, bool, int]:
     with _db(request).transaction() as session:
         conference = require_conference(session, conference_slug)
-        programme_session = session.exec(
-            select(ProgrammeSession).where(
-                ProgrammeSession.conference_id == conference.id,
-                ProgrammeSession.slug == session_slug,
-            )
-        ).first()
-        # A draft's sessions are not there for the public, not even to star.
-        if programme_session is None or conference.programme_published_at is None:
-            raise HTTPException(404, "There is no session at this address.")
+        programme_session = public_session(session, conference, session_slug)
         agenda = agenda_from_cookie(request, session, conference)
         if agenda is None and candidate_key:
             agenda = claim_agenda(session, conference, candidate_key)

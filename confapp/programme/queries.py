@@ -137,6 +137,20 @@ def get_conference(db: Session, slug: str) -> Conference | None:
     return db.exec(select(Conference).where(Conference.slug == slug)).first()
 
 
+def public_session(db: Session, conference: Conference, slug: str) -> ProgrammeSession:
+    """A session the public may see and star; a draft programme's sessions are not there."""
+    record = None
+    if conference.programme_published_at is not None:
+        record = db.exec(
+            select(ProgrammeSession).where(
+                ProgrammeSession.conference_id == conference.id, ProgrammeSession.slug == slug
+            )
+        ).first()
+    if record is None:
+        raise NotFound("There is no session at this address.")
+    return record
+
+
 def require_conference(db: Session, slug: str) -> Conference:
     conference = get_conference(db, slug)
     if conference is None:

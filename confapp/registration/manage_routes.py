@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -24,9 +24,9 @@ from confapp.agenda.service import (
 from confapp.db import Database
 from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
-from confapp.models import Agenda, ProgrammeSession, Registration, RegistrationStatus
+from confapp.models import Agenda, Registration, RegistrationStatus
 from confapp.outbox import mail_status, queue_mail, send_mail
-from confapp.programme.queries import load_programme
+from confapp.programme.queries import load_programme, public_session
 from confapp.registration.mail import LINK_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.privacy import erase_attendee
@@ -95,14 +95,7 @@ def _ticket_agenda_or_none(session: Session, ticket: Ticket) -> Agenda | None:
 
 def _star_in_ticket_agenda(ticket: Ticket, db: Database, session_slug: str, starred: bool) -> int:
     with db.transaction() as session:
-        programme_session = session.exec(
-            select(ProgrammeSession).where(
-                ProgrammeSession.conference_id == ticket.conference.id,
-                ProgrammeSession.slug == session_slug,
-            )
-        ).first()
-        if programme_session is None or ticket.conference.programme_published_at is None:
-            raise HTTPException(404, "There is no session at this address.")
+        programme_session = public_session(session, ticket.conference, session_slug)
         registration = session.get(Registration, ticket.registration.id)
         assert registration is not None
         agenda = registration_agenda(session, registration)
