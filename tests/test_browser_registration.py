@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zxingcpp
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
+
+from tests.qr import read_qr_codes
 
 SLUG = "socialism-2027"
 MANAGE_URL = re.compile(r"/my-ticket/[A-Za-z0-9_-]{43}\?new=1$")
@@ -65,9 +66,9 @@ def assert_message_beside(page: Page, field_id: str, words: str) -> None:
 
 
 def decode_qr(png: Path) -> str:
-    found = zxingcpp.read_barcodes(Image.open(png))
+    found = read_qr_codes(Image.open(png))
     assert found, f"no QR code could be read from {png}"
-    return found[0].text
+    return found[0]
 
 
 def painted_qr(page: Page, folder: Path, name: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import logging
 import os
 import re
@@ -23,8 +22,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import zxingcpp
-from PIL import Image
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 from starlette.testclient import TestClient
@@ -55,6 +52,7 @@ from confapp.tickets.admission import admission_for_token, admission_token
 from confapp.tickets.tokens import CODE_BYTES, CONFERENCE_ID_BYTES, TOKEN_VERSION, display_code
 from confapp.times import to_utc
 from tests.conftest import LiveServer, live_settings
+from tests.qr import read_qr_codes
 
 SLUG = "socialism-2027"
 NAME = "Zephyrine Quillfeather"
@@ -283,15 +281,15 @@ def test_ticket_token_and_qr_carry_no_name_or_email(client: TestClient) -> None:
 
     png = client.get(ticket["qr_png_url"])
     assert png.status_code == 200
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
-    assert [barcode.text for barcode in found] == [ticket["url"]]
+    found = read_qr_codes(png.content)
+    assert found == [ticket["url"]]
     svg = client.get(ticket["qr_svg_url"])
     assert svg.status_code == 200
     for secret in PERSONAL:
-        assert secret.lower() not in found[0].text.lower()
+        assert secret.lower() not in found[0].lower()
         assert secret.lower() not in svg.text.lower()
     # Nor does what the QR code opens.
-    admission = client.get(found[0].text)
+    admission = client.get(found[0])
     assert admission.status_code == 200
     for secret in (*PERSONAL, "zephyrine", "quillfeather"):
         assert secret.lower() not in admission.text.lower()

@@ -5,7 +5,6 @@ behind a separate secret link, cancelling, and the revocation list for offline d
 from __future__ import annotations
 
 import base64
-import io
 import re
 from datetime import date
 from html.parser import HTMLParser
@@ -13,10 +12,8 @@ from urllib.parse import urlsplit
 
 import cairosvg
 import pytest
-import zxingcpp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from PIL import Image
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -28,6 +25,7 @@ from confapp.tickets.admission import admission_token, registration_by_code
 from confapp.tickets.keys import retire_signing_key, rotate_signing_key, signing_key_by_id
 from confapp.tickets.tokens import InvalidTicketToken, sign_ticket, verify_ticket_token
 from tests.conftest import DEMO
+from tests.qr import read_qr_codes
 
 NAME = "Rosa Luxemburg"
 EMAIL = "rosa.luxemburg@example.org"
@@ -75,7 +73,7 @@ def places_left(client: TestClient, ticket_type: str) -> int:
 
 
 def decode_qr(png: bytes) -> list[str]:
-    return [code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    return read_qr_codes(png)
 
 
 def decode_svg_qr(svg: bytes) -> list[str]:
