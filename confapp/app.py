@@ -69,7 +69,9 @@ def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url, settings.database_pool_size, settings.database_max_overflow
+    )
     if settings.debug:
         templates.env.auto_reload = True  # edit templates and see them without a restart
 

@@ -18,7 +18,9 @@ from confapp.tickets.keys import ensure_signing_key
 
 def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
     """Migrate the schema and, when the database holds no conference yet, load the demo seed."""
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url, settings.database_pool_size, settings.database_max_overflow
+    )
     upgrade_to_head(db.engine)
     if seed and settings.seed_file:
         with db.read() as session:

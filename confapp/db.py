@@ -7,6 +7,8 @@ failed request leaves no half-written rows.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,7 +54,17 @@ def insert_on_conflict(session: Session, table: Table) -> Any:
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
 
 
-def make_engine(database_url: str) -> Engine:
+# PostgreSQL connections each app process may hold: `pool_size` kept open, and up to
+# `max_overflow` more at busy moments. SQLAlchemy's own defaults; the README has the sums.
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 10
+
+
+def make_engine(
+    database_url: str,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+) -> Engine:
     # hide_parameters: an error's message never carries a row's values (names, e-mail
     # addresses, access needs), so nothing personal reaches a log through it.
     if database_url.startswith("sqlite"):
@@ -63,8 +75,17 @@ def make_engine(database_url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    # The pool sizes only matter where connections are counted: a PostgreSQL server has a
+    # max_connections that every process of every machine shares.
+    if pool_size < 1 or max_overflow < 0 or pool_size + max_overflow < 2:
+        # Two at least: a housekeeping round holds its lock on one while it works on another.
+        raise ValueError("a connection pool of 1 or more, and 2 or more with the overflow")
     return create_engine(
-        database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        database_url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        hide_parameters=True,
     )
 
 
@@ -90,10 +111,20 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
+def _lock_key(name: str) -> int:
+    """PostgreSQL's advisory locks are named by a signed 64-bit number."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class Database:
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    ) -> None:
         self.url = database_url
-        self.engine = make_engine(database_url)
+        self.engine = make_engine(database_url, pool_size, max_overflow)
         self._write_engine = self.engine.execution_options(confapp_write=True)
 
     @contextmanager
@@ -112,6 +143,36 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        """Whether this caller alone holds the lock called `name`, among every process and
+        thread using this database: True for one, False at once for the others (nobody
+        waits). The lock is let go when the block ends, or when the holder's process dies
+        however it dies, so a crash never leaves it taken. It writes nothing to the database.
+        """
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                held = connection.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _lock_key(name)}
+                ).scalar_one()
+                yield bool(held)
+            # Closing the connection rolls its transaction back, and that lets the lock go.
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":  # a database no other process can open
+            yield True
+            return
+        # SQLite has no lock of this kind: an flock on a file beside the database is one.
+        # flock, not fcntl's locks: two opens in one process exclude each other too.
+        with open(f"{database}-{name}.lock", "a") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                held = False
+            yield held
+        # Closing the file lets the lock go.
 
     def is_reachable(self) -> bool:
         try:

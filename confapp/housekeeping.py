@@ -1,13 +1,22 @@
-"""Background work in each app process: batch programme changes into mail to those who starred
-the sessions, retry queued mail, erase expired data, prune throttles.
+"""Background work: batch programme changes into mail to those who starred the sessions, send
+queued mail, erase expired data, prune throttles.
 
-Every step is safe to run in several processes at once (changes are claimed by a conditional
-UPDATE, mail row by row; erasure and pruning are idempotent), so nothing needs electing a leader.
+Every app process has its turn every `housekeeping_seconds`, but a round runs in one process at
+a time on one database: a process that finds another's round under way skips its turn. The
+steps stay safe to run twice at once (changes and mail are claimed row by row; erasure and
+pruning are idempotent), so `confapp mail` run by hand beside the app, or a round whose lock
+the database let go early (its connection cut), still sends nothing twice.
+
+With no mail server set a round does no mail work: the changes wait to be batched and the mail
+waits untouched (it already says why, from its first attempt). A round with nothing to erase or
+prune then writes nothing at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import anyio
 
@@ -22,19 +31,47 @@ from confapp.times import utcnow
 log = logging.getLogger("confapp.housekeeping")
 
 PURGE_EVERY_SECONDS = 3600
+ROUND_LOCK = "housekeeping"
+
+
+@contextlib.asynccontextmanager
+async def _round_lock(db: Database) -> AsyncIterator[bool]:
+    """`db.try_lock(ROUND_LOCK)`, taken and let go in a worker thread (both reach the database)."""
+    lock = db.try_lock(ROUND_LOCK)
+    # Shielded: a shutdown arriving while the lock is being taken must not leave it taken.
+    with anyio.CancelScope(shield=True):
+        held = await anyio.to_thread.run_sync(lock.__enter__)
+    try:
+        yield held
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(lock.__exit__, None, None, None)
+
+
+async def housekeeping_round(db: Database, settings: Settings, *, purge: bool) -> bool:
+    """One round of background work; `purge` adds erasing expired data and pruning throttles.
+    False: another process's round was under way, so this one did nothing."""
+    async with _round_lock(db) as alone:
+        if not alone:
+            return False
+        if settings.smtp_host:
+            await anyio.to_thread.run_sync(batch_programme_changes, db, utcnow())
+            await send_due_mail(db, settings)
+        if purge:
+            report = await anyio.to_thread.run_sync(purge_expired_personal_data, db)
+            if report.erased:
+                log.info("erased %d attendees of %s", report.erased, report.conferences)
+            await anyio.to_thread.run_sync(throttle.prune, db)
+    return True
 
 
 async def run_housekeeping(db: Database, settings: Settings) -> None:
     since_purge = PURGE_EVERY_SECONDS  # purge once at start
     while True:
+        purge = since_purge >= PURGE_EVERY_SECONDS
         try:
-            await anyio.to_thread.run_sync(batch_programme_changes, db, utcnow())
-            await send_due_mail(db, settings)
-            if since_purge >= PURGE_EVERY_SECONDS:
-                report = await anyio.to_thread.run_sync(purge_expired_personal_data, db)
-                if report.erased:
-                    log.info("erased %d attendees of %s", report.erased, report.conferences)
-                await anyio.to_thread.run_sync(throttle.prune, db)
+            # A turn skipped because another process was at work keeps its purge for the next.
+            if await housekeeping_round(db, settings, purge=purge) and purge:
                 since_purge = 0
         except Exception:  # keep the loop alive; the next round tries again
             log.exception("housekeeping round failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from confapp.db import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from confapp.resources import demo_seed_path
 
 DEFAULT_DATABASE_URL = "sqlite:///confapp.sqlite3"
@@ -30,6 +31,10 @@ def _env_list(name: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections per process: kept open, and more at busy moments. Every process
+    # of every machine shares the server's max_connections (README, "Deployment").
+    database_pool_size: int = DEFAULT_POOL_SIZE
+    database_max_overflow: int = DEFAULT_MAX_OVERFLOW
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -51,7 +56,8 @@ class Settings:
     smtp_starttls: bool = False
     smtp_tls: bool = False
     mail_from: str = "confapp <tickets@localhost>"
-    # Background work each app process does: retry due mail, erase expired personal data.
+    # Background work: send due mail, erase expired personal data. Each process has a turn
+    # this often; a round runs in one process at a time.
     housekeeping_seconds: int = 30
     # Throttles, per hour, shared by every process through the database; 0 turns one off.
     # Per client address is generous: hundreds of people share one NAT on venue Wi-Fi.
@@ -64,6 +70,10 @@ class Settings:
         defaults = cls()
         return cls(
             database_url=os.environ.get("CONFAPP_DATABASE_URL") or defaults.database_url,
+            database_pool_size=_env_int("CONFAPP_DATABASE_POOL_SIZE", defaults.database_pool_size),
+            database_max_overflow=_env_int(
+                "CONFAPP_DATABASE_MAX_OVERFLOW", defaults.database_max_overflow
+            ),
             host=os.environ.get("CONFAPP_HOST") or defaults.host,
             port=_env_int("CONFAPP_PORT", defaults.port),
             workers=_env_int("CONFAPP_WORKERS", defaults.workers),
