@@ -54,6 +54,7 @@ from confapp.registration import manage_routes
 from confapp.registration import routes as registration_routes
 from confapp.request_body import BadRequestBody
 from confapp.resources import static_dir
+from confapp.routing import FirstSegmentRouter
 from confapp.security_headers import SecurityHeadersMiddleware
 from confapp.settings import Settings
 from confapp.templating import templates
@@ -114,8 +115,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         debug=False,
-        routes=routes,
-        lifespan=lifespan,
         exception_handlers={
             HTTPException: http_exception_handler,
             NotFound: not_found_handler,
@@ -124,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             500: server_error_handler,
         },
     )
+    # Starlette's router, trying only the routes that can match a path's first segment.
+    app.router = FirstSegmentRouter(routes, lifespan=lifespan)
     # Each added one wraps the ones before: the last is the outermost.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AllowedHostsMiddleware, allowed=allowed_host_names(settings))
