@@ -1,17 +1,22 @@
-"""HTTP caching for built documents: conditional GET (ETag, Last-Modified, 304) and a small
-bounded cache of built bodies, for feeds and exports that many clients poll."""
+"""HTTP caching for built documents: conditional GET (ETag, Last-Modified, 304), compression
+(brotli or gzip, as the client asks) done once per built body, and a small bounded cache of built
+bodies, for pages, feeds and exports that many clients fetch."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Literal, TypeVar, cast
 
+import brotli
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -35,18 +40,81 @@ def strong_etag(body: bytes) -> str:
     return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
+Encoding = Literal["br", "gzip", "identity"]
+
+# Below this many bytes compression saves less than the headers it adds.
+COMPRESS_FROM_BYTES = 512
+_COMPRESSIBLE_TYPES = ("text/", "application/json", "application/xml", "application/atom+xml")
+_ACCEPTED_CODING = re.compile(r"\s*([A-Za-z0-9*-]+)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*")
+
+
+def compress(body: bytes, encoding: Encoding, *, quick: bool = False) -> bytes:
+    """`body` in a content coding; `quick` for a body made for one response only."""
+    if encoding == "br":
+        return brotli.compress(body, quality=1 if quick else 6)
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=1 if quick else 6, mtime=0)
+    return body
+
+
+def preferred_encoding(accept_encoding: str | None) -> Encoding:
+    """brotli where the client takes it, else gzip, else none (RFC 9110 12.5.3; q=0 refuses)."""
+    if not accept_encoding:
+        return "identity"
+    weights: dict[str, float] = {}
+    for part in accept_encoding.lower().split(","):
+        match = _ACCEPTED_CODING.fullmatch(part)
+        if match is None:
+            continue
+        try:
+            weights[match.group(1)] = float(match.group(2)) if match.group(2) else 1.0
+        except ValueError:
+            continue
+    wildcard = weights.get("*", 0.0)
+    for coding in ("br", "gzip"):
+        if weights.get(coding, wildcard) > 0:
+            return coding  # type: ignore[return-value]
+    return "identity"
+
+
+def is_compressible(media_type: str) -> bool:
+    return media_type.startswith(_COMPRESSIBLE_TYPES)
+
+
 @dataclass(frozen=True)
 class BuiltBody:
-    """A document built once and served many times, with its validators."""
+    """A document built once and served many times, with its validators. Its compressed forms
+    are made once each, the first time a client asks for that coding, and kept with it."""
 
     body: bytes
     media_type: str
     last_modified: datetime
     etag: str
+    _encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, body: bytes, media_type: str, last_modified: datetime) -> BuiltBody:
         return cls(body, media_type, last_modified, strong_etag(body))
+
+    def encoding_for(self, request: Request) -> Encoding:
+        if len(self.body) < COMPRESS_FROM_BYTES or not is_compressible(self.media_type):
+            return "identity"
+        return preferred_encoding(request.headers.get("accept-encoding"))
+
+    def encoded(self, encoding: Encoding) -> bytes:
+        if encoding == "identity":
+            return self.body
+        found = self._encoded.get(encoding)
+        if found is None:
+            # Two requests racing here both compress and one result is kept: the same bytes.
+            found = self._encoded[encoding] = compress(self.body, encoding)
+        return found
+
+    def etag_for(self, encoding: Encoding) -> str:
+        """A strong ETag per coding: a compressed body is a different representation."""
+        if encoding == "identity":
+            return self.etag
+        return f'{self.etag[:-1]}-{encoding}"'
 
 
 def http_date(value: datetime) -> str:
@@ -95,31 +163,116 @@ def conditional_response(
     cache_control: str = DEFAULT_CACHE_CONTROL,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """200 with the body, or 304 without it when the client's If-None-Match or
-    If-Modified-Since says it already holds this version."""
+    """200 with a body made for this response alone (compressed quickly where the client takes
+    it), or 304 without it when the client's If-None-Match or If-Modified-Since says it already
+    holds this version."""
     etag = etag or strong_etag(body)
+    encoding: Encoding = "identity"
+    if len(body) >= COMPRESS_FROM_BYTES and is_compressible(media_type):
+        encoding = preferred_encoding(request.headers.get("accept-encoding"))
     validators = {
-        "ETag": etag,
+        "ETag": etag if encoding == "identity" else f'{etag[:-1]}-{encoding}"',
         "Last-Modified": http_date(last_modified),
         "Cache-Control": cache_control,
+        "Vary": "Accept-Encoding",
         **(headers or {}),
     }
-    if is_not_modified(request, etag, last_modified):
+    if is_not_modified(request, validators["ETag"], last_modified):
         return Response(status_code=304, headers=validators)
-    return Response(body, media_type=media_type, headers=validators)
+    if encoding != "identity":
+        validators["Content-Encoding"] = encoding
+    return Response(compress(body, encoding, quick=True), media_type=media_type, headers=validators)
 
 
 def built_body_response(
-    request: Request, built: BuiltBody, headers: Mapping[str, str] | None = None
+    request: Request,
+    built: BuiltBody,
+    headers: Mapping[str, str] | None = None,
+    *,
+    cache_control: str = DEFAULT_CACHE_CONTROL,
 ) -> Response:
+    """The built body, compressed as the client asks, or 304 when the client's copy is current."""
+    encoding = built.encoding_for(request)
+    etag = built.etag_for(encoding)
+    validators = {
+        "ETag": etag,
+        "Last-Modified": http_date(built.last_modified),
+        "Cache-Control": cache_control,
+        "Vary": "Accept-Encoding",
+        **(headers or {}),
+    }
+    if is_not_modified(request, etag, built.last_modified):
+        return Response(status_code=304, headers=validators)
+    if encoding != "identity":
+        validators["Content-Encoding"] = encoding
+    return Response(built.encoded(encoding), media_type=built.media_type, headers=validators)
+
+
+_SLOT = re.compile(r"<!--slot:([A-Za-z0-9_-]+)-->")
+
+
+@dataclass(frozen=True)
+class PersonalisedPage:
+    """A page built once whose marked slots (`<!--slot:KEY-->`, such as each session's star
+    button) differ between visitors. A visitor with nothing personal gets `plain`, a BuiltBody
+    served and compressed like any other; anyone else gets the parts joined with their own
+    slots, which costs one pass over the page instead of rendering it again."""
+
+    plain: BuiltBody
+    parts: tuple[str, ...]  # text, slot key, text, slot key, ..., text
+    default: Mapping[str, str]  # each slot's text for a visitor with nothing personal
+    personal: Mapping[str, str]  # each slot's text for a visitor it applies to
+
+    @classmethod
+    def of(
+        cls,
+        marked: str,
+        default: Mapping[str, str],
+        personal: Mapping[str, str],
+        media_type: str,
+        last_modified: datetime,
+    ) -> PersonalisedPage:
+        parts = tuple(_SLOT.split(marked))
+        plain = "".join(default[p] if i % 2 else p for i, p in enumerate(parts))
+        built = BuiltBody.of(plain.encode("utf-8"), media_type, last_modified)
+        return cls(built, parts, default, personal)
+
+    @property
+    def body(self) -> bytes:  # what BodyCache counts
+        return self.plain.body
+
+    def for_visitor(self, slots: set[str]) -> bytes:
+        return "".join(
+            (self.personal[p] if p in slots else self.default[p]) if i % 2 else p
+            for i, p in enumerate(self.parts)
+        ).encode("utf-8")
+
+
+def personalised_response(
+    request: Request,
+    page: PersonalisedPage,
+    slots: set[str],
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The page as this visitor sees it. Private: a shared cache must never hand one visitor's
+    page to another, and the browser revalidates it (ETag, 304) on every visit."""
+    private = {"Vary": "Accept-Encoding, Cookie", **(headers or {})}
+    cache_control = "private, no-cache"
+    if not slots.intersection(page.default):
+        return built_body_response(request, page.plain, private, cache_control=cache_control)
+    built = page.plain
     return conditional_response(
         request,
-        built.body,
+        page.for_visitor(slots),
         built.media_type,
         built.last_modified,
-        etag=built.etag,
-        headers=headers,
+        cache_control=cache_control,
+        headers=private,
     )
+
+
+Cached = BuiltBody | PersonalisedPage
+CachedT = TypeVar("CachedT", BuiltBody, PersonalisedPage)
 
 
 class BodyCache:
@@ -134,19 +287,19 @@ class BodyCache:
     def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, BuiltBody] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable) -> BuiltBody | None:
+    def get(self, key: Hashable) -> Cached | None:
         with self._lock:
             built = self._entries.get(key)
             if built is not None:
                 self._entries.move_to_end(key)
             return built
 
-    def put(self, key: Hashable, built: BuiltBody) -> None:
+    def put(self, key: Hashable, built: Cached) -> None:
         if len(built.body) > self.max_bytes:
             return
         with self._lock:
@@ -159,12 +312,13 @@ class BodyCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted.body)
 
-    def get_or_build(self, key: Hashable, build: Callable[[], BuiltBody]) -> BuiltBody:
+    def get_or_build(self, key: Hashable, build: Callable[[], CachedT]) -> CachedT:
         """The cached body, or build it: once, however many requests miss at the same moment
-        (after a programme change, every polling client misses together)."""
+        (after a programme change, every polling client misses together). A key always names
+        one kind of build, so what it holds is what `build` makes."""
         built = self.get(key)
         if built is not None:
-            return built
+            return cast(CachedT, built)
         with self._lock:
             building = self._building.setdefault(key, threading.Lock())
         try:
@@ -176,7 +330,15 @@ class BodyCache:
         finally:
             with self._lock:
                 self._building.pop(key, None)
-        return built
+        return cast(CachedT, built)
+
+    async def get_or_build_in_thread(self, key: Hashable, build: Callable[[], CachedT]) -> CachedT:
+        """get_or_build for a request: a hit is answered on the event loop, and only a build
+        (which reads the database) goes to a worker thread."""
+        built = self.get(key)
+        if built is not None:
+            return cast(CachedT, built)
+        return await run_in_threadpool(self.get_or_build, key, build)
 
 
 def app_body_cache(request: Request) -> BodyCache:

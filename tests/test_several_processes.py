@@ -208,7 +208,17 @@ def test_a_session_moved_through_one_process_is_moved_at_once_in_the_others_feed
     feed = f"{b.url}/{DEMO}/programme.ics"
     session_feed = f"{b.url}/{DEMO}/sessions/{MOVED_SESSION}.ics"
 
-    # B has built both feeds (and cached them) before the change.
+    # B has built both feeds, the day's page and the programme JSON (and cached them) before.
+    day_page = f"{b.url}/{DEMO}/programme?day=2027-07-10&view=list"
+    session_page = f"{b.url}/{DEMO}/sessions/{MOVED_SESSION}"
+    programme_json = f"{b.url}/api/{DEMO}/programme"
+    status, _, page_before = call("GET", day_page)
+    assert status == 200 and b"14:05" not in page_before
+    status, _, session_page_before = call("GET", session_page)
+    assert status == 200 and b"14:05" not in session_page_before
+    status, headers, _ = call("GET", programme_json)
+    old_json_etag = headers["etag"]
+    assert call("GET", programme_json, headers={"If-None-Match": old_json_etag})[0] == 304
     status, headers, before = call("GET", feed)
     assert status == 200
     old_etag = headers["etag"]
@@ -243,6 +253,16 @@ def test_a_session_moved_through_one_process_is_moved_at_once_in_the_others_feed
     assert new_start in session_after
     assert b"DTEND;TZID=Australia/Sydney:20270710T153500" in session_after
     assert sequence(session_after) == sequence(session_before) + 1
+
+    # The pages and the JSON, cached in B as well, show the move at once too.
+    assert b"14:05" in call("GET", session_page)[2]
+    assert b"14:05" in call("GET", day_page)[2]
+    status, headers, document = call(
+        "GET", programme_json, headers={"If-None-Match": old_json_etag}
+    )
+    assert status == 200 and headers["etag"] != old_json_etag
+    [moved] = [s for s in json.loads(document)["sessions"] if s["slug"] == MOVED_SESSION]
+    assert moved["start"].startswith("2027-07-10T14:05")
 
 
 def test_registrations_through_both_processes_at_once_never_oversell_a_small_quota(

@@ -10,15 +10,20 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from confapp.agenda.service import find_agenda, starred_session_ids
+from confapp.agenda.service import find_agenda, find_agenda_of, starred_session_ids
+from confapp.db import Database
 from confapp.models import Agenda, Conference
 
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 
 
 def cookie_name(conference: Conference) -> str:
+    return cookie_name_for(conference.id or 0)
+
+
+def cookie_name_for(conference_id: int) -> str:
     # One cookie per conference, sent site-wide: an attendee's own pages must see it too.
-    return f"confapp_agenda_{conference.id}"
+    return f"confapp_agenda_{conference_id}"
 
 
 def agenda_from_cookie(request: Request, session: Session, conference: Conference) -> Agenda | None:
@@ -28,6 +33,20 @@ def agenda_from_cookie(request: Request, session: Session, conference: Conferenc
 def starred_in_browser(request: Request, session: Session, conference: Conference) -> set[int]:
     """Ids of the sessions this browser's agenda has starred (empty without an agenda)."""
     return starred_session_ids(session, agenda_from_cookie(request, session, conference))
+
+
+def has_agenda_cookie(request: Request, conference_id: int) -> bool:
+    return bool(request.cookies.get(cookie_name_for(conference_id)))
+
+
+def starred_by_visitor(db: Database, request: Request, conference_id: int) -> set[int]:
+    """starred_in_browser for a page built without the ORM's Conference object."""
+    key = request.cookies.get(cookie_name_for(conference_id))
+    if not key:
+        return set()
+    with db.read() as session:
+        agenda = find_agenda_of(session, key, conference_id)
+        return starred_session_ids(session, agenda)
 
 
 def remember_agenda(request: Request, response: Response, conference: Conference, key: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from jinja2 import pass_context
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,7 +13,6 @@ from confapp.agenda.cookie import agenda_from_cookie, remember_agenda
 from confapp.agenda.service import (
     claim_agenda,
     create_agenda,
-    new_agenda_key,
     set_star,
     starred_entries,
     starred_session_ids,
@@ -29,24 +25,7 @@ from confapp.models import Agenda, Conference
 from confapp.programme.queries import load_programme, public_session, require_conference
 from confapp.request_body import read_form_fields
 from confapp.same_origin import sent_from_this_site
-from confapp.templating import render, templates
-
-
-@pass_context
-def star_form_agenda_key(context: Any) -> str:
-    """The candidate agenda key in every star form of one page (templates/agenda/_star.html):
-    one key per rendered page, so stars posted at once from a browser without an agenda yet
-    all make the same agenda instead of one each."""
-    request = context.get("request")
-    if request is None:
-        return new_agenda_key()
-    key = getattr(request.state, "star_form_agenda_key", None)
-    if key is None:
-        key = request.state.star_form_agenda_key = new_agenda_key()
-    return key
-
-
-templates.env.globals["star_form_agenda_key"] = star_form_agenda_key
+from confapp.templating import render
 
 
 def _db(request: Request) -> Database:

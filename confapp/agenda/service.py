@@ -39,10 +39,14 @@ def _insert(session: Session, model: type[SQLModel]) -> Any:
 
 
 def find_agenda(session: Session, key: str | None, conference: Conference) -> Agenda | None:
+    return find_agenda_of(session, key, conference.id or 0)
+
+
+def find_agenda_of(session: Session, key: str | None, conference_id: int) -> Agenda | None:
     if not key or len(key) > 43:
         return None
     agenda = session.get(Agenda, key)
-    if agenda is None or agenda.conference_id != conference.id:
+    if agenda is None or agenda.conference_id != conference_id:
         return None
     return agenda
 

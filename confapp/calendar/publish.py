@@ -13,7 +13,7 @@ wait for one build.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -24,12 +24,12 @@ from confapp.calendar.schedule_export import schedule_json, schedule_xml
 from confapp.db import Database
 from confapp.http_cache import BodyCache, BuiltBody
 from confapp.models import Conference
+from confapp.programme.published_state import PublishedState, read_published_state
 from confapp.programme.queries import (
     NotFound,
     Programme,
     SessionEntry,
     load_programme,
-    require_conference,
 )
 
 ICALENDAR_TYPE = "text/calendar; charset=utf-8; method=PUBLISH"
@@ -59,16 +59,29 @@ def published(
     db: Database, cache: BodyCache, conference_slug: str, feed: Feed, base_url: str
 ) -> BuiltBody:
     """The feed's body and validators, from the cache while the programme is unchanged."""
+    state = read_published_state(db, conference_slug)
+    return published_for(db, cache, state, feed, base_url)
+
+
+def feed_cache_key(state: PublishedState, feed: Feed, base_url: str) -> Hashable:
+    return (state.conference_id, state.programme_version, state.published, feed, base_url)
+
+
+def published_for(
+    db: Database, cache: BodyCache, state: PublishedState, feed: Feed, base_url: str
+) -> BuiltBody:
+    """The feed as of `state` (read first, so a body is never older than its key)."""
+    key = feed_cache_key(state, feed, base_url)
+    return cache.get_or_build(key, lambda: build_feed_for(db, state, feed, base_url))
+
+
+def build_feed_for(db: Database, state: PublishedState, feed: Feed, base_url: str) -> BuiltBody:
     with db.read() as session:
-        conference = require_conference(session, conference_slug)
-
-    def build() -> BuiltBody:
-        with db.read() as session:
-            programme = load_programme(session, conference)
-        return build_feed(programme, feed, base_url)
-
-    key = (conference.id, conference.programme_version, feed, base_url)
-    return cache.get_or_build(key, build)
+        conference = session.get(Conference, state.conference_id)
+        if conference is None:  # deleted since the state was read
+            raise NotFound("There is no conference at this address.")
+        programme = load_programme(session, conference)
+    return build_feed(programme, feed, base_url)
 
 
 def build_feed(programme: Programme, feed: Feed, base_url: str) -> BuiltBody:

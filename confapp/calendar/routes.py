@@ -11,16 +11,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.calendar.publish import Feed, published
+from confapp.calendar.publish import Feed, build_feed_for, feed_cache_key
 from confapp.http_cache import app_body_cache, built_body_response
+from confapp.programme.published_state import published_state
 
 
-def _serve(request: Request, feed: Feed) -> Response:
+async def _serve(request: Request, feed: Feed) -> Response:
     conference_slug = request.path_params["conference"]
     base_url = urls.site_origin(request)
     # An unknown conference, session, track, room or speaker raises NotFound: a 404 page.
-    built = published(
-        request.app.state.db, app_body_cache(request), conference_slug, feed, base_url
+    state = await published_state(request, conference_slug)
+    db, cache = request.app.state.db, app_body_cache(request)
+    built = await cache.get_or_build_in_thread(
+        feed_cache_key(state, feed, base_url), lambda: build_feed_for(db, state, feed, base_url)
     )
     headers = {
         # Public data without credentials: web-based schedule viewers may fetch it.
@@ -30,32 +33,32 @@ def _serve(request: Request, feed: Feed) -> Response:
     return built_body_response(request, built, headers)
 
 
-def programme_feed(request: Request) -> Response:
-    return _serve(request, Feed("ics"))
+async def programme_feed(request: Request) -> Response:
+    return await _serve(request, Feed("ics"))
 
 
-def session_feed(request: Request) -> Response:
-    return _serve(request, Feed("ics", "session", request.path_params["session"]))
+async def session_feed(request: Request) -> Response:
+    return await _serve(request, Feed("ics", "session", request.path_params["session"]))
 
 
-def track_feed(request: Request) -> Response:
-    return _serve(request, Feed("ics", "track", request.path_params["track"]))
+async def track_feed(request: Request) -> Response:
+    return await _serve(request, Feed("ics", "track", request.path_params["track"]))
 
 
-def room_feed(request: Request) -> Response:
-    return _serve(request, Feed("ics", "room", request.path_params["room"]))
+async def room_feed(request: Request) -> Response:
+    return await _serve(request, Feed("ics", "room", request.path_params["room"]))
 
 
-def speaker_feed(request: Request) -> Response:
-    return _serve(request, Feed("ics", "speaker", request.path_params["speaker"]))
+async def speaker_feed(request: Request) -> Response:
+    return await _serve(request, Feed("ics", "speaker", request.path_params["speaker"]))
 
 
-def schedule_xml_export(request: Request) -> Response:
-    return _serve(request, Feed("xml"))
+async def schedule_xml_export(request: Request) -> Response:
+    return await _serve(request, Feed("xml"))
 
 
-def schedule_json_export(request: Request) -> Response:
-    return _serve(request, Feed("json"))
+async def schedule_json_export(request: Request) -> Response:
+    return await _serve(request, Feed("json"))
 
 
 # Mounted before the programme's routes: "/{conference}/sessions/{session}" would otherwise

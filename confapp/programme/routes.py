@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.agenda.cookie import starred_in_browser
+from confapp.agenda.cookie import has_agenda_cookie, starred_by_visitor
 from confapp.db import Database
+from confapp.http_cache import (
+    BuiltBody,
+    PersonalisedPage,
+    app_body_cache,
+    built_body_response,
+    personalised_response,
+)
+from confapp.models import Conference
 from confapp.programme.as_json import programme_document
 from confapp.programme.grid import build_day_grid
+from confapp.programme.published_state import PublishedState, published_state
 from confapp.programme.queries import (
+    NotFound,
     Programme,
+    SessionEntry,
     list_conferences,
     list_ticket_types,
     load_programme,
     require_conference,
 )
-from confapp.templating import render
+from confapp.templating import render, templates
+
+HTML_TYPE = "text/html; charset=utf-8"
 
 VIEWS = ("grid", "list")
 
@@ -30,19 +46,61 @@ def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-def _programme(request: Request) -> Programme:
-    with _db(request).read() as db:
-        return load_programme(db, require_conference(db, request.path_params["conference"]))
+def _published_programme(db: Database, state: PublishedState) -> Programme:
+    """The programme a cached page is built from, for the state its key was made from."""
+    with db.read() as session:
+        conference = session.get(Conference, state.conference_id)
+        if conference is None:  # deleted since the state was read
+            raise NotFound("There is no conference at this address.")
+        return load_programme(session, conference)
 
 
-def _programme_and_stars(
-    request: Request, only_session: str | None = None
-) -> tuple[Programme, set[int]]:
-    """The programme, and the sessions this browser's personal agenda has starred."""
-    with _db(request).read() as db:
-        conference = require_conference(db, request.path_params["conference"])
-        programme = load_programme(db, conference, only_session)
-        return programme, starred_in_browser(request, db, conference)
+def _render(request: Request, name: str, context: dict[str, Any]) -> str:
+    # Only `urls.site_origin(request)` reads the request, and the base URL is in every key.
+    return templates.get_template(name).render({"request": request, **context})
+
+
+def _star_slots(
+    conference: Conference, entries: list[SessionEntry], next_path: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each entry's star button as a visitor without and with it starred sees it."""
+    star = templates.get_template("agenda/_star.html")
+    plain, starred = {}, {}
+    for entry in entries:
+        slot = star_slot(entry.record.id or 0)
+        context = {"conference": conference, "entry": entry, "next_path": next_path}
+        plain[slot] = star.render({**context, "starred": set()})
+        starred[slot] = star.render({**context, "starred": {entry.record.id}})
+    return plain, starred
+
+
+def star_slot(session_id: int) -> str:
+    return f"star-{session_id}"
+
+
+def _built_page(request: Request, name: str, context: dict[str, Any]) -> BuiltBody:
+    programme: Programme = context["programme"]
+    html = _render(request, name, context)
+    return BuiltBody.of(html.encode("utf-8"), HTML_TYPE, programme.conference.updated_at)
+
+
+def _page_with_stars(
+    request: Request, name: str, context: dict[str, Any], entries: list[SessionEntry]
+) -> PersonalisedPage:
+    programme: Programme = context["programme"]
+    marked = _render(request, name, {**context, "star_slots": True})
+    plain, starred = _star_slots(programme.conference, entries, context["next_path"])
+    return PersonalisedPage.of(marked, plain, starred, HTML_TYPE, programme.conference.updated_at)
+
+
+async def _personalised(
+    request: Request, state: PublishedState, page: PersonalisedPage
+) -> Response:
+    starred: set[int] = set()
+    if has_agenda_cookie(request, state.conference_id):  # most visitors have none: no query
+        db = _db(request)
+        starred = await run_in_threadpool(starred_by_visitor, db, request, state.conference_id)
+    return personalised_response(request, page, {star_slot(i) for i in starred})
 
 
 def conference_list(request: Request) -> Response:
@@ -84,84 +142,121 @@ def _parse_day(value: str | None, programme: Programme) -> date:
     return day
 
 
-def programme_page(request: Request) -> Response:
-    programme, starred = _programme_and_stars(request)
-    day = _parse_day(request.query_params.get("day"), programme)
-    track_slug = request.query_params.get("track") or None
-    track = programme.track(track_slug) if track_slug else None
-    if track_slug and track is None:
-        raise HTTPException(404, f"There is no track called “{track_slug}”.")
-    view = request.query_params.get("view") or None
+async def programme_page(request: Request) -> Response:
+    """One day of the programme. Built once per programme version, full doors and choice of
+    day, track and layout; each visitor's stars are put into the built page."""
+    query = request.query_params
+    day_text, track_slug, view = query.get("day") or "", query.get("track") or "", query.get("view")
     if view is not None and view not in VIEWS:
         raise HTTPException(404, f"Unknown view “{view}”: use grid or list.")
+    state = await published_state(request, request.path_params["conference"], with_doors=True)
+    base_url = urls.site_origin(request)
 
-    entries = [
-        e
-        for e in programme.sessions
-        if e.day == day and (track is None or (e.track is not None and e.track.id == track.id))
-    ]
-    return render(
-        request,
-        "programme/programme.html",
-        {
+    def build() -> PersonalisedPage:
+        programme = _published_programme(_db(request), state)
+        day = _parse_day(day_text, programme)
+        track = programme.track(track_slug) if track_slug else None
+        if track_slug and track is None:
+            raise HTTPException(404, f"There is no track called “{track_slug}”.")
+        entries = [
+            e
+            for e in programme.sessions
+            if e.day == day and (track is None or (e.track is not None and e.track.id == track.id))
+        ]
+        next_path = urls.programme_path(
+            programme.conference.slug, day=day, track=track.slug if track else None, view=view
+        )
+        context = {
             "conference": programme.conference,
             "programme": programme,
             "day": day,
             "track": track,
             "view": view,
             "entries": entries,
-            "starred": starred,
+            "starred": set(),
+            "next_path": next_path,
             "grid": build_day_grid(entries, programme.rooms) if view != "list" else None,
-        },
-    )
+        }
+        with_stars = entries if view != "grid" else []
+        return _page_with_stars(request, "programme/programme.html", context, with_stars)
+
+    key = ("programme page", state, base_url, day_text, track_slug, view)
+    page = await app_body_cache(request).get_or_build_in_thread(key, build)
+    return await _personalised(request, state, page)
 
 
-def session_page(request: Request) -> Response:
+async def session_page(request: Request) -> Response:
     slug = request.path_params["session"]
-    programme, starred = _programme_and_stars(request, only_session=slug)
-    entry = programme.session(slug)
-    if entry is None:
-        raise HTTPException(404, "There is no session at this address.")
-    return render(
-        request,
-        "programme/session.html",
-        {
+    state = await published_state(request, request.path_params["conference"], with_doors=True)
+
+    def build() -> PersonalisedPage:
+        programme = _published_programme(_db(request), state)
+        entry = programme.session(slug)
+        if entry is None:
+            raise HTTPException(404, "There is no session at this address.")
+        context = {
             "conference": programme.conference,
             "programme": programme,
             "entry": entry,
-            "starred": starred,
-        },
-    )
+            "starred": set(),
+            "next_path": urls.session_path(programme.conference.slug, entry.slug),
+        }
+        return _page_with_stars(request, "programme/session.html", context, [entry])
+
+    key = ("session page", state, urls.site_origin(request), slug)
+    page = await app_body_cache(request).get_or_build_in_thread(key, build)
+    return await _personalised(request, state, page)
 
 
-def speaker_list(request: Request) -> Response:
-    programme = _programme(request)
-    return render(
-        request,
-        "programme/speakers.html",
-        {"conference": programme.conference, "programme": programme},
-    )
+async def speaker_list(request: Request) -> Response:
+    state = await published_state(request, request.path_params["conference"])
+
+    def build() -> BuiltBody:
+        programme = _published_programme(_db(request), state)
+        context = {"conference": programme.conference, "programme": programme}
+        return _built_page(request, "programme/speakers.html", context)
+
+    key = ("speaker list", state, urls.site_origin(request))
+    built = await app_body_cache(request).get_or_build_in_thread(key, build)
+    return built_body_response(request, built, cache_control="public, no-cache")
 
 
-def speaker_page(request: Request) -> Response:
-    programme = _programme(request)
-    speaker = programme.speaker(request.path_params["speaker"])
-    if speaker is None:
-        raise HTTPException(404, "There is no speaker at this address.")
-    return render(
-        request,
-        "programme/speaker.html",
-        {
+async def speaker_page(request: Request) -> Response:
+    slug = request.path_params["speaker"]
+    # Full doors show on the speaker's sessions, as on every list of sessions.
+    state = await published_state(request, request.path_params["conference"], with_doors=True)
+
+    def build() -> BuiltBody:
+        programme = _published_programme(_db(request), state)
+        speaker = programme.speaker(slug)
+        if speaker is None:
+            raise HTTPException(404, "There is no speaker at this address.")
+        context = {
             "conference": programme.conference,
             "programme": programme,
             "speaker": speaker,
             "entries": programme.sessions_by_speaker.get(speaker.id or 0, []),
-        },
-    )
+        }
+        return _built_page(request, "programme/speaker.html", context)
+
+    key = ("speaker page", state, urls.site_origin(request), slug)
+    built = await app_body_cache(request).get_or_build_in_thread(key, build)
+    return built_body_response(request, built, cache_control="public, no-cache")
 
 
-def programme_json(request: Request) -> Response:
-    return JSONResponse(programme_document(_programme(request)))
+async def programme_json(request: Request) -> Response:
+    state = await published_state(request, request.path_params["conference"])
+
+    def build() -> BuiltBody:
+        programme = _published_programme(_db(request), state)
+        body = json.dumps(programme_document(programme), ensure_ascii=False, separators=(",", ":"))
+        return BuiltBody.of(
+            body.encode("utf-8"), "application/json", programme.conference.updated_at
+        )
+
+    # The document holds no base URL (its links are paths), so one body serves every host.
+    built = await app_body_cache(request).get_or_build_in_thread(("programme json", state), build)
+    return built_body_response(request, built, cache_control="public, no-cache")
 
 
 routes = [

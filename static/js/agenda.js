@@ -1,10 +1,22 @@
 // Starring without a page reload. Without JavaScript the same forms post and redirect back.
 // Each form posts on its own, so stars pressed in quick succession on different sessions all
 // count; a form already waiting for its answer ignores further presses. Every form carries the
-// page's candidate agenda key, so a browser without an agenda yet still gets only one.
+// page's candidate agenda key, so a browser without an agenda yet still gets only one. The key is
+// made here, one per page load, because the page itself is the same for every visitor (cached).
 (function () {
   "use strict";
   var inFlight = new WeakSet();
+  var candidateKey = null;
+  function agendaKey() {
+    // 24 random bytes in base64url: 32 characters, the shape the server's own keys have.
+    if (candidateKey === null) {
+      var bytes = new Uint8Array(24);
+      crypto.getRandomValues(bytes);
+      candidateKey = btoa(String.fromCharCode.apply(null, bytes))
+        .replace(/\+/g, "-").replace(/\//g, "_");
+    }
+    return candidateKey;
+  }
   function render(form, starred) {
     var button = form.querySelector("button");
     form.querySelector('input[name="starred"]').value = starred ? "no" : "yes";
@@ -19,6 +31,8 @@
     event.preventDefault();
     if (inFlight.has(form)) return;
     inFlight.add(form);
+    var keyField = form.querySelector('input[name="agenda"]');
+    if (keyField && !keyField.value) keyField.value = agendaKey();
     var button = form.querySelector("button");
     button.disabled = true;
     fetch(form.action, {

@@ -1,0 +1,169 @@
+"""The pages, feeds and exports everyone fetches at the busiest moments are built once per
+programme version and served from that, compressed as the client asks, and revalidated with
+304; yet each visitor still sees their own stars, and every change shows at once."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from typing import Any
+
+import brotli
+import pytest
+from starlette.testclient import TestClient
+
+from confapp.accounts.service import create_api_token, find_user
+from confapp.db import Database
+from confapp.http_cache import BuiltBody, preferred_encoding
+from confapp.times import utcnow
+from tests.admin_helpers import make_user
+from tests.conftest import DEMO
+
+SATURDAY_LIST = f"/{DEMO}/programme?day=2027-07-10&view=list"
+PROGRAMME_JSON = f"/api/{DEMO}/programme"
+FEED = f"/{DEMO}/programme.ics"
+
+
+@pytest.fixture
+def organiser_token(db: Database, demo: object) -> str:
+    make_user(db, "organiser@example.org", "organiser", DEMO)
+    with db.transaction() as session:
+        user = find_user(session, "organiser@example.org")
+        assert user is not None
+        return create_api_token(session, user, "script")[1]
+
+
+def raw_get(client: TestClient, url: str, **headers: str) -> Any:
+    """The response as sent, not decoded: httpx would undo the compression."""
+    with client.stream("GET", url, headers=headers) as response:
+        response.raw_body = b"".join(response.iter_raw())
+    return response
+
+
+@pytest.mark.parametrize("url", [FEED, f"/{DEMO}/schedule.xml", PROGRAMME_JSON, SATURDAY_LIST])
+def test_a_phone_that_asks_for_brotli_or_gzip_gets_it_and_the_same_document(
+    client: TestClient, url: str
+) -> None:
+    plain = raw_get(client, url, **{"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["vary"]
+
+    as_br = raw_get(client, url, **{"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert as_br.headers["content-encoding"] == "br"
+    assert brotli.decompress(as_br.raw_body) == plain.raw_body
+    assert len(as_br.raw_body) < len(plain.raw_body) / 3
+
+    as_gzip = raw_get(client, url, **{"Accept-Encoding": "gzip"})
+    assert as_gzip.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(as_gzip.raw_body) == plain.raw_body
+
+    # Each coding is its own representation with its own validator, and each revalidates.
+    etags = {r.headers["etag"] for r in (plain, as_br, as_gzip)}
+    assert len(etags) == 3
+    for answer, coding in ((plain, "identity"), (as_br, "br"), (as_gzip, "gzip")):
+        again = client.get(
+            url, headers={"If-None-Match": answer.headers["etag"], "Accept-Encoding": coding}
+        )
+        assert again.status_code == 304 and again.content == b""
+
+
+def test_a_body_is_compressed_once_however_many_clients_ask() -> None:
+    built = BuiltBody.of(b"BEGIN:VCALENDAR\r\n" * 500, "text/calendar", utcnow())
+    first = built.encoded("br")
+    assert built.encoded("br") is first
+    assert built.encoded("gzip") is built.encoded("gzip")
+    assert built.encoded("identity") is built.body
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        ("gzip, deflate, br, zstd", "br"),
+        ("gzip", "gzip"),
+        ("br;q=0, gzip", "gzip"),
+        ("br;q=0, gzip;q=0", "identity"),
+        ("*", "br"),
+        ("", "identity"),
+        ("identity", "identity"),
+        ("nonsense;q=x, gzip", "gzip"),
+    ],
+)
+def test_the_coding_follows_accept_encoding_and_its_refusals(accept: str, chosen: str) -> None:
+    assert preferred_encoding(accept) == chosen
+
+
+def test_the_programme_json_has_an_etag_and_answers_304_until_the_programme_changes(
+    client: TestClient, organiser_token: str
+) -> None:
+    first = client.get(PROGRAMME_JSON)
+    etag = first.headers["etag"]
+    assert client.get(PROGRAMME_JSON, headers={"If-None-Match": etag}).status_code == 304
+    slug = first.json()["sessions"][0]["slug"]
+    renamed = client.patch(
+        f"/api/{DEMO}/sessions/{slug}",
+        json={"title": "Renamed at the last minute"},
+        headers={"Authorization": f"Bearer {organiser_token}"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    after = client.get(PROGRAMME_JSON, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert "Renamed at the last minute" in after.text
+
+
+def star_buttons(html: str) -> dict[str, bool]:
+    """Each star form's session address, and whether it shows as starred."""
+    found = re.findall(
+        r'<form method="post" action="/[^/"]+/sessions/([^/"]+)/star"'
+        r'.*?aria-pressed="(true|false)"',
+        html,
+        flags=re.DOTALL,
+    )
+    return {slug: pressed == "true" for slug, pressed in found}
+
+
+def test_each_visitor_sees_their_own_stars_on_the_one_cached_page(client: TestClient) -> None:
+    anonymous = client.get(SATURDAY_LIST).text
+    buttons = star_buttons(anonymous)
+    assert len(buttons) > 3 and not any(buttons.values())
+    chosen = sorted(buttons)[:2]
+    for slug in chosen:
+        starred = client.post(
+            f"/{DEMO}/sessions/{slug}/star",
+            data={"starred": "yes", "next": SATURDAY_LIST, "agenda": ""},
+            headers={"Origin": "http://testserver"},
+            follow_redirects=False,
+        )
+        assert starred.status_code == 303
+
+    mine = client.get(SATURDAY_LIST)
+    assert star_buttons(mine.text) == {slug: slug in chosen for slug in buttons}
+    assert mine.headers["cache-control"] == "private, no-cache"
+    assert "Cookie" in mine.headers["vary"]
+    # The same page as it was cached for everyone else: no stars, no trace of this visitor.
+    client.cookies.clear()
+    assert client.get(SATURDAY_LIST).text == anonymous
+    # The starred page revalidates like any other.
+    with_cookie_etag = mine.headers["etag"]
+    assert with_cookie_etag != client.get(SATURDAY_LIST).headers["etag"]
+
+
+def test_a_session_renamed_shows_at_once_on_every_cached_page(
+    client: TestClient, organiser_token: str
+) -> None:
+    slug = client.get(PROGRAMME_JSON).json()["sessions"][0]["slug"]
+    speaker = client.get(PROGRAMME_JSON).json()["sessions"][0]["people"][0]["speaker"]
+    pages = [
+        f"/{DEMO}/sessions/{slug}",
+        f"/{DEMO}/programme?view=list",
+        f"/{DEMO}/speakers/{speaker}",
+    ]
+    for page in pages:
+        assert client.get(page).status_code == 200  # built and cached
+    renamed = client.patch(
+        f"/api/{DEMO}/sessions/{slug}",
+        json={"title": "A title nobody has seen"},
+        headers={"Authorization": f"Bearer {organiser_token}"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    for page in pages:
+        assert "A title nobody has seen" in client.get(page).text, page
