@@ -13,8 +13,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from confapp.accounts.service import create_api_token, find_user
+from confapp.calendar import ical
+from confapp.calendar.publish import Feed, build_feed
 from confapp.db import Database
 from confapp.http_cache import BuiltBody, preferred_encoding
+from confapp.programme.queries import load_programme, require_conference
 from confapp.times import utcnow
 from tests.admin_helpers import make_user
 from tests.conftest import DEMO
@@ -167,3 +170,28 @@ def test_a_session_renamed_shows_at_once_on_every_cached_page(
     assert renamed.status_code == 200, renamed.text
     for page in pages:
         assert "A title nobody has seen" in client.get(page).text, page
+
+
+def test_after_a_change_only_the_changed_event_is_written_again_and_the_feed_is_the_same(
+    client: TestClient, db: Database, organiser_token: str
+) -> None:
+    client.get(FEED)  # every event written once, and kept
+    before = ical._event_bytes.cache_info()
+    slug = client.get(PROGRAMME_JSON).json()["sessions"][0]["slug"]
+    renamed = client.patch(
+        f"/api/{DEMO}/sessions/{slug}",
+        json={"title": "Moved to the big hall"},
+        headers={"Authorization": f"Bearer {organiser_token}"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    served = client.get(FEED, headers={"Accept-Encoding": "identity"}).content
+    assert b"Moved to the big hall" in served
+    assert ical._event_bytes.cache_info().misses - before.misses == 1
+
+    # The same bytes as a feed written afresh, every event anew.
+    ical._event_bytes.cache_clear()
+    ical._vtimezone_bytes.cache_clear()
+    with db.read() as session:
+        conference = require_conference(session, DEMO)
+        programme = load_programme(session, conference)
+    assert build_feed(programme, Feed("ics"), "http://testserver").body == served
