@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import anyio
@@ -143,4 +144,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` and for `confapp serve --workers N`."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    # Everything made so far (modules, routes, the ORM's mappers) lives as long as the serving
+    # process: take it out of the garbage collector's view. Otherwise every full collection
+    # walks it all again, and a request that makes many short-lived objects (loading a
+    # 300-session programme after a change) spent most of its time there: 0.2 to 1.4 s
+    # against 30 to 130 ms for the first .ics after a change, on the same busy machine.
+    gc.collect()
+    gc.freeze()
+    return app
