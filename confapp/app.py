@@ -50,6 +50,7 @@ from confapp.housekeeping import run_housekeeping
 from confapp.http_cache import BodyCache
 from confapp.programme import changelog
 from confapp.programme import routes as programme_routes
+from confapp.programme.published_state import programme_cache
 from confapp.programme.queries import NotFound
 from confapp.registration import manage_routes
 from confapp.registration import routes as registration_routes
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.throttle_limits = limits_from(settings)
     app.state.body_cache = BodyCache()
+    app.state.programme_cache = programme_cache()
     app.state.db = db
     return app
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar
 
 import brotli
 from starlette.concurrency import run_in_threadpool
@@ -242,10 +242,13 @@ class PersonalisedPage:
         return self.plain.body
 
     def for_visitor(self, slots: set[str]) -> bytes:
+        return self.text_for_visitor(slots).encode("utf-8")
+
+    def text_for_visitor(self, slots: set[str]) -> str:
         return "".join(
             (self.personal[p] if p in slots else self.default[p]) if i % 2 else p
             for i, p in enumerate(self.parts)
-        ).encode("utf-8")
+        )
 
 
 def personalised_response(
@@ -271,12 +274,16 @@ def personalised_response(
     )
 
 
-Cached = BuiltBody | PersonalisedPage
-CachedT = TypeVar("CachedT", BuiltBody, PersonalisedPage)
+Kept = TypeVar("Kept")
 
 
-class BodyCache:
-    """A bounded, thread-safe LRU of built bodies, by entry count and by total bytes.
+def _body_size(kept: Any) -> int:
+    return len(kept.body)
+
+
+class BodyCache(Generic[Kept]):
+    """A bounded, thread-safe LRU of built bodies, by entry count and by total bytes (or of
+    anything else built from versioned data, with `size` saying what an entry weighs).
 
     Only for keys that name the exact version of the data a body was built from (such as a
     conference's programme_version, read from the database on every request): then an entry is
@@ -284,41 +291,47 @@ class BodyCache:
     cache costs one rebuild. Nothing that must be shared between processes lives here.
     """
 
-    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        max_entries: int = 256,
+        max_bytes: int = 64 * 1024 * 1024,
+        size: Callable[[Kept], int] = _body_size,
+    ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
+        self._size = size
+        self._entries: OrderedDict[Hashable, Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable) -> Cached | None:
+    def get(self, key: Hashable) -> Kept | None:
         with self._lock:
             built = self._entries.get(key)
             if built is not None:
                 self._entries.move_to_end(key)
             return built
 
-    def put(self, key: Hashable, built: Cached) -> None:
-        if len(built.body) > self.max_bytes:
+    def put(self, key: Hashable, built: Kept) -> None:
+        if self._size(built) > self.max_bytes:
             return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
-                self._bytes -= len(previous.body)
+                self._bytes -= self._size(previous)
             self._entries[key] = built
-            self._bytes += len(built.body)
+            self._bytes += self._size(built)
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
-                self._bytes -= len(evicted.body)
+                self._bytes -= self._size(evicted)
 
-    def get_or_build(self, key: Hashable, build: Callable[[], CachedT]) -> CachedT:
+    def get_or_build(self, key: Hashable, build: Callable[[], Kept]) -> Kept:
         """The cached body, or build it: once, however many requests miss at the same moment
         (after a programme change, every polling client misses together). A key always names
         one kind of build, so what it holds is what `build` makes."""
         built = self.get(key)
         if built is not None:
-            return cast(CachedT, built)
+            return built
         with self._lock:
             building = self._building.setdefault(key, threading.Lock())
         try:
@@ -330,17 +343,17 @@ class BodyCache:
         finally:
             with self._lock:
                 self._building.pop(key, None)
-        return cast(CachedT, built)
+        return built
 
-    async def get_or_build_in_thread(self, key: Hashable, build: Callable[[], CachedT]) -> CachedT:
+    async def get_or_build_in_thread(self, key: Hashable, build: Callable[[], Kept]) -> Kept:
         """get_or_build for a request: a hit is answered on the event loop, and only a build
         (which reads the database) goes to a worker thread."""
         built = self.get(key)
         if built is not None:
-            return cast(CachedT, built)
+            return built
         return await run_in_threadpool(self.get_or_build, key, build)
 
 
-def app_body_cache(request: Request) -> BodyCache:
+def app_body_cache(request: Request) -> BodyCache[Any]:
     """The app's body cache (one per app, so one per database; made in create_app)."""
     return request.app.state.body_cache

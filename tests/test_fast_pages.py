@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import brotli
 import pytest
@@ -195,3 +196,34 @@ def test_after_a_change_only_the_changed_event_is_written_again_and_the_feed_is_
         conference = require_conference(session, DEMO)
         programme = load_programme(session, conference)
     assert build_feed(programme, Feed("ics"), "http://testserver").body == served
+
+
+def test_two_tickets_pages_share_one_built_programme_yet_each_shows_only_its_own(
+    client: TestClient,
+) -> None:
+    def register(name: str, email: str) -> str:
+        body = {"name": name, "email": email, "ticket_type": "waged"}
+        answer = client.post(f"/api/{DEMO}/registrations", json=body)
+        assert answer.status_code == 201, answer.text
+        return urlsplit(answer.json()["ticket"]["manage_url"]).path
+
+    first, second = (
+        register("Ada Firstticket", "ada@example.org"),
+        register("Bo Secondticket", "bo@example.org"),
+    )
+    slug = client.get(PROGRAMME_JSON).json()["sessions"][2]["slug"]
+    starred = client.post(f"{first}/star/{slug}", data={"starred": "yes"}, follow_redirects=False)
+    assert starred.status_code == 303
+
+    for own, other, stars in ((first, second, {slug}), (second, first, set())):
+        page = client.get(own).text
+        assert other not in page  # no trace of the other ticket's secret
+        forms = re.findall(
+            r'<form method="post" action="(/my-ticket/[^"]+)/star/([^"]+)" class="star-form"'
+            r'.*?aria-pressed="(true|false)"',
+            page,
+            flags=re.DOTALL,
+        )
+        assert len(forms) > 20 and {path for path, _, _ in forms} == {own}
+        assert {session for _, session, pressed in forms if pressed == "true"} == stars
+        assert ("Ada Firstticket" in page) == (own == first)

@@ -24,12 +24,16 @@ from confapp.calendar.schedule_export import schedule_json, schedule_xml
 from confapp.db import Database
 from confapp.http_cache import BodyCache, BuiltBody
 from confapp.models import Conference
-from confapp.programme.published_state import PublishedState, read_published_state
+from confapp.programme.published_state import (
+    PublishedState,
+    programme_cache,
+    published_programme,
+    read_published_state,
+)
 from confapp.programme.queries import (
     NotFound,
     Programme,
     SessionEntry,
-    load_programme,
 )
 
 ICALENDAR_TYPE = "text/calendar; charset=utf-8; method=PUBLISH"
@@ -56,32 +60,33 @@ class Feed:
 
 
 def published(
-    db: Database, cache: BodyCache, conference_slug: str, feed: Feed, base_url: str
+    db: Database,
+    cache: BodyCache[BuiltBody],
+    conference_slug: str,
+    feed: Feed,
+    base_url: str,
+    programmes: BodyCache[Programme] | None = None,
 ) -> BuiltBody:
     """The feed's body and validators, from the cache while the programme is unchanged."""
     state = read_published_state(db, conference_slug)
-    return published_for(db, cache, state, feed, base_url)
+    programmes = programmes or programme_cache()
+    key = feed_cache_key(state, feed, base_url)
+    return cache.get_or_build(key, lambda: build_feed_for(db, programmes, state, feed, base_url))
 
 
 def feed_cache_key(state: PublishedState, feed: Feed, base_url: str) -> Hashable:
     return (state.conference_id, state.programme_version, state.published, feed, base_url)
 
 
-def published_for(
-    db: Database, cache: BodyCache, state: PublishedState, feed: Feed, base_url: str
+def build_feed_for(
+    db: Database,
+    programmes: BodyCache[Programme],
+    state: PublishedState,
+    feed: Feed,
+    base_url: str,
 ) -> BuiltBody:
     """The feed as of `state` (read first, so a body is never older than its key)."""
-    key = feed_cache_key(state, feed, base_url)
-    return cache.get_or_build(key, lambda: build_feed_for(db, state, feed, base_url))
-
-
-def build_feed_for(db: Database, state: PublishedState, feed: Feed, base_url: str) -> BuiltBody:
-    with db.read() as session:
-        conference = session.get(Conference, state.conference_id)
-        if conference is None:  # deleted since the state was read
-            raise NotFound("There is no conference at this address.")
-        programme = load_programme(session, conference)
-    return build_feed(programme, feed, base_url)
+    return build_feed(published_programme(db, programmes, state), feed, base_url)
 
 
 def build_feed(programme: Programme, feed: Feed, base_url: str) -> BuiltBody:

@@ -21,9 +21,10 @@ async def _serve(request: Request, feed: Feed) -> Response:
     base_url = urls.site_origin(request)
     # An unknown conference, session, track, room or speaker raises NotFound: a 404 page.
     state = await published_state(request, conference_slug)
-    db, cache = request.app.state.db, app_body_cache(request)
-    built = await cache.get_or_build_in_thread(
-        feed_cache_key(state, feed, base_url), lambda: build_feed_for(db, state, feed, base_url)
+    db, programmes = request.app.state.db, request.app.state.programme_cache
+    built = await app_body_cache(request).get_or_build_in_thread(
+        feed_cache_key(state, feed, base_url),
+        lambda: build_feed_for(db, programmes, state, feed, base_url),
     )
     headers = {
         # Public data without credentials: web-based schedule viewers may fetch it.

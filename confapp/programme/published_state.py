@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from confapp.db import Database
-from confapp.programme.queries import NotFound
+from confapp.http_cache import BodyCache
+from confapp.models import Conference
+from confapp.programme.queries import NotFound, Programme, load_programme
 
 FullDoors = tuple[tuple[int, int | None], ...]
 
@@ -85,3 +87,25 @@ async def published_state(
     if db.engine.dialect.name == "sqlite":
         return read_published_state(db, conference_slug, with_doors=with_doors)
     return await run_in_threadpool(read_published_state, db, conference_slug, with_doors=with_doors)
+
+
+def programme_cache() -> BodyCache[Programme]:
+    """The programmes of the last few states, for building pages, feeds and ticket pages: after
+    a change, the first of them loads the programme and the others build from the same one. The
+    loaded rows are detached from their unit of work and only ever read."""
+    return BodyCache(max_entries=4, size=lambda _: 0)
+
+
+def published_programme(
+    db: Database, cache: BodyCache[Programme], state: PublishedState
+) -> Programme:
+    """The public programme as of `state` (read first, so it is never older than its key)."""
+
+    def load() -> Programme:
+        with db.read() as session:
+            conference = session.get(Conference, state.conference_id)
+            if conference is None:  # deleted since the state was read
+                raise NotFound("There is no conference at this address.")
+            return load_programme(session, conference)
+
+    return cache.get_or_build(state, load)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.agenda.cookie import has_agenda_cookie, starred_by_visitor
+from confapp.agenda.star_slots import slots_of, star_buttons
 from confapp.db import Database
 from confapp.http_cache import (
     BuiltBody,
@@ -22,12 +23,14 @@ from confapp.http_cache import (
     built_body_response,
     personalised_response,
 )
-from confapp.models import Conference
 from confapp.programme.as_json import programme_document
 from confapp.programme.grid import build_day_grid
-from confapp.programme.published_state import PublishedState, published_state
+from confapp.programme.published_state import (
+    PublishedState,
+    published_programme,
+    published_state,
+)
 from confapp.programme.queries import (
-    NotFound,
     Programme,
     SessionEntry,
     list_conferences,
@@ -46,36 +49,13 @@ def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-def _published_programme(db: Database, state: PublishedState) -> Programme:
-    """The programme a cached page is built from, for the state its key was made from."""
-    with db.read() as session:
-        conference = session.get(Conference, state.conference_id)
-        if conference is None:  # deleted since the state was read
-            raise NotFound("There is no conference at this address.")
-        return load_programme(session, conference)
+def _published_programme(request: Request, state: PublishedState) -> Programme:
+    return published_programme(_db(request), request.app.state.programme_cache, state)
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> str:
     # Only `urls.site_origin(request)` reads the request, and the base URL is in every key.
     return templates.get_template(name).render({"request": request, **context})
-
-
-def _star_slots(
-    conference: Conference, entries: list[SessionEntry], next_path: str
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Each entry's star button as a visitor without and with it starred sees it."""
-    star = templates.get_template("agenda/_star.html")
-    plain, starred = {}, {}
-    for entry in entries:
-        slot = star_slot(entry.record.id or 0)
-        context = {"conference": conference, "entry": entry, "next_path": next_path}
-        plain[slot] = star.render({**context, "starred": set()})
-        starred[slot] = star.render({**context, "starred": {entry.record.id}})
-    return plain, starred
-
-
-def star_slot(session_id: int) -> str:
-    return f"star-{session_id}"
 
 
 def _built_page(request: Request, name: str, context: dict[str, Any]) -> BuiltBody:
@@ -89,7 +69,7 @@ def _page_with_stars(
 ) -> PersonalisedPage:
     programme: Programme = context["programme"]
     marked = _render(request, name, {**context, "star_slots": True})
-    plain, starred = _star_slots(programme.conference, entries, context["next_path"])
+    plain, starred = star_buttons(programme.conference, entries, context["next_path"])
     return PersonalisedPage.of(marked, plain, starred, HTML_TYPE, programme.conference.updated_at)
 
 
@@ -100,7 +80,7 @@ async def _personalised(
     if has_agenda_cookie(request, state.conference_id):  # most visitors have none: no query
         db = _db(request)
         starred = await run_in_threadpool(starred_by_visitor, db, request, state.conference_id)
-    return personalised_response(request, page, {star_slot(i) for i in starred})
+    return personalised_response(request, page, slots_of(starred))
 
 
 def conference_list(request: Request) -> Response:
@@ -153,7 +133,7 @@ async def programme_page(request: Request) -> Response:
     base_url = urls.site_origin(request)
 
     def build() -> PersonalisedPage:
-        programme = _published_programme(_db(request), state)
+        programme = _published_programme(request, state)
         day = _parse_day(day_text, programme)
         track = programme.track(track_slug) if track_slug else None
         if track_slug and track is None:
@@ -190,7 +170,7 @@ async def session_page(request: Request) -> Response:
     state = await published_state(request, request.path_params["conference"], with_doors=True)
 
     def build() -> PersonalisedPage:
-        programme = _published_programme(_db(request), state)
+        programme = _published_programme(request, state)
         entry = programme.session(slug)
         if entry is None:
             raise HTTPException(404, "There is no session at this address.")
@@ -212,7 +192,7 @@ async def speaker_list(request: Request) -> Response:
     state = await published_state(request, request.path_params["conference"])
 
     def build() -> BuiltBody:
-        programme = _published_programme(_db(request), state)
+        programme = _published_programme(request, state)
         context = {"conference": programme.conference, "programme": programme}
         return _built_page(request, "programme/speakers.html", context)
 
@@ -227,7 +207,7 @@ async def speaker_page(request: Request) -> Response:
     state = await published_state(request, request.path_params["conference"], with_doors=True)
 
     def build() -> BuiltBody:
-        programme = _published_programme(_db(request), state)
+        programme = _published_programme(request, state)
         speaker = programme.speaker(slug)
         if speaker is None:
             raise HTTPException(404, "There is no speaker at this address.")
@@ -248,7 +228,7 @@ async def programme_json(request: Request) -> Response:
     state = await published_state(request, request.path_params["conference"])
 
     def build() -> BuiltBody:
-        programme = _published_programme(_db(request), state)
+        programme = _published_programme(request, state)
         body = json.dumps(programme_document(programme), ensure_ascii=False, separators=(",", ":"))
         return BuiltBody.of(
             body.encode("utf-8"), "application/json", programme.conference.updated_at

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+
+from markupsafe import Markup
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -21,18 +24,24 @@ from confapp.agenda.service import (
     starred_entries,
     starred_session_ids,
 )
+from confapp.agenda.star_slots import slots_of, star_buttons
 from confapp.db import Database
 from confapp.errors import error_response
-from confapp.http_cache import PRIVATE_HEADERS
+from confapp.http_cache import PRIVATE_HEADERS, PersonalisedPage, app_body_cache
 from confapp.models import Agenda, Registration, RegistrationStatus
 from confapp.outbox import mail_status, queue_mail, send_mail
-from confapp.programme.queries import load_programme, public_session
+from confapp.programme.published_state import (
+    PublishedState,
+    published_programme,
+    read_published_state,
+)
+from confapp.programme.queries import Programme, public_session
 from confapp.registration.mail import LINK_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.request_body import read_form_fields
-from confapp.templating import render
+from confapp.templating import render, templates
 from confapp.throttle import Decision, Limit, Limits, take
 from confapp.tickets.admission import admission_for_token
 
@@ -59,15 +68,50 @@ def _private(response: Response) -> Response:
     return response
 
 
+# Stands in for a ticket's secret in the part of its page built once for every ticket; random
+# per process, so no session title can hold it.
+_SECRET_MARKER = f"ticket-secret-{secrets.token_hex(12)}"
+
+
+def _star_more(request: Request, state: PublishedState, programme: Programme) -> PersonalisedPage:
+    """Every session with a star into a ticket's agenda: the bulk of a ticket's page, built
+    once per programme version (it was most of the page's time, on a page every attendee
+    opens right after registering)."""
+
+    def build() -> PersonalisedPage:
+        context = {
+            "conference": programme.conference,
+            "programme_sessions": programme.sessions,
+            "manage_secret": _SECRET_MARKER,
+        }
+        marked = templates.get_template("registration/_star_more.html").render(
+            {**context, "starred": set(), "star_slots": True}
+        )
+        plain, starred = star_buttons(
+            programme.conference,
+            programme.sessions,
+            urls.manage_path(_SECRET_MARKER),
+            lambda entry: urls.manage_star_path(_SECRET_MARKER, entry.slug),
+        )
+        return PersonalisedPage.of(
+            marked, plain, starred, "text/html", programme.conference.updated_at
+        )
+
+    return app_body_cache(request).get_or_build(("ticket stars", state), build)
+
+
 def manage_page(request: Request) -> Response:
     ticket = _ticket(request)
-    with _db(request).read() as session:
-        programme = load_programme(session, ticket.conference)
+    db = _db(request)
+    state = read_published_state(db, ticket.conference.slug, with_doors=True)
+    programme = published_programme(db, request.app.state.programme_cache, state)
+    with db.read() as session:
         agenda_key = ticket.registration.agenda_key
         starred = starred_session_ids(session, _ticket_agenda_or_none(session, ticket))
         in_browser = starred_session_ids(
             session, agenda_from_cookie(request, session, ticket.conference)
         )
+    star_more = _star_more(request, state, programme).text_for_visitor(slots_of(starred))
     return _private(
         render(
             request,
@@ -77,10 +121,10 @@ def manage_page(request: Request) -> Response:
                 "ticket": ticket,
                 "just_registered": request.query_params.get("new") == "1",
                 "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
-                "mail": mail_status(_db(request), ticket.registration.id or 0),
+                "mail": mail_status(db, ticket.registration.id or 0),
                 "agenda_entries": starred_entries(programme, starred),
                 "agenda_feed_path": urls.agenda_key_feed_path(agenda_key) if agenda_key else None,
-                "programme_sessions": programme.sessions,
+                "star_more": Markup(star_more.replace(_SECRET_MARKER, ticket.manage_secret)),
                 "starred": starred,
                 "browser_stars_to_add": len(in_browser - starred),
             },
