@@ -29,14 +29,13 @@ from confapp.programme.published_state import (
     PublishedState,
     published_programme,
     published_state,
+    read_published_state,
 )
 from confapp.programme.queries import (
     Programme,
     SessionEntry,
     list_conferences,
     list_ticket_types,
-    load_programme,
-    require_conference,
 )
 from confapp.templating import render, templates
 
@@ -92,10 +91,11 @@ def conference_list(request: Request) -> Response:
 
 
 def conference_home(request: Request) -> Response:
+    # Ticket types go on and off sale without a programme version: read them each time.
+    state = read_published_state(_db(request), request.path_params["conference"])
+    programme = _published_programme(request, state)
     with _db(request).read() as db:
-        conference = require_conference(db, request.path_params["conference"])
-        programme = load_programme(db, conference)
-        ticket_types = list_ticket_types(db, conference, on_sale_only=True)
+        ticket_types = list_ticket_types(db, programme.conference, on_sale_only=True)
     plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
     return render(
         request,
