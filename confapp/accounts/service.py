@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -208,23 +209,52 @@ def create_api_token(session: Session, user: User, name: str = "") -> tuple[ApiT
     return token, secret
 
 
-def user_for_api_token(db: Database, secret: str, now: datetime | None = None) -> User | None:
+def principal_for_api_token(
+    db: Database, secret: str, now: datetime | None = None, *, session: Session | None = None
+) -> Principal | None:
+    """Who a live (unrevoked) API token speaks for; None if it is unknown or revoked. Read in
+    the caller's `session` when given (a door scan reads everything it needs in one).
+
+    A door device sends its token with every scan, so this is on the hot path: the token, its
+    user and their roles are read fresh each time, in one query (a revocation or a role taken
+    away counts at once in every process); only the write of last_used_at waits."""
     if not secret or len(secret) > 100:
         return None
     now = now or utcnow()
-    with db.read() as session:
-        token = session.exec(
-            select(ApiToken).where(ApiToken.token_hash == secret_hash(secret))
-        ).first()
-        user = session.get(User, token.user_id) if token else None
-    if token is None or user is None or token.revoked_at is not None:
-        return None
-    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-        with db.transaction() as session:
-            session.execute(
-                update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now)
+    with contextlib.nullcontext(session) if session is not None else db.read() as reading:
+        # Columns, not whole rows: no password hash is loaded to answer a scan.
+        rows = reading.exec(
+            select(
+                ApiToken.id,
+                ApiToken.last_used_at,
+                User.id,
+                User.email,
+                User.totp_secret,
+                ConferenceRole.conference_id,
+                ConferenceRole.role,
             )
-    return user
+            .join(User, col(User.id) == ApiToken.user_id)
+            .outerjoin(ConferenceRole, col(ConferenceRole.user_id) == User.id)
+            .where(ApiToken.token_hash == secret_hash(secret), col(ApiToken.revoked_at).is_(None))
+        ).all()
+    if not rows:
+        return None
+    token_id, last_used_at, user_id, email, totp_secret = rows[0][:5]
+    roles: dict[int, set[str]] = {}
+    for *_, conference_id, role in rows:
+        if conference_id is not None:
+            roles.setdefault(conference_id, set()).add(role)
+    if last_used_at is None or now - last_used_at > TOUCH_EVERY:
+        with db.transaction() as writing:
+            writing.execute(
+                update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+            )
+    return Principal(
+        user_id=user_id,
+        email=email,
+        roles={conference_id: frozenset(names) for conference_id, names in roles.items()},
+        has_second_factor=bool(totp_secret),
+    )
 
 
 def revoke_api_tokens(session: Session, user_id: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import quote
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -21,7 +22,7 @@ from confapp.accounts.service import (
     ROLES_READING_ATTENDEE_DATA,
     Principal,
     principal_for,
-    user_for_api_token,
+    principal_for_api_token,
     web_session_for_cookie,
 )
 from confapp.db import Database
@@ -58,10 +59,13 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def current_principal(request: Request, *, allow_half_signed_in: bool = False) -> Principal | None:
+def current_principal(
+    request: Request, *, allow_half_signed_in: bool = False, session: Session | None = None
+) -> Principal | None:
     """The user behind this request, by Bearer token or sign-in cookie; None if anonymous.
     A session that has passed the password but not yet the second factor counts only where
-    `allow_half_signed_in` (the second-factor page itself)."""
+    `allow_half_signed_in` (the second-factor page itself). A Bearer token is looked up in
+    the caller's database `session` when one is given."""
     cache_key = "principal_half" if allow_half_signed_in else "principal"
     cached = getattr(request.state, cache_key, _UNKNOWN)
     if cached is not _UNKNOWN:
@@ -70,10 +74,7 @@ def current_principal(request: Request, *, allow_half_signed_in: bool = False) -
     db = _db(request)
     token = _bearer_token(request)
     if token is not None:
-        user = user_for_api_token(db, token)
-        if user is not None:
-            with db.read() as session:
-                principal = principal_for(session, user)
+        principal = principal_for_api_token(db, token, session=session)
     else:
         found = web_session_for_cookie(db, request.cookies.get(SESSION_COOKIE))
         if found is not None and (found[0].fully_signed_in or allow_half_signed_in):
@@ -84,19 +85,22 @@ def current_principal(request: Request, *, allow_half_signed_in: bool = False) -
     return principal
 
 
-def require_user(request: Request) -> Principal:
-    principal = current_principal(request)
+def require_user(request: Request, session: Session | None = None) -> Principal:
+    principal = current_principal(request, session=session)
     if principal is None:
         raise NotSignedIn
     _check_csrf(request, principal)
     return principal
 
 
-def require_role(request: Request, conference: Conference, *roles: str) -> Principal:
+def require_role(
+    request: Request, conference: Conference, *roles: str, session: Session | None = None
+) -> Principal:
     """The principal, if they hold one of `roles` at the conference; else NotSignedIn or
     Forbidden. Also enforces CSRF on unsafe methods and the conference's second-factor rule,
-    for API tokens as for browsers: a token is only as strong as the account behind it."""
-    principal = require_user(request)
+    for API tokens as for browsers: a token is only as strong as the account behind it.
+    `session`: the caller's read, for a route that reads everything in one."""
+    principal = require_user(request, session)
     if not principal.has_role(conference.id, *roles):
         raise Forbidden
     if (

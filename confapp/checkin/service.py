@@ -4,6 +4,12 @@ admissions an offline device made, finding a ticket by name or code, and the doo
 Nobody gets in twice: a partial unique index allows one standing check-in per registration,
 so when two stewards scan one ticket at the same instant the second INSERT is refused by the
 database (caught in a SAVEPOINT), and that steward is told who let the person in, and when.
+
+A scan that admits nobody (already in, cancelled, forged, another conference's) can be answered
+from a read (`answer_without_admitting`), without a write transaction: on SQLite a write
+transaction holds the one write lock, and at a busy door most of those waits would be for
+nothing. Whatever the read says, only `admit`, in a write transaction, ever admits, re-checking
+everything there.
 """
 
 from __future__ import annotations
@@ -127,6 +133,25 @@ def _token(text: str) -> Scan | None:
 class _Found:
     registration: Registration | None
     refusal: Result | None  # invalid or wrong_conference; None when the ticket is ours
+    standing: Checkin | None = None  # its standing check-in when it was read
+    ticket_type_name: str | None = None
+
+
+def _ticket_at_door(
+    session: Session, ticket_code: str
+) -> tuple[Registration, str, Checkin | None] | None:
+    """The registration with a code, its ticket type's name and its standing check-in, in
+    one query: a door answer names all three."""
+    row = session.exec(
+        select(Registration, TicketType.name, Checkin)
+        .outerjoin(TicketType, col(TicketType.id) == Registration.ticket_type_id)
+        .outerjoin(
+            Checkin,
+            and_(col(Checkin.registration_id) == Registration.id, col(Checkin.undone_at).is_(None)),
+        )
+        .where(Registration.ticket_code == ticket_code)
+    ).first()
+    return (row[0], row[1] or "", row[2]) if row is not None else None
 
 
 def _find(session: Session, conference: Conference, scan: Scan | None) -> _Found:
@@ -140,19 +165,20 @@ def _find(session: Session, conference: Conference, scan: Scan | None) -> _Found
             return _Found(None, Result.invalid)
         if verified.conference_id is not None and verified.conference_id != conference.id:
             return _Found(None, Result.wrong_conference)  # genuine, but not for this door
-        registration = registration_by_code(session, verified.ticket_code)
-        if registration is None:
+        found = _ticket_at_door(session, verified.ticket_code)
+        if found is None:
             return _Found(None, Result.invalid)
-        if verified.conference_id not in (None, registration.conference_id):
+        if verified.conference_id not in (None, found[0].conference_id):
             return _Found(None, Result.invalid)
     else:
         assert scan.code is not None
-        registration = registration_by_code(session, scan.code)
-        if registration is None:
+        found = _ticket_at_door(session, scan.code)
+        if found is None:
             return _Found(None, Result.invalid)
+    registration, type_name, standing = found
     if registration.conference_id != conference.id:
         return _Found(None, Result.wrong_conference)
-    return _Found(registration, None)
+    return _Found(registration, None, standing, type_name)
 
 
 def _ticket_type_name(session: Session, registration: Registration) -> str:
@@ -165,12 +191,15 @@ def _answer(
     registration: Registration,
     result: Result,
     checkin: Checkin | None = None,
+    ticket_type_name: str | None = None,
 ) -> CheckinResult:
     erased = registration.erased_at is not None
+    if ticket_type_name is None and not erased:
+        ticket_type_name = _ticket_type_name(session, registration)
     return CheckinResult(
         result=result,
         name=None if erased else registration.name,
-        ticket_type=None if erased else _ticket_type_name(session, registration),
+        ticket_type=None if erased else ticket_type_name,
         admitted_at=checkin.admitted_at if checkin else None,
         by=checkin.by if checkin else None,
         ticket_code=registration.ticket_code,
@@ -229,7 +258,7 @@ def admit(
     registration = found.registration
     assert registration.id is not None
     if _refused(registration):
-        return _answer(session, registration, Result.cancelled)
+        return _answer(session, registration, Result.cancelled, None, found.ticket_type_name)
     checkin = _insert_once(
         session,
         Checkin(
@@ -244,9 +273,35 @@ def admit(
         ),
     )
     if checkin is not None:
-        return _answer(session, registration, Result.admitted, checkin)
+        return _answer(session, registration, Result.admitted, checkin, found.ticket_type_name)
     standing = standing_checkin(session, registration.id)
-    return _answer(session, registration, Result.already_admitted, standing)
+    return _answer(session, registration, Result.already_admitted, standing, found.ticket_type_name)
+
+
+def answer_without_admitting(
+    session: Session, conference: Conference, scan: str
+) -> CheckinResult | None:
+    """The answer to a scan that admits nobody (invalid, another conference's, cancelled,
+    already in), read in any session; None when the ticket may be let in, which only `admit`,
+    in a write transaction, decides. The answer is as true as one given from inside the
+    write transaction a moment later would have been."""
+    found = _find(session, conference, parse_scan(scan))
+    if found.registration is None:
+        assert found.refusal is not None
+        return CheckinResult(found.refusal)
+    registration = found.registration
+    assert registration.id is not None
+    if _refused(registration):
+        return _answer(session, registration, Result.cancelled, None, found.ticket_type_name)
+    if found.standing is not None:
+        return _answer(
+            session,
+            registration,
+            Result.already_admitted,
+            found.standing,
+            found.ticket_type_name,
+        )
+    return None
 
 
 @dataclass(frozen=True)

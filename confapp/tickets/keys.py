@@ -63,8 +63,12 @@ def signing_key_by_id(db: Session, key_id: int) -> SigningKeyPair | None:
 
 
 def accepted_public_keys(db: Session) -> dict[int, bytes]:
-    rows = db.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None)))
-    return {row.id: base64.b64decode(row.public_key) for row in rows}
+    # Read on every scan, so that a retired key stops admitting at once in every process;
+    # only the public halves are loaded.
+    rows = db.exec(
+        select(SigningKey.id, SigningKey.public_key).where(col(SigningKey.retired_at).is_(None))
+    )
+    return {key_id: base64.b64decode(public_key) for key_id, public_key in rows}
 
 
 def ensure_signing_key(db: Database) -> SigningKeyPair:
