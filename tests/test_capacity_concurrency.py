@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+from sqlalchemy import update
 from sqlmodel import func, select
 
 from confapp.db import Database
@@ -16,7 +20,7 @@ from confapp.models import Conference, OutboxMail, Registration, TicketType
 from confapp.programme.conference_file import check_conference_data, load_conference_spec
 from confapp.programme.queries import get_conference
 from confapp.programme.synthetic import synthetic_conference_data
-from confapp.registration.form import check_registration
+from confapp.registration.form import CleanRegistration, check_registration
 from confapp.registration.places import ticket_offers
 from confapp.registration.service import SoldOut, register
 from tests.conftest import LiveServer, live_settings
@@ -113,3 +117,56 @@ def test_a_thousand_registrations_for_three_hundred_conference_places(db: Databa
         assert session.exec(select(Conference.places_taken)).one() == 300
         taken = session.exec(select(func.sum(TicketType.places_taken))).one()
     assert taken == 300
+
+
+def test_once_the_last_place_is_gone_the_next_person_hears_so_without_queueing(
+    db: Database,
+) -> None:
+    """Registration opening: every registration in flight holds the ticket type's row lock
+    until it commits. Someone pressing "register" after the last place went is told "sold
+    out" at once, not after waiting in that queue."""
+    small_conference(
+        db,
+        capacity=None,
+        ticket_types=[{"code": "waged", "name": "Waged", "price": 50, "capacity": 1}],
+    )
+    with db.read() as session:
+        conference = get_conference(session, "rush")
+        assert conference is not None and conference.id is not None
+        offers = ticket_offers(session, conference)
+
+    def person(n: int) -> CleanRegistration:
+        clean, errors = check_registration(
+            {"name": f"P{n}", "email": f"p{n}@example.org", "ticket_type": "waged"},
+            offers,
+            conference,
+        )
+        assert clean is not None, errors
+        return clean
+
+    register(db, conference.id, person(1))  # the last place goes
+
+    lock_held, finish = threading.Event(), threading.Event()
+
+    def registration_in_flight() -> None:
+        # Takes the ticket type's row lock as a registration's UPDATE does (on SQLite, the
+        # database's write lock), and keeps it until told to finish.
+        with db.transaction() as session:
+            session.execute(update(TicketType).values(places_taken=TicketType.places_taken))
+            lock_held.set()
+            finish.wait(60)
+
+    holder = threading.Thread(target=registration_in_flight)
+    holder.start()
+    try:
+        assert lock_held.wait(10)
+        started = time.monotonic()
+        with pytest.raises(SoldOut):
+            register(db, conference.id, person(2))
+        answered_in = time.monotonic() - started
+    finally:
+        finish.set()
+        holder.join()
+
+    assert answered_in < 5  # the registration in flight would have held it for a minute
+    assert count(db, Registration) == 1

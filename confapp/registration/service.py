@@ -32,6 +32,7 @@ from confapp.outbox import queue_mail
 from confapp.registration.form import CleanRegistration
 from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
+from confapp.registration.places import places_left
 from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
 from confapp.tickets.tokens import new_ticket_code
@@ -116,6 +117,16 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
         raise SoldOut
 
 
+def seen_sold_out(session: Session, conference_id: int, ticket_type_id: int) -> bool:
+    """Whether a read, taking no lock, already shows no place left of this ticket type (or at
+    the conference): then a registration can be refused without waiting its turn to try."""
+    ticket_type = session.get(TicketType, ticket_type_id)
+    conference = session.get(Conference, conference_id)
+    if ticket_type is None or conference is None or ticket_type.conference_id != conference_id:
+        return False  # not for this read to judge: the locked path refuses it
+    return not ticket_type.on_sale or places_left(conference, ticket_type) == 0
+
+
 def register(
     db: Database,
     conference_id: int,
@@ -127,6 +138,9 @@ def register(
     With a `requester`, the registration counts against the throttles in the same transaction:
     one refused (Throttled) or sold out (SoldOut) leaves nothing written and nothing counted.
     """
+    with db.read() as session:
+        if seen_sold_out(session, conference_id, clean.ticket_type_id):
+            raise SoldOut
     key = ensure_signing_key(db)
     with db.transaction() as session:
         may_mail = _count_attempt(session, requester, clean.email) if requester else True
