@@ -11,6 +11,7 @@ measured in the same run. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -24,15 +25,16 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, text
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import col, select
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from confapp.accounts.service import add_user_role, create_api_token, find_user  # noqa: E402
 from confapp.db import Database  # noqa: E402
 from confapp.migrate import upgrade_to_head  # noqa: E402
-from confapp.models import Conference, TicketType  # noqa: E402
+from confapp.models import Conference, Registration, TicketType  # noqa: E402
 from confapp.programme.conference_file import (  # noqa: E402
     check_conference_data,
     load_conference_spec,
@@ -54,13 +56,22 @@ from confapp.tickets.keys import ensure_signing_key  # noqa: E402
 
 SLUG = "bench"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
-BENCH_DATABASE = "confapp_bench"
+# Each run its own database, so two runs on one server (two people benchmarking) never collide.
+BENCH_DATABASE = f"confapp_bench_{os.getpid()}"
 BROWSER_HTML = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 )
 BROWSER_ENCODING = "gzip, deflate, br, zstd"
 # Ticket pages and scans cycle through at most this many tickets (each a Lua table entry).
 MAX_TICKETS_IN_SCRIPT = 2000
+# The door's target is set at 64 stewards' devices scanning at once, whatever --connections says.
+CHECKIN_CONNECTIONS = 64
+# Registration opening: this many people press "register" at the same instant for RUSH_PLACES.
+RUSH_REGISTRATIONS = 1000
+RUSH_PLACES = 300
+RUSH_TICKET_TYPE = "rush"
+# The visitor with stars has starred this many of day 1's sessions.
+STARS = 10
 
 
 # ---- building the data -----------------------------------------------------------------------
@@ -73,6 +84,7 @@ class BenchData:
     speaker_slug: str
     first_day: str
     api_token: str
+    day_one_sessions: list[str] = field(default_factory=list)
     admission_tokens: list[str] = field(default_factory=list)
     manage_secrets: list[str] = field(default_factory=list)
     registrations_per_second: float = 0.0
@@ -103,8 +115,13 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
     try:
         upgrade_to_head(db.engine)
         data = synthetic_conference_data(slug=SLUG, sessions=sessions, rooms=rooms, days=3)
-        # The generator makes no ticket types; registration needs one with no cap.
-        data["ticket_types"] = [{"code": "waged", "name": "Waged", "kind": "fixed", "price": 95}]
+        # The generator makes no ticket types; registration needs one with no cap, and the
+        # rush (RUSH_REGISTRATIONS at once) one with RUSH_PLACES places.
+        data["ticket_types"] = [
+            {"code": "waged", "name": "Waged", "kind": "fixed", "price": 95},
+            {"code": RUSH_TICKET_TYPE, "name": "Rush", "kind": "fixed", "price": 95,
+             "capacity": RUSH_PLACES},
+        ]  # fmt: skip
         spec = check_conference_data(data, source="<bench>")
         with db.transaction() as session:
             load_conference_spec(session, spec)
@@ -112,7 +129,9 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
         with db.read() as session:
             conference = session.exec(select(Conference).where(Conference.slug == SLUG)).one()
             ticket_type = session.exec(
-                select(TicketType).where(TicketType.conference_id == conference.id)
+                select(TicketType).where(
+                    TicketType.conference_id == conference.id, TicketType.code == "waged"
+                )
             ).one()
         assert conference.id is not None and ticket_type.id is not None
         bench = BenchData(
@@ -121,7 +140,12 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
             speaker_slug=data["speakers"][0]["key"],
             first_day=data["conference"]["start_date"].isoformat(),
             api_token=_door_token(db),
-        )
+            day_one_sessions=_spread(
+                [item["key"] for item in data["sessions"]
+                 if item["start"].date() == data["conference"]["start_date"]],
+                STARS,
+            ),
+        )  # fmt: skip
         started = time.perf_counter()
         for n in range(registrations):
             registered = register(
@@ -147,6 +171,12 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
         return bench
     finally:
         db.dispose()
+
+
+def _spread(values: list[str], n: int) -> list[str]:
+    """n of the values, evenly spread (a visitor stars sessions across the day)."""
+    step = max(1, len(values) // n)
+    return values[::step][:n]
 
 
 def _door_token(db: Database) -> str:
@@ -259,6 +289,7 @@ class Target:
     lua: str = ""  # a request() function of its own (cycling tokens, unique e-mails)
     probe_path: str = ""  # for a scripted target: one request like those the script makes
     expect: int = 200
+    connections: int | None = None  # wrk's -c for this row; None: the run's --connections
 
 
 @dataclass
@@ -270,6 +301,7 @@ class Result:
     errors: int
     bytes: int
     status: int
+    connections: int | None = None  # when the row ran at other than --connections
 
 
 def lua_string(value: str) -> str:
@@ -320,8 +352,9 @@ def run_wrk(base: str, target: Target, args: argparse.Namespace, workdir: Path) 
     status, size = probe(base + (target.probe_path or target.path), target)
     script = workdir / f"{target.name.replace(' ', '_').replace('/', '_')}.lua"
     script.write_text(wrk_script(target))
+    connections = target.connections or args.connections
     command = [
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+        "wrk", f"-t{args.threads}", f"-c{connections}", f"-d{args.duration}s",
         "--latency", "--timeout", "30s", "-s", str(script), url,
     ]  # fmt: skip
     output = subprocess.run(
@@ -348,6 +381,7 @@ def run_wrk(base: str, target: Target, args: argparse.Namespace, workdir: Path) 
         errors=errors,
         bytes=size,
         status=status,
+        connections=target.connections,
     )
 
 
@@ -362,6 +396,11 @@ def targets(bench: BenchData, bases: dict[str, str], run_id: str) -> list[Target
         Target(
             "programme page (day 1)", "confapp", f"/{SLUG}/programme?day={bench.first_day}",
             headers=html,
+        ),
+        Target(
+            "programme page (day 1), visitor with stars", "confapp",
+            f"/{SLUG}/programme?day={bench.first_day}",
+            headers={**html, "Cookie": agenda_cookie(bases["confapp"], bench.day_one_sessions)},
         ),
         Target("session page", "confapp", f"/{SLUG}/sessions/{bench.session_slug}", headers=html),
         Target("speaker page", "confapp", f"/{SLUG}/speakers/{bench.speaker_slug}", headers=html),
@@ -401,6 +440,7 @@ def targets(bench: BenchData, bases: dict[str, str], run_id: str) -> list[Target
                 },
                 lua=cycling_scans(f"/api/{SLUG}/checkins", bench.admission_tokens),
                 body=json.dumps({"scan": bench.admission_tokens[-1], "device": "bench"}),
+                connections=CHECKIN_CONNECTIONS,
             )
         )  # fmt: skip
     return found
@@ -454,6 +494,30 @@ function request()
   return wrk.format(nil, {lua_string(path)}, nil, body)
 end
 """
+
+
+def agenda_cookie(base: str, session_slugs: list[str]) -> str:
+    """The agenda cookie of a visitor who starred these sessions, made as their browser does:
+    a same-site form post to each session's star button, sending back the cookie it got."""
+    cookie = ""
+    for slug in session_slugs:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "Origin": base,
+        }
+        if cookie:
+            headers["Cookie"] = cookie
+        request = urllib.request.Request(
+            f"{base}/{SLUG}/sessions/{slug}/star", data=b"starred=yes", headers=headers
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+            for header in response.headers.get_all("Set-Cookie") or []:
+                cookie = header.split(";", 1)[0]
+    if not cookie or answer["count"] != len(session_slugs):
+        raise RuntimeError(f"starring {len(session_slugs)} sessions gave {answer} and {cookie!r}")
+    return cookie
 
 
 def current_etag(url: str, headers: dict[str, str]) -> str:
@@ -514,6 +578,112 @@ def after_change(bench: BenchData, bases: dict[str, str], rounds: int) -> list[R
     ]
 
 
+# ---- registration opening: a thousand people press "register" at once ------------------------
+
+
+@dataclass
+class Rush:
+    seconds: float  # from the first request sent to the last answer
+    tickets: int  # answered 201
+    sold_out: int  # answered 409 sold_out
+    errors: int  # anything else: 5xx, other 4xx, connection errors, timeouts
+    registered: int  # registrations of the rush ticket type in the database afterwards
+    latencies: list[float]
+
+    @property
+    def oversold(self) -> int:
+        return max(0, self.registered - RUSH_PLACES)
+
+
+async def _register_once(host: str, port: int, path: str, body: bytes) -> tuple[int, str, float]:
+    """One JSON registration on its own connection: (status, error code, seconds); status 0
+    when no answer came."""
+    started = time.perf_counter()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(head.encode() + body)
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), timeout=60)
+        writer.close()
+        status = int(response.split(b" ", 2)[1])
+        payload = response.split(b"\r\n\r\n", 1)[1]
+        error = json.loads(payload).get("error", "") if status >= 400 else ""
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return 0, "", time.perf_counter() - started
+    return status, error, time.perf_counter() - started
+
+
+async def _rush(host: str, port: int, run_id: str) -> tuple[float, list[tuple[int, str, float]]]:
+    path = f"/api/{SLUG}/registrations"
+    bodies = [
+        json.dumps({"name": f"Rush {n}", "email": f"rush-{run_id}-{n}@bench.example.org",
+                    "ticket_type": RUSH_TICKET_TYPE}).encode()
+        for n in range(RUSH_REGISTRATIONS)
+    ]  # fmt: skip
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(_register_once(host, port, path, b) for b in bodies))
+    return time.perf_counter() - started, answers
+
+
+def registration_rush(bench: BenchData, base: str, run_id: str) -> Rush:
+    """RUSH_REGISTRATIONS registrations sent at once for a ticket type with RUSH_PLACES
+    places, each on its own connection; then the database is asked how many were sold."""
+    address = urllib.parse.urlsplit(base)
+    assert address.hostname is not None and address.port is not None
+    seconds, answers = asyncio.run(_rush(address.hostname, address.port, run_id))
+    db = Database(bench.url)
+    try:
+        with db.read() as session:
+            registered = session.exec(
+                select(func.count())
+                .select_from(Registration)
+                .join(TicketType, col(TicketType.id) == Registration.ticket_type_id)
+                .where(TicketType.code == RUSH_TICKET_TYPE)
+            ).one()
+    finally:
+        db.dispose()
+    tickets = sum(1 for status, _, _ in answers if status == 201)
+    sold_out = sum(1 for status, error, _ in answers if status == 409 and error == "sold_out")
+    return Rush(
+        seconds=seconds,
+        tickets=tickets,
+        sold_out=sold_out,
+        errors=len(answers) - tickets - sold_out,
+        registered=registered,
+        latencies=sorted(t for _, _, t in answers),
+    )
+
+
+def rush_result(rush: Rush) -> Result:
+    p50 = rush.latencies[len(rush.latencies) // 2]
+    p99 = rush.latencies[min(len(rush.latencies) - 1, round(len(rush.latencies) * 0.99))]
+    return Result(
+        name=RUSH_NAME,
+        requests_per_second=RUSH_REGISTRATIONS / rush.seconds,
+        p50_ms=p50 * 1000,
+        p99_ms=p99 * 1000,
+        errors=rush.errors,
+        bytes=0,
+        status=201,
+    )
+
+
+def rush_summary(rush: Rush) -> str:
+    return (
+        f"{RUSH_REGISTRATIONS:,} registrations at once for {RUSH_PLACES} places: "
+        f"all answered in {rush.seconds:.1f} s; {rush.tickets} tickets, {rush.sold_out} sold out "
+        f"(409), {rush.errors} errors; {rush.registered} in the database, "
+        f"{rush.oversold} oversold"
+    )
+
+
+RUSH_NAME = f"registration rush ({RUSH_REGISTRATIONS:,} at once, {RUSH_PLACES} places)"
+
+
 # ---- reporting -------------------------------------------------------------------------------
 
 
@@ -533,6 +703,12 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), {memory} RAM, {system}"
 
 
+def ratio(value: float, baseline: float, digits: int) -> str:
+    # A baseline that answered nothing in the run (the naive .ics of 1,000 sessions takes
+    # longer than a short --duration) gives no ratio.
+    return f"{value / baseline:.{digits}f}" if baseline else "n/a"
+
+
 def table(results: list[Result]) -> str:
     hello = next(r for r in results if r.name == "hello world").requests_per_second
     naive = next(r for r in results if r.name == "naive programme.ics").requests_per_second
@@ -546,10 +722,11 @@ def table(results: list[Result]) -> str:
     for r in results:
         one_at_a_time = r.name.endswith("one at a time") and naive_one is not None
         baseline = naive_one.requests_per_second if one_at_a_time and naive_one else naive
+        name = f"{r.name}, {r.connections} connections" if r.connections else r.name
         rows.append(
-            f"| {r.name} | {r.requests_per_second:,.0f} | {r.p50_ms:,.1f} | {r.p99_ms:,.1f} "
-            f"| {r.errors:,} | {r.bytes:,} | {r.requests_per_second / hello:.4f} "
-            f"| {r.requests_per_second / baseline:.2f} |"
+            f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:,.1f} | {r.p99_ms:,.1f} "
+            f"| {r.errors:,} | {r.bytes:,} | {ratio(r.requests_per_second, hello, 4)} "
+            f"| {ratio(r.requests_per_second, baseline, 2)} |"
         )
     return "\n".join(rows)
 
@@ -560,6 +737,7 @@ def report(
     bench: BenchData,
     results: list[Result],
     load_before: str,
+    rush: Rush | None = None,
 ) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
@@ -573,15 +751,21 @@ def report(
         f"({bench.registrations_per_second:,.0f}/s through the registration service, "
         "one at a time)",
         f"- servers: uvicorn, {args.workers} workers each; load: `wrk -t{args.threads} "
-        f"-c{args.connections} -d{args.duration}s --latency` ({wrk_version.strip()})",
+        f"-c{args.connections} -d{args.duration}s --latency` ({wrk_version.strip()}); "
+        f"the check-in scan at -c{CHECKIN_CONNECTIONS}",
         '- rows marked "one at a time": sequential requests, no wrk; req/s is 1 / p50, and '
         "the ratio is to the naive endpoint timed the same way",
         "- bytes: the body of one response as sent (compressed if the server compressed it), "
         "from one request with the same headers made before the load",
+        f'- "visitor with stars": the agenda cookie of a visitor who starred {STARS} of day 1\'s '
+        "sessions through the star button",
         "",
         table(results),
         "",
     ]
+    if rush is not None:
+        client = "each on its own connection, from a Python asyncio client"
+        lines += [f"Registration rush ({client}): {rush_summary(rush)}.", ""]
     return "\n".join(lines)
 
 
@@ -621,19 +805,25 @@ def bench_one(kind: str, args: argparse.Namespace) -> str:
                 f"[{kind}] built in {time.perf_counter() - started:.1f} s "
                 f"({bench.registrations_per_second:,.0f} registrations/s)"
             )
+            rush = None
             try:
                 bases = start_all(servers, bench, args.workers)
                 results = []
-                for target in targets(bench, bases, secrets.token_hex(3)):
+                run_id = secrets.token_hex(3)
+                for target in targets(bench, bases, run_id):
                     if not wanted(target, args.only):
                         continue
                     result = run_wrk(bases[target.base], target, args, workdir)
                     print(
-                        f"[{kind}] {result.name:26} {result.requests_per_second:9,.0f}/s  "
+                        f"[{kind}] {result.name:42} {result.requests_per_second:9,.0f}/s  "
                         f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
                         f"errors {result.errors}  status {result.status}  {result.bytes:,} B"
                     )
                     results.append(result)
+                if wanted(Target(RUSH_NAME, "confapp", ""), args.only):
+                    rush = registration_rush(bench, bases["confapp"], run_id)
+                    print(f"[{kind}] {rush_summary(rush)}")
+                    results.append(rush_result(rush))
                 if wanted(Target("programme.ics after a change", "confapp", ""), args.only):
                     for result in after_change(bench, bases, args.change_rounds):
                         print(
@@ -643,7 +833,7 @@ def bench_one(kind: str, args: argparse.Namespace) -> str:
                         results.append(result)
             finally:
                 servers.stop_all()
-        return report(args, kind, bench, results, load_before)
+        return report(args, kind, bench, results, load_before, rush)
     finally:
         servers.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
