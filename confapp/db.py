@@ -58,6 +58,7 @@ def insert_on_conflict(session: Session, table: Table) -> Any:
 # `max_overflow` more at busy moments. SQLAlchemy's own defaults; the README has the sums.
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 10
+SQLITE_POOL_SIZE = 40
 
 
 def make_engine(
@@ -71,6 +72,11 @@ def make_engine(
         engine = create_engine(
             database_url,
             connect_args={"check_same_thread": False, "timeout": 30},
+            # A connection to a file costs no server a slot: keep one for each of the thread
+            # pool's 40 threads, so a busy moment does not open (and run the PRAGMAs on) a new
+            # one per request and close it again, as SQLAlchemy's default of 5 did.
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=10,
             hide_parameters=True,
         )
         _configure_sqlite(engine)
