@@ -222,6 +222,11 @@ class PersonalisedPage:
     parts: tuple[str, ...]  # text, slot key, text, slot key, ..., text
     default: Mapping[str, str]  # each slot's text for a visitor with nothing personal
     personal: Mapping[str, str]  # each slot's text for a visitor it applies to
+    # The same, encoded once: encoding a whole page per visitor was a third of its time.
+    # (parts: bytes of text, str slot keys between them; each slot's default; personal)
+    _encoded: tuple[tuple[bytes | str, ...], Mapping[str, bytes], Mapping[str, bytes]] = field(
+        compare=False, repr=False, default=((), {}, {})
+    )
 
     @classmethod
     def of(
@@ -235,14 +240,22 @@ class PersonalisedPage:
         parts = tuple(_SLOT.split(marked))
         plain = "".join(default[p] if i % 2 else p for i, p in enumerate(parts))
         built = BuiltBody.of(plain.encode("utf-8"), media_type, last_modified)
-        return cls(built, parts, default, personal)
+        encoded = (
+            tuple(p if i % 2 else p.encode("utf-8") for i, p in enumerate(parts)),
+            {slot: text.encode("utf-8") for slot, text in default.items()},
+            {slot: text.encode("utf-8") for slot, text in personal.items()},
+        )
+        return cls(built, parts, default, personal, encoded)
 
     @property
     def body(self) -> bytes:  # what BodyCache counts
         return self.plain.body
 
     def for_visitor(self, slots: set[str]) -> bytes:
-        return self.text_for_visitor(slots).encode("utf-8")
+        parts, default, personal = self._encoded
+        return b"".join(
+            (personal[p] if p in slots else default[p]) if isinstance(p, str) else p for p in parts
+        )
 
     def text_for_visitor(self, slots: set[str]) -> str:
         return "".join(

@@ -6,11 +6,13 @@ page never points it at the ticket's agenda, so two tickets opened in one browse
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from confapp.agenda.service import find_agenda, find_agenda_of, starred_session_ids
+from confapp.agenda.service import find_agenda, starred_session_ids
 from confapp.db import Database
 from confapp.models import Agenda, Conference
 
@@ -39,14 +41,24 @@ def has_agenda_cookie(request: Request, conference_id: int) -> bool:
     return bool(request.cookies.get(cookie_name_for(conference_id)))
 
 
-def starred_by_visitor(db: Database, request: Request, conference_id: int) -> set[int]:
-    """starred_in_browser for a page built without the ORM's Conference object."""
+_STARRED = (
+    "SELECT s.session_id FROM agenda_star s JOIN agenda a ON a.key = s.agenda_key"
+    " WHERE a.key = {p} AND a.conference_id = {p}"
+)
+
+
+async def starred_by_visitor(db: Database, request: Request, conference_id: int) -> set[int]:
+    """starred_in_browser for a page built once for every visitor: one statement straight to
+    the driver, so a visitor with stars costs little more than one without."""
     key = request.cookies.get(cookie_name_for(conference_id))
-    if not key:
+    if not key or len(key) > 43:
         return set()
-    with db.read() as session:
-        agenda = find_agenda_of(session, key, conference_id)
-        return starred_session_ids(session, agenda)
+
+    def read(cursor: Any, placeholder: str) -> set[int]:
+        cursor.execute(_STARRED.format(p=placeholder), (key, conference_id))
+        return {row[0] for row in cursor.fetchall()}
+
+    return await db.read_straight_for_request(read)
 
 
 def remember_agenda(request: Request, response: Response, conference: Conference, key: str) -> None:

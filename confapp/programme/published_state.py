@@ -5,15 +5,16 @@ Every change to the programme bumps the conference's programme_version in its ow
 and a steward marking a room full changes the set of full session doors; reading both from the
 database on every request is what keeps each app process's cached bodies right the instant
 another process commits a change (see confapp.calendar.publish). The read goes straight to the
-driver, without the ORM: it is the one query a 304 or a cached page costs, and the ORM's unit of
-work made it forty times dearer than the query itself.
+driver (`Database.read_straight`), without the ORM: it is the one query a 304 or a cached page
+costs, and the ORM's unit of work made it forty times dearer than the query itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from confapp.db import Database
@@ -49,44 +50,30 @@ def read_published_state(
     db: Database, conference_slug: str, *, with_doors: bool = False
 ) -> PublishedState:
     """The conference's published state; NotFound for a conference that does not exist."""
-    sqlite = db.engine.dialect.name == "sqlite"
-    placeholder = "?" if sqlite else "%s"
-    pooled = db.engine.raw_connection()
-    try:
-        connection = pooled.driver_connection
-        if not sqlite:
-            # One round trip instead of three (BEGIN, SELECT, ROLLBACK): the reads need no
-            # transaction, as each is one statement and the first alone decides a cache key.
-            connection.autocommit = True  # type: ignore[union-attr]
-        try:
-            cursor = connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(_CONFERENCE.format(p=placeholder), (conference_slug,))
-            row = cursor.fetchone()
-            if row is None:
-                raise NotFound(f"There is no conference called “{conference_slug}”.")
-            full_doors: FullDoors = ()
-            if with_doors:
-                cursor.execute(_FULL_DOORS.format(p=placeholder), (row[0],))
-                full_doors = tuple((door[0], door[1]) for door in cursor.fetchall())
-            cursor.close()
-        finally:
-            if not sqlite:
-                connection.autocommit = False  # type: ignore[union-attr]
-    finally:
-        pooled.close()
-    return PublishedState(int(row[0]), int(row[1]), bool(row[2]), full_doors)
+    return db.read_straight(_reader(conference_slug, with_doors))
 
 
 async def published_state(
     request: Request, conference_slug: str, *, with_doors: bool = False
 ) -> PublishedState:
-    """read_published_state for a request. On SQLite the read is a few microseconds on a local
-    file, cheaper than the hop to a worker thread, so it runs on the event loop; a PostgreSQL
-    server is a network round trip away and is asked from a worker thread."""
+    """read_published_state for a request (on the event loop for SQLite)."""
     db: Database = request.app.state.db
-    if db.engine.dialect.name == "sqlite":
-        return read_published_state(db, conference_slug, with_doors=with_doors)
-    return await run_in_threadpool(read_published_state, db, conference_slug, with_doors=with_doors)
+    return await db.read_straight_for_request(_reader(conference_slug, with_doors))
+
+
+def _reader(conference_slug: str, with_doors: bool) -> Callable[[Any, str], PublishedState]:
+    def read(cursor: Any, placeholder: str) -> PublishedState:
+        cursor.execute(_CONFERENCE.format(p=placeholder), (conference_slug,))
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFound(f"There is no conference called “{conference_slug}”.")
+        full_doors: FullDoors = ()
+        if with_doors:
+            cursor.execute(_FULL_DOORS.format(p=placeholder), (row[0],))
+            full_doors = tuple((door[0], door[1]) for door in cursor.fetchall())
+        return PublishedState(int(row[0]), int(row[1]), bool(row[2]), full_doors)
+
+    return read
 
 
 def programme_cache() -> BodyCache[Programme]:

@@ -6,7 +6,6 @@ import json
 from datetime import date
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -77,8 +76,7 @@ async def _personalised(
 ) -> Response:
     starred: set[int] = set()
     if has_agenda_cookie(request, state.conference_id):  # most visitors have none: no query
-        db = _db(request)
-        starred = await run_in_threadpool(starred_by_visitor, db, request, state.conference_id)
+        starred = await starred_by_visitor(_db(request), request, state.conference_id)
     return personalised_response(request, page, slots_of(starred))
 
 
