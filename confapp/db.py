@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import anyio
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
-from starlette.concurrency import run_in_threadpool
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -60,6 +60,8 @@ def insert_on_conflict(session: Session, table: Table) -> Any:
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 10
 SQLITE_POOL_SIZE = 40
+# PostgreSQL connections each process keeps for Database.read_straight, beside the pool.
+STRAIGHT_READ_CONNECTIONS = 4
 
 Read = TypeVar("Read")
 
@@ -135,6 +137,20 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, pool_size, max_overflow)
         self._write_engine = self.engine.execution_options(confapp_write=True)
+        # On PostgreSQL the straight reads (read_straight) have a few connections of their own,
+        # never pinged before use (a ping is a round trip as dear as the read) and taken by at
+        # most as many threads at once, so no read waits for a connection and the thread pool's
+        # 40 threads do not fight over the GIL for them. A connection the server dropped is
+        # replaced and the read tried again once.
+        self._straight_engine = self.engine
+        self._straight_threads = anyio.CapacityLimiter(STRAIGHT_READ_CONNECTIONS)
+        if self.engine.dialect.name != "sqlite":
+            self._straight_engine = create_engine(
+                database_url,
+                pool_size=STRAIGHT_READ_CONNECTIONS,
+                max_overflow=0,
+                hide_parameters=True,
+            )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -188,8 +204,16 @@ class Database:
         and without the ORM: for the one or two small statements a cached response costs, where
         a unit of work cost many times the query (bench/). `placeholder` is the driver's
         parameter mark ("?" or "%s"). Only for reads each of whose statements stands alone."""
-        sqlite = self.engine.dialect.name == "sqlite"
-        pooled = self.engine.raw_connection()
+        if self.engine.dialect.name == "sqlite":
+            return self._read_straight_once(read, "?")
+        try:
+            return self._read_straight_once(read, "%s")
+        except self._straight_engine.dialect.loaded_dbapi.OperationalError:
+            return self._read_straight_once(read, "%s")  # on a fresh connection
+
+    def _read_straight_once(self, read: Callable[[Any, str], Read], placeholder: str) -> Read:
+        sqlite = placeholder == "?"
+        pooled = self._straight_engine.raw_connection()
         try:
             connection: Any = pooled.driver_connection
             if not sqlite:
@@ -198,22 +222,27 @@ class Database:
             try:
                 cursor = connection.cursor()
                 try:
-                    return read(cursor, "?" if sqlite else "%s")
+                    return read(cursor, placeholder)
                 finally:
                     cursor.close()
             finally:
-                if not sqlite:
+                if not sqlite and not connection.closed:
                     connection.autocommit = False
+        except self._straight_engine.dialect.loaded_dbapi.OperationalError:
+            pooled.invalidate()  # the server dropped it: the pool opens a new one
+            raise
         finally:
             pooled.close()
 
     async def read_straight_for_request(self, read: Callable[[Any, str], Read]) -> Read:
         """read_straight from a request: on SQLite a read of a local file takes microseconds,
         less than the hop to a worker thread, so it runs on the event loop; a PostgreSQL
-        server is a network round trip away and is asked from a worker thread."""
+        server is a network round trip away and is asked from one of a few worker threads."""
         if self.engine.dialect.name == "sqlite":
             return self.read_straight(read)
-        return await run_in_threadpool(self.read_straight, read)
+        return await anyio.to_thread.run_sync(
+            self.read_straight, read, limiter=self._straight_threads
+        )
 
     def is_reachable(self) -> bool:
         try:
@@ -225,3 +254,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._straight_engine is not self.engine:
+            self._straight_engine.dispose()

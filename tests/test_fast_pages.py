@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import brotli
 import pytest
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from confapp.accounts.service import create_api_token, find_user
@@ -227,3 +228,25 @@ def test_two_tickets_pages_share_one_built_programme_yet_each_shows_only_its_own
         assert len(forms) > 20 and {path for path, _, _ in forms} == {own}
         assert {session for _, session, pressed in forms if pressed == "true"} == stars
         assert ("Ada Firstticket" in page) == (own == first)
+
+
+def test_connections_the_server_dropped_cost_no_failed_request(
+    client: TestClient, db: Database
+) -> None:
+    """PostgreSQL restarted, or a connection killed by an administrator: the next poll of a
+    feed and the next page still answer, on fresh connections."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a server that drops connections is PostgreSQL's case")
+    assert client.get(FEED).status_code == 200
+    assert client.get(SATURDAY_LIST).status_code == 200
+    with db.engine.connect() as admin:
+        killed = admin.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert killed >= 1
+    assert client.get(FEED).status_code == 200
+    assert client.get(SATURDAY_LIST).status_code == 200
+    assert client.get(f"/{DEMO}/speakers").status_code == 200
