@@ -184,6 +184,20 @@ def conditional_response(
     return Response(compress(body, encoding, quick=True), media_type=media_type, headers=validators)
 
 
+def compressed_response(
+    request: Request, body: bytes, media_type: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A body made for this response alone and kept by nobody (a private page), compressed
+    quickly where the client takes it."""
+    encoding: Encoding = "identity"
+    if len(body) >= COMPRESS_FROM_BYTES and is_compressible(media_type):
+        encoding = preferred_encoding(request.headers.get("accept-encoding"))
+    sent = {"Vary": "Accept-Encoding", **(headers or {})}
+    if encoding != "identity":
+        sent["Content-Encoding"] = encoding
+    return Response(compress(body, encoding, quick=True), media_type=media_type, headers=sent)
+
+
 def built_body_response(
     request: Request,
     built: BuiltBody,

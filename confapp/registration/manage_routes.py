@@ -27,7 +27,12 @@ from confapp.agenda.service import (
 from confapp.agenda.star_slots import slots_of, star_buttons
 from confapp.db import Database
 from confapp.errors import error_response
-from confapp.http_cache import PRIVATE_HEADERS, PersonalisedPage, app_body_cache
+from confapp.http_cache import (
+    PRIVATE_HEADERS,
+    PersonalisedPage,
+    app_body_cache,
+    compressed_response,
+)
 from confapp.models import Agenda, Registration, RegistrationStatus
 from confapp.outbox import mail_status, queue_mail, send_mail
 from confapp.programme.published_state import (
@@ -71,6 +76,8 @@ def _private(response: Response) -> Response:
 # Stands in for a ticket's secret in the part of its page built once for every ticket; random
 # per process, so no session title can hold it.
 _SECRET_MARKER = f"ticket-secret-{secrets.token_hex(12)}"
+_STAR_MORE_HERE = f"<!--star-more-{secrets.token_hex(12)}-->"
+HTML_TYPE = "text/html; charset=utf-8"
 
 
 def _star_more(request: Request, state: PublishedState, programme: Programme) -> PersonalisedPage:
@@ -111,25 +118,31 @@ def manage_page(request: Request) -> Response:
         in_browser = starred_session_ids(
             session, agenda_from_cookie(request, session, ticket.conference)
         )
-    star_more = _star_more(request, state, programme).text_for_visitor(slots_of(starred))
-    return _private(
-        render(
-            request,
-            "registration/my_ticket.html",
-            {
-                "conference": ticket.conference,
-                "ticket": ticket,
-                "just_registered": request.query_params.get("new") == "1",
-                "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
-                "mail": mail_status(db, ticket.registration.id or 0),
-                "agenda_entries": starred_entries(programme, starred),
-                "agenda_feed_path": urls.agenda_key_feed_path(agenda_key) if agenda_key else None,
-                "star_more": Markup(star_more.replace(_SECRET_MARKER, ticket.manage_secret)),
-                "starred": starred,
-                "browser_stars_to_add": len(in_browser - starred),
-            },
-        )
+    html = templates.get_template("registration/my_ticket.html").render(
+        {
+            "request": request,
+            "conference": ticket.conference,
+            "ticket": ticket,
+            "just_registered": request.query_params.get("new") == "1",
+            "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
+            "mail": mail_status(db, ticket.registration.id or 0),
+            "agenda_entries": starred_entries(programme, starred),
+            "agenda_feed_path": urls.agenda_key_feed_path(agenda_key) if agenda_key else None,
+            "star_more": Markup(_STAR_MORE_HERE),
+            "starred": starred,
+            "browser_stars_to_add": len(in_browser - starred),
+        }
     )
+    # The list of every session goes in as bytes, encoded once for every ticket; only this
+    # ticket's secret and stars are put into it.
+    # (A cancelled ticket's page has no such list.)
+    before, here, after = html.partition(_STAR_MORE_HERE)
+    star_more = b""
+    if here:
+        star_more = _star_more(request, state, programme).for_visitor(slots_of(starred))
+        star_more = star_more.replace(_SECRET_MARKER.encode(), ticket.manage_secret.encode())
+    body = b"".join((before.encode("utf-8"), star_more, after.encode("utf-8")))
+    return compressed_response(request, body, HTML_TYPE, PRIVATE_HEADERS)
 
 
 def _ticket_agenda_or_none(session: Session, ticket: Ticket) -> Agenda | None:
