@@ -51,11 +51,14 @@ class MailStatus:
     next_attempt_at: datetime | None
 
 
-def mail_status(db: Database, registration_id: int) -> MailStatus | None:
+def mail_status(db: Database, registration_id: int, kind: str | None = None) -> MailStatus | None:
+    """The newest mail to a registration, or the newest of one `kind`: the ticket page's
+    "confirmation e-mail" is the ticket mail, not a later programme change or notice."""
+    of_kind = [OutboxMail.kind == kind] if kind is not None else []
     with db.read() as session:
         mail = session.exec(
             select(OutboxMail)
-            .where(OutboxMail.registration_id == registration_id)
+            .where(OutboxMail.registration_id == registration_id, *of_kind)
             .order_by(col(OutboxMail.id).desc())
         ).first()
     if mail is None:

@@ -28,7 +28,7 @@ from confapp import outbox
 from confapp.app import create_app
 from confapp.db import Database
 from confapp.models import Conference, OutboxMail
-from confapp.outbox import MailStatus, mail_status, send_due_mail
+from confapp.outbox import MailStatus, mail_status, queue_mail, send_due_mail
 from confapp.programme.conference_file import LoadReport
 from confapp.settings import Settings
 from confapp.tickets.admission import registration_by_code
@@ -503,3 +503,15 @@ def test_an_unexpected_error_while_sending_is_one_attempt_and_the_mail_is_tried_
     assert mail_server.mailbox.recipients == [EMAIL]
     [row] = outbox_rows(db)
     assert (row.status, row.attempts, row.last_error) == ("sent", 2, "")
+
+
+def test_the_ticket_page_shows_the_ticket_mails_state_not_a_later_mails(
+    app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
+) -> None:
+    client = app_client_for(smtp_settings(settings, mail_server))
+    ticket = register(client)
+    assert mail_status_on_page(client, ticket) == "Sent"
+    # A programme-change mail queued since, not yet sent, is not the confirmation e-mail.
+    with db.transaction() as session:
+        queue_mail(session, "programme_changes", registration_id(db, ticket))
+    assert mail_status_on_page(client, ticket) == "Sent"

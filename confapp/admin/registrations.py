@@ -49,6 +49,7 @@ from confapp.models import Conference, PaymentStatus
 from confapp.outbox import mail_status, send_mail
 from confapp.programme.queries import NotFound, list_ticket_types
 from confapp.registration.form import form_values
+from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
 from confapp.registration.places import (
     TicketOffer,
@@ -198,7 +199,7 @@ def _registration_view(
             "conference": conference,
             "found": found,
             "r": registration,
-            "mail": mail_status(db, registration.id or 0),
+            "mail": mail_status(db, registration.id or 0, TICKET_MAIL),
             "values": shown | (values or {}),
             "errors": errors or {},
             "message": message or DONE_MESSAGES.get(request.query_params.get("done", ""), ""),

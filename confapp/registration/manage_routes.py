@@ -41,7 +41,7 @@ from confapp.programme.published_state import (
     read_published_state,
 )
 from confapp.programme.queries import Programme, public_session
-from confapp.registration.mail import LINK_MAIL
+from confapp.registration.mail import LINK_MAIL, TICKET_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
@@ -125,7 +125,7 @@ def manage_page(request: Request) -> Response:
             "ticket": ticket,
             "just_registered": request.query_params.get("new") == "1",
             "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
-            "mail": mail_status(db, ticket.registration.id or 0),
+            "mail": mail_status(db, ticket.registration.id or 0, TICKET_MAIL),
             "agenda_entries": starred_entries(programme, starred),
             "agenda_feed_path": urls.agenda_key_feed_path(agenda_key) if agenda_key else None,
             "star_more": Markup(_STAR_MORE_HERE),
