@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from confapp.db import Database
 from confapp.migrate import upgrade_to_head
@@ -72,8 +74,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
         access_log=False,
         log_level="info",
+        log_config=serve_log_config(),
     )
     return 0
+
+
+def serve_log_config() -> dict[str, Any]:
+    """uvicorn's logging, and confapp's own loggers beside it. With `--workers` 2 or more each
+    worker process sets up logging from this alone, so without it confapp's lines (mail not
+    sent, data erased) were lost, or printed with no level or name."""
+    import uvicorn.config
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["confapp"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["confapp"] = {
+        "formatter": "confapp",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["confapp"] = {"handlers": ["confapp"], "level": "INFO", "propagate": False}
+    return config
 
 
 def cmd_load(args: argparse.Namespace) -> int:

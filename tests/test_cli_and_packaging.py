@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -14,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from confapp.db import Database
+from confapp.migrate import upgrade_to_head
+from confapp.programme.conference_file import load_conference_file
+from confapp.resources import demo_seed_path
 from tests.conftest import DEMO, free_port
+from tests.test_several_processes import start_serve, wait_until_healthy
+from tests.test_several_processes import stop as stop_serve
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -227,3 +234,41 @@ def test_an_installed_wheel_serves_the_demo_from_any_directory(wheel: Path, tmp_
     finally:
         stop(process)
     assert "Programme" in page and ".programme-grid" in css
+
+
+def test_with_several_workers_confapps_own_log_lines_still_reach_the_log(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A mail that cannot go out is logged with its level and logger by a worker process of
+    `confapp serve --workers 2`, as by a single process."""
+    db = Database(sqlite_url)
+    upgrade_to_head(db.engine)
+    load_conference_file(db, demo_seed_path())
+    db.dispose()
+    closed_port = str(free_port())  # nothing listens there: every delivery fails
+    server = start_serve(
+        "workers",
+        sqlite_url,
+        tmp_path,
+        extra_env={"CONFAPP_SMTP_HOST": "127.0.0.1", "CONFAPP_SMTP_PORT": closed_port},
+        workers=2,
+    )
+    try:
+        wait_until_healthy(server)
+        body = {"name": "Rosa Logline", "email": "rosa@example.org", "ticket_type": "waged"}
+        request = urllib.request.Request(
+            f"{server.url}/api/{DEMO}/registrations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert answer.status == 201
+        deadline = time.monotonic() + 30
+        while "confapp.mail:" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [line] = [line for line in server.output().splitlines() if "confapp.mail:" in line]
+        assert line.startswith("WARNING") and "not sent" in line
+        assert "rosa@example.org" not in server.output()  # and nothing personal
+    finally:
+        stop_serve(server)

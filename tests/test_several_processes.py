@@ -50,7 +50,14 @@ class ServeProcess:
         return self.log.read_text(errors="replace")
 
 
-def start_serve(name: str, database_url: str, folder: Path) -> ServeProcess:
+def start_serve(
+    name: str,
+    database_url: str,
+    folder: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> ServeProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # Only what this test sets: no CONFAPP_* from the environment running the suite.
@@ -61,10 +68,14 @@ def start_serve(name: str, database_url: str, folder: Path) -> ServeProcess:
         CONFAPP_SEED_FILE="",
         CONFAPP_HOUSEKEEPING_SECONDS="0",
     )
+    env.update(extra_env or {})
     log = folder / f"serve-{name}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "confapp.cli", "serve", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "confapp.cli", "serve", "--port", str(port)),
+                *("--workers", str(workers)),
+            ],
             cwd=folder,
             env=env,
             stdout=output,
