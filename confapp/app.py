@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 background.start_soon(run_housekeeping, db, settings)
             yield
             background.cancel_scope.cancel()
+        await db.close_for_this_loop()
         db.dispose()
 
     routes = [

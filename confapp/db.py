@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
+
+from confapp.straight_reads import StraightReads
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -60,10 +61,9 @@ def insert_on_conflict(session: Session, table: Table) -> Any:
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 10
 SQLITE_POOL_SIZE = 40
-# PostgreSQL connections each process keeps for Database.read_straight, beside the pool.
+# PostgreSQL connections each event loop (one in a served process) keeps beside the pool for
+# Database.read_straight_for_request.
 STRAIGHT_READ_CONNECTIONS = 4
-
-Read = TypeVar("Read")
 
 
 def make_engine(
@@ -137,19 +137,14 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, pool_size, max_overflow)
         self._write_engine = self.engine.execution_options(confapp_write=True)
-        # On PostgreSQL the straight reads (read_straight) have a few connections of their own,
-        # never pinged before use (a ping is a round trip as dear as the read) and taken by at
-        # most as many threads at once, so no read waits for a connection and the thread pool's
-        # 40 threads do not fight over the GIL for them. A connection the server dropped is
-        # replaced and the read tried again once.
-        self._straight_engine = self.engine
-        self._straight_threads = anyio.CapacityLimiter(STRAIGHT_READ_CONNECTIONS)
+        # On PostgreSQL, reads from the event loop (read_straight_for_request) have a few
+        # asynchronous connections of their own per event loop (confapp.straight_reads); reads
+        # from a worker thread (read_straight) take the pool's.
+        self._async_reads: StraightReads | None = None
         if self.engine.dialect.name != "sqlite":
-            self._straight_engine = create_engine(
-                database_url,
-                pool_size=STRAIGHT_READ_CONNECTIONS,
-                max_overflow=0,
-                hide_parameters=True,
+            conninfo = self.engine.url.set(drivername="postgresql")
+            self._async_reads = StraightReads(
+                conninfo.render_as_string(hide_password=False), STRAIGHT_READ_CONNECTIONS
             )
 
     @contextmanager
@@ -199,50 +194,54 @@ class Database:
             yield held
         # Closing the file lets the lock go.
 
-    def read_straight(self, read: Callable[[Any, str], Read]) -> Read:
-        """`read(cursor, placeholder)` on a pooled driver connection, outside any transaction
-        and without the ORM: for the one or two small statements a cached response costs, where
-        a unit of work cost many times the query (bench/). `placeholder` is the driver's
-        parameter mark ("?" or "%s"). Only for reads each of whose statements stands alone."""
+    def read_straight(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of one small statement, on a pooled driver connection, outside any
+        transaction and without the ORM: for the query a cached response costs, where a unit of
+        work cost many times the query itself (bench/). `sql` marks parameters with `{p}`."""
         if self.engine.dialect.name == "sqlite":
-            return self._read_straight_once(read, "?")
+            return self._read_straight_once(sql.format(p="?"), params)
         try:
-            return self._read_straight_once(read, "%s")
-        except self._straight_engine.dialect.loaded_dbapi.OperationalError:
-            return self._read_straight_once(read, "%s")  # on a fresh connection
+            return self._read_straight_once(sql.format(p="%s"), params)
+        except self.engine.dialect.loaded_dbapi.OperationalError:
+            return self._read_straight_once(sql.format(p="%s"), params)  # on a new connection
 
-    def _read_straight_once(self, read: Callable[[Any, str], Read], placeholder: str) -> Read:
-        sqlite = placeholder == "?"
-        pooled = self._straight_engine.raw_connection()
+    def _read_straight_once(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        sqlite = self.engine.dialect.name == "sqlite"
+        pooled = self.engine.raw_connection()
         try:
             connection: Any = pooled.driver_connection
             if not sqlite:
-                # One round trip per statement instead of three (BEGIN, SELECT, ROLLBACK).
+                # One round trip instead of three (BEGIN, SELECT, ROLLBACK).
                 connection.autocommit = True
             try:
                 cursor = connection.cursor()
                 try:
-                    return read(cursor, placeholder)
+                    cursor.execute(sql, params)
+                    return list(cursor.fetchall())
                 finally:
                     cursor.close()
             finally:
                 if not sqlite and not connection.closed:
                     connection.autocommit = False
-        except self._straight_engine.dialect.loaded_dbapi.OperationalError:
+        except self.engine.dialect.loaded_dbapi.OperationalError:
             pooled.invalidate()  # the server dropped it: the pool opens a new one
             raise
         finally:
             pooled.close()
 
-    async def read_straight_for_request(self, read: Callable[[Any, str], Read]) -> Read:
-        """read_straight from a request: on SQLite a read of a local file takes microseconds,
-        less than the hop to a worker thread, so it runs on the event loop; a PostgreSQL
-        server is a network round trip away and is asked from one of a few worker threads."""
-        if self.engine.dialect.name == "sqlite":
-            return self.read_straight(read)
-        return await anyio.to_thread.run_sync(
-            self.read_straight, read, limiter=self._straight_threads
-        )
+    async def read_straight_for_request(
+        self, sql: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """read_straight from a request, on the event loop: on SQLite a read of a local file
+        takes microseconds, less than the hop to a worker thread; on PostgreSQL through an
+        asynchronous connection of this event loop's own (confapp.straight_reads)."""
+        if self._async_reads is None:
+            return self.read_straight(sql, params)
+        return await self._async_reads.fetch(sql.format(p="%s"), params)
+
+    async def close_for_this_loop(self) -> None:
+        if self._async_reads is not None:
+            await self._async_reads.close_here()
 
     def is_reachable(self) -> bool:
         try:
@@ -254,5 +253,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._straight_engine is not self.engine:
-            self._straight_engine.dispose()

@@ -6,8 +6,6 @@ page never points it at the ticket's agenda, so two tickets opened in one browse
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -54,11 +52,8 @@ async def starred_by_visitor(db: Database, request: Request, conference_id: int)
     if not key or len(key) > 43:
         return set()
 
-    def read(cursor: Any, placeholder: str) -> set[int]:
-        cursor.execute(_STARRED.format(p=placeholder), (key, conference_id))
-        return {row[0] for row in cursor.fetchall()}
-
-    return await db.read_straight_for_request(read)
+    rows = await db.read_straight_for_request(_STARRED, (key, conference_id))
+    return {row[0] for row in rows}
 
 
 def remember_agenda(request: Request, response: Response, conference: Conference, key: str) -> None:

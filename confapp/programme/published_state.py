@@ -11,7 +11,6 @@ costs, and the ORM's unit of work made it forty times dearer than the query itse
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +38,16 @@ _CONFERENCE = (
     "SELECT id, programme_version, programme_published_at IS NOT NULL"
     " FROM conference WHERE slug = {p}"
 )
-_FULL_DOORS = (
-    "SELECT d.session_id, d.overflow_room_id FROM session_door d"
-    " JOIN programme_session s ON s.id = d.session_id"
-    " WHERE s.conference_id = {p} AND d.full_since IS NOT NULL ORDER BY d.session_id"
+# The same with a row for each full door (or one row with NULLs when none is full): one round
+# trip for a page.
+_CONFERENCE_AND_FULL_DOORS = (
+    "SELECT c.id, c.programme_version, c.programme_published_at IS NOT NULL,"
+    " d.session_id, d.overflow_room_id"
+    " FROM conference c LEFT JOIN ("
+    "  SELECT s.conference_id, d.session_id, d.overflow_room_id FROM session_door d"
+    "  JOIN programme_session s ON s.id = d.session_id WHERE d.full_since IS NOT NULL"
+    " ) d ON d.conference_id = c.id"
+    " WHERE c.slug = {p} ORDER BY d.session_id"
 )
 
 
@@ -50,30 +55,25 @@ def read_published_state(
     db: Database, conference_slug: str, *, with_doors: bool = False
 ) -> PublishedState:
     """The conference's published state; NotFound for a conference that does not exist."""
-    return db.read_straight(_reader(conference_slug, with_doors))
+    sql = _CONFERENCE_AND_FULL_DOORS if with_doors else _CONFERENCE
+    return _state(conference_slug, db.read_straight(sql, (conference_slug,)))
 
 
 async def published_state(
     request: Request, conference_slug: str, *, with_doors: bool = False
 ) -> PublishedState:
-    """read_published_state for a request (on the event loop for SQLite)."""
+    """read_published_state for a request, on the event loop."""
     db: Database = request.app.state.db
-    return await db.read_straight_for_request(_reader(conference_slug, with_doors))
+    sql = _CONFERENCE_AND_FULL_DOORS if with_doors else _CONFERENCE
+    return _state(conference_slug, await db.read_straight_for_request(sql, (conference_slug,)))
 
 
-def _reader(conference_slug: str, with_doors: bool) -> Callable[[Any, str], PublishedState]:
-    def read(cursor: Any, placeholder: str) -> PublishedState:
-        cursor.execute(_CONFERENCE.format(p=placeholder), (conference_slug,))
-        row = cursor.fetchone()
-        if row is None:
-            raise NotFound(f"There is no conference called “{conference_slug}”.")
-        full_doors: FullDoors = ()
-        if with_doors:
-            cursor.execute(_FULL_DOORS.format(p=placeholder), (row[0],))
-            full_doors = tuple((door[0], door[1]) for door in cursor.fetchall())
-        return PublishedState(int(row[0]), int(row[1]), bool(row[2]), full_doors)
-
-    return read
+def _state(conference_slug: str, rows: list[tuple[Any, ...]]) -> PublishedState:
+    if not rows:
+        raise NotFound(f"There is no conference called “{conference_slug}”.")
+    conference_id, version, published = rows[0][:3]
+    full_doors: FullDoors = tuple((row[3], row[4]) for row in rows if len(row) > 3 and row[3])
+    return PublishedState(int(conference_id), int(version), bool(published), full_doors)
 
 
 def programme_cache() -> BodyCache[Programme]:
