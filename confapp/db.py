@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
-from confapp.straight_reads import StraightReads
+if TYPE_CHECKING:
+    from confapp.straight_reads import StraightReads
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -142,6 +143,9 @@ class Database:
         # from a worker thread (read_straight) take the pool's.
         self._async_reads: StraightReads | None = None
         if self.engine.dialect.name != "sqlite":
+            # Imported here: psycopg is only installed with PostgreSQL (the `postgres` extra).
+            from confapp.straight_reads import StraightReads
+
             conninfo = self.engine.url.set(drivername="postgresql")
             self._async_reads = StraightReads(
                 conninfo.render_as_string(hide_password=False), STRAIGHT_READ_CONNECTIONS
