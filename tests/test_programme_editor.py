@@ -5,6 +5,7 @@ a save that would overwrite someone else's is refused with what they changed."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -447,3 +448,58 @@ def test_a_change_saved_by_a_script_moves_the_version_the_form_was_opened_at(
     assert re.search(r"<strong>Language</strong>: from “en” to “de”", answer.text)
     merged = form_on(answer.text, f"{EDITOR}/sessions/{LENIN}")
     assert (merged["language"], merged["start"]) == ("de", "09:45")
+
+
+def unpublish(db: Database) -> None:
+    with db.transaction() as session:
+        conference = session.exec(select(Conference).where(Conference.slug == DEMO)).one()
+        conference.programme_published_at = None
+
+
+def test_a_session_of_a_draft_programme_can_be_deleted_from_its_form(
+    organiser: TestClient, db: Database
+) -> None:
+    delete_path = f"{EDITOR}/sessions/{LENIN}/delete"
+    # Published: no delete button, and a delete posted anyway is refused, the session kept.
+    page = organiser.get(f"{EDITOR}/sessions/{LENIN}").text
+    assert delete_path not in page
+    version = str(stored(db, LENIN).version)
+    token = csrf_token(organiser)
+    refused = organiser.post(delete_path, data={"version": version, "csrf_token": token})
+    assert refused.status_code == 422
+    assert "cancel the session instead" in refused.text
+    assert stored(db, LENIN).status == "confirmed"
+
+    unpublish(db)
+    page = organiser.get(f"{EDITOR}/sessions/{LENIN}").text
+    delete = form_on(page, delete_path)
+    title = stored(db, LENIN).title
+    done = organiser.post(delete_path, data=delete, follow_redirects=False)
+    assert done.status_code == 303
+    day = organiser.get(done.headers["location"]).text
+    assert f"Deleted “{title}”." in html.unescape(day)
+    assert f'id="session-{LENIN}"' not in day
+    with db.read() as session:
+        assert (
+            session.exec(select(ProgrammeSession).where(ProgrammeSession.slug == LENIN)).first()
+            is None
+        )
+    # The same form again: the session is gone.
+    assert organiser.post(delete_path, data=delete).status_code == 404
+
+
+def test_deleting_a_session_someone_changed_meanwhile_is_refused(
+    organiser: TestClient, db: Database
+) -> None:
+    unpublish(db)
+    delete_path = f"{EDITOR}/sessions/{LENIN}/delete"
+    delete = form_on(organiser.get(f"{EDITOR}/sessions/{LENIN}").text, delete_path)
+    edit = session_form(organiser, LENIN)
+    edit["title"] = "Renamed by the other organiser"
+    assert (
+        organiser.post(f"{EDITOR}/sessions/{LENIN}", data=edit, follow_redirects=False).status_code
+        == 303
+    )
+    refused = organiser.post(delete_path, data=delete)
+    assert refused.status_code == 409
+    assert stored(db, LENIN).title == "Renamed by the other organiser"

@@ -52,6 +52,8 @@ from confapp.programme.editing import (
     VersionConflict,
     conference_for_update,
     create_session,
+    delete_session,
+    find_session,
     new_clashes,
     read_version,
     session_clashes,
@@ -85,6 +87,7 @@ NOTICES = {
     "saved": "Saved “{title}”.",
     "moved": "Moved “{title}”.",
     "undone": "“{title}” is back where it was.",
+    "deleted": "Deleted “{title}”.",
     "conflict": "Someone else changed “{title}” since this page was loaded; nothing was moved. "
     "Here is the programme as it is now.",
 }
@@ -392,6 +395,8 @@ def day_page(request: Request) -> Response:
     kind, slug = request.query_params.get("notice", ""), request.query_params.get("session", "")
     if kind in NOTICES and slug in titles:
         notice = NOTICES[kind].format(title=titles[slug])
+    elif kind == "deleted":  # gone from the programme: its title comes with the notice
+        notice = NOTICES[kind].format(title=request.query_params.get("title", "")[:200])
     return admin_page(
         request,
         "admin/programme/day.html",
@@ -530,6 +535,7 @@ def _session_form_page(
             "roles": ROLES,
             "action": action,
             "status_action": f"{action}/status" if session_slug else "",
+            "delete_action": f"{action}/delete" if session_slug else "",
             # A restore that makes clashes is confirmed with its own small form.
             "form_kind": "status" if restoring else "session",
             "status_value": SessionStatus.confirmed.value,
@@ -715,6 +721,51 @@ async def session_status_submit(request: Request) -> Response:
     return await run_in_threadpool(_change_status, request, fields)
 
 
+DRAFT_ONLY = (
+    "The programme is published: cancel the session instead, so that calendars which have it "
+    "are told."
+)
+
+
+def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
+    """Delete a session from a programme not yet published. Once it is public a session is
+    only ever cancelled, so that every calendar that has it hears so."""
+    conference, principal = _organiser(request)
+    slug = request.path_params["session"]
+    try:
+        with _db(request).transaction() as db:
+            locked = conference_for_update(db, conference.slug)
+            if locked.programme_published_at is not None:
+                raise EditRefused({"form": DRAFT_ONLY})
+            record = find_session(db, locked, slug)
+            title, day = record.title, to_local(record.start, locked.timezone).date()
+            delete_session(
+                db, locked, slug, expected_version=read_version(fields.get("version", ""))
+            )
+    except (EditRefused, VersionConflict) as refusal:
+        programme, _ = _load(_db(request), conference)
+        entry = programme.session(slug)
+        if entry is None:
+            raise NotFound("There is no session at this address.") from None
+        conflict = isinstance(refusal, VersionConflict)
+        return _session_form_page(
+            request,
+            conference,
+            principal,
+            form_from_entry(entry),
+            session_slug=slug,
+            errors={"form": STATUS_CONFLICT if conflict else "; ".join(refusal.fields.values())},
+            status_code=409 if conflict else 422,
+        )
+    target = day_path(conference.slug, day, notice="deleted", title=title)
+    return RedirectResponse(target, status_code=303)
+
+
+async def session_delete_submit(request: Request) -> Response:
+    fields, _ = await _read_form(request)
+    return await run_in_threadpool(_delete_draft_session, request, fields)
+
+
 # ---- drag to move: the clashes a move would make, before it is made ---------------------------
 
 MOVE_FIELDS = ("room", "start", "end")
@@ -769,6 +820,11 @@ routes = [
     Route(
         "/admin/{conference}/programme/sessions/{session}/status",
         session_status_submit,
+        methods=["POST"],
+    ),
+    Route(
+        "/admin/{conference}/programme/sessions/{session}/delete",
+        session_delete_submit,
         methods=["POST"],
     ),
     Route(
