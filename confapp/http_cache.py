@@ -81,6 +81,13 @@ def is_compressible(media_type: str) -> bool:
     return media_type.startswith(_COMPRESSIBLE_TYPES)
 
 
+def encoding_for(request: Request, body: bytes, media_type: str) -> Encoding:
+    """The coding to send `body` in: none for small or already compact bodies."""
+    if len(body) < COMPRESS_FROM_BYTES or not is_compressible(media_type):
+        return "identity"
+    return preferred_encoding(request.headers.get("accept-encoding"))
+
+
 @dataclass(frozen=True)
 class BuiltBody:
     """A document built once and served many times, with its validators. Its compressed forms
@@ -97,9 +104,7 @@ class BuiltBody:
         return cls(body, media_type, last_modified, strong_etag(body))
 
     def encoding_for(self, request: Request) -> Encoding:
-        if len(self.body) < COMPRESS_FROM_BYTES or not is_compressible(self.media_type):
-            return "identity"
-        return preferred_encoding(request.headers.get("accept-encoding"))
+        return encoding_for(request, self.body, self.media_type)
 
     def encoded(self, encoding: Encoding) -> bytes:
         if encoding == "identity":
@@ -167,9 +172,7 @@ def conditional_response(
     it), or 304 without it when the client's If-None-Match or If-Modified-Since says it already
     holds this version."""
     etag = etag or strong_etag(body)
-    encoding: Encoding = "identity"
-    if len(body) >= COMPRESS_FROM_BYTES and is_compressible(media_type):
-        encoding = preferred_encoding(request.headers.get("accept-encoding"))
+    encoding = encoding_for(request, body, media_type)
     validators = {
         "ETag": etag if encoding == "identity" else f'{etag[:-1]}-{encoding}"',
         "Last-Modified": http_date(last_modified),
@@ -189,9 +192,7 @@ def compressed_response(
 ) -> Response:
     """A body made for this response alone and kept by nobody (a private page), compressed
     quickly where the client takes it."""
-    encoding: Encoding = "identity"
-    if len(body) >= COMPRESS_FROM_BYTES and is_compressible(media_type):
-        encoding = preferred_encoding(request.headers.get("accept-encoding"))
+    encoding = encoding_for(request, body, media_type)
     sent = {"Vary": "Accept-Encoding", **(headers or {})}
     if encoding != "identity":
         sent["Content-Encoding"] = encoding
@@ -233,14 +234,11 @@ class PersonalisedPage:
     slots, which costs one pass over the page instead of rendering it again."""
 
     plain: BuiltBody
-    parts: tuple[str, ...]  # text, slot key, text, slot key, ..., text
-    default: Mapping[str, str]  # each slot's text for a visitor with nothing personal
-    personal: Mapping[str, str]  # each slot's text for a visitor it applies to
-    # The same, encoded once: encoding a whole page per visitor was a third of its time.
-    # (parts: bytes of text, str slot keys between them; each slot's default; personal)
-    _encoded: tuple[tuple[bytes | str, ...], Mapping[str, bytes], Mapping[str, bytes]] = field(
-        compare=False, repr=False, default=((), {}, {})
-    )
+    # Encoded once (encoding a whole page per visitor was a third of its time): bytes of text,
+    # with each slot's key (a str) between them.
+    parts: tuple[bytes | str, ...]
+    default: Mapping[str, bytes]  # each slot for a visitor with nothing personal
+    personal: Mapping[str, bytes]  # each slot for a visitor it applies to
 
     @classmethod
     def of(
@@ -251,30 +249,23 @@ class PersonalisedPage:
         media_type: str,
         last_modified: datetime,
     ) -> PersonalisedPage:
-        parts = tuple(_SLOT.split(marked))
-        plain = "".join(default[p] if i % 2 else p for i, p in enumerate(parts))
-        built = BuiltBody.of(plain.encode("utf-8"), media_type, last_modified)
-        encoded = (
-            tuple(p if i % 2 else p.encode("utf-8") for i, p in enumerate(parts)),
+        split = _SLOT.split(marked)
+        plain = "".join(default[p] if i % 2 else p for i, p in enumerate(split))
+        return cls(
+            BuiltBody.of(plain.encode("utf-8"), media_type, last_modified),
+            tuple(p if i % 2 else p.encode("utf-8") for i, p in enumerate(split)),
             {slot: text.encode("utf-8") for slot, text in default.items()},
             {slot: text.encode("utf-8") for slot, text in personal.items()},
         )
-        return cls(built, parts, default, personal, encoded)
 
     @property
     def body(self) -> bytes:  # what BodyCache counts
         return self.plain.body
 
     def for_visitor(self, slots: set[str]) -> bytes:
-        parts, default, personal = self._encoded
         return b"".join(
-            (personal[p] if p in slots else default[p]) if isinstance(p, str) else p for p in parts
-        )
-
-    def text_for_visitor(self, slots: set[str]) -> str:
-        return "".join(
-            (self.personal[p] if p in slots else self.default[p]) if i % 2 else p
-            for i, p in enumerate(self.parts)
+            (self.personal[p] if p in slots else self.default[p]) if isinstance(p, str) else p
+            for p in self.parts
         )
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from confapp.agenda.service import find_agenda, starred_session_ids
+from confapp.agenda.service import find_agenda
 from confapp.db import Database
 from confapp.models import Agenda, Conference
 
@@ -30,11 +30,6 @@ def agenda_from_cookie(request: Request, session: Session, conference: Conferenc
     return find_agenda(session, request.cookies.get(cookie_name(conference)), conference)
 
 
-def starred_in_browser(request: Request, session: Session, conference: Conference) -> set[int]:
-    """Ids of the sessions this browser's agenda has starred (empty without an agenda)."""
-    return starred_session_ids(session, agenda_from_cookie(request, session, conference))
-
-
 def has_agenda_cookie(request: Request, conference_id: int) -> bool:
     return bool(request.cookies.get(cookie_name_for(conference_id)))
 
@@ -46,8 +41,9 @@ _STARRED = (
 
 
 async def starred_by_visitor(db: Database, request: Request, conference_id: int) -> set[int]:
-    """starred_in_browser for a page built once for every visitor: one statement straight to
-    the driver, so a visitor with stars costs little more than one without."""
+    """The sessions this browser's agenda has starred, for a page built once for every
+    visitor: one statement straight to the driver, so a visitor with stars costs little more
+    than one without."""
     key = request.cookies.get(cookie_name_for(conference_id))
     if not key or len(key) > 43:
         return set()
