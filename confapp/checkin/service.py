@@ -252,13 +252,11 @@ def admit(
     (when, by whom) after; "cancelled", "invalid" or "wrong_conference" admit nobody."""
     assert conference.id is not None
     found = _find(session, conference, parse_scan(scan))
-    if found.registration is None:
-        assert found.refusal is not None
-        return CheckinResult(found.refusal)
+    refusal = _refusal(session, found)
+    if refusal is not None:
+        return refusal
     registration = found.registration
-    assert registration.id is not None
-    if _refused(registration):
-        return _answer(session, registration, Result.cancelled, None, found.ticket_type_name)
+    assert registration is not None and registration.id is not None
     checkin = _insert_once(
         session,
         Checkin(
@@ -278,6 +276,17 @@ def admit(
     return _answer(session, registration, Result.already_admitted, standing, found.ticket_type_name)
 
 
+def _refusal(session: Session, found: _Found) -> CheckinResult | None:
+    """The answer to a scan of no ticket of ours (invalid, another conference's) or of a
+    cancelled one; None when the ticket is ours and standing."""
+    if found.registration is None:
+        assert found.refusal is not None
+        return CheckinResult(found.refusal)
+    if _refused(found.registration):
+        return _answer(session, found.registration, Result.cancelled, None, found.ticket_type_name)
+    return None
+
+
 def answer_without_admitting(
     session: Session, conference: Conference, scan: str
 ) -> CheckinResult | None:
@@ -286,13 +295,11 @@ def answer_without_admitting(
     in a write transaction, decides. The answer is as true as one given from inside the
     write transaction a moment later would have been."""
     found = _find(session, conference, parse_scan(scan))
-    if found.registration is None:
-        assert found.refusal is not None
-        return CheckinResult(found.refusal)
+    refusal = _refusal(session, found)
+    if refusal is not None:
+        return refusal
     registration = found.registration
-    assert registration.id is not None
-    if _refused(registration):
-        return _answer(session, registration, Result.cancelled, None, found.ticket_type_name)
+    assert registration is not None
     if found.standing is not None:
         return _answer(
             session,
