@@ -6,7 +6,7 @@ and a steward marking a room full changes the set of full session doors; reading
 database on every request is what keeps each app process's cached bodies right the instant
 another process commits a change (see confapp.calendar.publish). The read goes straight to the
 driver (`Database.read_straight`), without the ORM: it is the one query a 304 or a cached page
-costs, and the ORM's unit of work made it forty times dearer than the query itself.
+costs, and on SQLite the ORM's unit of work made it forty times dearer than the query.
 """
 
 from __future__ import annotations
