@@ -16,23 +16,23 @@ from starlette.staticfiles import StaticFiles
 
 from confapp import openapi
 from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
-from confapp.admin import account as admin_account
-from confapp.admin import account_links as admin_account_links
-from confapp.admin import audit_log as admin_audit_log
 from confapp.admin import auth as admin_auth
-from confapp.admin import door_api as admin_door_api
-from confapp.admin import door_dashboard as admin_door_dashboard
-from confapp.admin import door_page as admin_door_page
-from confapp.admin import notices as admin_notices
-from confapp.admin import people as admin_people
-from confapp.admin import programme_api as admin_programme_api
-from confapp.admin import programme_editor as admin_programme_editor
-from confapp.admin import programme_problems as admin_programme_problems
-from confapp.admin import programme_records as admin_programme_records
-from confapp.admin import registration_settings as admin_registration_settings
-from confapp.admin import registrations as admin_registrations
-from confapp.admin import reports as admin_reports
 from confapp.admin import routes as admin_routes
+from confapp.admin.accounts import audit_log as admin_audit_log
+from confapp.admin.accounts import mail_links as admin_account_links
+from confapp.admin.accounts import my_account as admin_account
+from confapp.admin.accounts import people as admin_people
+from confapp.admin.door import api as admin_door_api
+from confapp.admin.door import dashboard as admin_door_dashboard
+from confapp.admin.door import scanner as admin_door_page
+from confapp.admin.programme import api as admin_programme_api
+from confapp.admin.programme import editor as admin_programme_editor
+from confapp.admin.programme import problems as admin_programme_problems
+from confapp.admin.programme import records as admin_programme_records
+from confapp.admin.registrations import desk as admin_registrations
+from confapp.admin.registrations import notices as admin_notices
+from confapp.admin.registrations import reports as admin_reports
+from confapp.admin.registrations import settings as admin_registration_settings
 from confapp.agenda import routes as agenda_routes
 from confapp.body_limit import BodyLimitMiddleware
 from confapp.calendar import routes as calendar_routes

@@ -215,7 +215,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_mail(args: argparse.Namespace) -> int:
     import anyio
 
-    from confapp import mail_kinds  # noqa: F401 - so every kind of mail has its builder
+    from confapp import mail_registry  # noqa: F401 - so every kind of mail has its builder
     from confapp.outbox import send_due_mail
     from confapp.programme.change_mail import batch_programme_changes
     from confapp.times import utcnow

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 
-from confapp import mail_kinds, throttle  # noqa: F401 - mail_kinds: a builder for every kind
+from confapp import mail_registry, throttle  # noqa: F401 - a builder for every kind of mail
 from confapp.db import Database
 from confapp.outbox import send_due_mail
 from confapp.programme.change_mail import batch_programme_changes

@@ -28,4 +28,6 @@ fi
 
 .venv/bin/python -m ruff format --check confapp tests
 .venv/bin/python -m ruff check confapp tests
+# Imports run one way (pyproject.toml, [tool.importlinter]; docs/architecture.md, "Layers").
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

@@ -299,7 +299,7 @@ def test_whatever_sends_mail_knows_every_kind_of_mail() -> None:
     import sys
 
     script = (
-        "import confapp.mail_kinds, confapp.outbox;"
+        "import confapp.mail_registry, confapp.outbox;"
         "print(' '.join(sorted(confapp.outbox._builders)))"
     )
     kinds = subprocess.run(

@@ -16,10 +16,10 @@ from sqlmodel import col, func, select
 from starlette.testclient import TestClient
 
 from confapp.accounts.service import create_api_token, find_user
-from confapp.admin.registrations_service import CSV_COLUMNS
 from confapp.db import Database
 from confapp.models import AuditEntry, Conference, OutboxMail, Registration
 from confapp.programme.queries import get_conference
+from confapp.registration.desk import CSV_COLUMNS
 from confapp.registration.form import check_registration
 from confapp.registration.places import ticket_offers
 from confapp.registration.privacy import erase_attendee

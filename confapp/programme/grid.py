@@ -50,11 +50,12 @@ class DayGrid:
         return sum(column.lanes for column in self.columns)
 
 
-def _assign_lanes(entries: list[SessionEntry]) -> dict[int, int]:
-    """Lane per session (by id) so that sessions overlapping in time never share a lane."""
+def assign_lanes(entries: list[SessionEntry]) -> dict[str, int]:
+    """A lane per session (by slug) so that sessions overlapping in time in one room never share
+    one. Ties go by slug, so the public grid and the editor's day view agree."""
     lane_ends: list[datetime] = []
-    lanes: dict[int, int] = {}
-    for entry in sorted(entries, key=lambda e: (e.record.start, e.record.end)):
+    lanes: dict[str, int] = {}
+    for entry in sorted(entries, key=lambda e: (e.record.start, e.record.end, e.slug)):
         lane = next(
             (n for n, end in enumerate(lane_ends) if end <= entry.record.start), len(lane_ends)
         )
@@ -62,7 +63,7 @@ def _assign_lanes(entries: list[SessionEntry]) -> dict[int, int]:
             lane_ends.append(entry.record.end)
         else:
             lane_ends[lane] = entry.record.end
-        lanes[id(entry)] = lane
+        lanes[entry.slug] = lane
     return lanes
 
 
@@ -84,10 +85,10 @@ def build_day_grid(entries: list[SessionEntry], rooms: list[Room]) -> DayGrid:
         ordered.append(None)
     rooms_by_id = {room.id: room for room in rooms}
     columns: list[GridColumn] = []
-    lane_of: dict[int, int] = {}
+    lane_of: dict[str, int] = {}
     line = 2
     for room_id in ordered:
-        lanes = _assign_lanes(by_room[room_id])
+        lanes = assign_lanes(by_room[room_id])
         lane_of.update(lanes)
         count = max(lanes.values()) + 1
         columns.append(GridColumn(rooms_by_id.get(room_id) if room_id else None, line, count))
@@ -110,7 +111,7 @@ def build_day_grid(entries: list[SessionEntry], rooms: list[Room]) -> DayGrid:
     cells = [
         GridCell(
             entry=e,
-            column=first_line_of[e.room.id if e.room else None] + lane_of[id(e)],
+            column=first_line_of[e.room.id if e.room else None] + lane_of[e.slug],
             row_start=row(e.local_start),
             row_end=max(row(e.local_end, round_up=True), row(e.local_start) + 1),
         )

@@ -12,8 +12,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.agenda.cookie import has_agenda_cookie, starred_by_visitor
-from confapp.agenda.star_slots import slots_of, star_buttons
 from confapp.db import Database
 from confapp.http_cache import (
     BuiltBody,
@@ -35,6 +33,12 @@ from confapp.programme.queries import (
     SessionEntry,
     list_conferences,
     list_ticket_types,
+)
+from confapp.programme.visitor_stars import (
+    has_agenda_cookie,
+    slots_of,
+    star_buttons,
+    starred_by_visitor,
 )
 from confapp.templating import render, templates
 

@@ -24,7 +24,6 @@ from confapp.agenda.service import (
     starred_entries,
     starred_session_ids,
 )
-from confapp.agenda.star_slots import slots_of, star_buttons
 from confapp.db import Database
 from confapp.errors import error_response
 from confapp.http_cache import (
@@ -41,6 +40,7 @@ from confapp.programme.published_state import (
     read_published_state,
 )
 from confapp.programme.queries import Programme, public_session
+from confapp.programme.visitor_stars import slots_of, star_buttons
 from confapp.registration.mail import LINK_MAIL, TICKET_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.privacy import erase_attendee

@@ -13,7 +13,12 @@ from starlette.routing import Route
 from confapp.accounts.service import Principal
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
-from confapp.admin.registration_settings_service import (
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.models import Conference, TicketType
+from confapp.programme.queries import list_ticket_types
+from confapp.registration.places import places_left, registration_is_open
+from confapp.registration.setup import (
     KIND_CHOICES,
     SETTINGS_FIELDS,
     TICKET_TYPE_FIELDS,
@@ -32,11 +37,6 @@ from confapp.admin.registration_settings_service import (
     ticket_type_codes,
     ticket_type_values,
 )
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
-from confapp.models import Conference, TicketType
-from confapp.programme.queries import list_ticket_types
-from confapp.registration.places import places_left, registration_is_open
 from confapp.request_body import BadRequestBody, read_form_fields
 from confapp.times import local_today
 

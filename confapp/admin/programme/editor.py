@@ -27,7 +27,7 @@ from confapp import urls
 from confapp.accounts.service import Principal
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
-from confapp.admin.programme_forms import (
+from confapp.admin.programme.session_form import (
     FORM_FIELDS,
     KINDS,
     ROLES,
@@ -59,6 +59,7 @@ from confapp.programme.editing import (
     session_clashes,
     update_session,
 )
+from confapp.programme.grid import assign_lanes
 from confapp.programme.queries import NotFound, Programme, SessionEntry, load_programme
 from confapp.request_body import (
     BadRequestBody,
@@ -242,21 +243,6 @@ class DayLayout:
         return sum(column.lanes for column in self.columns)
 
 
-def _lanes(entries: list[SessionEntry]) -> dict[str, int]:
-    """A lane per session so that sessions overlapping in time never share one."""
-    lane_ends: list[datetime] = []
-    lanes: dict[str, int] = {}
-    for entry in sorted(entries, key=lambda e: (e.record.start, e.record.end, e.slug)):
-        lane = next((n for n, end in enumerate(lane_ends) if end <= entry.record.start), None)
-        if lane is None:
-            lane = len(lane_ends)
-            lane_ends.append(entry.record.end)
-        else:
-            lane_ends[lane] = entry.record.end
-        lanes[entry.slug] = lane
-    return lanes
-
-
 def _hours(conference: Conference) -> tuple[time, time]:
     if conference.day_starts is not None and conference.day_ends is not None:
         return conference.day_starts, conference.day_ends
@@ -295,7 +281,9 @@ def lay_out_day(
     lane_of: dict[str, int] = {}
     line = 2
     for room in rooms:
-        lanes = _lanes([entry for entry in entries if entry.room and entry.room.id == room.id])
+        lanes = assign_lanes(
+            [entry for entry in entries if entry.room and entry.room.id == room.id]
+        )
         lane_of.update(lanes)
         count = max(lanes.values(), default=0) + 1
         columns.append(Column(room, line, count))

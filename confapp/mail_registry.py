@@ -5,7 +5,7 @@ mail module registers its builders (see confapp.outbox.mail_builder)."""
 from __future__ import annotations
 
 from confapp.accounts import links as account_mail
-from confapp.admin import notices_service as notice_mail
+from confapp.notices import service as notice_mail
 from confapp.programme import change_mail as programme_change_mail
 from confapp.registration import mail as attendee_mail
 

@@ -17,7 +17,14 @@ from confapp import urls
 from confapp.accounts.service import Principal
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
-from confapp.admin.registrations_service import (
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.errors import error_response
+from confapp.http_cache import PRIVATE_HEADERS
+from confapp.models import Conference, PaymentStatus
+from confapp.outbox import mail_status, send_mail
+from confapp.programme.queries import NotFound, list_ticket_types
+from confapp.registration.desk import (
     API_DETAIL_FIELDS,
     DESK_FIELDS,
     DESK_PAYMENT_CHOICES,
@@ -41,13 +48,6 @@ from confapp.admin.registrations_service import (
     view_registration,
     view_registrations,
 )
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
-from confapp.errors import error_response
-from confapp.http_cache import PRIVATE_HEADERS
-from confapp.models import Conference, PaymentStatus
-from confapp.outbox import mail_status, send_mail
-from confapp.programme.queries import NotFound, list_ticket_types
 from confapp.registration.form import form_values
 from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret

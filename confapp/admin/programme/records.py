@@ -27,7 +27,7 @@ from starlette.routing import Route
 from confapp import urls
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
-from confapp.admin.programme_editor import editor_path, session_form_path
+from confapp.admin.programme.editor import editor_path, session_form_path
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.agenda.service import star_counts
 from confapp.db import Database

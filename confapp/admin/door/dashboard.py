@@ -9,8 +9,6 @@ built by the check-in service's `door_stats`, so it has the same shape and numbe
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +20,6 @@ from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
-from confapp.admin.registrations_service import neutralise_formula
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.checkin.service import NothingToUndo, UnknownTicket, door_stats, undo
 from confapp.checkin.session_doors import (
@@ -44,6 +41,7 @@ from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
 from confapp.programme.queries import load_programme
 from confapp.request_body import read_form_fields, read_json_object, row_id
+from confapp.spreadsheet import csv_bytes
 from confapp.times import local_today, to_local, utcnow
 
 DOOR_TEAM = (ORGANISER, STEWARD)
@@ -349,10 +347,8 @@ def headcounts_csv(request: Request) -> Response:
     conference, _ = _organiser(request)
     with _db(request).read() as session:
         rows = door_sessions(session, conference)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADCOUNT_COLUMNS)
     tz = conference.timezone
+    lines = []
     for row in rows:
         start, end = to_local(row.record.start, tz), to_local(row.record.end, tz)
         full_since = row.state.full_since
@@ -365,10 +361,10 @@ def headcounts_csv(request: Request) -> Response:
             str(row.state.headcount),
             to_local(full_since, tz).strftime("%Y-%m-%d %H:%M") if full_since else "",
         ]
-        writer.writerow([neutralise_formula(cell) for cell in cells])
+        lines.append(cells)
     filename = f"{conference.slug}-headcounts.csv"
     return Response(
-        out.getvalue().encode("utf-8-sig"),
+        csv_bytes(HEADCOUNT_COLUMNS, lines),
         media_type="text/csv; charset=utf-8",
         headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -11,7 +11,10 @@ from starlette.routing import Route
 from confapp.accounts.service import Principal
 from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
 from confapp.admin.menu import ORGANISERS
-from confapp.admin.notices_service import (
+from confapp.admin.routes import admin_conference, admin_page
+from confapp.db import Database
+from confapp.models import Conference
+from confapp.notices.service import (
     EVERYONE,
     MAX_BODY_CHARS,
     MAX_SUBJECT_CHARS,
@@ -24,9 +27,6 @@ from confapp.admin.notices_service import (
     past_notices,
     send_notice,
 )
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
-from confapp.models import Conference
 from confapp.programme.queries import list_ticket_types
 from confapp.request_body import BadRequestBody, read_form_fields
 from confapp.times import to_local

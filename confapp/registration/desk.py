@@ -8,8 +8,6 @@ says only that there was one.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -43,6 +41,7 @@ from confapp.registration.service import (
     set_payment_status,
 )
 from confapp.request_body import character_problem, row_id
+from confapp.spreadsheet import csv_bytes
 from confapp.tickets.tokens import display_code, normalise_ticket_code
 from confapp.times import to_local
 
@@ -379,13 +378,6 @@ CSV_COLUMNS = (
     "created",
     "email_consent",
 )
-# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) and worse).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(cell: str) -> str:
-    """The cell as text a spreadsheet shows and never evaluates."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _money(cents: int) -> str:
@@ -412,12 +404,7 @@ def csv_row(found: Listed, conference: Conference) -> list[str]:
 
 def registrations_csv(rows: list[Listed], conference: Conference) -> bytes:
     """UTF-8 with a byte-order mark (so Excel reads it as UTF-8), a header row, CRLF lines."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for found in rows:
-        writer.writerow([neutralise_formula(cell) for cell in csv_row(found, conference)])
-    return out.getvalue().encode("utf-8-sig")
+    return csv_bytes(CSV_COLUMNS, (csv_row(found, conference) for found in rows))
 
 
 def export_registrations(

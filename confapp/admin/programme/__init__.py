@@ -1,0 +1,1 @@
+"""The back office's programme pages and JSON: the editor, its forms, records, problems, API."""

@@ -1,0 +1,1 @@
+"""The back office's registration pages: the desk, registration settings, reports, notices."""

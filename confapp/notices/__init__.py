@@ -1,0 +1,1 @@
+"""Notices: short mail from the organisers to attendees, sent through the outbox."""
