@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -48,7 +47,6 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
 from confapp.db import Database
-from confapp.links import link_problem
 from confapp.models import (
     Conference,
     PersonRole,
@@ -60,6 +58,7 @@ from confapp.models import (
     TicketType,
     Track,
 )
+from confapp.programme import records
 from confapp.programme.changes import (
     apply_changes,
     bump_programme_version,
@@ -74,33 +73,14 @@ from confapp.urls import RESERVED_SLUGS
 # loads the same file, so calendar UIDs survive a fresh install.
 SESSION_UUID_NAMESPACE = uuid_lib.UUID("5b0c8a8e-2f7e-4a8e-9a52-6f1c0c2f7a11")
 
-Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
-Text = Annotated[str, StringConstraints(max_length=20000)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-# Bounds that keep places and cents within the database's 32-bit integers.
-MAX_PLACES = 1_000_000
+Key = records.Slug
+Text = records.LongText
+Name = records.Name
+MAX_PLACES = records.MAX_PLACES
 Money = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=10, decimal_places=2)]
-Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
-
-
-def _refuse_unsafe_link(url: str) -> str:
-    problem = link_problem(url)
-    if problem is not None:
-        shown = url if len(url) <= 80 else url[:77] + "..."
-        raise PydanticCustomError("unsafe_link", "{problem}", {"problem": f"{shown!r}: {problem}"})
-    return url
-
-
-def _refuse_unsafe_link_if_any(url: str) -> str:
-    return _refuse_unsafe_link(url) if url else url
-
-
-# Every address in the file becomes a link on a page, so only http(s) and mailto ones are let in
-# (the rule is confapp.links, shared with anything else that stores links).
-Link = Annotated[str, StringConstraints(max_length=500), AfterValidator(_refuse_unsafe_link)]
-OptionalLink = Annotated[
-    str, StringConstraints(max_length=500), AfterValidator(_refuse_unsafe_link_if_any)
-]
+Colour = records.Colour
+Link = records.Link
+OptionalLink = records.OptionalLink
 
 
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
@@ -149,31 +129,16 @@ class ConferenceSpec(_Spec):
     draft: bool = False
 
 
-class RoomSpec(_Spec):
+class RoomSpec(records.RoomFields):
     key: Key
-    name: Name
-    capacity: Annotated[int, Field(gt=0, le=MAX_PLACES)] | None = None
-    # Left out: nobody has said (and a speaker who needs step-free access is warned about it).
-    step_free: bool | None = None
-    access_notes: Text = ""
 
 
-class TrackSpec(_Spec):
+class TrackSpec(records.TrackFields):
     key: Key
-    name: Name
-    colour: Colour = "#555555"
-    description: Text = ""
 
 
-class SpeakerSpec(_Spec):
+class SpeakerSpec(records.SpeakerFields):
     key: Key
-    name: Name
-    bio: Text = ""
-    pronouns: Annotated[str, StringConstraints(max_length=50)] = ""
-    affiliation: Annotated[str, StringConstraints(max_length=200)] = ""
-    links: list[Link] = []
-    # Organisers' data only: never on a public page, feed or the programme JSON.
-    needs_step_free: bool = False
 
 
 class ReadingSpec(_Spec):
@@ -181,19 +146,16 @@ class ReadingSpec(_Spec):
     url: Link
 
 
-class SessionSpec(_Spec):
-    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=120)]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
-    kind: Literal["talk", "panel", "debate", "workshop", "plenary", "social"]
+class SessionSpec(records.SessionFields):
+    key: records.SessionSlug
+    # A file says what kind every session is; the editor makes a talk unless told.
+    kind: Literal[records.SESSION_KINDS]  # type: ignore[valid-type]
     start: datetime
     end: datetime
     room: Key | None = None  # not placed yet
     track: Key | None = None
-    abstract: Text = ""
     speakers: list[Key] = []
     chairs: list[Key] = []
-    language: Annotated[str, StringConstraints(min_length=2, max_length=20)] = "en"
-    status: Literal["confirmed", "cancelled"] = "confirmed"
     reading: list[ReadingSpec] = []
     recording_url: OptionalLink = ""
     uuid: uuid_lib.UUID | None = None

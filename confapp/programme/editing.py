@@ -28,12 +28,12 @@ from confapp.models import (
     PersonRole,
     ProgrammeSession,
     Room,
-    SessionKind,
     SessionPerson,
     SessionStatus,
     Speaker,
     Track,
 )
+from confapp.programme import records
 from confapp.programme.changes import (
     apply_changes,
     bump_programme_version,
@@ -48,10 +48,9 @@ from confapp.urls import RESERVED_SLUGS
 
 # "new" would collide with the editor's own /programme/sessions/new and similar pages.
 UNAVAILABLE_SLUGS = RESERVED_SLUGS | {"new"}
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-COLOUR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+SLUG_PATTERN = re.compile(records.SLUG_PATTERN)
 MAX_SESSION_HOURS = 24
-MAX_CAPACITY = 1_000_000
+MAX_CAPACITY = records.MAX_PLACES
 
 
 class EditRefused(Exception):
@@ -94,32 +93,6 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug or "item"
 
 
-def _text(
-    data: Mapping[str, Any],
-    name: str,
-    errors: dict[str, str],
-    *,
-    max_length: int,
-    required: bool = False,
-) -> str | None:
-    if name not in data:
-        return None
-    value = data[name]
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[name] = "must be text"
-        return None
-    value = value.strip()
-    if required and not value:
-        errors[name] = "must not be empty"
-        return None
-    if len(value) > max_length:
-        errors[name] = f"must be at most {max_length} characters"
-        return None
-    return value
-
-
 def _moment(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> datetime | None:
     value = data.get(name)
     if not isinstance(value, str):
@@ -139,18 +112,6 @@ def _moment(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> datet
         errors[name] = "is not a plausible year"
         return None
     return moment
-
-
-def _choice(
-    data: Mapping[str, Any], name: str, choices: list[str], errors: dict[str, str]
-) -> str | None:
-    if name not in data:
-        return None
-    value = data[name]
-    if value not in choices:
-        errors[name] = "must be one of: " + ", ".join(choices)
-        return None
-    return str(value)
 
 
 def _slug_of(
@@ -244,13 +205,6 @@ def read_session_input(
         errors[name] = "is not a field of a session"
     values: dict[str, Any] = {}
     creating = current is None
-    if creating or "title" in data:
-        if "title" not in data:
-            errors["title"] = "is required"
-        else:
-            title = _text(data, "title", errors, max_length=300, required=True)
-            if title is not None:
-                values["title"] = title
     for name in ("start", "end"):
         if creating or name in data:
             moment = _moment(data, name, errors)
@@ -267,18 +221,16 @@ def read_session_input(
         given, record_id = _slug_of(db, model, conference, data, name, errors)
         if given and name not in errors:
             values[f"{name}_id"] = record_id
-    status = _choice(data, "status", [s.value for s in SessionStatus], errors)
-    if status is not None:
-        values["status"] = status
-    kind = _choice(data, "kind", [k.value for k in SessionKind], errors)
-    if kind is not None:
-        values["kind"] = kind
-    abstract = _text(data, "abstract", errors, max_length=20_000)
-    if abstract is not None:
-        values["abstract"] = abstract
-    language = _text(data, "language", errors, max_length=20)
-    if language is not None:
-        values["language"] = language or "en"
+    own = {
+        name: value.strip() if isinstance(value, str) else value
+        for name, value in data.items()
+        if name in records.SessionFields.model_fields
+    }
+    if own.get("language") == "":
+        own["language"] = "en"
+    checked, refused = records.check_fields(records.SessionFields, own, creating=creating)
+    values.update(checked)
+    errors.update(refused)
     people = _people(db, conference, data, errors)
     if errors:
         raise EditRefused(errors)
@@ -497,106 +449,61 @@ def find_track(db: Session, conference: Conference, slug: str) -> Track:
     return _find(db, Track, conference, slug, "track")  # type: ignore[no-any-return]
 
 
-def _flag(data: Mapping[str, Any], name: str, errors: dict[str, str], *, nullable: bool) -> Any:
-    value = data[name]
-    if isinstance(value, bool) or (nullable and value is None):
-        return value
-    errors[name] = "must be true or false" + (" or null" if nullable else "")
-    return None
-
-
-def _count(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> int | None:
-    value = data[name]
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
-        errors[name] = f"must be a whole number from 0 to {MAX_CAPACITY}, or null"
-        return None
-    return value
-
-
 def _refuse_unknown(data: Mapping[str, Any], known: set[str], what: str) -> dict[str, str]:
     return {name: f"is not a field of a {what}" for name in sorted(set(data) - known - {"version"})}
 
 
-SPEAKER_FIELDS = {"slug", "name", "bio", "pronouns", "affiliation", "links", "needs_step_free"}
+def _check_record(
+    model: type[records.Record], data: Mapping[str, Any], what: str, *, creating: bool
+) -> dict[str, Any]:
+    """A speaker's, room's or track's values, checked against its model in
+    confapp.programme.records: text is taken without surrounding spaces, as a form sends it."""
+    errors = _refuse_unknown(data, set(model.model_fields) | {"slug"}, what)
+    given = {
+        name: value.strip() if isinstance(value, str) else value
+        for name, value in data.items()
+        if name in model.model_fields
+    }
+    if given.get("capacity") == "":
+        given["capacity"] = None
+    values, refused = records.check_fields(model, given, creating=creating)
+    errors.update(refused)
+    if errors:
+        raise EditRefused(errors)
+    if "position" in values:
+        values["position"] = values["position"] or 0
+    if "colour" in values:
+        values["colour"] = values["colour"].lower()
+    return values
+
+
+class SpeakerInput(records.SpeakerFields):
+    pass
+
+
+class RoomInput(records.RoomFields, records.WithPosition):
+    pass
+
+
+class TrackInput(records.TrackFields, records.WithPosition):
+    pass
+
+
+SPEAKER_FIELDS = {"slug", *SpeakerInput.model_fields}
+ROOM_FIELDS = {"slug", *RoomInput.model_fields}
+TRACK_FIELDS = {"slug", *TrackInput.model_fields}
 
 
 def read_speaker_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    errors = _refuse_unknown(data, SPEAKER_FIELDS, "speaker")
-    values: dict[str, Any] = {}
-    if creating and "name" not in data:
-        errors["name"] = "is required"
-    for name, limit in (("name", 200), ("bio", 20_000), ("pronouns", 50), ("affiliation", 200)):
-        value = _text(data, name, errors, max_length=limit, required=name == "name")
-        if value is not None:
-            values[name] = value
-    if "links" in data:
-        links = data["links"]
-        if not isinstance(links, list) or not all(
-            isinstance(link, str) and link.startswith(("https://", "http://")) and len(link) < 500
-            for link in links
-        ):
-            errors["links"] = "must be a list of web addresses starting with https://"
-        else:
-            values["links"] = list(links)
-    if "needs_step_free" in data:
-        values["needs_step_free"] = _flag(data, "needs_step_free", errors, nullable=False)
-    if errors:
-        raise EditRefused(errors)
-    return values
-
-
-ROOM_FIELDS = {"slug", "name", "capacity", "access_notes", "step_free", "position"}
+    return _check_record(SpeakerInput, data, "speaker", creating=creating)
 
 
 def read_room_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    errors = _refuse_unknown(data, ROOM_FIELDS, "room")
-    values: dict[str, Any] = {}
-    if creating and "name" not in data:
-        errors["name"] = "is required"
-    name = _text(data, "name", errors, max_length=200, required=True)
-    if name is not None:
-        values["name"] = name
-    notes = _text(data, "access_notes", errors, max_length=5_000)
-    if notes is not None:
-        values["access_notes"] = notes
-    if "capacity" in data:
-        values["capacity"] = _count(data, "capacity", errors)
-    if "position" in data:
-        values["position"] = _count(data, "position", errors) or 0
-    if "step_free" in data:
-        values["step_free"] = _flag(data, "step_free", errors, nullable=True)
-    if errors:
-        raise EditRefused(errors)
-    return values
-
-
-TRACK_FIELDS = {"slug", "name", "colour", "description", "position"}
+    return _check_record(RoomInput, data, "room", creating=creating)
 
 
 def read_track_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    errors = _refuse_unknown(data, TRACK_FIELDS, "track")
-    values: dict[str, Any] = {}
-    if creating and "name" not in data:
-        errors["name"] = "is required"
-    name = _text(data, "name", errors, max_length=200, required=True)
-    if name is not None:
-        values["name"] = name
-    description = _text(data, "description", errors, max_length=5_000)
-    if description is not None:
-        values["description"] = description
-    if "colour" in data:
-        colour = data["colour"]
-        if not isinstance(colour, str) or not COLOUR_PATTERN.match(colour):
-            errors["colour"] = "must be a colour like #c0392b"
-        else:
-            values["colour"] = colour.lower()
-    if "position" in data:
-        values["position"] = _count(data, "position", errors) or 0
-    if errors:
-        raise EditRefused(errors)
-    return values
+    return _check_record(TrackInput, data, "track", creating=creating)
 
 
 _READERS = {Speaker: read_speaker_input, Room: read_room_input, Track: read_track_input}

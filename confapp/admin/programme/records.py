@@ -31,15 +31,16 @@ from confapp.admin.programme.editor import editor_path, session_form_path
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.agenda.service import star_counts
 from confapp.db import Database
+from confapp.links import link_problem
 from confapp.models import Conference, ProgrammeSession, Room, SessionPerson, Speaker, Track
-from confapp.programme import editing
+from confapp.programme import editing, records
 from confapp.programme.clashes import programme_clashes
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import load_programme
 from confapp.request_body import BadRequestBody, read_form_fields
 
 Record = Speaker | Room | Track
-MAX_LINKS = 20
+MAX_LINKS = records.MAX_LINKS
 STEP_FREE_CHOICES = {"yes": True, "no": False, "unknown": None}
 _HEX = re.compile(r"^#?[0-9a-fA-F]{6}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
@@ -94,9 +95,7 @@ def _speaker_input(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, s
     ]
     links = [link for _, link in lines if link]
     for number, link in lines:
-        if link and (
-            not link.startswith(("https://", "http://")) or " " in link or len(link) >= 500
-        ):
+        if link and (link_problem(link) is not None or len(link) > records.MAX_LINK):
             errors["links"] = (
                 f"Line {number} is not a web address: put one address on each line, "
                 "each starting with https:// (or http://)."

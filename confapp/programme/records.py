@@ -1,0 +1,220 @@
+"""What a room, track, speaker and session may hold: each field's type and limits, written once.
+
+The conference file's specs (`conference_file.py`) extend these models with their keys; the
+editor's forms and the JSON API check what they are sent against them field by field
+(`check_fields`, used by `editing.py`); the OpenAPI document's components are generated from
+them (`model_json_schema`). So a record one of them accepts, the others accept too: a track
+loaded from a file can be saved again unchanged in the back office.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from confapp.links import link_problem
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# Bounds that keep places, positions and cents within the database's 32-bit integers.
+MAX_PLACES = 1_000_000
+MAX_TEXT = 20_000
+MAX_LINK = 500
+MAX_LINKS = 20
+SESSION_KINDS = ("talk", "panel", "debate", "workshop", "plenary", "social")
+SESSION_STATUSES = ("confirmed", "cancelled")
+
+
+def _none_as_empty(value: Any) -> Any:
+    # A JSON null for a text field means "nothing": the same as "".
+    return "" if value is None else value
+
+
+def _refuse_unsafe_link(url: str) -> str:
+    problem = link_problem(url)
+    if problem is not None:
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise PydanticCustomError("unsafe_link", "{problem}", {"problem": f"{shown!r}: {problem}"})
+    return url
+
+
+def _refuse_unsafe_link_if_any(url: str) -> str:
+    return _refuse_unsafe_link(url) if url else url
+
+
+Slug = Annotated[StrictStr, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]
+SessionSlug = Annotated[StrictStr, StringConstraints(pattern=SLUG_PATTERN, max_length=120)]
+
+
+def text(max_length: int) -> Any:
+    """Free text of at most `max_length` characters; null counts as empty."""
+    return Annotated[
+        StrictStr, BeforeValidator(_none_as_empty), StringConstraints(max_length=max_length)
+    ]
+
+
+def name(max_length: int = 200) -> Any:
+    """A name: something besides spaces, at most `max_length` characters."""
+    return Annotated[
+        StrictStr,
+        BeforeValidator(_none_as_empty),
+        StringConstraints(min_length=1, max_length=max_length, strip_whitespace=True),
+    ]
+
+
+LongText = text(MAX_TEXT)
+Name = name()
+Places = Annotated[StrictInt, Field(ge=0, le=MAX_PLACES)]
+Position = Annotated[StrictInt, Field(ge=0, le=MAX_PLACES)]
+Colour = Annotated[StrictStr, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+# Every address becomes a link on a page, so only http(s) and mailto ones are let in (the
+# rule is confapp.links, shared with anything else that stores links).
+Link = Annotated[
+    StrictStr, StringConstraints(max_length=MAX_LINK), AfterValidator(_refuse_unsafe_link)
+]
+OptionalLink = Annotated[
+    StrictStr, StringConstraints(max_length=MAX_LINK), AfterValidator(_refuse_unsafe_link_if_any)
+]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoomFields(Record):
+    name: Name
+    capacity: Places | None = Field(None, description="Seats; null: not known.")
+    step_free: StrictBool | None = Field(
+        None, description="Whether the room has step-free access; null: nobody has said."
+    )
+    access_notes: LongText = ""
+
+
+class TrackFields(Record):
+    name: Name
+    colour: Colour = Field("#555555", examples=["#b22222"])
+    description: LongText = ""
+
+
+class SpeakerFields(Record):
+    name: Name
+    bio: LongText = ""
+    pronouns: text(50) = ""
+    affiliation: text(200) = ""
+    links: Annotated[list[Link], Field(max_length=MAX_LINKS)] = []
+    # Organisers' data only: never on a public page, feed or the programme JSON.
+    needs_step_free: StrictBool = Field(
+        False,
+        description="Organisers' data only, never public: billed in a room that is not "
+        "step-free, the session has a `not_step_free` clash.",
+    )
+
+
+class SessionFields(Record):
+    """A session's own fields; its times, room, track and people are references the editor
+    and the file each resolve their own way."""
+
+    title: name(300)
+    kind: Literal[SESSION_KINDS] = "talk"  # type: ignore[valid-type]
+    abstract: LongText = ""
+    language: Annotated[StrictStr, StringConstraints(min_length=2, max_length=20)] = "en"
+    status: Literal[SESSION_STATUSES] = "confirmed"  # type: ignore[valid-type]
+
+
+class WithPosition(Record):
+    """Rooms and tracks are ordered by position in the editor (a file orders them as listed)."""
+
+    position: Position | None = Field(None, description="Orders the list; null counts as 0.")
+
+
+# ---- checking what the editor and the API are sent ----------------------------------------
+
+# A reason per field where the generic one would not help the person who typed it.
+_REASONS = {
+    "colour": "must be a colour like #c0392b",
+    "links": f"must be a list of at most {MAX_LINKS} web addresses starting with https://",
+}
+
+
+@cache
+def _adapter(model: type[Record], field: str) -> TypeAdapter[Any]:
+    info: FieldInfo = model.model_fields[field]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])
+
+
+def _nullable(model: type[Record], field: str) -> bool:
+    try:
+        _adapter(model, field).validate_python(None)
+    except ValidationError:
+        return False
+    return True
+
+
+def _reason(model: type[Record], field: str, refused: ValidationError) -> str:
+    """The first problem with a field's value, as the fragment the editor shows after its
+    label ("must be at most 200 characters")."""
+    if field in _REASONS:
+        return _REASONS[field]
+    error = refused.errors()[0]
+    kind, ctx = error["type"], error.get("ctx", {})
+    or_null = " or null" if _nullable(model, field) else ""
+    if kind == "string_type":
+        return "must be text"
+    if kind in {"string_too_short", "too_short"}:
+        least = ctx.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must be at least {least} characters"
+    if kind in {"string_too_long", "too_long"}:
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "bool_type":
+        return "must be true or false" + or_null
+    if kind in {"int_type", "int_parsing", "greater_than_equal", "less_than_equal"}:
+        return f"must be a whole number from 0 to {MAX_PLACES}" + (", or null" if or_null else "")
+    if kind == "literal_error":
+        return "must be one of: " + ", ".join(_choices(model, field))
+    if kind == "string_pattern_mismatch":
+        return "must be lower-case letters, digits and dashes"
+    return str(error["msg"])
+
+
+def _choices(model: type[Record], field: str) -> tuple[str, ...]:
+    annotation = model.model_fields[field].annotation
+    return tuple(getattr(annotation, "__args__", ()))
+
+
+def check_fields(
+    model: type[Record], data: dict[str, Any], *, creating: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values of the fields given, checked against `model` one by one (a change sends
+    only some), and a reason per refused field. Creating, a required field left out is refused
+    too. Fields the model does not hold are left for the caller."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field, value in data.items():
+        if field not in model.model_fields:
+            continue
+        try:
+            values[field] = _adapter(model, field).validate_python(value)
+        except ValidationError as refused:
+            errors[field] = _reason(model, field, refused)
+    if creating:
+        for field, info in model.model_fields.items():
+            if info.is_required() and field not in data:
+                errors[field] = "is required"
+    return values, errors
