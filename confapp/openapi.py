@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from confapp import __version__
+from confapp.programme import documents
 
 JSON = "application/json"
 
@@ -131,80 +134,6 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    "Room": _all_required(
-        {
-            "id": INTEGER,
-            "slug": STRING,
-            "name": STRING,
-            "capacity": NULLABLE_INTEGER,
-            "access_notes": STRING,
-        }
-    ),
-    "Track": _all_required(
-        {
-            "id": INTEGER,
-            "slug": STRING,
-            "name": STRING,
-            "colour": {"type": "string", "examples": ["#b22222"]},
-            "description": STRING,
-        }
-    ),
-    "Speaker": _all_required(
-        {
-            "id": INTEGER,
-            "uuid": {"type": "string", "format": "uuid"},
-            "slug": STRING,
-            "name": STRING,
-            "bio": STRING,
-            "pronouns": STRING,
-            "affiliation": STRING,
-            "links": {"type": "array", "items": STRING},
-            "url": {"type": "string", "description": "The absolute path of the speaker's page."},
-        }
-    ),
-    "Session": _all_required(
-        {
-            "id": INTEGER,
-            "uuid": {"type": "string", "format": "uuid", "description": "Never changes."},
-            "slug": STRING,
-            "title": STRING,
-            "kind": {"enum": ["talk", "panel", "debate", "workshop", "plenary", "social"]},
-            "abstract": STRING,
-            "start": {
-                **DATE_TIME,
-                "description": "In the conference's time zone, with its UTC offset.",
-                "examples": ["2027-07-10T09:30:00+10:00"],
-            },
-            "end": DATE_TIME,
-            "duration_minutes": INTEGER,
-            "room": {**NULLABLE_STRING, "description": "The slug of an entry in `rooms`."},
-            "track": {**NULLABLE_STRING, "description": "The slug of an entry in `tracks`."},
-            "language": STRING,
-            "status": {"enum": ["confirmed", "cancelled"]},
-            "people": {
-                "type": "array",
-                "items": ref("SessionPerson"),
-                "description": "In billing order.",
-            },
-            "reading_list": {"type": "array", "items": ref("Reading")},
-            "recording_url": NULLABLE_STRING,
-            "url": {"type": "string", "description": "The absolute path of the session's page."},
-            "sequence": {
-                "type": "integer",
-                "description": "Goes up whenever start, end, room or status changes "
-                "(the iCal SEQUENCE).",
-            },
-            "updated_at": DATE_TIME,
-        }
-    ),
-    "SessionPerson": _all_required(
-        {
-            "speaker": {"type": "string", "description": "The slug of an entry in `speakers`."},
-            "name": STRING,
-            "role": {"enum": ["speaker", "chair"]},
-        }
-    ),
-    "Reading": _all_required({"title": STRING, "url": STRING}),
     # Registration
     "TicketTypes": _all_required(
         {
@@ -599,16 +528,6 @@ PATHS: dict[str, Any] = {
 
 # --- The programme editor (organisers only) ---------------------------------------------------
 
-VERSION = {
-    "type": "integer",
-    "minimum": 1,
-    "description": "Goes up with every saved change. Send it back as `If-Match` (or `version` "
-    "in the body) and a change made by someone else since is refused with 409.",
-}
-STEP_FREE = {
-    "type": ["boolean", "null"],
-    "description": "Whether the room has step-free access; null: nobody has said.",
-}
 CLASH_KINDS = [
     "room_double_booked",
     "person_double_booked",
@@ -635,43 +554,6 @@ IF_MATCH_PARAMETER = {
     "the body) the change is saved over whatever is there.",
     "schema": STRING,
 }
-PERSON_INPUT = {
-    "oneOf": [
-        _obj(
-            ["speaker"],
-            {
-                "speaker": {"type": "string", "description": "A speaker's slug."},
-                "role": {"enum": ["speaker", "chair"], "default": "speaker"},
-            },
-        ),
-        {"type": "string", "description": "A speaker's slug, billed as a speaker."},
-    ]
-}
-SESSION_INPUT_PROPERTIES: dict[str, Any] = {
-    "title": {"type": "string", "minLength": 1, "maxLength": 300},
-    "start": {
-        **DATE_TIME,
-        "description": "ISO 8601 with a UTC offset (Z or +10:00); a time without one is refused.",
-        "examples": ["2027-07-10T09:30:00+10:00"],
-    },
-    "end": {**DATE_TIME, "description": "After the start, and at most 24 hours after it."},
-    "room": {**NULLABLE_STRING, "description": "A room's slug; null takes the session out."},
-    "track": {**NULLABLE_STRING, "description": "A track's slug, or null."},
-    "status": {"enum": ["confirmed", "cancelled"]},
-    "kind": {"enum": ["talk", "panel", "debate", "workshop", "plenary", "social"]},
-    "abstract": {"type": "string", "maxLength": 20_000},
-    "language": {"type": "string", "maxLength": 20},
-    "people": {
-        "type": "array",
-        "items": PERSON_INPUT,
-        "description": "Who is billed, in billing order; replaces the list as a whole.",
-    },
-}
-
-
-def _organiser_view(public: str, extra: dict[str, Any], description: str) -> dict[str, Any]:
-    """A public record's schema with what only organisers see added."""
-    return _all_required({**SCHEMAS[public]["properties"], **extra}, description=description)
 
 
 def _answer(key: str, schema: str, **extra: Any) -> dict[str, Any]:
@@ -700,39 +582,6 @@ def _conflict(schema: str) -> dict[str, Any]:
 
 SCHEMAS.update(
     {
-        "OrganiserSession": _organiser_view(
-            "Session",
-            {
-                "version": VERSION,
-                "made_on_web": {
-                    "type": "boolean",
-                    "description": "Made in the editor or this API, not by a conference file.",
-                },
-            },
-            "A session as organisers see it, drafts included.",
-        ),
-        "OrganiserSpeaker": _organiser_view(
-            "Speaker",
-            {
-                "needs_step_free": {
-                    "type": "boolean",
-                    "description": "Organisers' data only, never public: billed in a room that "
-                    "is not step-free, the session has a `not_step_free` clash.",
-                },
-                "version": VERSION,
-            },
-            "A speaker as organisers see it, billed or not.",
-        ),
-        "OrganiserRoom": _organiser_view(
-            "Room",
-            {"step_free": STEP_FREE, "position": INTEGER, "version": VERSION},
-            "A room as organisers see it; `position` orders the columns.",
-        ),
-        "OrganiserTrack": _organiser_view(
-            "Track",
-            {"position": INTEGER, "version": VERSION},
-            "A track as organisers see it.",
-        ),
         "Clash": _all_required(
             {
                 "kind": {"enum": CLASH_KINDS},
@@ -780,84 +629,6 @@ SCHEMAS.update(
         "TrackList": _all_required(
             {"tracks": {"type": "array", "items": ref("OrganiserTrack")}},
             description="By position.",
-        ),
-        "NewSession": _obj(
-            ["title", "start", "end"],
-            {
-                **SESSION_INPUT_PROPERTIES,
-                "slug": {
-                    "type": "string",
-                    "pattern": "^[a-z0-9][a-z0-9-]*$",
-                    "maxLength": 80,
-                    "description": "Its address; made from the title if left out.",
-                },
-            },
-            additionalProperties=False,
-            examples=[
-                {
-                    "title": "Organising the unorganised",
-                    "start": "2027-07-10T09:30:00+10:00",
-                    "end": "2027-07-10T11:00:00+10:00",
-                    "room": "main-hall",
-                    "people": [{"speaker": "rosa-luxemburg", "role": "speaker"}],
-                }
-            ],
-        ),
-        "SessionChange": _obj(
-            [],
-            {**SESSION_INPUT_PROPERTIES, "version": VERSION},
-            additionalProperties=False,
-            description="Any of the fields; those left out stay as they are.",
-            examples=[{"start": "2027-07-10T14:00:00+10:00", "end": "2027-07-10T15:30:00+10:00"}],
-        ),
-        "SpeakerInput": _obj(
-            [],
-            {
-                "slug": {
-                    "type": "string",
-                    "description": "Only when creating; made from the "
-                    "name if left out. It cannot be changed.",
-                },
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "bio": {"type": "string", "maxLength": 20_000},
-                "pronouns": {"type": "string", "maxLength": 50},
-                "affiliation": {"type": "string", "maxLength": 200},
-                "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
-                "needs_step_free": {"type": "boolean"},
-                "version": VERSION,
-            },
-            additionalProperties=False,
-            description="`name` is required to create one; a change takes any of the fields.",
-            examples=[{"name": "Rosa Luxemburg", "pronouns": "she/her"}],
-        ),
-        "RoomInput": _obj(
-            [],
-            {
-                "slug": {"type": "string", "description": "Only when creating."},
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "capacity": {**NULLABLE_INTEGER, "minimum": 0, "maximum": 1_000_000},
-                "access_notes": {"type": "string", "maxLength": 5_000},
-                "step_free": STEP_FREE,
-                "position": {**NULLABLE_INTEGER, "minimum": 0},
-                "version": VERSION,
-            },
-            additionalProperties=False,
-            description="`name` is required to create one; a change takes any of the fields.",
-            examples=[{"name": "Main hall", "capacity": 400, "step_free": True}],
-        ),
-        "TrackInput": _obj(
-            [],
-            {
-                "slug": {"type": "string", "description": "Only when creating."},
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "colour": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
-                "description": {"type": "string", "maxLength": 5_000},
-                "position": {**NULLABLE_INTEGER, "minimum": 0},
-                "version": VERSION,
-            },
-            additionalProperties=False,
-            description="`name` is required to create one; a change takes any of the fields.",
-            examples=[{"name": "Climate", "colour": "#2e7d32"}],
         ),
         "SessionConflict": _conflict("OrganiserSession"),
         "SpeakerConflict": _conflict("OrganiserSpeaker"),
@@ -1359,6 +1130,84 @@ PATHS.update(
     }
 )
 
+
+# --- Components generated from the models that check input (confapp.programme.documents) ----
+
+
+def tidy_schema(schema: Any, in_properties: bool = False) -> Any:
+    """A pydantic schema without the titles it gives every model and field (the component's
+    name says it), nor the `"default": null` of fields one may leave out (not every such
+    field may be null)."""
+    if isinstance(schema, list):
+        return [tidy_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: tidy_schema(value, in_properties=key == "properties" and not in_properties)
+        for key, value in schema.items()
+        if in_properties
+        or not ((key == "title" and isinstance(value, str)) or (key == "default" and value is None))
+    }
+
+
+def generated_components(*models: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    """Each model's JSON schema as a component, with the models it holds beside it."""
+    components: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        for name, nested in schema.pop("$defs", {}).items():
+            components[name] = tidy_schema(nested)
+        components[model.__name__] = tidy_schema(schema)
+    return components
+
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+SCHEMAS.update(
+    generated_components(
+        documents.Room,
+        documents.Track,
+        documents.Speaker,
+        documents.Session,
+        documents.OrganiserRoom,
+        documents.OrganiserTrack,
+        documents.OrganiserSpeaker,
+        documents.OrganiserSession,
+        mode="serialization",
+    )
+)
+SCHEMAS.update(
+    generated_components(
+        documents.NewSession,
+        documents.SpeakerInput,
+        documents.RoomInput,
+        documents.TrackInput,
+        mode="validation",
+    )
+)
+_NEW_SESSION = SCHEMAS["NewSession"]
+SCHEMAS["SessionChange"] = {
+    **{key: value for key, value in _NEW_SESSION.items() if key != "required"},
+    "properties": {
+        **{key: value for key, value in _NEW_SESSION["properties"].items() if key != "slug"},
+        "version": SCHEMAS["SpeakerInput"]["properties"]["version"],
+    },
+    "description": "Any of the fields; those left out stay as they are.",
+    "examples": [{"start": "2027-07-10T14:00:00+10:00", "end": "2027-07-10T15:30:00+10:00"}],
+}
+_NEW_SESSION["examples"] = [
+    {
+        "title": "Organising the unorganised",
+        "start": "2027-07-10T09:30:00+10:00",
+        "end": "2027-07-10T11:00:00+10:00",
+        "room": "main-hall",
+        "people": [{"speaker": "rosa-luxemburg", "role": "speaker"}],
+    }
+]
+for _input in ("SpeakerInput", "RoomInput", "TrackInput"):
+    del SCHEMAS[_input]["required"]  # creating needs a name; a change takes any of the fields
+SCHEMAS["SpeakerInput"]["examples"] = [{"name": "Rosa Luxemburg", "pronouns": "she/her"}]
+SCHEMAS["RoomInput"]["examples"] = [{"name": "Main hall", "capacity": 400, "step_free": True}]
+SCHEMAS["TrackInput"]["examples"] = [{"name": "Climate", "colour": "#2e7d32"}]
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -18,6 +18,8 @@ from starlette.testclient import TestClient
 from confapp.app import create_app
 from confapp.db import Database
 from confapp.migrate import upgrade_to_head
+from confapp.openapi import OPENAPI, REF_TEMPLATE, tidy_schema
+from confapp.programme import documents
 from confapp.programme.conference_file import (
     ConferenceFileError,
     load_conference_file,
@@ -269,3 +271,39 @@ def test_one_character_over_a_limit_is_refused_by_the_file_and_the_api_alike(
         parse_conference_text(
             file_text({**CONFERENCE_FILE, "tracks": [{**track, "description": too_long}]})
         )
+
+
+def test_the_documents_sent_hold_exactly_the_fields_their_models_describe(
+    organiser: TestClient,
+) -> None:
+    public = organiser.get(f"/api/{SLUG}/programme", headers={"accept": "application/json"})
+    programme = public.json()
+    for key, model in [
+        ("rooms", documents.Room),
+        ("tracks", documents.Track),
+        ("speakers", documents.Speaker),
+        ("sessions", documents.Session),
+    ]:
+        assert set(programme[key][0]) == set(model.model_fields), key
+    headers = {"accept": "application/json"}
+    for many, one, model in [
+        ("rooms", "hall", documents.OrganiserRoom),
+        ("tracks", "labour", documents.OrganiserTrack),
+        ("speakers", "rosa", documents.OrganiserSpeaker),
+        ("sessions", "the-mass-strike", documents.OrganiserSession),
+    ]:
+        sent = organiser.get(f"/api/{SLUG}/{many}/{one}", headers=headers).json()[many[:-1]]
+        assert set(sent) == set(model.model_fields), many
+
+
+def test_the_api_contract_states_the_limits_of_the_models() -> None:
+    schemas = OPENAPI["components"]["schemas"]
+    track = schemas["TrackInput"]["properties"]
+    assert track["description"]["maxLength"] == longest(TrackFields, "description")
+    assert schemas["SpeakerInput"]["properties"]["links"]["maxItems"] == MAX_LINKS
+    assert schemas["NewSession"]["properties"]["title"]["maxLength"] == longest(
+        SessionFields, "title"
+    )
+    assert schemas["Room"] == tidy_schema(
+        documents.Room.model_json_schema(ref_template=REF_TEMPLATE, mode="serialization")
+    )

@@ -33,7 +33,7 @@ from confapp.models import (
     Speaker,
     Track,
 )
-from confapp.programme import records
+from confapp.programme import documents, records
 from confapp.programme.changes import (
     apply_changes,
     bump_programme_version,
@@ -458,11 +458,12 @@ def _check_record(
 ) -> dict[str, Any]:
     """A speaker's, room's or track's values, checked against its model in
     confapp.programme.records: text is taken without surrounding spaces, as a form sends it."""
-    errors = _refuse_unknown(data, set(model.model_fields) | {"slug"}, what)
+    errors = _refuse_unknown(data, set(model.model_fields), what)
+    # The slug is made or checked when creating, and the version read, by the callers.
     given = {
         name: value.strip() if isinstance(value, str) else value
         for name, value in data.items()
-        if name in model.model_fields
+        if name in model.model_fields and name not in {"slug", "version"}
     }
     if given.get("capacity") == "":
         given["capacity"] = None
@@ -477,33 +478,21 @@ def _check_record(
     return values
 
 
-class SpeakerInput(records.SpeakerFields):
-    pass
-
-
-class RoomInput(records.RoomFields, records.WithPosition):
-    pass
-
-
-class TrackInput(records.TrackFields, records.WithPosition):
-    pass
-
-
-SPEAKER_FIELDS = {"slug", *SpeakerInput.model_fields}
-ROOM_FIELDS = {"slug", *RoomInput.model_fields}
-TRACK_FIELDS = {"slug", *TrackInput.model_fields}
+SPEAKER_FIELDS = set(documents.SpeakerInput.model_fields)
+ROOM_FIELDS = set(documents.RoomInput.model_fields)
+TRACK_FIELDS = set(documents.TrackInput.model_fields)
 
 
 def read_speaker_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    return _check_record(SpeakerInput, data, "speaker", creating=creating)
+    return _check_record(documents.SpeakerInput, data, "speaker", creating=creating)
 
 
 def read_room_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    return _check_record(RoomInput, data, "room", creating=creating)
+    return _check_record(documents.RoomInput, data, "room", creating=creating)
 
 
 def read_track_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    return _check_record(TrackInput, data, "track", creating=creating)
+    return _check_record(documents.TrackInput, data, "track", creating=creating)
 
 
 _READERS = {Speaker: read_speaker_input, Room: read_room_input, Track: read_track_input}

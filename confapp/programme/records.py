@@ -96,13 +96,16 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RoomFields(Record):
+class RoomPublicFields(Record):
     name: Name
     capacity: Places | None = Field(None, description="Seats; null: not known.")
+    access_notes: LongText = ""
+
+
+class RoomFields(RoomPublicFields):
     step_free: StrictBool | None = Field(
         None, description="Whether the room has step-free access; null: nobody has said."
     )
-    access_notes: LongText = ""
 
 
 class TrackFields(Record):
@@ -111,12 +114,15 @@ class TrackFields(Record):
     description: LongText = ""
 
 
-class SpeakerFields(Record):
+class SpeakerPublicFields(Record):
     name: Name
     bio: LongText = ""
     pronouns: text(50) = ""
     affiliation: text(200) = ""
     links: Annotated[list[Link], Field(max_length=MAX_LINKS)] = []
+
+
+class SpeakerFields(SpeakerPublicFields):
     # Organisers' data only: never on a public page, feed or the programme JSON.
     needs_step_free: StrictBool = Field(
         False,
