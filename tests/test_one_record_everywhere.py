@@ -29,11 +29,12 @@ from confapp.programme.export import export_conference
 from confapp.programme.records import (
     MAX_LINKS,
     MAX_PLACES,
-    Record,
     RoomFields,
     SessionFields,
     SpeakerFields,
+    TicketTypeFields,
     TrackFields,
+    longest,
 )
 from confapp.settings import Settings
 from tests.admin_helpers import csrf_token, make_user, sign_in
@@ -41,10 +42,6 @@ from tests.admin_helpers import csrf_token, make_user, sign_in
 SLUG = "limits-2027"
 ORGANISER = "organiser@example.org"
 BASE = f"/admin/{SLUG}/programme"
-
-
-def longest(model: type[Record], field: str) -> int:
-    return int(model.model_json_schema()["properties"][field]["maxLength"])
 
 
 def text_of(length: int, seed: str) -> str:
@@ -88,6 +85,16 @@ CONFERENCE_FILE: dict[str, Any] = {
             "pronouns": "p" * longest(SpeakerFields, "pronouns"),
             "affiliation": "A" * longest(SpeakerFields, "affiliation"),
             "links": LINKS,
+        }
+    ],
+    "ticket_types": [
+        {
+            "code": "c" * longest(TicketTypeFields, "code"),
+            "name": "W" * longest(TicketTypeFields, "name"),
+            "kind": "fixed",
+            "price": 1_000_000,
+            "capacity": MAX_PLACES,
+            "description": text_of(longest(TicketTypeFields, "description"), "For the waged"),
         }
     ],
     "sessions": [
@@ -211,6 +218,29 @@ def test_a_record_loaded_from_a_file_saves_unchanged_in_the_editor(
 
     assert saved.status_code == 303, saved.text
     assert version_of(organiser, many, one) == before  # nothing changed, nothing refused
+
+
+def test_a_ticket_type_loaded_from_a_file_saves_unchanged_in_the_back_office(
+    organiser: TestClient, db: Database
+) -> None:
+    code = CONFERENCE_FILE["ticket_types"][0]["code"]
+    path = f"/admin/{SLUG}/settings/ticket-types/{code}"
+    fields = form_on(organiser.get(path).text, path)
+
+    saved = organiser.post(path, data=fields, follow_redirects=False)
+
+    assert saved.status_code == 303, saved.text
+    with db.read() as session:
+        exported = export_conference(session, SLUG)
+    assert CONFERENCE_FILE["ticket_types"][0]["description"][:100] in exported
+
+
+@pytest.mark.parametrize("table", ["rooms", "tracks", "speakers", "sessions", "ticket_types"])
+def test_no_record_may_take_the_address_of_a_back_office_page(table: str) -> None:
+    record = dict(CONFERENCE_FILE[table][0])
+    record["code" if table == "ticket_types" else "key"] = "new"
+    with pytest.raises(ConferenceFileError, match="address of a back-office page"):
+        parse_conference_text(file_text({**CONFERENCE_FILE, table: [record]}))
 
 
 @pytest.mark.parametrize(

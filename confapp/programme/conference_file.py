@@ -77,7 +77,7 @@ Key = records.Slug
 Text = records.LongText
 Name = records.Name
 MAX_PLACES = records.MAX_PLACES
-Money = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=10, decimal_places=2)]
+Money = Annotated[Decimal, Field(ge=0, le=records.MAX_PRICE, max_digits=10, decimal_places=2)]
 Colour = records.Colour
 Link = records.Link
 OptionalLink = records.OptionalLink
@@ -130,15 +130,15 @@ class ConferenceSpec(_Spec):
 
 
 class RoomSpec(records.RoomFields):
-    key: Key
+    key: records.RecordKey
 
 
 class TrackSpec(records.TrackFields):
-    key: Key
+    key: records.RecordKey
 
 
 class SpeakerSpec(records.SpeakerFields):
-    key: Key
+    key: records.RecordKey
 
 
 class ReadingSpec(_Spec):
@@ -147,7 +147,7 @@ class ReadingSpec(_Spec):
 
 
 class SessionSpec(records.SessionFields):
-    key: records.SessionSlug
+    key: records.SessionKey
     # A file says what kind every session is; the editor makes a talk unless told.
     kind: Literal[records.SESSION_KINDS]  # type: ignore[valid-type]
     start: datetime
@@ -161,16 +161,10 @@ class SessionSpec(records.SessionFields):
     uuid: uuid_lib.UUID | None = None
 
 
-class TicketTypeSpec(_Spec):
-    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40)]
-    name: Name
-    kind: Literal["fixed", "pay_what_you_can", "free"] = "fixed"
+class TicketTypeSpec(records.TicketTypeFields):
     price: Money | None = None
     min_price: Money | None = None
     suggested_price: Money | None = None
-    capacity: Annotated[int, Field(ge=0, le=MAX_PLACES)] | None = None
-    description: Text = ""
-    from_solidarity_pool: bool = False
 
 
 class ConferenceFileSpec(_Spec):

@@ -57,8 +57,23 @@ def _refuse_unsafe_link_if_any(url: str) -> str:
     return _refuse_unsafe_link(url) if url else url
 
 
+# "new" is the address of the back office's page that adds a record (…/rooms/new,
+# …/ticket-types/new), so no record may be called that.
+TAKEN_BY_PAGES = frozenset({"new"})
+
+
+def _not_taken_by_a_page(slug: str) -> str:
+    if slug in TAKEN_BY_PAGES:
+        raise PydanticCustomError(
+            "taken_by_a_page", "“{slug}” is the address of a back-office page", {"slug": slug}
+        )
+    return slug
+
+
 Slug = Annotated[StrictStr, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]
 SessionSlug = Annotated[StrictStr, StringConstraints(pattern=SLUG_PATTERN, max_length=120)]
+RecordKey = Annotated[Slug, AfterValidator(_not_taken_by_a_page)]
+SessionKey = Annotated[SessionSlug, AfterValidator(_not_taken_by_a_page)]
 
 
 def text(max_length: int) -> Any:
@@ -142,10 +157,40 @@ class SessionFields(Record):
     status: Literal[SESSION_STATUSES] = "confirmed"  # type: ignore[valid-type]
 
 
+TICKET_KINDS = ("fixed", "pay_what_you_can", "free")
+MAX_PRICE = 1_000_000  # in the currency's units: 100,000,000 cents
+
+
+class TicketTypeFields(Record):
+    """A ticket type's own fields; its prices are amounts a file gives in units and the back
+    office's form as typed text, both within 0..MAX_PRICE."""
+
+    code: Annotated[
+        StrictStr,
+        StringConstraints(pattern=SLUG_PATTERN, max_length=40),
+        AfterValidator(_not_taken_by_a_page),
+    ]
+    name: Name
+    kind: Literal[TICKET_KINDS] = "fixed"  # type: ignore[valid-type]
+    capacity: Places | None = None
+    description: LongText = ""
+    from_solidarity_pool: StrictBool = False
+
+
 class WithPosition(Record):
     """Rooms and tracks are ordered by position in the editor (a file orders them as listed)."""
 
     position: Position | None = Field(None, description="Orders the list; null counts as 0.")
+
+
+def longest(model: type[Record], field: str) -> int:
+    """The most characters (or items) a field of `model` may hold."""
+    schema = model.model_json_schema()["properties"][field]
+    for option in (schema, *schema.get("anyOf", ())):
+        for limit in ("maxLength", "maxItems"):
+            if limit in option:
+                return int(option[limit])
+    raise LookupError(f"{model.__name__}.{field} has no length limit")
 
 
 # ---- checking what the editor and the API are sent ----------------------------------------

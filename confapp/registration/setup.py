@@ -22,8 +22,9 @@ from confapp.accounts.service import Principal
 from confapp.db import Database
 from confapp.models import Conference, TicketKind, TicketType
 from confapp.money import format_money
-from confapp.programme.conference_file import MAX_PLACES
+from confapp.programme import records
 from confapp.programme.queries import NotFound
+from confapp.programme.records import MAX_PLACES
 from confapp.registration.form import NotAnAmount, parse_amount
 from confapp.request_body import character_problem
 from confapp.times import utcnow
@@ -40,13 +41,15 @@ TICKET_TYPE_FIELDS = (
     "capacity",
     "from_solidarity_pool",
 )
-KIND_CHOICES = tuple(kind.value for kind in TicketKind)
+KIND_CHOICES = records.TICKET_KINDS
 # The conference file's bound on a price ($1,000,000), which keeps cents within 32 bits.
-MAX_PRICE_CENTS = 100_000_000
-MAX_DESCRIPTION_CHARS = 20_000
-_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+MAX_PRICE_CENTS = records.MAX_PRICE * 100
+MAX_DESCRIPTION_CHARS = records.MAX_TEXT
+_CODE = re.compile(records.SLUG_PATTERN)
+MAX_CODE_CHARS = records.longest(records.TicketTypeFields, "code")
+MAX_NAME_CHARS = records.longest(records.TicketTypeFields, "name")
 # Paths under a ticket type's address that a code must not shadow.
-RESERVED_CODES = frozenset({"new"})
+RESERVED_CODES = records.TAKEN_BY_PAGES
 _YES = {"yes", "on", "true", "1"}
 
 
@@ -221,7 +224,7 @@ def check_code(typed: str, taken: set[str]) -> tuple[str, str | None]:
     code = typed.strip()
     if not code:
         return code, "Give the ticket type a short code, like waged or concession."
-    if not _CODE.fullmatch(code):
+    if not _CODE.fullmatch(code) or len(code) > MAX_CODE_CHARS:
         return code, (
             "Use lower-case letters, digits and hyphens only (up to 40), starting with a letter "
             "or digit, like pay-what-you-can."
@@ -244,8 +247,8 @@ def check_ticket_type(
         errors["name"] = problem
     elif not name:
         errors["name"] = "Give the ticket type a name attendees will understand, like Waged."
-    elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+    elif len(name) > MAX_NAME_CHARS:
+        errors["name"] = f"Keep the name under {MAX_NAME_CHARS} characters."
     description = form.get("description", "").replace("\r\n", "\n").strip()
     if len(description) > MAX_DESCRIPTION_CHARS:
         errors["description"] = f"Keep the description under {MAX_DESCRIPTION_CHARS:,} characters."
