@@ -337,3 +337,10 @@ def test_the_api_contract_states_the_limits_of_the_models() -> None:
     assert schemas["Room"] == tidy_schema(
         documents.Room.model_json_schema(ref_template=REF_TEMPLATE, mode="serialization")
     )
+
+
+def test_a_conference_longer_than_the_editor_allows_is_refused_by_the_file_too() -> None:
+    long = {**CONFERENCE_FILE, "conference": {**CONFERENCE_FILE["conference"]}}
+    long["conference"]["end_date"] = "2027-08-10"
+    with pytest.raises(ConferenceFileError, match="at most a month"):
+        parse_conference_text(file_text(long))

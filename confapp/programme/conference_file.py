@@ -313,6 +313,8 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
         )
     if conf.end_date < conf.start_date:
         problems.append((("conference", "end_date"), "the conference ends before it starts"))
+    elif (conf.end_date - conf.start_date).days > records.MAX_CONFERENCE_DAYS:
+        problems.append((("conference", "end_date"), records.TOO_MANY_DAYS))
     # As the editor has it: the daily hours are both given or both left out.
     if conf.day_starts is None and conf.day_ends is not None:
         problems.append((("conference", "day_ends"), "give day_starts too, or neither"))

@@ -591,8 +591,8 @@ def set_days_and_hours(
     errors: dict[str, str] = {}
     if end_date < start_date:
         errors["end_date"] = "must be on or after the first day"
-    elif (end_date - start_date).days > 31:
-        errors["end_date"] = "a conference may last at most a month"
+    elif (end_date - start_date).days > records.MAX_CONFERENCE_DAYS:
+        errors["end_date"] = records.TOO_MANY_DAYS
     if (day_starts is None) != (day_ends is None):
         errors["day_ends" if day_ends is None else "day_starts"] = "give both hours, or neither"
     elif day_starts is not None and day_ends is not None and day_ends <= day_starts:

@@ -36,6 +36,9 @@ MAX_PLACES = 1_000_000
 MAX_TEXT = 20_000
 MAX_LINK = 500
 MAX_LINKS = 20
+# The editor's day view and the programme's pages have a page a day: a month at most.
+MAX_CONFERENCE_DAYS = 31
+TOO_MANY_DAYS = "a conference may last at most a month"
 SESSION_KINDS = ("talk", "panel", "debate", "workshop", "plenary", "social")
 SESSION_STATUSES = ("confirmed", "cancelled")
 
