@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from confapp import __version__
 from confapp.programme import documents
+from confapp.registration import form as registration_form
 
 JSON = "application/json"
 
@@ -163,47 +164,6 @@ SCHEMAS: dict[str, Any] = {
             "places_left": {**NULLABLE_INTEGER, "description": "null: no limit."},
             "sold_out": {"type": "boolean"},
         }
-    ),
-    "Registration": _obj(
-        ["name", "email", "ticket_type"],
-        {
-            "name": {"type": "string", "description": "A first name or an alias is fine."},
-            "email": {"type": "string", "description": "Where the ticket is sent."},
-            "ticket_type": {"type": "string", "description": "A `code` from ticket-types."},
-            "amount": {
-                "type": ["string", "number"],
-                "description": "For pay-what-you-can tickets, like `25` or `42.50`.",
-            },
-            "solidarity_topup": {
-                "type": ["string", "number"],
-                "description": "An optional gift to the solidarity fund.",
-            },
-            "access_needs": STRING,
-            "childcare": {"oneOf": [ref("Childcare"), {"type": "null"}]},
-            "email_consent": {
-                "type": "boolean",
-                "description": "Consent to programme e-mails (the ticket is always sent).",
-            },
-        },
-        examples=[
-            {
-                "name": "Rosa",
-                "email": "rosa@example.org",
-                "ticket_type": "pay-what-you-can",
-                "amount": "25",
-                "solidarity_topup": "10",
-                "access_needs": "",
-                "childcare": {"children": 1, "ages": "4"},
-                "email_consent": True,
-            }
-        ],
-    ),
-    "Childcare": _obj(
-        [],
-        {
-            "children": {"type": ["integer", "string"], "description": "0 to 10."},
-            "ages": STRING,
-        },
     ),
     "TicketCreated": _all_required({"ticket": ref("Ticket")}),
     # The registrations desk (organisers only)
@@ -1205,6 +1165,20 @@ _NEW_SESSION["examples"] = [
 ]
 for _input in ("SpeakerInput", "RoomInput", "TrackInput"):
     del SCHEMAS[_input]["required"]  # creating needs a name; a change takes any of the fields
+SCHEMAS.update(generated_components(registration_form.RegistrationInput, mode="validation"))
+SCHEMAS["Registration"] = SCHEMAS.pop("RegistrationInput")
+SCHEMAS["Registration"]["examples"] = [
+    {
+        "name": "Rosa",
+        "email": "rosa@example.org",
+        "ticket_type": "pay-what-you-can",
+        "amount": "25",
+        "solidarity_topup": "10",
+        "access_needs": "",
+        "childcare": {"children": 1, "ages": "4"},
+        "email_consent": True,
+    }
+]
 SCHEMAS["SpeakerInput"]["examples"] = [{"name": "Rosa Luxemburg", "pronouns": "she/her"}]
 SCHEMAS["RoomInput"]["examples"] = [{"name": "Main hall", "capacity": 400, "step_free": True}]
 SCHEMAS["TrackInput"]["examples"] = [{"name": "Climate", "colour": "#2e7d32"}]

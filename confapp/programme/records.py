@@ -186,7 +186,7 @@ class WithPosition(Record):
     position: Position | None = Field(None, description="Orders the list; null counts as 0.")
 
 
-def longest(model: type[Record], field: str) -> int:
+def longest(model: type[BaseModel], field: str) -> int:
     """The most characters (or items) a field of `model` may hold."""
     schema = model.model_json_schema()["properties"][field]
     for option in (schema, *schema.get("anyOf", ())):

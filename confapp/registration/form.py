@@ -10,16 +10,58 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, Field
 
 from confapp.models import Conference, TicketKind
 from confapp.money import format_money
+from confapp.programme.records import longest
 from confapp.registration.places import TicketOffer
 from confapp.request_body import character_problem
 
 MAX_AMOUNT_CENTS = 1_000_000
+
+
+class Childcare(BaseModel):
+    children: Annotated[int, Field(ge=0, le=10)] | Annotated[str, Field(max_length=2)] = Field(
+        0, description="0 to 10."
+    )
+    ages: Annotated[str, Field(max_length=200)] = ""
+
+
+# What a registration may hold, as the JSON API takes it (the form sends the same fields, with
+# childcare flattened into childcare_children and childcare_ages); the API's contract is
+# generated from it. `check_registration` takes its limits from here and words each refusal
+# for the person who typed it.
+class RegistrationInput(BaseModel):
+    """A registration: one person, one ticket. Only `name`, `email` and `ticket_type` are
+    required."""
+
+    name: Annotated[str, Field(max_length=100)] = Field(
+        description="A first name or an alias is fine."
+    )
+    email: Annotated[str, Field(max_length=254)] = Field(description="Where the ticket is sent.")
+    ticket_type: str = Field(description="A `code` from ticket-types.")
+    amount: str | float | None = Field(
+        None, description="For pay-what-you-can tickets, like `25` or `42.50`."
+    )
+    solidarity_topup: str | float | None = Field(
+        None, description="An optional gift to the solidarity fund."
+    )
+    access_needs: Annotated[str, Field(max_length=2000)] = ""
+    childcare: Childcare | None = None
+    email_consent: bool = Field(
+        False, description="Consent to programme e-mails (the ticket is always sent)."
+    )
+
+
+MAX_NAME = longest(RegistrationInput, "name")
+MAX_EMAIL = longest(RegistrationInput, "email")
+MAX_ACCESS_NEEDS = longest(RegistrationInput, "access_needs")
+MAX_CHILDCARE_AGES = longest(Childcare, "ages")
+MAX_CHILDREN = 10
 FIELDS = (
     "name",
     "email",
@@ -167,7 +209,7 @@ def _children(value: Any) -> int | None:
         if not (text.isascii() and text.isdigit() and len(text) <= 2):
             return None
         value = int(text)
-    if isinstance(value, int) and 0 <= value <= 10:
+    if isinstance(value, int) and 0 <= value <= MAX_CHILDREN:
         return value
     return None
 
@@ -182,16 +224,16 @@ def check_registration(
         pass
     elif not name:
         errors["name"] = "Please give a name. A first name or an alias is fine."
-    elif len(name) > 100:
-        errors["name"] = "Please keep the name under 100 characters."
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"Please keep the name under {MAX_NAME} characters."
 
     email = _text(data, "email", errors)
     if "email" in errors:
         pass
     elif not email:
         errors["email"] = "Please give an e-mail address: your ticket is sent there."
-    elif len(email) > 254:
-        errors["email"] = "This e-mail address is too long (254 characters at most)."
+    elif len(email) > MAX_EMAIL:
+        errors["email"] = f"This e-mail address is too long ({MAX_EMAIL} characters at most)."
     else:
         try:
             email = validate_email(email, check_deliverability=False).normalized
@@ -249,8 +291,8 @@ def check_registration(
                     )
 
     access_needs = _text(data, "access_needs", errors, allowed_controls="\t\n\r")
-    if len(access_needs) > 2000:
-        errors["access_needs"] = "Please keep this under 2,000 characters."
+    if len(access_needs) > MAX_ACCESS_NEEDS:
+        errors["access_needs"] = f"Please keep this under {MAX_ACCESS_NEEDS:,} characters."
 
     childcare = data.get("childcare")
     if childcare is not None and not isinstance(childcare, Mapping):
@@ -259,7 +301,7 @@ def check_registration(
     if not _is_blank(data.get("childcare_children")):
         counted = _children(data.get("childcare_children"))
         if counted is None:
-            errors["childcare_children"] = "Enter a number of children from 0 to 10."
+            errors["childcare_children"] = f"Enter a number of children from 0 to {MAX_CHILDREN}."
         else:
             children = counted
     ages = _text(data, "childcare_ages", errors)
@@ -267,8 +309,8 @@ def check_registration(
         pass
     elif children and not ages:
         errors["childcare_ages"] = "Tell us the children's ages so the creche can plan."
-    elif len(ages) > 200:
-        errors["childcare_ages"] = "Please keep this under 200 characters."
+    elif len(ages) > MAX_CHILDCARE_AGES:
+        errors["childcare_ages"] = f"Please keep this under {MAX_CHILDCARE_AGES} characters."
 
     email_consent = _consent(data.get("email_consent"))
     if email_consent is None:
