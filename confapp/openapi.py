@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from confapp import __version__
+from confapp.checkin import bodies as door_bodies
 from confapp.programme import documents
 from confapp.registration import form as registration_form
 
@@ -784,33 +785,8 @@ PATHS.update(
 # --- The door (stewards and organisers) ---------------------------------------------------------
 
 CHECKIN_RESULTS = ["admitted", "already_admitted", "cancelled", "invalid", "wrong_conference"]
-_SCAN = {
-    "type": "string",
-    "minLength": 1,
-    "description": "The text read from the QR code (the ticket's URL, on any host), the bare "
-    "admission token, or a ticket code as typed (any case, dashes and spaces optional).",
-    "examples": ["ABCD-EFGH-IJKLM"],
-}
-_DEVICE = {
-    "type": "string",
-    "maxLength": 64,
-    "description": "The door device's own random id, kept with the check-in.",
-}
 SCHEMAS.update(
     {
-        "Checkin": _obj(
-            ["scan"],
-            {
-                "scan": _SCAN,
-                "device": _DEVICE,
-                "method": {
-                    "enum": ["scan", "code", "search"],
-                    "description": "How the ticket was found: the camera (the default), a typed "
-                    "code, or a search by name.",
-                },
-            },
-            examples=[{"scan": "https://example.org/tickets/AgE...", "device": "door-3"}],
-        ),
         "CheckinResult": _all_required(
             {
                 "result": {
@@ -844,26 +820,6 @@ SCHEMAS.update(
                     "invalid or for another conference.",
                 },
             }
-        ),
-        "CheckinSync": _all_required(
-            {
-                "device": {**_DEVICE, "minLength": 1},
-                "admissions": {
-                    "type": "array",
-                    "maxItems": 500,
-                    "items": _all_required(
-                        {
-                            "scan": {"type": "string"},
-                            "admitted_at": {
-                                "type": "string",
-                                "format": "date-time",
-                                "description": "When the device let them in, with its UTC offset.",
-                            },
-                        }
-                    ),
-                },
-            },
-            description="Admissions a door device made while offline, oldest first.",
         ),
         "CheckinSyncResults": _all_required(
             {
@@ -1024,25 +980,6 @@ PATHS.update(
 
 SCHEMAS.update(
     {
-        "SessionDoorChange": _obj(
-            [],
-            {
-                "full": {
-                    "type": "boolean",
-                    "description": "true: the room is full; false: not any more.",
-                },
-                "headcount_change": {
-                    "type": "integer",
-                    "minimum": -1000,
-                    "maximum": 1000,
-                    "description": "Added to the headcount in one atomic step; "
-                    "it never goes below 0.",
-                },
-                "headcount": {"type": "integer", "minimum": 0, "maximum": 100000},
-            },
-            description="At least one of full, headcount_change, headcount.",
-            additionalProperties=False,
-        ),
         "SessionDoor": _all_required(
             {
                 "full": {"type": "boolean"},
@@ -1165,7 +1102,18 @@ _NEW_SESSION["examples"] = [
 ]
 for _input in ("SpeakerInput", "RoomInput", "TrackInput"):
     del SCHEMAS[_input]["required"]  # creating needs a name; a change takes any of the fields
-SCHEMAS.update(generated_components(registration_form.RegistrationInput, mode="validation"))
+SCHEMAS.update(
+    generated_components(
+        registration_form.RegistrationInput,
+        door_bodies.Checkin,
+        door_bodies.CheckinSync,
+        door_bodies.SessionDoorChange,
+        mode="validation",
+    )
+)
+SCHEMAS["Checkin"]["examples"] = [
+    {"scan": "https://example.org/tickets/AgE...", "device": "door-3"}
+]
 SCHEMAS["Registration"] = SCHEMAS.pop("RegistrationInput")
 SCHEMAS["Registration"]["examples"] = [
     {

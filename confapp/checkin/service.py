@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
+from confapp.checkin import bodies
 from confapp.models import (
     Checkin,
     CheckinConflict,
@@ -45,11 +46,11 @@ from confapp.tickets.tokens import (
 )
 from confapp.times import iso
 
-MAX_DEVICE_LENGTH = 64
+MAX_DEVICE_LENGTH = bodies.MAX_DEVICE_LENGTH
 MAX_SEARCH_MATCHES = 20
 MIN_SEARCH_LENGTH = 2
 MAX_SEARCH_LENGTH = 100
-METHODS = ("scan", "code", "search")
+METHODS = bodies.METHODS
 OFFLINE = "offline"
 _TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 # A scan longer than this is no ticket of ours, whatever it holds: not worth parsing.

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import case, func, literal, update
 from sqlmodel import Session, col, select
 
+from confapp.checkin import bodies
 from confapp.db import Database, UTCDateTime, insert_on_conflict
 from confapp.models import (
     Checkin,
@@ -31,8 +32,8 @@ from confapp.models import (
 from confapp.tickets.tokens import display_code
 from confapp.times import iso, local_day_bounds, utcnow
 
-MAX_HEADCOUNT = 100_000  # more than any room holds; keeps a typo from storing nonsense
-MAX_HEADCOUNT_CHANGE = 1_000
+MAX_HEADCOUNT = bodies.MAX_HEADCOUNT
+MAX_HEADCOUNT_CHANGE = bodies.MAX_HEADCOUNT_CHANGE
 LATEST_ADMISSIONS = 50
 
 

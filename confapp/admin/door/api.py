@@ -19,7 +19,7 @@ from confapp.accounts.service import Principal
 from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
 from confapp.admin.routes import admin_conference
-from confapp.checkin import service
+from confapp.checkin import bodies, service
 from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
@@ -29,7 +29,7 @@ from confapp.times import utcnow
 
 # Who works the door: stewards, and organisers, who may do anything a steward may.
 DOOR_TEAM = (ORGANISER, STEWARD)
-MAX_SYNC_ADMISSIONS = 500
+MAX_SYNC_ADMISSIONS = bodies.MAX_SYNC_ADMISSIONS
 # Scans run in at most this many threads per process, not the thread pool's 40: scans are
 # CPU-bound Python, and 40 threads fighting over the GIL and a small connection pool made each
 # slower (measured: p99 at 64 connections fell from 1.2 s to 0.2 s, throughput rose half again).
