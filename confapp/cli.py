@@ -14,7 +14,7 @@ from confapp.db import Database
 from confapp.migrate import upgrade_to_head
 from confapp.programme.conference_file import ConferenceFileError, load_conference_file
 from confapp.programme.queries import list_conferences
-from confapp.settings import Settings
+from confapp.settings import Settings, SettingsError
 from confapp.tickets.keys import ensure_signing_key
 
 
@@ -388,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"confapp: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

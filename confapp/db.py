@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
+from confapp.settings import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+
 if TYPE_CHECKING:
     from confapp.straight_reads import StraightReads
 
@@ -57,10 +59,6 @@ def insert_on_conflict(session: Session, table: Table) -> Any:
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
 
 
-# PostgreSQL connections each app process may hold: `pool_size` kept open, and up to
-# `max_overflow` more at busy moments. SQLAlchemy's own defaults; the README has the sums.
-DEFAULT_POOL_SIZE = 5
-DEFAULT_MAX_OVERFLOW = 10
 SQLITE_POOL_SIZE = 40
 # PostgreSQL connections each event loop (one in a served process) keeps beside the pool for
 # Database.read_straight_for_request.
