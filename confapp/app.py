@@ -55,6 +55,7 @@ from confapp.programme.queries import NotFound
 from confapp.registration import manage_routes
 from confapp.registration import routes as registration_routes
 from confapp.request_body import BadRequestBody
+from confapp.request_context import Clock
 from confapp.resources import static_dir
 from confapp.routing import FirstSegmentRouter
 from confapp.security_headers import SecurityHeadersMiddleware
@@ -62,6 +63,7 @@ from confapp.settings import Settings
 from confapp.templating import templates
 from confapp.throttle import limits_from
 from confapp.tickets import routes as ticket_routes
+from confapp.times import utcnow
 
 
 def healthz(request: Request) -> Response:
@@ -70,7 +72,8 @@ def healthz(request: Request) -> Response:
     return PlainTextResponse("database unreachable", status_code=503)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starlette:
+    """The app; `clock` gives the time its routes go by (tests pass a fixed one)."""
     settings = settings or Settings.from_env()
     db = Database(
         settings.database_url, settings.database_pool_size, settings.database_max_overflow
@@ -142,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.body_cache = BodyCache()
     app.state.programme_cache = programme_cache()
     app.state.db = db
+    app.state.clock = clock
     return app
 
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid as uuid_lib
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    Index,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
+from sqlmodel import Field, SQLModel, col
 
 from confapp.db import UTCDateTime
 from confapp.times import utcnow
@@ -281,6 +291,35 @@ class Registration(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The attendee's personal agenda (starred sessions); a separate secret from the ticket.
     agenda_key: str | None = Field(default=None, max_length=43, unique=True)
+
+
+def may_still_get_mail(
+    registration: Registration | None, *, programme_mail: bool
+) -> TypeGuard[Registration]:
+    """Whether mail may still go to this registration, checked as each mail is built (a person
+    may have cancelled or been erased since it was queued): it exists, is active (not
+    cancelled), is not erased and has an address. `programme_mail` (notices, programme
+    changes) also needs the person to have agreed to programme e-mails; the ticket mail and the
+    link sent again do not: the person asked for those. `may_still_get_mail_where` is the same
+    rule as a query's WHERE clauses."""
+    return (
+        registration is not None
+        and registration.erased_at is None
+        and registration.status == RegistrationStatus.active.value
+        and bool(registration.email)
+        and (registration.email_consent or not programme_mail)
+    )
+
+
+def may_still_get_mail_where(*, programme_mail: bool) -> list[ColumnElement[bool]]:
+    """`may_still_get_mail` as WHERE clauses on Registration, to choose whom to queue mail for."""
+    consent = [col(Registration.email_consent) == true()] if programme_mail else []
+    return [
+        col(Registration.status) == RegistrationStatus.active.value,
+        col(Registration.erased_at).is_(None),
+        col(Registration.email) != "",
+        *consent,
+    ]
 
 
 class ManageLink(SQLModel, table=True):

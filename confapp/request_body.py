@@ -24,6 +24,7 @@ MAX_DEPTH = 20
 MAX_NUMBER_CHARS = 30
 MAX_FORM_FIELDS = 200
 MAX_PROBLEMS = 10
+CSRF_FIELD = "csrf_token"  # a form's CSRF token, noted for the auth layer (see read_form_fields)
 
 # C0 controls but tab, newline and carriage return; DEL and C1 controls; lone surrogates.
 _REFUSED_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -286,7 +287,8 @@ async def read_form_fields(
 
     Fields not named are ignored, except that a file anywhere refuses the whole form. A
     field's problem (a file, a control character, a lone surrogate, not UTF-8) is a 422 that
-    names it and carries the other fields' values.
+    names it and carries the other fields' values. A `csrf_token` field, named or not, is
+    noted on `request.state` for `admin.auth` to check, so no route has to pass it on.
     """
     limit = _body_limit(request, max_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -303,6 +305,9 @@ async def read_form_fields(
     values: dict[str, str] = {}
     problems: dict[str, str] = {}
     for name, value in items:
+        if name == CSRF_FIELD and isinstance(value, str) and value:
+            # Noted for the auth layer, which checks it against the session's on unsafe methods.
+            request.state.csrf_form_token = value
         if value is _A_FILE and name not in names:
             raise BadRequestBody(400, "invalid_form", "This form takes no files.")
         if name not in names or name in problems:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from confapp.request_context import app_settings
+
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
@@ -21,7 +23,7 @@ def _origin(url: str) -> str:
 
 def own_origins(request: Request) -> set[str]:
     origins = {_origin(str(request.url))}
-    base_url = request.app.state.settings.base_url
+    base_url = app_settings(request).base_url
     if base_url:  # behind a proxy the request itself may say http://
         origins.add(_origin(base_url))
     return origins

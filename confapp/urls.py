@@ -7,6 +7,8 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from confapp.request_context import app_settings
+
 # Conference slugs cannot take these: they are the app's own top-level paths.
 RESERVED_SLUGS = frozenset(
     {"api", "static", "tickets", "my-ticket", "agenda", "admin", "door", "healthz", "favicon.ico"}
@@ -147,7 +149,7 @@ def site_origin(request: Request) -> str:
     """The origin for absolute links in a response (QR codes, feeds, JSON). Without
     CONFAPP_BASE_URL it is the address the person used, so a phone on the LAN gets a QR code
     that opens on that phone."""
-    return public_base_url(request.app.state.settings.base_url, str(request.base_url))
+    return public_base_url(app_settings(request).base_url, str(request.base_url))
 
 
 def webcal_url(url: str) -> str:

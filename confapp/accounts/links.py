@@ -38,11 +38,12 @@ from confapp.accounts.sign_in import (
     start_signed_in_session,
 )
 from confapp.db import Database
+from confapp.mail_compose import compose_mail
 from confapp.models import AccountLink, Conference, ConferenceRole, OutboxMail, User
 from confapp.outbox import mail_builder, queue_mail
 from confapp.settings import Settings
 from confapp.throttle import HOUR, Decision, Limit, take
-from confapp.times import to_local, utcnow
+from confapp.times import utcnow
 
 INVITATION = "invitation"
 PASSWORD_RESET = "password_reset"
@@ -270,19 +271,18 @@ def build_invitation_mail(
         return None
     inviter = session.get(User, link.created_by_user_id) if link.created_by_user_id else None
     url = urls.absolute(settings.public_origin, invitation_path(_fresh_secret(session, link)))
-    until = to_local(link.expires_at, conference.timezone)
-    who = inviter.email if inviter else "An organiser"
-    role = ROLE_DESCRIPTIONS.get(link.role, link.role)
-    message = _message(settings, link.email, f"Invitation to the back office of {conference.name}")
-    message.set_content(
-        f"Hello,\n\n{who} has invited you to help run {conference.name} in its back office, "
-        f"as {role}.\n\n"
-        f"To accept, open this link (it works once, until {until:%A} {until.day} "
-        f"{until:%B %Y, %H:%M} {conference.timezone} time):\n{url}\n\n"
-        "If you have no account yet, you choose a password there. If you did not expect this "
-        "invitation, ignore this mail: nothing happens unless the link is opened and accepted.\n"
+    return compose_mail(
+        sender=settings.mail_from,
+        to=link.email,
+        kind=INVITATION,
+        context={
+            "conference": conference,
+            "who": inviter.email if inviter else "An organiser",
+            "role": ROLE_DESCRIPTIONS.get(link.role, link.role),
+            "expires_at": link.expires_at,
+            "url": url,
+        },
     )
-    return message
 
 
 # ---- password reset -------------------------------------------------------------------------
@@ -376,15 +376,9 @@ def build_password_reset_mail(
     if link is None or find_user(session, link.email) is None:
         return None
     url = urls.absolute(settings.public_origin, password_reset_path(_fresh_secret(session, link)))
-    message = _message(settings, link.email, "Resetting your back-office password")
-    message.set_content(
-        "Hello,\n\nSomeone (we hope you) asked to reset the password of the back-office account "
-        f"for this address. To choose a new password, open this link within an hour; it works "
-        f"once:\n{url}\n\n"
-        "Setting a new password signs the account out everywhere else. If you did not ask for "
-        "this, ignore this mail: your password stays as it is.\n"
+    return compose_mail(
+        sender=settings.mail_from, to=link.email, kind=PASSWORD_RESET, context={"url": url}
     )
-    return message
 
 
 # ---- both -----------------------------------------------------------------------------------
@@ -404,12 +398,3 @@ def _fresh_secret(session: Session, link: AccountLink) -> str:
     link.token_hash = secret_hash(secret)
     session.add(link)
     return secret
-
-
-def _message(settings: Settings, to: str, subject: str) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = " ".join(subject.split())
-    message["From"] = settings.mail_from
-    message["To"] = to
-    message["Auto-Submitted"] = "auto-generated"
-    return message

@@ -9,6 +9,7 @@ password again, and a token also for a code when the account has a second factor
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pyotp
 from sqlmodel import Session, col, select
@@ -102,14 +103,19 @@ def is_totp_secret(text: str) -> bool:
 
 
 def set_up_second_factor(
-    db: Database, principal: Principal, secret: str, code: str, password: str
+    db: Database,
+    principal: Principal,
+    secret: str,
+    code: str,
+    password: str,
+    now: datetime | None = None,
 ) -> None:
     """Save the authenticator's secret once a code from it proves it was added. The password
     is asked for first: whoever holds only a signed-in browser cannot swap in their phone."""
     if not is_totp_secret(secret):
         raise AccountError("The set-up form was out of date; please start again.")
     _check_password(db, principal, password)
-    step = code_step(secret, code)
+    step = code_step(secret, code, now)
     if step is None:
         raise AccountError(
             "That code did not match. Check the app shows confapp, and type the current code."
@@ -208,7 +214,14 @@ def _revoke_all_tokens(session: Session, principal: Principal) -> None:
         _audit(session, principal, "API tokens revoked", f"{revoked} revoked")
 
 
-def add_token(db: Database, principal: Principal, name: str, password: str, code: str = "") -> str:
+def add_token(
+    db: Database,
+    principal: Principal,
+    name: str,
+    password: str,
+    code: str = "",
+    now: datetime | None = None,
+) -> str:
     """A new API token; its secret is returned to be shown once and is never stored. A token
     outlives the browser, so it takes the password, and a code if the account has a factor."""
     name = " ".join(name.split())
@@ -220,7 +233,7 @@ def add_token(db: Database, principal: Principal, name: str, password: str, code
     with db.read() as session:
         has_second_factor = bool(_user(session, principal).totp_secret)
     if has_second_factor:
-        use_code(db, principal.user_id, code)
+        use_code(db, principal.user_id, code, now)
     with db.transaction() as session:
         token, secret = create_api_token(session, _user(session, principal), name)
         _audit(session, principal, "API token created", f"token {token.id}: {name}")

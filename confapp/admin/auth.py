@@ -6,7 +6,9 @@ session id; a script or door device sends `Authorization: Bearer TOKEN`. Both en
 `Principal` with the same permissions. Requests that change something with a cookie must carry
 the session's CSRF token (a form field or the X-CSRF-Token header) and, when the browser sends
 one, an Origin of this site; Bearer requests need neither, as no browser adds that header by
-itself.
+itself. The form reader (`request_body.read_form_fields`) notes the form's token as it reads,
+and `require_role` checks it: a route needs no CSRF code of its own, and one that checks a
+role before reading its form is refused (fails closed).
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ from confapp.accounts.service import (
     principal_for_api_token,
     web_session_for_cookie,
 )
-from confapp.db import Database
 from confapp.errors import error_response, wants_json
 from confapp.models import Conference
+from confapp.request_context import app_settings, database
 from confapp.same_origin import sent_from_this_site
 
 SESSION_COOKIE = "confapp_admin"
-CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNKNOWN = object()
@@ -47,10 +48,6 @@ class Forbidden(Exception):
 
 class SecondFactorNeeded(Exception):
     """The conference requires a second factor and this account has none set up yet."""
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -71,7 +68,7 @@ def current_principal(
     if cached is not _UNKNOWN:
         return cached  # type: ignore[no-any-return]
     principal: Principal | None = None
-    db = _db(request)
+    db = database(request)
     token = _bearer_token(request)
     if token is not None:
         principal = principal_for_api_token(db, token, session=session)
@@ -131,17 +128,8 @@ def _check_csrf(request: Request, principal: Principal) -> None:
         raise Forbidden("The form was out of date; please go back, reload it and try again.")
 
 
-def remember_csrf_form_token(request: Request, form: dict[str, str]) -> None:
-    """Routes that read a form call this before require_role, so the token in the form counts."""
-    token = form.get(CSRF_FIELD)
-    if token:
-        request.state.csrf_form_token = token
-
-
 def set_session_cookie(request: Request, response: Response, secret: str) -> None:
-    secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith(
-        "https:"
-    )
+    secure = request.url.scheme == "https" or app_settings(request).base_url.startswith("https:")
     response.set_cookie(
         SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=secure, path="/"
     )

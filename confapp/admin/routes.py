@@ -11,7 +11,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp.accounts.audit import record
-from confapp.accounts.service import AccountError, complete_second_factor, end_web_session
+from confapp.accounts.service import (
+    AccountError,
+    Principal,
+    complete_second_factor,
+    end_web_session,
+)
 from confapp.accounts.sign_in import (
     SignedIn,
     TooManyAttempts,
@@ -19,29 +24,23 @@ from confapp.accounts.sign_in import (
     use_code,
 )
 from confapp.admin.auth import (
-    CSRF_FIELD,
     NotSignedIn,
     clear_session_cookie,
     current_principal,
-    remember_csrf_form_token,
     require_half_signed_in,
     require_role,
     require_user,
     safe_next,
     set_session_cookie,
 )
-from confapp.admin.menu import menu_for
-from confapp.db import Database
+from confapp.admin.menu import ORGANISERS, menu_for
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
 from confapp.programme.queries import require_conference
-from confapp.request_body import read_form_fields
+from confapp.request_body import CSRF_FIELD, read_form_fields
+from confapp.request_context import database, now
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def admin_page(
@@ -75,7 +74,7 @@ async def login_submit(request: Request) -> Response:
         try:
             signed_in = await run_in_threadpool(
                 sign_in_with_password,
-                _db(request),
+                database(request),
                 email,
                 form["password"],
                 client_address(request),
@@ -127,13 +126,12 @@ def second_factor_form(request: Request) -> Response:
 
 async def second_factor_submit(request: Request) -> Response:
     form = await read_form_fields(request, ("code", "next", CSRF_FIELD))
-    remember_csrf_form_token(request, form)
     principal = require_half_signed_in(request)  # CSRF token and Origin, as on every form
     next_path = safe_next(form.get("next"))
-    db = _db(request)
+    db = database(request)
 
     def check() -> str | None:
-        use_code(db, principal.user_id, form.get("code", ""))
+        use_code(db, principal.user_id, form.get("code", ""), now(request))
         with db.transaction() as session:
             cookie = complete_second_factor(session, principal.session_id_hash or "")
             if cookie is not None:
@@ -164,11 +162,10 @@ async def second_factor_submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await read_form_fields(request, (CSRF_FIELD,))
-    remember_csrf_form_token(request, form)
+    await read_form_fields(request, (CSRF_FIELD,))  # notes the CSRF token for the check
     principal = require_user(request)
     if principal.session_id_hash:
-        await run_in_threadpool(end_web_session, _db(request), principal.session_id_hash)
+        await run_in_threadpool(end_web_session, database(request), principal.session_id_hash)
     response = RedirectResponse("/admin/login", status_code=303)
     clear_session_cookie(response)
     return response
@@ -176,7 +173,7 @@ async def logout(request: Request) -> Response:
 
 def admin_home(request: Request) -> Response:
     principal = require_user(request)
-    with _db(request).read() as session:
+    with database(request).read() as session:
         conferences = list(session.exec(select(Conference).order_by(Conference.start_date)))
     mine = [
         (conference, sorted(principal.roles.get(conference.id or 0, frozenset())))
@@ -201,8 +198,20 @@ def conference_home(request: Request) -> Response:
 
 def admin_conference(request: Request) -> Conference:
     """The conference named in the path (404 if none): for every /admin/{conference}/ page."""
-    with _db(request).read() as session:
+    with database(request).read() as session:
         return require_conference(session, request.path_params["conference"])
+
+
+def conference_for(request: Request, *roles: str) -> tuple[Conference, Principal]:
+    """The conference named in the path (404 if none) and who is asking, if they hold one of
+    `roles` there (else NotSignedIn or Forbidden; CSRF and second-factor rules included)."""
+    conference = admin_conference(request)
+    return conference, require_role(request, conference, *roles)
+
+
+def organiser_conference(request: Request) -> tuple[Conference, Principal]:
+    """`conference_for` an organiser: the back office's programme, registrations and settings."""
+    return conference_for(request, *ORGANISERS)
 
 
 routes = [

@@ -19,17 +19,13 @@ from confapp.agenda.service import (
 )
 from confapp.calendar.ical import CalendarInfo, build_calendar
 from confapp.calendar.publish import ICALENDAR_TYPE, last_modified
-from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS, conditional_response
 from confapp.models import Agenda, Conference
 from confapp.programme.queries import load_programme, public_session, require_conference
 from confapp.request_body import read_form_fields
+from confapp.request_context import database
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def _safe_next(value: str | None, fallback: str) -> str:
@@ -45,7 +41,7 @@ def _star(
     starred: bool,
     candidate_key: str | None,
 ) -> tuple[Conference, str, bool, int]:
-    with _db(request).transaction() as session:
+    with database(request).transaction() as session:
         conference = require_conference(session, conference_slug)
         programme_session = public_session(session, conference, session_slug)
         agenda = agenda_from_cookie(request, session, conference)
@@ -81,7 +77,7 @@ async def star_session(request: Request) -> Response:
 
 
 def agenda_page(request: Request) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         conference = require_conference(session, request.path_params["conference"])
         agenda = agenda_from_cookie(request, session, conference)
         starred = starred_session_ids(session, agenda)
@@ -106,7 +102,7 @@ def agenda_feed(
 ) -> Response:
     """An agenda's iCalendar feed of its starred sessions; `feed_path` is where it is served."""
     base_url = urls.site_origin(request)
-    with _db(request).read() as session:
+    with database(request).read() as session:
         programme = load_programme(session, conference)
         entries = starred_entries(programme, starred_session_ids(session, agenda))
     calendar = CalendarInfo(
@@ -132,7 +128,7 @@ def agenda_feed(
 
 def agenda_key_feed(request: Request) -> Response:
     key = request.path_params["key"]
-    with _db(request).read() as session:
+    with database(request).read() as session:
         agenda = session.get(Agenda, key) if len(key) <= 43 else None
         conference = session.get(Conference, agenda.conference_id) if agenda else None
     if agenda is None or conference is None:

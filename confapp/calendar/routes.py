@@ -14,6 +14,7 @@ from confapp import urls
 from confapp.calendar.publish import Feed, build_feed_for, feed_cache_key
 from confapp.http_cache import app_body_cache, built_body_response
 from confapp.programme.published_state import published_state
+from confapp.request_context import database
 
 
 async def _serve(request: Request, feed: Feed) -> Response:
@@ -21,7 +22,7 @@ async def _serve(request: Request, feed: Feed) -> Response:
     base_url = urls.site_origin(request)
     # An unknown conference, session, track, room or speaker raises NotFound: a 404 page.
     state = await published_state(request, conference_slug)
-    db, programmes = request.app.state.db, request.app.state.programme_cache
+    db, programmes = database(request), request.app.state.programme_cache
     built = await app_body_cache(request).get_or_build_in_thread(
         feed_cache_key(state, feed, base_url),
         lambda: build_feed_for(db, programmes, state, feed, base_url),

@@ -13,19 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import func, true
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.db import Database
+from confapp.mail_compose import compose_mail, render_text
 from confapp.models import (
     Conference,
     Notice,
     OutboxMail,
     Registration,
-    RegistrationStatus,
     TicketType,
+    may_still_get_mail,
+    may_still_get_mail_where,
 )
 from confapp.outbox import mail_builder, queue_mails
 from confapp.settings import Settings
@@ -90,26 +92,23 @@ def check_notice(
     return NoticeDraft(subject, body, ticket_type), {}
 
 
+def _notice_context(conference_name: str, subject: str, body: str) -> dict[str, str]:
+    return {"conference_name": conference_name, "notice_subject": subject, "body": body}
+
+
 def notice_text(conference_name: str, body: str) -> str:
-    """The whole message as each recipient gets it: the body, then why they get it."""
-    return (
-        f"{body}\n\n-- \n"
-        f"You are getting this because you agreed to programme e-mails from {conference_name} "
-        "when you registered.\n"
-        "This mail does not include the link to your ticket page, and never will: for your "
-        "ticket, use the link in your ticket mail.\n"
-    )
+    """The whole message as each recipient gets it (templates/mail/notice.txt): the body, then
+    why they get it."""
+    return render_text(NOTICE_MAIL, _notice_context(conference_name, "", body))[1]
 
 
 def _recipients(conference: Conference, ticket_type_id: int | None) -> list[object]:
-    """Who a notice goes to: active, not erased, agreed to programme e-mails, has an address."""
+    """Who a notice goes to: whoever may still get programme mail (active, not erased, agreed
+    to programme e-mails, has an address)."""
     of_type = [Registration.ticket_type_id == ticket_type_id] if ticket_type_id else []
     return [
         Registration.conference_id == conference.id,
-        Registration.status == RegistrationStatus.active.value,
-        col(Registration.erased_at).is_(None),
-        Registration.email_consent == true(),
-        Registration.email != "",
+        *may_still_get_mail_where(programme_mail=True),
         *of_type,
     ]
 
@@ -209,10 +208,6 @@ def past_notices(db: Database, conference: Conference, limit: int = 50) -> list[
     ]
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 @mail_builder(NOTICE_MAIL)
 def build_notice_mail(
     session: Session, mail: OutboxMail, settings: Settings
@@ -221,20 +216,18 @@ def build_notice_mail(
     registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
     notice = session.get(Notice, mail.reference_id) if mail.reference_id else None
     if (
-        registration is None
+        not may_still_get_mail(registration, programme_mail=True)
         or notice is None
         or registration.conference_id != notice.conference_id
-        or registration.erased_at is not None
-        or registration.status != RegistrationStatus.active.value
-        or not registration.email_consent
-        or not registration.email
     ):
         return None
     conference = session.get(Conference, notice.conference_id)
     assert conference is not None
-    message = EmailMessage()
-    message["Subject"] = _one_line(notice.subject)
-    message["From"] = settings.mail_from
-    message["To"] = registration.email
-    message.set_content(notice_text(conference.name, notice.body))
-    return message
+    # Notices have never carried Auto-Submitted (the other mails do).
+    return compose_mail(
+        sender=settings.mail_from,
+        to=registration.email,
+        kind=NOTICE_MAIL,
+        context=_notice_context(conference.name, notice.subject, notice.body),
+        auto_submitted=False,
+    )

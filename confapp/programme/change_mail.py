@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-import jinja2
-from sqlalchemy import func, true, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from confapp import urls
 from confapp.db import Database
+from confapp.mail_compose import compose_mail
 from confapp.models import (
     AgendaStar,
     Conference,
@@ -33,14 +33,14 @@ from confapp.models import (
     ProgrammeChangeBatch,
     ProgrammeSession,
     Registration,
-    RegistrationStatus,
     Room,
     SessionStatus,
+    may_still_get_mail,
+    may_still_get_mail_where,
 )
 from confapp.outbox import mail_builder, queue_mails
 from confapp.programme.changelog import ChangeView, change_view
 from confapp.settings import Settings
-from confapp.templating import templates
 from confapp.times import utcnow
 
 PROGRAMME_CHANGES_MAIL = "programme_changes"
@@ -50,18 +50,6 @@ QUIET_SECONDS = 600
 MAX_WAIT_SECONDS = 3600
 # The order changes are listed in, for one session.
 _KIND_ORDER = ("added", "status", "time", "room", "title")
-
-# The mail is plain text: the same templates as the pages, without HTML escaping.
-_text_templates = jinja2.Environment(
-    loader=templates.env.loader,
-    autoescape=False,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
-)
-_text_templates.filters.update(templates.env.filters)
-_text_templates.globals["urls"] = urls
 
 
 def net_changes(changes: Iterable[ChangeView]) -> dict[int, list[ChangeView]]:
@@ -103,18 +91,15 @@ def _batch_views(db: Session, batch_id: int, only: set[int] | None = None) -> li
 
 
 def _recipients(db: Session, conference_id: int, session_ids: Sequence[int]) -> list[int]:
-    """Active, not erased, agreed to programme e-mails, has an address, and starred one of
-    these sessions in their ticket's agenda."""
+    """Who may still get programme mail (active, not erased, agreed to programme e-mails, has
+    an address) and starred one of these sessions in their ticket's agenda."""
     return list(
         db.exec(
             select(Registration.id)
             .join(AgendaStar, col(AgendaStar.agenda_key) == Registration.agenda_key)
             .where(
                 Registration.conference_id == conference_id,
-                Registration.status == RegistrationStatus.active.value,
-                col(Registration.erased_at).is_(None),
-                Registration.email_consent == true(),
-                Registration.email != "",
+                *may_still_get_mail_where(programme_mail=True),
                 col(AgendaStar.session_id).in_(session_ids),
             )
             .distinct()
@@ -212,10 +197,6 @@ class ChangedSession:
         return self.session.status == SessionStatus.cancelled.value
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _changed_starred_sessions(
     db: Session, registration: Registration, batch: ProgrammeChangeBatch, conference: Conference
 ) -> list[ChangedSession]:
@@ -249,13 +230,9 @@ def build_programme_changes_mail(
     registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
     batch = session.get(ProgrammeChangeBatch, mail.reference_id) if mail.reference_id else None
     if (
-        registration is None
+        not may_still_get_mail(registration, programme_mail=True)
         or batch is None
         or registration.conference_id != batch.conference_id
-        or registration.erased_at is not None
-        or registration.status != RegistrationStatus.active.value
-        or not registration.email_consent
-        or not registration.email
         or not registration.agenda_key
     ):
         return None
@@ -266,8 +243,11 @@ def build_programme_changes_mail(
     if not changed:
         return None
     origin = settings.public_origin
-    text = _text_templates.get_template("programme/change_mail.txt").make_module(
-        {
+    return compose_mail(
+        sender=settings.mail_from,
+        to=registration.email,
+        kind=PROGRAMME_CHANGES_MAIL,
+        context={
             "conference": conference,
             "name": registration.name,
             "sessions": [replace(c, url=urls.absolute(origin, c.url)) for c in changed],
@@ -275,12 +255,5 @@ def build_programme_changes_mail(
                 origin, urls.agenda_key_feed_path(registration.agenda_key)
             ),
             "changes_url": urls.absolute(origin, urls.changes_path(conference.slug)),
-        }
+        },
     )
-    message = EmailMessage()
-    message["Subject"] = _one_line(str(text.subject))  # type: ignore[attr-defined]
-    message["From"] = settings.mail_from
-    message["To"] = registration.email
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(str(text))
-    return message

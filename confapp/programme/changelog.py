@@ -28,6 +28,7 @@ from confapp.db import Database
 from confapp.http_cache import BodyCache, BuiltBody, app_body_cache, built_body_response
 from confapp.models import Conference, ProgrammeChange, ProgrammeSession
 from confapp.programme.queries import NotFound, require_conference
+from confapp.request_context import database
 from confapp.templating import render, templates
 
 PER_PAGE = 100
@@ -203,7 +204,7 @@ def _page_number(value: str | None) -> int:
 
 def changelog_page(request: Request) -> Response:
     page = _page_number(request.query_params.get("page"))
-    log = read_changelog(request.app.state.db, request.path_params["conference"], page)
+    log = read_changelog(database(request), request.path_params["conference"], page)
     slug = log.conference.slug
     return render(
         request,
@@ -221,7 +222,7 @@ def changelog_page(request: Request) -> Response:
 
 def changelog_feed(request: Request) -> Response:
     built = changes_feed(
-        request.app.state.db,
+        database(request),
         request.path_params["conference"],
         urls.site_origin(request),
         app_body_cache(request),

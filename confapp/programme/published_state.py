@@ -20,6 +20,7 @@ from confapp.db import Database
 from confapp.http_cache import BodyCache
 from confapp.models import Conference
 from confapp.programme.queries import NotFound, Programme, load_programme
+from confapp.request_context import database
 
 FullDoors = tuple[tuple[int, int | None], ...]
 
@@ -63,7 +64,7 @@ async def published_state(
     request: Request, conference_slug: str, *, with_doors: bool = False
 ) -> PublishedState:
     """read_published_state for a request, on the event loop."""
-    db: Database = request.app.state.db
+    db = database(request)
     sql = _CONFERENCE_AND_FULL_DOORS if with_doors else _CONFERENCE
     return _state(conference_slug, await db.read_straight_for_request(sql, (conference_slug,)))
 

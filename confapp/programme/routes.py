@@ -12,7 +12,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.db import Database
 from confapp.http_cache import (
     BuiltBody,
     PersonalisedPage,
@@ -40,6 +39,7 @@ from confapp.programme.visitor_stars import (
     star_buttons,
     starred_by_visitor,
 )
+from confapp.request_context import database
 from confapp.templating import render, templates
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -47,12 +47,8 @@ HTML_TYPE = "text/html; charset=utf-8"
 VIEWS = ("grid", "list")
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _published_programme(request: Request, state: PublishedState) -> Programme:
-    return published_programme(_db(request), request.app.state.programme_cache, state)
+    return published_programme(database(request), request.app.state.programme_cache, state)
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> str:
@@ -80,12 +76,12 @@ async def _personalised(
 ) -> Response:
     starred: set[int] = set()
     if has_agenda_cookie(request, state.conference_id):  # most visitors have none: no query
-        starred = await starred_by_visitor(_db(request), request, state.conference_id)
+        starred = await starred_by_visitor(database(request), request, state.conference_id)
     return personalised_response(request, page, slots_of(starred))
 
 
 def conference_list(request: Request) -> Response:
-    with _db(request).read() as db:
+    with database(request).read() as db:
         conferences = list_conferences(db)
     if len(conferences) == 1:
         return RedirectResponse(urls.conference_path(conferences[0].slug), status_code=302)
@@ -94,9 +90,9 @@ def conference_list(request: Request) -> Response:
 
 def conference_home(request: Request) -> Response:
     # Ticket types go on and off sale without a programme version: read them each time.
-    state = read_published_state(_db(request), request.path_params["conference"])
+    state = read_published_state(database(request), request.path_params["conference"])
     programme = _published_programme(request, state)
-    with _db(request).read() as db:
+    with database(request).read() as db:
         ticket_types = list_ticket_types(db, programme.conference, on_sale_only=True)
     plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
     return render(

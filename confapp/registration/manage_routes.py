@@ -46,6 +46,7 @@ from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.request_body import read_form_fields
+from confapp.request_context import app_settings, database
 from confapp.templating import render, templates
 from confapp.throttle import Decision, Limit, Limits, take
 from confapp.tickets.admission import admission_for_token
@@ -56,12 +57,8 @@ NOT_YOUR_TICKET_LINK = (
 )
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _ticket(request: Request) -> Ticket:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         ticket = ticket_for_secret(session, request.path_params["secret"])
     if ticket is None:
         raise HTTPException(404, NOT_YOUR_TICKET_LINK, headers=PRIVATE_HEADERS)
@@ -109,7 +106,7 @@ def _star_more(request: Request, state: PublishedState, programme: Programme) ->
 
 def manage_page(request: Request) -> Response:
     ticket = _ticket(request)
-    db = _db(request)
+    db = database(request)
     state = read_published_state(db, ticket.conference.slug, with_doors=True)
     programme = published_programme(db, request.app.state.programme_cache, state)
     with db.read() as session:
@@ -165,7 +162,7 @@ async def manage_star(request: Request) -> Response:
     starred = form.get("starred", "yes") != "no"
     ticket = await run_in_threadpool(_ticket, request)
     count = await run_in_threadpool(
-        _star_in_ticket_agenda, ticket, _db(request), request.path_params["session"], starred
+        _star_in_ticket_agenda, ticket, database(request), request.path_params["session"], starred
     )
     if "application/json" in request.headers.get("accept", ""):
         return _private(JSONResponse({"starred": starred, "count": count}))
@@ -173,7 +170,7 @@ async def manage_star(request: Request) -> Response:
 
 
 def _copy_browser_stars(request: Request, ticket: Ticket) -> int:
-    with _db(request).transaction() as session:
+    with database(request).transaction() as session:
         registration = session.get(Registration, ticket.registration.id)
         assert registration is not None
         target = registration_agenda(session, registration)
@@ -200,15 +197,15 @@ async def cancel_submit(request: Request) -> Response:
     ticket = await run_in_threadpool(_ticket, request)
     registration_id = ticket.registration.id or 0
     if form.get("erase") == "yes":
-        if await run_in_threadpool(erase_attendee, _db(request), registration_id):
+        if await run_in_threadpool(erase_attendee, database(request), registration_id):
             await run_in_threadpool(
-                _audit_by_attendee, _db(request), ticket, "erased by the attendee"
+                _audit_by_attendee, database(request), ticket, "erased by the attendee"
             )
         response = render(request, "registration/erased.html", {"conference": ticket.conference})
     else:
-        if await run_in_threadpool(cancel_registration, _db(request), registration_id):
+        if await run_in_threadpool(cancel_registration, database(request), registration_id):
             await run_in_threadpool(
-                _audit_by_attendee, _db(request), ticket, "cancelled by the attendee"
+                _audit_by_attendee, database(request), ticket, "cancelled by the attendee"
             )
         response = RedirectResponse(ticket.path, status_code=303)
     return _private(response)
@@ -251,7 +248,7 @@ async def send_link(request: Request) -> Response:
     token = request.path_params["token"]
     limits: Limits = request.app.state.throttle_limits
     mail_id = await run_in_threadpool(
-        _queue_link_mail, _db(request), token, limits.mails_per_recipient
+        _queue_link_mail, database(request), token, limits.mails_per_recipient
     )
     if isinstance(mail_id, Decision):
         minutes = max(1, round(mail_id.retry_after_seconds / 60))
@@ -264,7 +261,7 @@ async def send_link(request: Request) -> Response:
         response.headers["Retry-After"] = str(mail_id.retry_after_seconds)
         return _private(response)
     background = (
-        BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+        BackgroundTask(send_mail, database(request), app_settings(request), mail_id)
         if mail_id
         else None
     )
@@ -279,7 +276,7 @@ def legacy_agenda_feed(request: Request) -> Response:
     """Agenda feeds subscribed to from a version-1 ticket keep working; newer tickets' agendas
     are at /agenda/{key}.ics, since an admission token opens nothing personal."""
     token = request.path_params["token"]
-    with _db(request).transaction() as session:
+    with database(request).transaction() as session:
         admission = admission_for_token(session, token)
         if admission is None or not admission.legacy:
             raise HTTPException(404, "There is no agenda at this address.")

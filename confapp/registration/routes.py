@@ -9,7 +9,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.db import Database
 from confapp.errors import error_response
 from confapp.models import Conference
 from confapp.outbox import send_mail
@@ -35,6 +34,7 @@ from confapp.request_body import (
     read_form_fields,
     read_json_object,
 )
+from confapp.request_context import app_settings, database
 from confapp.templating import render
 from confapp.times import local_today
 
@@ -42,12 +42,8 @@ SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Ple
 CLOSED_MESSAGE = "Online registration is closed."
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         conference = require_conference(session, request.path_params["conference"])
         return conference, ticket_offers(session, conference)
 
@@ -56,9 +52,7 @@ def _send_confirmation(request: Request, registered: RegisteredTicket) -> Backgr
     # After the response: a slow or dead mail server never holds up the person registering.
     if registered.mail_id is None:
         return None
-    return BackgroundTask(
-        send_mail, request.app.state.db, request.app.state.settings, registered.mail_id
-    )
+    return BackgroundTask(send_mail, database(request), app_settings(request), registered.mail_id)
 
 
 def _requester(request: Request) -> Requester:
@@ -127,7 +121,7 @@ async def register_submit(request: Request) -> Response:
         return _form_page(request, conference, offers, form_values(data), errors, 422)
     try:
         registered = await run_in_threadpool(
-            register, _db(request), conference.id, clean, _requester(request)
+            register, database(request), conference.id, clean, _requester(request)
         )
     except SoldOut:
         _, offers = await run_in_threadpool(_conference_and_offers, request)
@@ -167,7 +161,7 @@ async def registrations_api(request: Request) -> Response:
         return JSONResponse({"error": "invalid", "fields": errors}, status_code=422)
     try:
         registered = await run_in_threadpool(
-            register, _db(request), conference.id, clean, _requester(request)
+            register, database(request), conference.id, clean, _requester(request)
         )
     except Throttled as throttled:
         return JSONResponse(

@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS, conditional_response
 from confapp.programme.queries import require_conference
+from confapp.request_context import database
 from confapp.templating import render
 from confapp.tickets.admission import (
     Admission,
@@ -30,12 +30,8 @@ NOT_A_TICKET = (
 )
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _admission(request: Request) -> Admission:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         admission = admission_for_token(session, request.path_params["token"])
     if admission is None:
         raise HTTPException(404, NOT_A_TICKET, headers=PRIVATE_HEADERS)
@@ -80,7 +76,7 @@ def ticket_qr_png(request: Request) -> Response:
 
 def ticket_keys_api(request: Request) -> Response:
     """The public keys a door device needs to check tickets offline (no secret here)."""
-    with _db(request).read() as session:
+    with database(request).read() as session:
         conference = require_conference(session, request.path_params["conference"])
         keys = accepted_public_keys(session)
     return JSONResponse(
@@ -102,7 +98,7 @@ def ticket_keys_api(request: Request) -> Response:
 
 def ticket_revocations_api(request: Request) -> Response:
     """Codes of the conference's cancelled and erased tickets, for doors that go offline."""
-    with _db(request).read() as session:
+    with database(request).read() as session:
         conference = require_conference(session, request.path_params["conference"])
         revocations = revoked_tickets(session, conference.id or 0)
     body = json.dumps(

@@ -19,6 +19,7 @@ from confapp.admin.menu import ORGANISERS
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.db import Database
 from confapp.models import AuditEntry, Conference
+from confapp.request_context import database
 from confapp.tickets.tokens import display_code
 
 PER_PAGE = 50
@@ -95,7 +96,7 @@ def read_audit_log(db: Database, conference: Conference, query: AuditQuery) -> A
 def audit_page(request: Request) -> Response:
     conference = admin_conference(request)
     require_role(request, conference, *ORGANISERS)
-    db: Database = request.app.state.db
+    db = database(request)
     actions = audit_actions(db, conference)
     query, errors = parse_audit_query(request.query_params, actions)
     log = read_audit_log(db, conference, query)

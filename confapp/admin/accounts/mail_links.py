@@ -25,16 +25,14 @@ from confapp.accounts.people import ROLE_DESCRIPTIONS
 from confapp.accounts.service import AccountError, end_web_session
 from confapp.accounts.sign_in import TooManyAttempts
 from confapp.admin.auth import (
-    CSRF_FIELD,
     current_principal,
-    remember_csrf_form_token,
     require_user,
 )
 from confapp.admin.menu import ACCESS_TEAM
 from confapp.admin.routes import admin_page, client_address, signed_in_response
-from confapp.db import Database
 from confapp.outbox import send_mail
-from confapp.request_body import read_form_fields
+from confapp.request_body import CSRF_FIELD, read_form_fields
+from confapp.request_context import app_settings, database
 from confapp.same_origin import sent_from_this_site
 from confapp.throttle import Decision
 
@@ -48,10 +46,6 @@ PROBLEMS = {
 }
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _problem(request: Request, template: str, problem: LinkProblem) -> Response:
     status = 404 if problem.reason == UNKNOWN else 410
     return admin_page(
@@ -63,7 +57,7 @@ async def _end_current_session(request: Request) -> None:
     # Whoever was signed in on this browser before is signed out, not left behind.
     principal = current_principal(request, allow_half_signed_in=True)
     if principal is not None and principal.session_id_hash:
-        await run_in_threadpool(end_web_session, _db(request), principal.session_id_hash)
+        await run_in_threadpool(end_web_session, database(request), principal.session_id_hash)
 
 
 # ---- invitations ----------------------------------------------------------------------------
@@ -73,7 +67,7 @@ def _invitation_page(
     request: Request, secret: str, error: str = "", status_code: int = 200
 ) -> Response:
     try:
-        invitation = open_invitation(_db(request), secret)
+        invitation = open_invitation(database(request), secret)
     except LinkProblem as problem:
         return _problem(request, "admin/invitation.html", problem)
     principal = current_principal(request)
@@ -105,7 +99,6 @@ async def invitation_accept(request: Request) -> Response:
         return _invitation_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
     # Signed in, the browser may accept for its own account without the password; the page
     # then carries the session's CSRF token, which is checked like on any other form.
-    remember_csrf_form_token(request, form)
     principal = current_principal(request)
     signed_in_as = None
     if principal is not None and principal.session_id_hash is not None:
@@ -113,7 +106,7 @@ async def invitation_accept(request: Request) -> Response:
     try:
         signed_in, invitation = await run_in_threadpool(
             accept_invitation,
-            _db(request),
+            database(request),
             secret,
             form.get("password", ""),
             form.get("password_again", ""),
@@ -157,7 +150,7 @@ async def reset_request_submit(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
 
     def ask() -> Decision | int | None:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             return request_password_reset(session, email, address)
 
     outcome = await run_in_threadpool(ask)
@@ -181,7 +174,7 @@ async def reset_request_submit(request: Request) -> Response:
     )
     if outcome is not None:
         response.background = BackgroundTask(
-            send_mail, _db(request), request.app.state.settings, outcome
+            send_mail, database(request), app_settings(request), outcome
         )
     return response
 
@@ -190,7 +183,7 @@ def _new_password_page(
     request: Request, secret: str, error: str = "", status_code: int = 200
 ) -> Response:
     try:
-        email = open_password_reset(_db(request), secret)
+        email = open_password_reset(database(request), secret)
     except LinkProblem as problem:
         return _problem(request, "admin/password_reset_new.html", problem)
     return admin_page(
@@ -213,7 +206,7 @@ async def reset_submit(request: Request) -> Response:
     try:
         signed_in = await run_in_threadpool(
             reset_password,
-            _db(request),
+            database(request),
             secret,
             form.get("password", ""),
             form.get("password_again", ""),

@@ -29,11 +29,11 @@ from confapp.accounts.my_account import (
     totp_uri,
 )
 from confapp.accounts.service import AccountError, Principal
-from confapp.admin.auth import CSRF_FIELD, Forbidden, remember_csrf_form_token, require_user
+from confapp.admin.auth import Forbidden, require_user
 from confapp.admin.routes import admin_page
-from confapp.db import Database
 from confapp.models import User
-from confapp.request_body import read_form_fields, row_id
+from confapp.request_body import CSRF_FIELD, read_form_fields, row_id
+from confapp.request_context import database, now
 from confapp.tickets.qr import qr_svg
 
 ACCOUNT_PATH = "/admin/account"
@@ -56,10 +56,6 @@ DONE = {
 }
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def _browser_user(request: Request) -> Principal:
     principal = require_user(request)
     if principal.session_id_hash is None:
@@ -69,7 +65,6 @@ def _browser_user(request: Request) -> Principal:
 
 async def _form(request: Request, *names: str) -> tuple[Principal, dict[str, str]]:
     form = await read_form_fields(request, (*names, CSRF_FIELD))
-    remember_csrf_form_token(request, form)
     return _browser_user(request), form
 
 
@@ -85,7 +80,7 @@ def _account_page(
     new_token: str = "",
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         user = session.get(User, principal.user_id)
         sessions = sessions_of(session, principal.user_id)
         tokens = tokens_of(session, principal.user_id)
@@ -123,7 +118,7 @@ async def password(request: Request) -> Response:
     try:
         await run_in_threadpool(
             change_password,
-            _db(request),
+            database(request),
             principal,
             form.get("current_password", ""),
             form.get("new_password", ""),
@@ -163,11 +158,12 @@ async def second_factor_submit(request: Request) -> Response:
     try:
         await run_in_threadpool(
             set_up_second_factor,
-            _db(request),
+            database(request),
             principal,
             secret,
             form.get("code", ""),
             form.get("current_password", ""),
+            now(request),
         )
     except AccountError as exc:
         if not is_totp_secret(secret):
@@ -180,7 +176,7 @@ async def second_factor_remove(request: Request) -> Response:
     principal, form = await _form(request, "current_password")
     try:
         await run_in_threadpool(
-            remove_second_factor, _db(request), principal, form.get("current_password", "")
+            remove_second_factor, database(request), principal, form.get("current_password", "")
         )
     except AccountError as exc:
         return _account_page(
@@ -192,7 +188,7 @@ async def second_factor_remove(request: Request) -> Response:
 async def sign_out_others(request: Request) -> Response:
     principal, form = await _form(request, REVOKE_TOKENS)
     revoke_tokens = _ticked(form, REVOKE_TOKENS)
-    await run_in_threadpool(end_other_sessions, _db(request), principal, revoke_tokens)
+    await run_in_threadpool(end_other_sessions, database(request), principal, revoke_tokens)
     return _done("sessions-tokens" if revoke_tokens else "sessions")
 
 
@@ -201,7 +197,7 @@ async def sign_out_one(request: Request) -> Response:
     id_hash = form.get("session", "")
     if id_hash == principal.session_id_hash:
         return RedirectResponse(ACCOUNT_PATH, status_code=303)  # "Sign out" at the top does that
-    await run_in_threadpool(end_one_session, _db(request), principal, id_hash)
+    await run_in_threadpool(end_one_session, database(request), principal, id_hash)
     return _done("session")
 
 
@@ -210,11 +206,12 @@ async def token_add(request: Request) -> Response:
     try:
         secret = await run_in_threadpool(
             add_token,
-            _db(request),
+            database(request),
             principal,
             form.get("name", ""),
             form.get("current_password", ""),
             form.get("code", ""),
+            now(request),
         )
     except AccountError as exc:
         return _account_page(request, principal, errors={"token": str(exc)}, status_code=422)
@@ -226,7 +223,7 @@ async def token_revoke(request: Request) -> Response:
     principal, _ = await _form(request)
     token_id = row_id(request.path_params["token_id"])
     if token_id is not None:  # no such token can exist otherwise: nothing to revoke
-        await run_in_threadpool(revoke_token, _db(request), principal, token_id)
+        await run_in_threadpool(revoke_token, database(request), principal, token_id)
     return _done("token-revoked")
 
 

@@ -18,13 +18,13 @@ from confapp.accounts.people import (
     revoke_role,
 )
 from confapp.accounts.service import AccountError, Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
+from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISERS
 from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
 from confapp.models import Conference
 from confapp.outbox import send_mail
-from confapp.request_body import read_form_fields, row_id
+from confapp.request_body import CSRF_FIELD, read_form_fields, row_id
+from confapp.request_context import app_settings, database
 from confapp.throttle import Limits
 
 DONE = {
@@ -32,10 +32,6 @@ DONE = {
     "revoked": "The role is taken away.",
     "withdrawn": "The invitation is withdrawn: its link no longer works.",
 }
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def _people_path(conference: Conference) -> str:
@@ -52,7 +48,7 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     assert conference.id is not None
-    with _db(request).read() as session:
+    with database(request).read() as session:
         people = people_at(session, conference.id)
         invitations = pending_invitations(session, conference.id)
     return admin_page(
@@ -75,7 +71,6 @@ async def _organiser_form(
     request: Request, *names: str
 ) -> tuple[Conference, Principal, dict[str, str]]:
     form = await read_form_fields(request, (*names, CSRF_FIELD))
-    remember_csrf_form_token(request, form)
     conference = admin_conference(request)
     return conference, require_role(request, conference, *ORGANISERS), form
 
@@ -91,7 +86,7 @@ async def invite_someone(request: Request) -> Response:
     limits: Limits = request.app.state.throttle_limits
 
     def queue() -> int:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             return invite(
                 session,
                 conference,
@@ -106,7 +101,7 @@ async def invite_someone(request: Request) -> Response:
     except AccountError as exc:
         return _page(request, conference, principal, error=str(exc), values=form, status_code=422)
     # Sent after answering: a slow or dead mail server never holds up the organiser.
-    send = BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+    send = BackgroundTask(send_mail, database(request), app_settings(request), mail_id)
     return RedirectResponse(
         _people_path(conference) + "?done=invited", status_code=303, background=send
     )
@@ -125,7 +120,7 @@ async def revoke(request: Request) -> Response:
     def take_away() -> None:
         if user_id is None:
             raise AccountError("Choose whose role to take away.")
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             revoke_role(session, conference_id, user_id, form.get("role", ""), principal)
 
     try:
@@ -142,7 +137,7 @@ async def withdraw(request: Request) -> Response:
     conference_id = conference.id
 
     def cancel() -> bool:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             return link_id is not None and cancel_invitation(
                 session, conference_id, link_id, principal
             )

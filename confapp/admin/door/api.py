@@ -20,11 +20,11 @@ from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
 from confapp.admin.routes import admin_conference
 from confapp.checkin import bodies, service
-from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
 from confapp.programme.queries import require_conference
 from confapp.request_body import BadRequestBody, character_problem, read_json_object
+from confapp.request_context import database
 from confapp.times import utcnow
 
 # Who works the door: stewards, and organisers, who may do anything a steward may.
@@ -34,10 +34,6 @@ MAX_SYNC_ADMISSIONS = bodies.MAX_SYNC_ADMISSIONS
 # CPU-bound Python, and 40 threads fighting over the GIL and a small connection pool made each
 # slower (measured: p99 at 64 connections fell from 1.2 s to 0.2 s, throughput rose half again).
 DOOR_THREADS = anyio.CapacityLimiter(4)
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -94,7 +90,7 @@ def _admit(request: Request, body: dict | BadRequestBody) -> Response:
     # A scan is read in one database session (conference, token, roles, keys, ticket): each
     # session costs a pool checkout and, on PostgreSQL, round trips of its own. Only a scan
     # that may admit someone goes on to a write transaction.
-    db = _db(request)
+    db = database(request)
     with db.read() as session:
         conference, by = _authorised_in(session, request, DOOR_TEAM)
         if isinstance(body, BadRequestBody):
@@ -154,7 +150,7 @@ def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
 def _sync(request: Request, conference: Conference, by: Principal, body: dict) -> Response:
     device = _text(body, "device", required=True, max_length=service.MAX_DEVICE_LENGTH)
     admissions = _offline_admissions(body)
-    with _db(request).transaction() as session:
+    with database(request).transaction() as session:
         results = service.sync_offline(session, conference, device, admissions, by, now=utcnow())
     return _json({"results": [result.document(conference.timezone) for result in results]})
 
@@ -172,7 +168,7 @@ def checkin_delete(request: Request) -> Response:
     conference, by = _authorised(request, ORGANISERS)
     typed = request.path_params["ticket_code"]
     try:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             service.undo(session, conference, typed, by, now=utcnow())
     except service.UnknownTicket:
         return _json(
@@ -199,14 +195,14 @@ def door_search(request: Request) -> Response:
     problem = character_problem(q)
     if problem:
         raise _invalid({"q": problem})
-    with _db(request).read() as session:
+    with database(request).read() as session:
         matches = service.search_registrations(session, conference, q)
     return _json({"matches": [match.document(conference.timezone) for match in matches]})
 
 
 def door_stats(request: Request) -> Response:
     conference, _ = _authorised(request, ORGANISERS)
-    with _db(request).read() as session:
+    with database(request).read() as session:
         stats = service.door_stats(session, conference, now=utcnow())
     return _json(stats.document(conference.timezone))
 

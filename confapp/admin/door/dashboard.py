@@ -18,9 +18,8 @@ from starlette.routing import Route
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.menu import ORGANISER, STEWARD
+from confapp.admin.routes import admin_page, conference_for, organiser_conference
 from confapp.checkin.service import NothingToUndo, UnknownTicket, door_stats, undo
 from confapp.checkin.session_doors import (
     DoorChange,
@@ -35,31 +34,17 @@ from confapp.checkin.session_doors import (
     resolve_conflict,
     set_overflow_room,
 )
-from confapp.db import Database
 from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
 from confapp.programme.queries import load_programme
-from confapp.request_body import read_form_fields, read_json_object, row_id
+from confapp.request_body import CSRF_FIELD, read_form_fields, read_json_object, row_id
+from confapp.request_context import database
 from confapp.spreadsheet import csv_bytes
 from confapp.times import local_today, to_local, utcnow
 
 DOOR_TEAM = (ORGANISER, STEWARD)
 POLL_SECONDS = 5
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS)
-
-
-def _door_team(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *DOOR_TEAM)
 
 
 def dashboard_path(conference: Conference) -> str:
@@ -78,8 +63,8 @@ def session_door_path(conference: Conference, session_id: int) -> str:
 
 
 def dashboard_page(request: Request) -> Response:
-    conference, _ = _organiser(request)
-    with _db(request).read() as session:
+    conference, _ = organiser_conference(request)
+    with database(request).read() as session:
         stats = door_stats(session, conference, now=utcnow()).document(conference.timezone)
         admissions = latest_admissions(session, conference)
         found = conflicts(session, conference)
@@ -98,24 +83,23 @@ def dashboard_page(request: Request) -> Response:
 
 
 def dashboard_stats(request: Request) -> Response:
-    conference, _ = _organiser(request)
-    with _db(request).read() as session:
+    conference, _ = organiser_conference(request)
+    with database(request).read() as session:
         stats = door_stats(session, conference, now=utcnow())
     return JSONResponse(stats.document(conference.timezone), headers=PRIVATE_HEADERS)
 
 
 async def resolve_conflict_submit(request: Request) -> Response:
-    form = await read_form_fields(request, (CSRF_FIELD,))
-    remember_csrf_form_token(request, form)
+    await read_form_fields(request, (CSRF_FIELD,))  # notes the CSRF token for the check
     return await run_in_threadpool(_resolve, request)
 
 
 def _resolve(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     conflict_id = row_id(request.path_params["conflict"])
     code = None
     if conflict_id is not None:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             code = resolve_conflict(session, conference, conflict_id)
             if code is not None:
                 record(
@@ -133,15 +117,14 @@ def _resolve(request: Request) -> Response:
 
 async def undo_submit(request: Request) -> Response:
     form = await read_form_fields(request, (CSRF_FIELD, "ticket_code"))
-    remember_csrf_form_token(request, form)
     return await run_in_threadpool(_undo, request, form.get("ticket_code", ""))
 
 
 def _undo(request: Request, typed_code: str) -> Response:
     """Undo a standing admission with the check-in service's own undo (audited there)."""
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     try:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             undo(session, conference, typed_code, principal, now=utcnow())
     except UnknownTicket:
         return error_response(request, 404, "This conference has no ticket with that code.")
@@ -156,7 +139,7 @@ def _undo(request: Request, typed_code: str) -> Response:
 def _chosen_day(request: Request, conference: Conference) -> tuple[date | None, list[date]]:
     """The day asked for (?day=YYYY-MM-DD, or ?day=all), else today if it is a conference
     day, else the first day."""
-    with _db(request).read() as session:
+    with database(request).read() as session:
         days = load_programme(session, conference, as_organiser=True).days
     asked = request.query_params.get("day", "")
     if asked == "all":
@@ -172,9 +155,9 @@ def _chosen_day(request: Request, conference: Conference) -> tuple[date | None, 
 
 
 def sessions_page(request: Request) -> Response:
-    conference, principal = _door_team(request)
+    conference, principal = conference_for(request, *DOOR_TEAM)
     day, days = _chosen_day(request, conference)
-    with _db(request).read() as session:
+    with database(request).read() as session:
         rows = door_sessions(session, conference, day)
     return admin_page(
         request,
@@ -199,7 +182,7 @@ def _door_view(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         record_ = conference_session(session, conference, session_id) if session_id else None
         if record_ is None or session_id is None:
             return error_response(request, 404, "There is no such session at this conference.")
@@ -227,7 +210,7 @@ def _door_view(
 
 
 def session_door_page(request: Request) -> Response:
-    conference, principal = _door_team(request)
+    conference, principal = conference_for(request, *DOOR_TEAM)
     return _door_view(request, conference, principal, row_id(request.path_params["session"]))
 
 
@@ -254,14 +237,13 @@ def _form_change(form: dict[str, str]) -> DoorChange:
 
 async def session_door_submit(request: Request) -> Response:
     form = await read_form_fields(request, (CSRF_FIELD, *DOOR_FORM_FIELDS))
-    remember_csrf_form_token(request, form)
     return await run_in_threadpool(_door_submit, request, form)
 
 
 def _door_submit(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _door_team(request)
+    conference, principal = conference_for(request, *DOOR_TEAM)
     session_id = row_id(request.path_params["session"])
-    db = _db(request)
+    db = database(request)
     try:
         if "overflow_room" in form:
             if not principal.has_role(conference.id, ORGANISER):
@@ -316,12 +298,12 @@ async def session_door_api(request: Request) -> Response:
 
 
 def _door_api(request: Request, body: dict[str, object]) -> Response:
-    conference, principal = _door_team(request)
+    conference, principal = conference_for(request, *DOOR_TEAM)
     session_id = row_id(request.path_params["session"])
     try:
         change = _json_change(body)
         state = (
-            change_door(_db(request), conference, session_id, change, principal.email)
+            change_door(database(request), conference, session_id, change, principal.email)
             if session_id
             else None
         )
@@ -344,8 +326,8 @@ HEADCOUNT_COLUMNS = ("day", "start", "end", "session", "room", "headcount", "ful
 
 
 def headcounts_csv(request: Request) -> Response:
-    conference, _ = _organiser(request)
-    with _db(request).read() as session:
+    conference, _ = organiser_conference(request)
+    with database(request).read() as session:
         rows = door_sessions(session, conference)
     tz = conference.timezone
     lines = []

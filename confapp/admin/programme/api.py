@@ -20,11 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from confapp.admin.auth import require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference
+from confapp.admin.routes import organiser_conference
 from confapp.agenda.service import star_counts
-from confapp.db import Database
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, Room, Speaker, Track
 from confapp.programme import editing
@@ -37,21 +34,11 @@ from confapp.programme.as_json import (
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
 from confapp.request_body import read_json_object
+from confapp.request_context import database
 from confapp.times import iso
 
 # The names editing uses for what changed, as the API spells the fields.
 API_FIELD_NAMES = {"room_id": "room", "track_id": "track"}
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> Conference:
-    """The conference in the path (404 if none), if the caller organises it (else 401/403)."""
-    conference = admin_conference(request)
-    require_role(request, conference, *ORGANISERS)
-    return conference
 
 
 def _json(body: dict[str, Any], status: int = 200, version: int | None = None) -> JSONResponse:
@@ -154,7 +141,7 @@ def _write(
     """Run `change` in one transaction that first locks the conference; refusals become 422,
     version conflicts 409 with `current()` (read after the rollback), records in use 409."""
     try:
-        with _db(request).transaction() as db:
+        with database(request).transaction() as db:
             conference = editing.conference_for_update(db, request.path_params["conference"])
             return change(db, conference)
     except EditRefused as refused:
@@ -170,7 +157,7 @@ def _write(
 
 async def _authorised_body(request: Request) -> dict[str, Any]:
     """Who may (401/403, CSRF) before the body is read (400, 413, 422)."""
-    await run_in_threadpool(_organiser, request)
+    await run_in_threadpool(organiser_conference, request)
     return await read_json_object(request)
 
 
@@ -178,22 +165,22 @@ async def _authorised_body(request: Request) -> dict[str, Any]:
 
 
 def sessions_list(request: Request) -> Response:
-    conference = _organiser(request)
-    with _db(request).read() as db:
+    conference, _ = organiser_conference(request)
+    with database(request).read() as db:
         programme = load_programme(db, conference, as_organiser=True)
         return _json({"sessions": [session_record(conference, e) for e in programme.sessions]})
 
 
 def session_get(request: Request) -> Response:
-    conference = _organiser(request)
-    with _db(request).read() as db:
+    conference, _ = organiser_conference(request)
+    with database(request).read() as db:
         answer = _session_answer(db, conference, request.path_params["session"])
     return _json(answer, version=answer["session"]["version"])
 
 
 def _current_session(request: Request, slug: str) -> Callable[[], dict[str, Any]]:
     def current() -> dict[str, Any]:
-        with _db(request).read() as db:
+        with database(request).read() as db:
             conference = require_conference(db, request.path_params["conference"])
             return session_record(conference, _session_entry(db, conference, slug))
 
@@ -251,7 +238,7 @@ def _delete_session(request: Request) -> Response:
 
 
 async def session_delete(request: Request) -> Response:
-    await run_in_threadpool(_organiser, request)
+    await run_in_threadpool(organiser_conference, request)
     return await run_in_threadpool(_delete_session, request)
 
 
@@ -294,20 +281,20 @@ def _record_routes(kind: RecordKind) -> list[Route]:
     """GET/POST /api/{conference}/{many} and GET/PATCH/DELETE /api/{conference}/{many}/{one}."""
 
     def listing(request: Request) -> Response:
-        conference = _organiser(request)
-        with _db(request).read() as db:
+        conference, _ = organiser_conference(request)
+        with database(request).read() as db:
             records = kind.all(db, conference)
         return _json({kind.many: [kind.document(conference, record) for record in records]})
 
     def get_one(request: Request) -> Response:
-        conference = _organiser(request)
-        with _db(request).read() as db:
+        conference, _ = organiser_conference(request)
+        with database(request).read() as db:
             record = kind.find(db, conference, request.path_params[kind.one])
         return _json({kind.one: kind.document(conference, record)}, version=record.version)
 
     def current(request: Request) -> Callable[[], dict[str, Any]]:
         def read() -> dict[str, Any]:
-            with _db(request).read() as db:
+            with database(request).read() as db:
                 conference = require_conference(db, request.path_params["conference"])
                 record = kind.find(db, conference, request.path_params[kind.one])
                 return kind.document(conference, record)
@@ -362,7 +349,7 @@ def _record_routes(kind: RecordKind) -> list[Route]:
         return await run_in_threadpool(update, request, body)
 
     async def remove(request: Request) -> Response:
-        await run_in_threadpool(_organiser, request)
+        await run_in_threadpool(organiser_conference, request)
         return await run_in_threadpool(delete, request)
 
     collection = f"/api/{{conference}}/{kind.many}"
@@ -394,7 +381,7 @@ def _publish(request: Request) -> Response:
 
 
 async def programme_publish(request: Request) -> Response:
-    await run_in_threadpool(_organiser, request)
+    await run_in_threadpool(organiser_conference, request)
     return await run_in_threadpool(_publish, request)
 
 

@@ -25,8 +25,6 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.accounts.service import Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISERS
 from confapp.admin.programme.session_form import (
     FORM_FIELDS,
     KINDS,
@@ -41,7 +39,7 @@ from confapp.admin.programme.session_form import (
     people_from_text,
     session_input,
 )
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.db import Database
 from confapp.models import Conference, Room, SessionStatus, Speaker
@@ -62,11 +60,13 @@ from confapp.programme.editing import (
 from confapp.programme.grid import assign_lanes
 from confapp.programme.queries import NotFound, Programme, SessionEntry, load_programme
 from confapp.request_body import (
+    CSRF_FIELD,
     BadRequestBody,
     bad_request_json,
     read_form_fields,
     read_json_object,
 )
+from confapp.request_context import database
 from confapp.times import local_today, to_local
 
 # Problems that are the programme's to-do list rather than clashes a change makes: a session
@@ -340,15 +340,6 @@ def _parse_day(text: str) -> date | None:
         return None
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS)
-
-
 def _load(db: Database, conference: Conference) -> tuple[Programme, list[Clash]]:
     with db.read() as session:
         programme = load_programme(session, conference, as_organiser=True)
@@ -358,8 +349,8 @@ def _load(db: Database, conference: Conference) -> tuple[Programme, list[Clash]]
 
 def programme_home(request: Request) -> Response:
     """Today's day during the conference, else its first day."""
-    conference, _ = _organiser(request)
-    programme, _ = _load(_db(request), conference)
+    conference, _ = organiser_conference(request)
+    programme, _ = _load(database(request), conference)
     today = local_today(conference.timezone)
     days = programme.days
     day = today if today in days else days[0]
@@ -367,9 +358,9 @@ def programme_home(request: Request) -> Response:
 
 
 def day_page(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     day = _parse_day(request.path_params["day"])
-    programme, clashes = _load(_db(request), conference)
+    programme, clashes = _load(database(request), conference)
     if day is None or day not in programme.days:
         raise NotFound("The programme has no such day.")
     entries = [entry for entry in programme.sessions if entry.day == day]
@@ -493,7 +484,7 @@ def _session_form_page(
     restoring: bool = False,
     status_code: int = 200,
 ) -> Response:
-    db = _db(request)
+    db = database(request)
     programme, clashes = _load(db, conference)
     speakers = _all_speakers(db, conference)
     entry = programme.session(session_slug) if session_slug else None
@@ -535,15 +526,15 @@ def _session_form_page(
 
 
 def new_session_form(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     day = _parse_day(request.query_params.get("day", ""))
     return _session_form_page(request, conference, principal, empty_form(day), session_slug=None)
 
 
 def edit_session_form(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     slug = request.path_params["session"]
-    programme, _ = _load(_db(request), conference)
+    programme, _ = _load(database(request), conference)
     entry = programme.session(slug)
     if entry is None:
         raise NotFound("There is no session at this address.")
@@ -560,9 +551,7 @@ async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
         return refused.values, dict(refused.fields)
-    remember_csrf_form_token(request, fields)
     return fields, {}
 
 
@@ -572,8 +561,8 @@ def _save_from_form(
     refused: dict[str, str],
     session_slug: str | None,
 ) -> Response:
-    conference, principal = _organiser(request)
-    db = _db(request)
+    conference, principal = organiser_conference(request)
+    db = database(request)
     form = form_from_fields(fields)
     with db.read() as session:
         days = load_programme(session, conference, as_organiser=True).days
@@ -614,7 +603,7 @@ def _conflict_page(
     form: SessionForm,
     session_slug: str,
 ) -> Response:
-    programme, _ = _load(_db(request), conference)
+    programme, _ = _load(database(request), conference)
     entry = programme.session(session_slug)
     if entry is None:
         raise NotFound("This session was deleted meanwhile.")
@@ -651,18 +640,18 @@ async def edit_session_submit(request: Request) -> Response:
 
 def _change_status(request: Request, fields: dict[str, str]) -> Response:
     """Cancel or restore: restoring can make clashes again, so it may ask first too."""
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     slug = request.path_params["session"]
     status = fields.get("status", "")
     if status not in (SessionStatus.cancelled.value, SessionStatus.confirmed.value):
         raise BadRequestBody(400, "invalid", "Cancel or restore: nothing else.", "status")
-    programme, _ = _load(_db(request), conference)
+    programme, _ = _load(database(request), conference)
     entry = programme.session(slug)
     if entry is None:
         raise NotFound("There is no session at this address.")
     try:
         saved = save_session(
-            _db(request),
+            database(request),
             conference.slug,
             slug,
             {"status": status},
@@ -718,10 +707,10 @@ DRAFT_ONLY = (
 def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
     """Delete a session from a programme not yet published. Once it is public a session is
     only ever cancelled, so that every calendar that has it hears so."""
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     slug = request.path_params["session"]
     try:
-        with _db(request).transaction() as db:
+        with database(request).transaction() as db:
             locked = conference_for_update(db, conference.slug)
             if locked.programme_published_at is not None:
                 raise EditRefused({"form": DRAFT_ONLY})
@@ -731,7 +720,7 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
                 db, locked, slug, expected_version=read_version(fields.get("version", ""))
             )
     except (EditRefused, VersionConflict) as refusal:
-        programme, _ = _load(_db(request), conference)
+        programme, _ = _load(database(request), conference)
         entry = programme.session(slug)
         if entry is None:
             raise NotFound("There is no session at this address.") from None
@@ -760,12 +749,12 @@ MOVE_FIELDS = ("room", "start", "end")
 
 
 def _check_move(request: Request, body: dict[str, Any]) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     data = {name: body[name] for name in MOVE_FIELDS if name in body}
     try:
         version = read_version(body.get("version"))
         clashes = clashes_a_move_makes(
-            _db(request), conference.slug, request.path_params["session"], data, version
+            database(request), conference.slug, request.path_params["session"], data, version
         )
     except EditRefused as refusal:
         return bad_request_json(
@@ -783,7 +772,7 @@ async def check_move(request: Request) -> Response:
     """JSON for the editor's script: which new clashes a move would make (nothing is saved).
     The script asks before it moves, so a published programme never shows a move and its
     undoing to the public."""
-    await run_in_threadpool(_organiser, request)  # before the body: refusals come first
+    await run_in_threadpool(organiser_conference, request)  # before the body: refusals come first
     try:
         body = await read_json_object(request)
     except BadRequestBody as refused:

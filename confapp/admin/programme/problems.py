@@ -12,12 +12,13 @@ from confapp.admin.routes import admin_conference, admin_page
 from confapp.agenda.service import star_counts
 from confapp.programme.clashes import programme_clashes
 from confapp.programme.queries import load_programme
+from confapp.request_context import database
 
 
 def problems_page(request: Request) -> Response:
     conference = admin_conference(request)
     require_role(request, conference, *ORGANISERS)
-    with request.app.state.db.read() as session:
+    with database(request).read() as session:
         programme = load_programme(session, conference, as_organiser=True)
         clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
     titles = {entry.slug: entry.title for entry in programme.sessions}

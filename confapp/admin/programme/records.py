@@ -25,19 +25,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISERS
 from confapp.admin.programme.editor import editor_path, session_form_path
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.agenda.service import star_counts
-from confapp.db import Database
 from confapp.links import link_problem
 from confapp.models import Conference, ProgrammeSession, Room, SessionPerson, Speaker, Track
 from confapp.programme import editing, records
 from confapp.programme.clashes import programme_clashes
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import load_programme
-from confapp.request_body import BadRequestBody, read_form_fields
+from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
+from confapp.request_context import database
 
 Record = Speaker | Room | Track
 MAX_LINKS = records.MAX_LINKS
@@ -45,16 +43,6 @@ STEP_FREE_CHOICES = {"yes": True, "no": False, "unknown": None}
 _HEX = re.compile(r"^#?[0-9a-fA-F]{6}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 OTHER_LABELS = {"slug": "The address"}
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> Conference:
-    conference = admin_conference(request)
-    require_role(request, conference, *ORGANISERS)
-    return conference
 
 
 def programme_admin_path(conference: Conference, rest: str) -> str:
@@ -362,7 +350,7 @@ def _list_view(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         records = _list_records(session, kind, conference)
         counts = _sessions_per_record(session, kind, conference)
     message = ""
@@ -398,7 +386,7 @@ def _record_view(
     conflict: list[tuple[str, str, str]] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         record = _find(session, kind, conference, slug)
         uses = _uses(session, kind, record)
     return admin_page(
@@ -436,9 +424,7 @@ async def _read_form(
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
         return _one_line_end(refused.values), refused.fields
-    remember_csrf_form_token(request, form)
     return _one_line_end(form), {}
 
 
@@ -481,14 +467,14 @@ def _refuse_all_at_once(
 
 def _list_page(kind: RecordKind) -> Callable[[Request], Response]:
     def page(request: Request) -> Response:
-        return _list_view(request, kind, _organiser(request))
+        return _list_view(request, kind, organiser_conference(request)[0])
 
     return page
 
 
 def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference = _organiser(request)
+        conference, _ = organiser_conference(request)
         values = _typed(form, (*kind.labels, "slug"))
         data, errors = kind.read_form(form)
         errors.update(problems)
@@ -498,7 +484,7 @@ def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
         elif wanted:
             data["slug"] = wanted
         try:
-            with _db(request).transaction() as session:
+            with database(request).transaction() as session:
                 locked = editing.conference_for_update(session, conference.slug)
                 _refuse_all_at_once(kind, data, errors, creating=True)
                 slug = editing.create_record(session, locked, kind.model, data).slug
@@ -522,7 +508,7 @@ def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
 
 def _record_page(kind: RecordKind) -> Callable[[Request], Response]:
     def page(request: Request) -> Response:
-        conference = _organiser(request)
+        conference, _ = organiser_conference(request)
         return _record_view(request, kind, conference, request.path_params["slug"])
 
     return page
@@ -556,13 +542,13 @@ def _conflict_rows(
 
 def _save(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference = _organiser(request)
+        conference, _ = organiser_conference(request)
         slug = request.path_params["slug"]
         values = _typed(form, (*kind.labels, "version"))
         data, errors = kind.read_form(form)
         errors.update(problems)
         try:
-            with _db(request).transaction() as session:
+            with database(request).transaction() as session:
                 locked = editing.conference_for_update(session, conference.slug)
                 expected = editing.read_version(form.get("version"))
                 _refuse_all_at_once(kind, data, errors, creating=False)
@@ -600,7 +586,7 @@ def _conflict_view(
 ) -> Response:
     """What the other organiser saved beside what this one typed; the form keeps what was
     typed and now carries the current version, so saving again is a deliberate choice."""
-    with _db(request).read() as session:
+    with database(request).read() as session:
         record = _find(session, kind, conference, slug)
     saved = kind.form_values(record)
     return _record_view(
@@ -617,10 +603,10 @@ def _conflict_view(
 
 def _delete(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference = _organiser(request)
+        conference, _ = organiser_conference(request)
         slug = request.path_params["slug"]
         try:
-            with _db(request).transaction() as session:
+            with database(request).transaction() as session:
                 locked = editing.conference_for_update(session, conference.slug)
                 expected = editing.read_version(form.get("version"))
                 editing.delete_record(session, locked, kind.model, slug, expected_version=expected)
@@ -725,7 +711,7 @@ def _days_view(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         programme = load_programme(session, conference, as_organiser=True)
         clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
     return admin_page(
@@ -748,7 +734,7 @@ def _days_view(
 
 
 def days_page(request: Request) -> Response:
-    return _days_view(request, _organiser(request))
+    return _days_view(request, organiser_conference(request)[0])
 
 
 class _DaysChangedMeanwhile(Exception):
@@ -770,14 +756,14 @@ def _conflicting_days_message(saved: Mapping[str, str]) -> str:
 
 
 def _save_days(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-    conference = _organiser(request)
+    conference, _ = organiser_conference(request)
     values = _typed(form, DAYS_FIELDS)
     wanted, errors = _read_days(form)
     errors.update(problems)
     if wanted is None or errors:
         return _days_view(request, conference, values=values, errors=errors, status_code=422)
     try:
-        with _db(request).transaction() as session:
+        with database(request).transaction() as session:
             locked = editing.conference_for_update(session, conference.slug)
             saved = _days_values(locked)
             # Opened before someone else's change, and not simply asking for what is saved now.
@@ -807,8 +793,8 @@ async def days_submit(request: Request) -> Response:
 
 
 def _publish(request: Request) -> Response:
-    conference = _organiser(request)
-    with _db(request).transaction() as session:
+    conference, _ = organiser_conference(request)
+    with database(request).transaction() as session:
         locked = editing.conference_for_update(session, conference.slug)
         published = editing.publish_programme(session, locked)
     return _done(programme_admin_path(conference, "days"), "published" if published else "already")

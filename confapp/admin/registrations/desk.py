@@ -15,10 +15,7 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.accounts.service import Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
+from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, PaymentStatus
@@ -59,7 +56,8 @@ from confapp.registration.places import (
 )
 from confapp.registration.routes import SOLD_OUT_MESSAGE
 from confapp.registration.service import SoldOut
-from confapp.request_body import BadRequestBody, read_form_fields, read_json_object
+from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields, read_json_object
+from confapp.request_context import app_settings, database
 from confapp.tickets.qr import qr_svg
 from confapp.tickets.tokens import display_code, normalise_ticket_code
 
@@ -73,15 +71,6 @@ DONE_MESSAGES = {
 }
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS)
-
-
 def registrations_path(conference: Conference, query: str = "") -> str:
     return f"/admin/{conference.slug}/registrations" + (f"?{query}" if query else "")
 
@@ -93,7 +82,7 @@ def registration_path(conference: Conference, code: str) -> str:
 
 
 def _filters(request: Request, conference: Conference) -> tuple[Filters, dict[str, str]]:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         codes = [t.code for t in list_ticket_types(session, conference)]
     return parse_filters(request.query_params, codes)
 
@@ -102,17 +91,17 @@ def _send_in_background(request: Request, mail_id: int | None) -> BackgroundTask
     # After the response: a slow mail server never holds up the desk.
     if mail_id is None:
         return None
-    return BackgroundTask(send_mail, _db(request), request.app.state.settings, mail_id)
+    return BackgroundTask(send_mail, database(request), app_settings(request), mail_id)
 
 
 # ---- the list, the CSV and their JSON twin --------------------------------------------------
 
 
 def registrations_page(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     filters, errors = _filters(request, conference)
-    listing, counts = view_registrations(_db(request), conference, filters, principal)
-    with _db(request).read() as session:
+    listing, counts = view_registrations(database(request), conference, filters, principal)
+    with database(request).read() as session:
         ticket_types = list_ticket_types(session, conference)
     return admin_page(
         request,
@@ -135,11 +124,11 @@ def registrations_page(request: Request) -> Response:
 
 
 def registrations_csv(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     filters, errors = _filters(request, conference)
     if errors:
         return error_response(request, 422, " ".join(errors.values()), {"fields": errors})
-    body = export_registrations(_db(request), conference, filters, principal)
+    body = export_registrations(database(request), conference, filters, principal)
     filename = f"{conference.slug}-registrations.csv"
     return Response(
         body,
@@ -149,11 +138,11 @@ def registrations_csv(request: Request) -> Response:
 
 
 def registrations_api(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     filters, errors = _filters(request, conference)
     if errors:
         return JSONResponse({"error": "invalid", "fields": errors}, 422, PRIVATE_HEADERS)
-    listing, counts = view_registrations(_db(request), conference, filters, principal)
+    listing, counts = view_registrations(database(request), conference, filters, principal)
     return JSONResponse(
         {
             "conference": conference.slug,
@@ -181,7 +170,7 @@ def _registration_view(
     message: str = "",
     status_code: int = 200,
 ) -> Response:
-    db = _db(request)
+    db = database(request)
     found = view_registration(db, conference, request.path_params["code"], principal)
     registration = found.registration
     shown = {
@@ -212,7 +201,7 @@ def _registration_view(
 
 
 def registration_page(request: Request) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     return _registration_view(request, conference, principal)
 
 
@@ -232,10 +221,10 @@ def _changes_from_form(form: dict[str, str], conference: Conference) -> tuple[Ch
 
 
 def _apply_form(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     code = request.path_params["code"]
     action = form.get("action", "")
-    db = _db(request)
+    db = database(request)
     background = None
     try:
         if action == "resend":
@@ -262,7 +251,7 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_form(request: Request, refused: BadRequestBody) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     return _registration_view(
         request,
         conference,
@@ -279,9 +268,7 @@ async def registration_action(request: Request) -> Response:
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
         return await run_in_threadpool(_refused_form, request, refused)
-    remember_csrf_form_token(request, form)
     return await run_in_threadpool(_apply_form, request, form)
 
 
@@ -328,7 +315,7 @@ def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Resp
         )
     try:
         found = change_registration(
-            _db(request), conference, request.path_params["code"], changes, principal
+            database(request), conference, request.path_params["code"], changes, principal
         )
     except RegistrationErased:
         return JSONResponse({"error": "erased", "detail": ERASED_MESSAGE}, 409, PRIVATE_HEADERS)
@@ -336,7 +323,7 @@ def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Resp
 
 
 async def registration_patch_api(request: Request) -> Response:
-    _, principal = await run_in_threadpool(_organiser, request)
+    _, principal = await run_in_threadpool(organiser_conference, request)
     body = await read_json_object(request)
     return await run_in_threadpool(_patch, request, body, principal)
 
@@ -370,7 +357,7 @@ def _desk_page(
 
 
 def _offers(request: Request, conference: Conference) -> list[TicketOffer]:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         return ticket_offers(session, conference)
 
 
@@ -379,7 +366,7 @@ def _desk_values(data: dict[str, str]) -> dict[str, str]:
 
 
 def desk_form(request: Request) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     offers = _offers(request, conference)
     first_open = next((o.code for o in offers if not o.sold_out), "")
     return _desk_page(request, conference, offers, _desk_values({"ticket_type": first_open}), {})
@@ -413,8 +400,8 @@ def handover_page(request: Request) -> Response:
     """The ticket handed over on screen, after registering at the desk. A page of its own
     (the desk form redirects here), so reloading it never registers the person again; each
     showing makes a fresh link to their own ticket page, since only hashes are kept."""
-    conference, _ = _organiser(request)
-    db = _db(request)
+    conference, _ = organiser_conference(request)
+    db = database(request)
     with db.transaction() as session:
         registration = find_registration(
             session, conference, request.path_params["code"]
@@ -427,13 +414,13 @@ def handover_page(request: Request) -> Response:
 
 
 def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     offers = _offers(request, conference)
     clean, payment, errors = check_desk_registration(data, offers, conference)
     if clean is None:
         return _desk_page(request, conference, offers, _desk_values(data), errors, 422)
     try:
-        registered = register_at_desk(_db(request), conference, clean, payment, principal)
+        registered = register_at_desk(database(request), conference, clean, payment, principal)
     except SoldOut:
         offers = _offers(request, conference)
         errors = {"ticket_type": SOLD_OUT_MESSAGE}
@@ -453,12 +440,10 @@ async def desk_submit(request: Request) -> Response:
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
-        conference, _ = await run_in_threadpool(_organiser, request)
+        conference, _ = await run_in_threadpool(organiser_conference, request)
         offers = await run_in_threadpool(_offers, request, conference)
         values = _desk_values(refused.values)
         return _desk_page(request, conference, offers, values, refused.fields, 422)
-    remember_csrf_form_token(request, data)
     return await run_in_threadpool(_register_at_desk, request, data)
 
 

@@ -8,11 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from confapp.accounts.service import Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.models import Conference
 from confapp.notices.service import (
     EVERYONE,
@@ -28,19 +24,11 @@ from confapp.notices.service import (
     send_notice,
 )
 from confapp.programme.queries import list_ticket_types
-from confapp.request_body import BadRequestBody, read_form_fields
+from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
+from confapp.request_context import database
 from confapp.times import to_local
 
 CONFIRM = "send"
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS)
 
 
 def notices_path(conference: Conference) -> str:
@@ -56,7 +44,7 @@ def _notices_view(
     preview: NoticeDraft | None = None,
     status_code: int = 200,
 ) -> Response:
-    db = _db(request)
+    db = database(request)
     with db.read() as session:
         ticket_types = list_ticket_types(session, conference)
     past = past_notices(db, conference)
@@ -86,7 +74,7 @@ def _notices_view(
 
 
 def notices_page(request: Request) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     return _notices_view(request, conference)
 
 
@@ -95,8 +83,8 @@ def _typed(form: dict[str, str]) -> dict[str, str]:
 
 
 def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
-    db = _db(request)
+    conference, principal = organiser_conference(request)
+    db = database(request)
     with db.read() as session:
         ticket_types = list_ticket_types(session, conference)
     draft, errors = check_notice(form, ticket_types)
@@ -120,7 +108,7 @@ def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     return _notices_view(
         request, conference, values=_typed(refused.values), errors=refused.fields, status_code=422
     )
@@ -132,9 +120,7 @@ async def notices_submit(request: Request) -> Response:
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
         return await run_in_threadpool(_refused, request, refused)
-    remember_csrf_form_token(request, form)
     return await run_in_threadpool(_preview_or_send, request, form)
 
 

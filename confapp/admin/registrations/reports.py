@@ -21,6 +21,7 @@ from confapp.admin.menu import ACCESS_TEAM
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.db import Database
 from confapp.models import Conference, Registration, RegistrationStatus, TicketType
+from confapp.request_context import database
 from confapp.tickets.tokens import display_code
 from confapp.times import utcnow
 
@@ -120,14 +121,10 @@ def childcare_report(db: Database, conference: Conference, actor: Principal) -> 
 # ---- pages ------------------------------------------------------------------------------------
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def access_report_page(request: Request) -> Response:
     conference = admin_conference(request)
     principal = require_role(request, conference, *ACCESS_TEAM)
-    rows = access_report(_db(request), conference, principal)
+    rows = access_report(database(request), conference, principal)
     return admin_page(
         request,
         "admin/report_access.html",
@@ -138,7 +135,7 @@ def access_report_page(request: Request) -> Response:
 def childcare_report_page(request: Request) -> Response:
     conference = admin_conference(request)
     principal = require_role(request, conference, *ACCESS_TEAM)
-    report = childcare_report(_db(request), conference, principal)
+    report = childcare_report(database(request), conference, principal)
     return admin_page(
         request,
         "admin/report_childcare.html",

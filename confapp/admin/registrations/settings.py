@@ -10,11 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from confapp.accounts.service import Principal
-from confapp.admin.auth import CSRF_FIELD, remember_csrf_form_token, require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
-from confapp.db import Database
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
 from confapp.registration.places import places_left, registration_is_open
@@ -37,7 +33,8 @@ from confapp.registration.setup import (
     ticket_type_codes,
     ticket_type_values,
 )
-from confapp.request_body import BadRequestBody, read_form_fields
+from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
+from confapp.request_context import database
 from confapp.times import local_today
 
 DONE_MESSAGES = {
@@ -49,15 +46,6 @@ DONE_MESSAGES = {
     "shown": "Ticket type on sale again.",
 }
 KIND_WORDS = {"fixed": "Fixed price", "pay_what_you_can": "Pay what you can", "free": "Free"}
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _organiser(request: Request) -> tuple[Conference, Principal]:
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS)
 
 
 def settings_path(conference: Conference) -> str:
@@ -85,9 +73,7 @@ async def _read_form(
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        remember_csrf_form_token(request, refused.values)
         return await run_in_threadpool(refused_view, request, refused)
-    remember_csrf_form_token(request, form)
     return await run_in_threadpool(apply, request, form)
 
 
@@ -102,7 +88,7 @@ def _settings_view(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with _db(request).read() as session:
+    with database(request).read() as session:
         ticket_types = [
             (t, places_left(conference, t)) for t in list_ticket_types(session, conference)
         ]
@@ -126,7 +112,7 @@ def _settings_view(
 
 
 def settings_page(request: Request) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     return _settings_view(request, conference)
 
 
@@ -135,13 +121,13 @@ def _typed(form: dict[str, str], names: Collection[str]) -> dict[str, str]:
 
 
 def _save_settings(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
+    conference, principal = organiser_conference(request)
     values = _typed(form, SETTINGS_FIELDS)
     wanted, errors = check_settings(form, conference, principal)
     if wanted is None:
         return _settings_view(request, conference, values=values, errors=errors, status_code=422)
     try:
-        changed = save_settings(_db(request), conference, wanted, principal)
+        changed = save_settings(database(request), conference, wanted, principal)
     except CapacityTooLow as refused:
         errors = {"capacity": capacity_too_low_message(refused.places_taken)}
         return _settings_view(request, conference, values=values, errors=errors, status_code=409)
@@ -149,7 +135,7 @@ def _save_settings(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_settings(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     values = _typed(refused.values, SETTINGS_FIELDS)
     return _settings_view(
         request, conference, values=values, errors=refused.fields, status_code=422
@@ -192,13 +178,13 @@ def _ticket_type_view(
 
 
 def new_ticket_type_page(request: Request) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     return _ticket_type_view(request, conference, None)
 
 
 def _create(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
-    db = _db(request)
+    conference, principal = organiser_conference(request)
+    db = database(request)
     values = _typed(form, TICKET_TYPE_FIELDS)
     choice, errors = check_ticket_type(form, conference)
     code, code_problem = check_code(form.get("code", ""), ticket_type_codes(db, conference))
@@ -219,7 +205,7 @@ def _create(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_new(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = _organiser(request)
+    conference, _ = organiser_conference(request)
     values = _typed(refused.values, TICKET_TYPE_FIELDS)
     return _ticket_type_view(
         request, conference, None, values=values, errors=refused.fields, status_code=422
@@ -231,14 +217,14 @@ async def new_ticket_type_submit(request: Request) -> Response:
 
 
 def ticket_type_page(request: Request) -> Response:
-    conference, _ = _organiser(request)
-    ticket_type = find_ticket_type(_db(request), conference, request.path_params["code"])
+    conference, _ = organiser_conference(request)
+    ticket_type = find_ticket_type(database(request), conference, request.path_params["code"])
     return _ticket_type_view(request, conference, ticket_type)
 
 
 def _change(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = _organiser(request)
-    db = _db(request)
+    conference, principal = organiser_conference(request)
+    db = database(request)
     ticket_type = find_ticket_type(db, conference, request.path_params["code"])
     code = ticket_type.code
     action = form.get("action", "")
@@ -267,8 +253,8 @@ def _change(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_change(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = _organiser(request)
-    ticket_type = find_ticket_type(_db(request), conference, request.path_params["code"])
+    conference, _ = organiser_conference(request)
+    ticket_type = find_ticket_type(database(request), conference, request.path_params["code"])
     values = _typed(refused.values, TICKET_TYPE_FIELDS) | {"code": ticket_type.code}
     return _ticket_type_view(
         request, conference, ticket_type, values=values, errors=refused.fields, status_code=422
