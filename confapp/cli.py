@@ -1,4 +1,4 @@
-"""The `confapp` command: serve, load, export, migrate."""
+"""The `confapp` command: serve, load, export, migrate, purge, keys, mail, user, token."""
 
 from __future__ import annotations
 
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     load = with_database(commands.add_parser("load", help="import or update a conference file"))
-    load.add_argument("file", help="a conference TOML file (see docs/seed-format.md)")
+    load.add_argument("file", help="a conference TOML file (see docs/conference-file.md)")
     load.add_argument(
         "--dry-run",
         action="store_true",

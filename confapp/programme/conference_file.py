@@ -1,4 +1,4 @@
-"""Reading, checking and loading a conference file (TOML; format in docs/seed-format.md).
+"""Reading, checking and loading a conference file (TOML; format in docs/conference-file.md).
 
 Loading is all-or-nothing: the whole file is parsed and checked, then checked against what the
 database holds (places already taken), before anything is written; the import runs in one

@@ -45,7 +45,7 @@ from confapp.programme.queries import get_conference
 from confapp.times import to_local, to_utc
 
 HEADER = (
-    "# A conference file written by `confapp export`; the format is docs/seed-format.md.\n"
+    "# A conference file written by `confapp export`; the format is docs/conference-file.md.\n"
     "# Times are local wall-clock times in the conference's timezone.\n\n"
 )
 

@@ -50,7 +50,7 @@ def synthetic_conference_data(
     timezone: str = "Australia/Sydney",
     seed: int = 1,
 ) -> dict[str, Any]:
-    """A conference as a conference file would hold it (see docs/seed-format.md)."""
+    """A conference as a conference file would hold it (see docs/conference-file.md)."""
     rng = random.Random(seed)
     speakers = speakers or max(30, sessions // 2)
     room_list = [
