@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import DateTime, Table, event, text
+from sqlalchemy import DateTime, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from confapp.settings import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 
@@ -50,6 +50,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Table (`Model.__table__`, which SQLModel sets only at run time)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
+
+
+def column_length(model: type[SQLModel], field: str) -> int:
+    """The most characters a text column of a table model holds: the one limit a form or a
+    body check of that field takes, so neither can accept what the table would refuse."""
+    length = getattr(table_of(model).c[field].type, "length", None)
+    if not isinstance(length, int):
+        raise LookupError(f"{model.__name__}.{field} has no length limit")
+    return length
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched. Executing one gives a CursorResult, though
+    Session.execute is annotated to give its base class, Result."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def saved_ids(ids: Iterable[int | None]) -> list[int]:
+    """Ids read from the database as a list of ints: a saved row's id is never NULL, though
+    the model's field is `int | None` (None until it is saved)."""
+    return [row_id for row_id in ids if row_id is not None]
 
 
 def insert_on_conflict(session: Session, table: Table) -> Any:

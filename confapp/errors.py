@@ -108,7 +108,7 @@ def traceback_without_messages(exc: BaseException) -> str:
         current = current.__cause__ or (
             None if current.__suppress_context__ else current.__context__
         )
-    parts = []
+    parts: list[str] = []
     for earlier in reversed(chain):
         if parts:
             parts.append("\nwhich led to:\n\n")

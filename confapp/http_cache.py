@@ -51,7 +51,8 @@ _ACCEPTED_CODING = re.compile(r"\s*([A-Za-z0-9*-]+)\s*(?:;\s*q\s*=\s*([0-9.]+))?
 def compress(body: bytes, encoding: Encoding, *, quick: bool = False) -> bytes:
     """`body` in a content coding; `quick` for a body made for one response only."""
     if encoding == "br":
-        return brotli.compress(body, quality=1 if quick else 6)
+        compressed: bytes = brotli.compress(body, quality=1 if quick else 6)
+        return compressed
     if encoding == "gzip":
         return gzip.compress(body, compresslevel=1 if quick else 6, mtime=0)
     return body
@@ -71,9 +72,10 @@ def preferred_encoding(accept_encoding: str | None) -> Encoding:
         except ValueError:
             continue
     wildcard = weights.get("*", 0.0)
-    for coding in ("br", "gzip"):
+    codings: tuple[Encoding, ...] = ("br", "gzip")
+    for coding in codings:
         if weights.get(coding, wildcard) > 0:
-            return coding  # type: ignore[return-value]
+            return coding
     return "identity"
 
 
@@ -374,4 +376,5 @@ class BodyCache(Generic[Kept]):
 
 def app_body_cache(request: Request) -> BodyCache[Any]:
     """The app's body cache (one per app, so one per database; made in create_app)."""
-    return request.app.state.body_cache
+    cache: BodyCache[Any] = request.app.state.body_cache
+    return cache

@@ -109,7 +109,7 @@ def compose_mail(
     cids = {image.name: make_msgid(domain="confapp.invalid") for image in images}
     addresses = {name: f"cid:{cid[1:-1]}" for name, cid in cids.items()}
     message.add_alternative(html.render({**context, "images": addresses}), subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = list(message.iter_parts())[1]
     for image in images:
         html_part.add_related(
             image.data,

@@ -190,7 +190,7 @@ class ProgrammeChangeKind(StrEnum):
     time = "time"
     room = "room"
     status = "status"
-    title = "title"
+    title = "title"  # type: ignore[assignment]  # a member may be named like str.title
 
 
 class ProgrammeChange(SQLModel, table=True):

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from confapp import __version__
 from confapp.checkin import bodies as door_bodies
 from confapp.programme import documents
+from confapp.registration import desk as registration_desk
 from confapp.registration import form as registration_form
 
 JSON = "application/json"
@@ -59,8 +60,8 @@ NOT_FOUND = {"$ref": "#/components/responses/NotFound"}
 UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
 FORBIDDEN = {"$ref": "#/components/responses/Forbidden"}
 # Routes for organisers' scripts: an API token (`confapp token add`), or a signed-in browser.
-BEARER = [{"bearerToken": []}]
-PAYMENT_STATUSES = ["unpaid", "paid", "waived", "refunded"]
+BEARER: list[dict[str, list[str]]] = [{"bearerToken": []}]
+PAYMENT_STATUSES = list(registration_desk.PAYMENT_CHOICES)
 
 SCHEMAS: dict[str, Any] = {
     # Errors
@@ -223,27 +224,6 @@ SCHEMAS: dict[str, Any] = {
             "unpaid": INTEGER,
             "places_left": {**NULLABLE_INTEGER, "description": "null: no limit."},
         }
-    ),
-    "RegistrationChange": _obj(
-        [],
-        {
-            "payment_status": {
-                "enum": PAYMENT_STATUSES,
-                "description": "A paid top-up joins the solidarity fund; a refunded one leaves.",
-            },
-            "status": {
-                "const": "cancelled",
-                "description": "Cancels; the place goes back. Cannot be undone.",
-            },
-            "name": STRING,
-            "email": {
-                "type": "string",
-                "description": "Checked as the form checks it; may be empty.",
-            },
-        },
-        minProperties=1,
-        additionalProperties=False,
-        examples=[{"payment_status": "paid"}],
     ),
     "Ticket": _all_required(
         {
@@ -1105,6 +1085,7 @@ for _input in ("SpeakerInput", "RoomInput", "TrackInput"):
 SCHEMAS.update(
     generated_components(
         registration_form.RegistrationInput,
+        registration_desk.RegistrationChange,
         door_bodies.Checkin,
         door_bodies.CheckinSync,
         door_bodies.SessionDoorChange,

@@ -23,7 +23,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from confapp.db import Database
+from confapp.db import Database, rowcount, saved_ids
 from confapp.models import OutboxMail
 from confapp.settings import Settings
 from confapp.times import utcnow
@@ -72,15 +72,15 @@ def _claim(db: Database, mail_id: int, now: datetime) -> bool:
         claimed = session.execute(
             update(OutboxMail)
             .where(
-                OutboxMail.id == mail_id,
-                OutboxMail.status == "pending",
-                OutboxMail.next_attempt_at <= now,
-                or_(col(OutboxMail.claimed_until).is_(None), OutboxMail.claimed_until < now),
+                col(OutboxMail.id) == mail_id,
+                col(OutboxMail.status) == "pending",
+                col(OutboxMail.next_attempt_at) <= now,
+                or_(col(OutboxMail.claimed_until).is_(None), col(OutboxMail.claimed_until) < now),
             )
             .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
             .execution_options(synchronize_session=False)
         )
-        return claimed.rowcount == 1
+        return rowcount(claimed) == 1
 
 
 class Undeliverable(Exception):
@@ -230,11 +230,11 @@ def _discard(db: Database, mail_id: int) -> None:
 
 def _due_mail_ids(db: Database, now: datetime, limit: int) -> list[int]:
     with db.read() as session:
-        return list(
+        return saved_ids(
             session.exec(
-                select(OutboxMail.id)
+                select(col(OutboxMail.id))
                 .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-                .order_by(OutboxMail.next_attempt_at)
+                .order_by(col(OutboxMail.next_attempt_at))
                 .limit(limit)
             )
         )

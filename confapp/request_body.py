@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncGenerator, Collection, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -91,7 +91,7 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise _too_large(limit)
 
 
-async def _capped_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _capped_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     """The body in chunks, refused once more than `limit` bytes have come, whatever it claimed."""
     _check_declared_length(request, limit)
     received = 0

@@ -10,7 +10,9 @@ The first route to match is therefore always the one the full list would have ch
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Mount, Route, Router, get_route_path
+# get_route_path lives in starlette._utils; starlette.routing only imports it (no re-export).
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 # The bucket of routes whose first segment is a parameter (or that are not plain paths).

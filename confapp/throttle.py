@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
-from confapp.db import Database, insert_on_conflict
+from confapp.db import Database, insert_on_conflict, rowcount, table_of
 from confapp.models import ThrottleCount
 from confapp.settings import Settings
 from confapp.times import utcnow
@@ -100,7 +100,7 @@ def take(session: Session, limit: Limit, key: str, now: datetime | None = None) 
     if now.tzinfo is None:
         raise ValueError("naive datetime given as now; attach a time zone first")
     start = window_start(limit, now)
-    table = ThrottleCount.__table__
+    table = table_of(ThrottleCount)
     upsert = (
         insert_on_conflict(session, table)
         .values(
@@ -128,7 +128,7 @@ def peek(session: Session, limit: Limit, key: str, now: datetime | None = None) 
     now = now or utcnow()
     start = window_start(limit, now)
     hits = session.execute(
-        select(ThrottleCount.hits).where(
+        select(col(ThrottleCount.hits)).where(
             col(ThrottleCount.bucket) == limit.bucket,
             col(ThrottleCount.key_hash) == key_hash(limit.bucket, key),
             col(ThrottleCount.window_start) == start,
@@ -161,4 +161,4 @@ def prune(db: Database, now: datetime | None = None) -> int:
         result = session.execute(
             delete(ThrottleCount).where(col(ThrottleCount.window_start) < cutoff)
         )
-        return result.rowcount
+        return rowcount(result)

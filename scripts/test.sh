@@ -30,4 +30,6 @@ fi
 .venv/bin/python -m ruff check confapp tests
 # Imports run one way (pyproject.toml, [tool.importlinter]; docs/architecture.md, "Layers").
 .venv/bin/lint-imports --no-cache
+# Types, strict (pyproject.toml, [tool.mypy]: which files, which flags and why).
+.venv/bin/python -m mypy
 .venv/bin/python -m pytest "$@"

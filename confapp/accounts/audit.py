@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from confapp.db import column_length
 from confapp.models import AuditEntry
+
+
+def _cut(field: str, text: str) -> str:
+    """An entry is written whatever it is given: what is too long for its column is cut."""
+    return text[: column_length(AuditEntry, field)]
 
 
 def record(
@@ -23,10 +29,10 @@ def record(
     session.add(
         AuditEntry(
             user_id=user_id,
-            actor=actor[:254],
+            actor=_cut("actor", actor),
             conference_id=conference_id,
-            action=action[:40],
-            ticket_code=ticket_code[:16],
-            detail=detail[:500],
+            action=_cut("action", action),
+            ticket_code=_cut("ticket_code", ticket_code),
+            detail=_cut("detail", detail),
         )
     )

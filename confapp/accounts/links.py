@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from confapp import urls
 from confapp.accounts.audit import record
 from confapp.accounts.passwords import password_problem
-from confapp.accounts.people import ROLE_DESCRIPTIONS, clean_email, clean_role
+from confapp.accounts.people import MAX_EMAIL, ROLE_DESCRIPTIONS, clean_email, clean_role
 from confapp.accounts.secrets import new_secret, secret_hash
 from confapp.accounts.service import (
     AccountError,
@@ -37,7 +37,7 @@ from confapp.accounts.sign_in import (
     check_password,
     start_signed_in_session,
 )
-from confapp.db import Database
+from confapp.db import Database, rowcount
 from confapp.mail_compose import compose_mail
 from confapp.models import AccountLink, Conference, ConferenceRole, OutboxMail, User
 from confapp.outbox import mail_builder, queue_mail
@@ -110,7 +110,7 @@ def _use_up(session: Session, link_id: int, now: datetime) -> None:
         )
         .values(used_at=now)
     )
-    if used.rowcount != 1:
+    if rowcount(used) != 1:
         raise LinkProblem(USED)
 
 
@@ -143,7 +143,7 @@ def invite(
     email = clean_email(email)
     role = clean_role(role)
     user = find_user(session, email)
-    if user is not None and session.get(ConferenceRole, (user.id, conference.id, role)):
+    if user is not None and session.get(ConferenceRole, (user.id, conference.id, role)) is not None:
         raise AccountError(f"{email} is already {ROLE_DESCRIPTIONS[role].split(':')[0]} here.")
     now = now or utcnow()
     if not take(session, mails_per_recipient, email, now).allowed:
@@ -298,7 +298,7 @@ def request_password_reset(
     if not by_address.allowed:
         return by_address
     email = normalise_email(email)
-    if not email or len(email) > 254:
+    if not email or len(email) > MAX_EMAIL:
         return None
     if not take(session, RESETS_PER_EMAIL, email, now).allowed:
         return None

@@ -28,12 +28,13 @@ from confapp.accounts.service import (
     set_password,
 )
 from confapp.accounts.sign_in import code_step, use_code
-from confapp.db import Database
+from confapp.db import Database, column_length
 from confapp.models import ApiToken, Conference, ConferenceRole, User, WebSession
 from confapp.throttle import HOUR, Limit, take
 
 PASSWORD_CHECKS = Limit("account-password-check", 10, HOUR // 4)
 TOTP_ISSUER = "confapp"
+MAX_TOKEN_NAME = column_length(ApiToken, "name")
 _BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")
 
 
@@ -227,8 +228,8 @@ def add_token(
     name = " ".join(name.split())
     if not name:
         raise AccountError("Give the token a name that says where it is used (e.g. door phone 3).")
-    if len(name) > 100:
-        raise AccountError("Keep the name under 100 characters.")
+    if len(name) > MAX_TOKEN_NAME:
+        raise AccountError(f"Keep the name under {MAX_TOKEN_NAME} characters.")
     _check_password(db, principal, password)
     with db.read() as session:
         has_second_factor = bool(_user(session, principal).totp_secret)

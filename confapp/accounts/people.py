@@ -12,10 +12,12 @@ from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import AccountError, Principal, normalise_email
+from confapp.db import column_length, rowcount
 from confapp.models import AccountLink, ConferenceRole, ConferenceRoleName, OutboxMail, User
 from confapp.times import utcnow
 
 ORGANISER = ConferenceRoleName.organiser.value
+MAX_EMAIL = column_length(User, "email")
 
 # What each role may do, in the words the invitation form and mail use.
 ROLE_DESCRIPTIONS = {
@@ -49,8 +51,8 @@ def clean_email(text: str) -> str:
     text = text.strip()
     if not text:
         raise AccountError("Give an e-mail address.")
-    if len(text) > 254:
-        raise AccountError("This e-mail address is too long (254 characters at most).")
+    if len(text) > MAX_EMAIL:
+        raise AccountError(f"This e-mail address is too long ({MAX_EMAIL} characters at most).")
     try:
         return normalise_email(validate_email(text, check_deliverability=False).normalized)
     except EmailNotValidError as exc:
@@ -135,12 +137,12 @@ def revoke_role(
         others = aliased(ConferenceRole)
         statement = statement.where(
             exists().where(
-                others.conference_id == conference_id,
-                others.role == ORGANISER,
-                others.user_id != user_id,
+                col(others.conference_id) == conference_id,
+                col(others.role) == ORGANISER,
+                col(others.user_id) != user_id,
             )
         )
-    if session.execute(statement).rowcount != 1:
+    if rowcount(session.execute(statement)) != 1:
         still_held = session.get(ConferenceRole, (user_id, conference_id, role))
         if still_held is not None:
             raise AccountError(

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from confapp.accounts.passwords import hash_password
 from confapp.accounts.secrets import new_secret, secret_hash
-from confapp.db import Database
+from confapp.db import Database, column_length, rowcount
 from confapp.models import (
     ApiToken,
     Conference,
@@ -180,7 +181,7 @@ def end_other_web_sessions(session: Session, user_id: int, keep_id_hash: str | N
     statement = delete(WebSession).where(col(WebSession.user_id) == user_id)
     if keep_id_hash:
         statement = statement.where(col(WebSession.id_hash) != keep_id_hash)
-    return session.execute(statement).rowcount or 0
+    return rowcount(session.execute(statement)) or 0
 
 
 def complete_second_factor(session: Session, id_hash: str) -> str | None:
@@ -203,7 +204,11 @@ def create_api_token(session: Session, user: User, name: str = "") -> tuple[ApiT
     """A new token for scripts and door devices; the secret is returned once, never stored."""
     assert user.id is not None
     secret = "confapp_" + new_secret()
-    token = ApiToken(user_id=user.id, name=name[:100], token_hash=secret_hash(secret))
+    token = ApiToken(
+        user_id=user.id,
+        name=name[: column_length(ApiToken, "name")],
+        token_hash=secret_hash(secret),
+    )
     session.add(token)
     session.flush()
     return token, secret
@@ -222,24 +227,28 @@ def principal_for_api_token(
         return None
     now = now or utcnow()
     with contextlib.nullcontext(session) if session is not None else db.read() as reading:
-        # Columns, not whole rows: no password hash is loaded to answer a scan.
-        rows = reading.exec(
-            select(
-                ApiToken.id,
-                ApiToken.last_used_at,
-                User.id,
-                User.email,
-                User.totp_secret,
-                ConferenceRole.conference_id,
-                ConferenceRole.role,
+        # Columns, not whole rows: no password hash is loaded to answer a scan. (SQLAlchemy's
+        # select: SQLModel's is typed for at most four columns.)
+        rows = reading.execute(
+            sa_select(
+                col(ApiToken.id),
+                col(ApiToken.last_used_at),
+                col(User.id),
+                col(User.email),
+                col(User.totp_secret),
+                col(ConferenceRole.conference_id),
+                col(ConferenceRole.role),
             )
             .join(User, col(User.id) == ApiToken.user_id)
             .outerjoin(ConferenceRole, col(ConferenceRole.user_id) == User.id)
-            .where(ApiToken.token_hash == secret_hash(secret), col(ApiToken.revoked_at).is_(None))
+            .where(
+                col(ApiToken.token_hash) == secret_hash(secret), col(ApiToken.revoked_at).is_(None)
+            )
         ).all()
     if not rows:
         return None
     token_id, last_used_at, user_id, email, totp_secret = rows[0][:5]
+    assert user_id is not None  # read from the database: saved
     roles: dict[int, set[str]] = {}
     for *_, conference_id, role in rows:
         if conference_id is not None:
@@ -264,7 +273,7 @@ def revoke_api_tokens(session: Session, user_id: int) -> int:
         .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
-    return revoked.rowcount or 0
+    return rowcount(revoked) or 0
 
 
 def revoke_api_token(session: Session, user_id: int, token_id: int) -> bool:

@@ -25,7 +25,7 @@ from confapp.accounts.service import (
     normalise_email,
     start_web_session,
 )
-from confapp.db import Database
+from confapp.db import Database, rowcount
 from confapp.models import User
 from confapp.throttle import HOUR, Limit, peek, take
 from confapp.times import utcnow
@@ -151,7 +151,7 @@ def use_code(db: Database, user_id: int, code: str, now: datetime | None = None)
                 )
                 .values(totp_last_step=step)
             )
-        if used.rowcount == 1:
+        if rowcount(used) == 1:
             return
         problem = CODE_USED
     with db.transaction() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -174,7 +174,7 @@ async def logout(request: Request) -> Response:
 def admin_home(request: Request) -> Response:
     principal = require_user(request)
     with database(request).read() as session:
-        conferences = list(session.exec(select(Conference).order_by(Conference.start_date)))
+        conferences = list(session.exec(select(Conference).order_by(col(Conference.start_date))))
     mine = [
         (conference, sorted(principal.roles.get(conference.id or 0, frozenset())))
         for conference in conferences
@@ -184,8 +184,7 @@ def admin_home(request: Request) -> Response:
 
 
 def conference_home(request: Request) -> Response:
-    conference = admin_conference(request)
-    principal = require_role(request, conference, "organiser", "access-coordinator")
+    conference, principal = conference_for(request, "organiser", "access-coordinator")
     base = f"/admin/{conference.slug}/"
     menu = [
         {"label": item.label, "href": base + item.suffix, "hint": item.hint}

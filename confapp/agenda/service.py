@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, col, func, select
 
-from confapp.db import insert_on_conflict
+from confapp.db import insert_on_conflict, rowcount, table_of
 from confapp.models import Agenda, AgendaStar, Conference, ProgrammeSession, Registration
 from confapp.programme.queries import Programme, SessionEntry
 from confapp.times import utcnow
@@ -35,7 +35,7 @@ def is_agenda_key(value: str | None) -> bool:
 
 def _insert(session: Session, model: type[SQLModel]) -> Any:
     # Into the table itself (a Core insert, not the ORM's bulk insert), so rowcount is kept.
-    return insert_on_conflict(session, model.__table__)  # type: ignore[attr-defined]
+    return insert_on_conflict(session, table_of(model))
 
 
 def find_agenda(session: Session, key: str | None, conference: Conference) -> Agenda | None:
@@ -52,6 +52,7 @@ def find_agenda_of(session: Session, key: str | None, conference_id: int) -> Age
 
 
 def create_agenda(session: Session, conference: Conference, now: datetime | None = None) -> Agenda:
+    assert conference.id is not None
     now = now or utcnow()
     agenda = Agenda(
         key=new_agenda_key(), conference_id=conference.id, created_at=now, updated_at=now
@@ -119,7 +120,7 @@ def _add_star(session: Session, agenda_key: str, session_id: int) -> int:
         .on_conflict_do_nothing(index_elements=["agenda_key", "session_id"])
         .execution_options(preserve_rowcount=True)  # 0 when it was already there
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def set_star(
@@ -129,12 +130,14 @@ def set_star(
     if starred:
         changed = _add_star(session, agenda.key, programme_session.id or 0)
     else:
-        changed = session.execute(
-            delete(AgendaStar).where(
-                col(AgendaStar.agenda_key) == agenda.key,
-                col(AgendaStar.session_id) == programme_session.id,
+        changed = rowcount(
+            session.execute(
+                delete(AgendaStar).where(
+                    col(AgendaStar.agenda_key) == agenda.key,
+                    col(AgendaStar.session_id) == programme_session.id,
+                )
             )
-        ).rowcount
+        )
     if not changed:
         return False
     agenda.updated_at = utcnow()
@@ -174,6 +177,6 @@ def star_counts(session: Session, conference_id: int) -> dict[int, int]:
         select(AgendaStar.session_id, func.count())
         .join(Agenda, col(Agenda.key) == col(AgendaStar.agenda_key))
         .where(Agenda.conference_id == conference_id)
-        .group_by(AgendaStar.session_id)
+        .group_by(col(AgendaStar.session_id))
     )
     return {session_id: count for session_id, count in rows}

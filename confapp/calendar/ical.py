@@ -106,7 +106,7 @@ def build_calendar(
     # The calendar's own lines, then its components: icalendar writes a VCALENDAR that way, so
     # putting in components made (and kept) one by one gives the same bytes as adding them.
     # Always a VTIMEZONE, even in an empty feed: a calendar must hold at least one component.
-    head = cal.to_ical()
+    head: bytes = cal.to_ical()
     assert head.endswith(_END_CALENDAR)
     components = [_vtimezone_bytes(conference.timezone, first, last)]
     components += [
@@ -180,12 +180,14 @@ class _EventInputs:
 # Kept per process, like functools' own caches: what they hold is a pure function of the key.
 @functools.lru_cache(maxsize=20_000)
 def _event_bytes(inputs: _EventInputs) -> bytes:
-    return _event(inputs).to_ical()
+    ical: bytes = _event(inputs).to_ical()
+    return ical
 
 
 @functools.lru_cache(maxsize=64)
 def _vtimezone_bytes(tz_name: str, first: date, last: date) -> bytes:
-    return vtimezone(tz_name, first, last).to_ical()
+    ical: bytes = vtimezone(tz_name, first, last).to_ical()
+    return ical
 
 
 def _event(inputs: _EventInputs) -> Event:

@@ -261,7 +261,8 @@ def schedule_xml(programme: Programme, base_url: str) -> bytes:
             for event in events:
                 _xml_event(room_element, event)
     ET.indent(root, space="  ")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml + b"\n"
 
 
 def _xml_event(parent: ET.Element, event: dict[str, Any]) -> None:

@@ -5,12 +5,13 @@ contract is generated from them (confapp.openapi)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_DEVICE_LENGTH = 64
-METHODS = ("scan", "code", "search")
+Method = Literal["scan", "code", "search"]
+METHODS: tuple[str, ...] = get_args(Method)
 MAX_SYNC_ADMISSIONS = 500
 MAX_HEADCOUNT = 100_000  # more than any room holds; keeps a typo from storing nonsense
 MAX_HEADCOUNT_CHANGE = 1_000
@@ -32,7 +33,7 @@ class Checkin(BaseModel):
         examples=["ABCD-EFGH-IJKLM"],
     )
     device: Device = ""
-    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+    method: Method = Field(
         "scan",
         description="How the ticket was found: the camera (the default), a typed code, or a "
         "search by name.",

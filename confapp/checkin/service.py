@@ -551,7 +551,8 @@ class DoorStats:
 def door_stats(session: Session, conference: Conference, *, now: datetime) -> DoorStats:
     """Admitted (standing check-ins) against expected (active, unerased tickets), in all and
     per ticket type."""
-    expected = dict(
+    # By ticket type id, typed `int | None` as TicketType.id is, so `t.id` looks one up.
+    expected: dict[int | None, int] = dict(
         session.exec(
             select(Registration.ticket_type_id, func.count())
             .where(
@@ -559,15 +560,15 @@ def door_stats(session: Session, conference: Conference, *, now: datetime) -> Do
                 Registration.status == RegistrationStatus.active.value,
                 col(Registration.erased_at).is_(None),
             )
-            .group_by(Registration.ticket_type_id)
+            .group_by(col(Registration.ticket_type_id))
         ).all()
     )
-    admitted = dict(
+    admitted: dict[int | None, int] = dict(
         session.exec(
             select(Registration.ticket_type_id, func.count())
             .join(Checkin, col(Checkin.registration_id) == Registration.id)
             .where(Checkin.conference_id == conference.id, col(Checkin.undone_at).is_(None))
-            .group_by(Registration.ticket_type_id)
+            .group_by(col(Registration.ticket_type_id))
         ).all()
     )
     types = session.exec(

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, literal, update
 from sqlmodel import Session, col, select
 
 from confapp.checkin import bodies
-from confapp.db import Database, UTCDateTime, insert_on_conflict
+from confapp.db import Database, UTCDateTime, insert_on_conflict, table_of
 from confapp.models import (
     Checkin,
     CheckinConflict,
@@ -120,7 +120,7 @@ def door_sessions(
     session: Session, conference: Conference, day: date | None = None
 ) -> list[DoorSession]:
     """The conference's sessions (on `day`, local date, if given) with their doors, by time."""
-    where = [ProgrammeSession.conference_id == conference.id]
+    where = [col(ProgrammeSession.conference_id) == conference.id]
     if day is not None:
         start, end = local_day_bounds(day, conference.timezone)
         where += [col(ProgrammeSession.start) >= start, col(ProgrammeSession.start) < end]
@@ -128,7 +128,7 @@ def door_sessions(
         session.exec(
             select(ProgrammeSession)
             .where(*where)
-            .order_by(ProgrammeSession.start, ProgrammeSession.title)
+            .order_by(col(ProgrammeSession.start), col(ProgrammeSession.title))
         )
     )
     rooms = {
@@ -163,7 +163,9 @@ def door_sessions(
 def conference_rooms(session: Session, conference: Conference) -> list[Room]:
     return list(
         session.exec(
-            select(Room).where(Room.conference_id == conference.id).order_by(Room.position, Room.id)
+            select(Room)
+            .where(col(Room.conference_id) == conference.id)
+            .order_by(col(Room.position), col(Room.id))
         )
     )
 
@@ -183,7 +185,7 @@ def check_door_change(change: DoorChange) -> None:
 
 
 def _ensure_door(session: Session, session_id: int, by: str) -> None:
-    statement = insert_on_conflict(session, SessionDoor.__table__)  # type: ignore[arg-type]
+    statement = insert_on_conflict(session, table_of(SessionDoor))
     session.execute(
         statement.values(
             session_id=session_id, headcount=0, updated_at=utcnow(), updated_by=by
@@ -197,7 +199,7 @@ def change_door(
     """Apply a steward's change to one session's door; None if the session is not the
     conference's. Each part is a single UPDATE, so concurrent taps add up exactly."""
     check_door_change(change)
-    table = SessionDoor.__table__
+    table = table_of(SessionDoor)
     now = utcnow()
     with db.transaction() as session:
         if conference_session(session, conference, session_id) is None:
@@ -238,7 +240,7 @@ def set_overflow_room(
                 raise DoorProblem("overflow_room", "Choose one of this conference's rooms.")
             room_id = room.id
         _ensure_door(session, session_id, by)
-        table = SessionDoor.__table__
+        table = table_of(SessionDoor)
         session.execute(
             update(table)
             .where(table.c.session_id == session_id)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
-from confapp.db import Database
+from confapp.db import Database, saved_ids
 from confapp.mail_compose import compose_mail, render_text
 from confapp.models import (
     Conference,
@@ -102,12 +102,12 @@ def notice_text(conference_name: str, body: str) -> str:
     return render_text(NOTICE_MAIL, _notice_context(conference_name, "", body))[1]
 
 
-def _recipients(conference: Conference, ticket_type_id: int | None) -> list[object]:
+def _recipients(conference: Conference, ticket_type_id: int | None) -> list[ColumnElement[bool]]:
     """Who a notice goes to: whoever may still get programme mail (active, not erased, agreed
     to programme e-mails, has an address)."""
-    of_type = [Registration.ticket_type_id == ticket_type_id] if ticket_type_id else []
+    of_type = [col(Registration.ticket_type_id) == ticket_type_id] if ticket_type_id else []
     return [
-        Registration.conference_id == conference.id,
+        col(Registration.conference_id) == conference.id,
         *may_still_get_mail_where(programme_mail=True),
         *of_type,
     ]
@@ -142,9 +142,9 @@ def send_notice(
         ).first()
         if same is not None:
             raise AlreadySent(same)
-        recipients = list(
+        recipients = saved_ids(
             session.exec(
-                select(Registration.id)
+                select(col(Registration.id))
                 .where(*_recipients(conference, ticket_type_id))
                 .order_by(col(Registration.id))
             )
@@ -194,7 +194,7 @@ def past_notices(db: Database, conference: Conference, limit: int = 50) -> list[
             for reference_id, status, n in session.exec(
                 select(OutboxMail.reference_id, OutboxMail.status, func.count())
                 .where(OutboxMail.kind == NOTICE_MAIL, col(OutboxMail.reference_id).in_(ids))
-                .group_by(OutboxMail.reference_id, OutboxMail.status)
+                .group_by(col(OutboxMail.reference_id), col(OutboxMail.status))
             ):
                 outcomes[(reference_id or 0, status)] = n
     return [

@@ -1,4 +1,4 @@
-"""The programme as JSON: the contract that feeds, apps and the door build on (see README)."""
+"""The programme as JSON: the contract that feeds, apps and the door build on (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from confapp import urls
-from confapp.db import Database
+from confapp.db import Database, rowcount, saved_ids
 from confapp.mail_compose import compose_mail
 from confapp.models import (
     AgendaStar,
@@ -93,9 +93,9 @@ def _batch_views(db: Session, batch_id: int, only: set[int] | None = None) -> li
 def _recipients(db: Session, conference_id: int, session_ids: Sequence[int]) -> list[int]:
     """Who may still get programme mail (active, not erased, agreed to programme e-mails, has
     an address) and starred one of these sessions in their ticket's agenda."""
-    return list(
+    return saved_ids(
         db.exec(
-            select(Registration.id)
+            select(col(Registration.id))
             .join(AgendaStar, col(AgendaStar.agenda_key) == Registration.agenda_key)
             .where(
                 Registration.conference_id == conference_id,
@@ -125,7 +125,7 @@ def _due(
                 col(ProgrammeChange.mail_batch_id).is_(None),
                 col(Conference.programme_published_at).is_not(None),
             )
-            .group_by(ProgrammeChange.conference_id)
+            .group_by(col(ProgrammeChange.conference_id))
         ).all()
     return [
         (conference_id, newest)
@@ -148,14 +148,14 @@ def _make_batch(db: Database, conference_id: int, newest: datetime, now: datetim
         claimed = session.execute(
             update(ProgrammeChange)
             .where(
-                ProgrammeChange.conference_id == conference_id,
+                col(ProgrammeChange.conference_id) == conference_id,
                 col(ProgrammeChange.mail_batch_id).is_(None),
-                ProgrammeChange.at <= newest,
+                col(ProgrammeChange.at) <= newest,
             )
             .values(mail_batch_id=batch.id)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount == 0:
+        if rowcount(claimed) == 0:
             session.delete(batch)
             return False
         changed = net_changes(_batch_views(session, batch.id))

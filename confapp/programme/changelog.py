@@ -172,7 +172,9 @@ def build_changes_feed(
     return BuiltBody.of(_NOT_XML.sub("", body).encode("utf-8"), ATOM_TYPE, updated)
 
 
-def changes_feed(db: Database, conference_slug: str, base_url: str, cache: BodyCache) -> BuiltBody:
+def changes_feed(
+    db: Database, conference_slug: str, base_url: str, cache: BodyCache[BuiltBody]
+) -> BuiltBody:
     with db.read() as session:
         conference = require_published(session, conference_slug)
 

@@ -69,10 +69,12 @@ def set_session_people(
     for person in current:
         db.delete(person)
     db.flush()
+    session_id = session.id
+    assert session_id is not None  # a session gets people once it is saved
     for speaker_id, role, position in wanted:
         db.add(
             SessionPerson(
-                session_id=session.id, speaker_id=speaker_id, role=role, position=position
+                session_id=session_id, speaker_id=speaker_id, role=role, position=position
             )
         )
     session.updated_at = now or utcnow()

@@ -92,13 +92,12 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                 names[person.speaker.id] = person.speaker.name
     for speaker_id, entries in by_person.items():
         name = names[speaker_id]
+
+        def also_in(a: SessionEntry, b: SessionEntry, name: str = name) -> str:
+            return f"{name} is also in “{b.title}” ({_when(b)})."
+
         for first, second in _overlapping_pairs(entries):
-            clashes += _both_ways(
-                ClashKind.person_double_booked,
-                first,
-                second,
-                lambda a, b, name=name: f"{name} is also in “{b.title}” ({_when(b)}).",
-            )
+            clashes += _both_ways(ClashKind.person_double_booked, first, second, also_in)
 
     conference = programme.conference
     for entry in live:

@@ -149,7 +149,7 @@ class ReadingSpec(_Spec):
 class SessionSpec(records.SessionFields):
     key: records.SessionKey
     # A file says what kind every session is; the editor makes a talk unless told.
-    kind: Literal[records.SESSION_KINDS]  # type: ignore[valid-type]
+    kind: records.SessionKind
     start: datetime
     end: datetime
     room: Key | None = None  # not placed yet
@@ -691,8 +691,12 @@ def _write_conference(
         if changed:
             db.flush()
             report.count(report.updated, "conference")
-            details = _Wording(conference.timezone).changed_fields(before, conf_values, changed)
-            report.changes.append(RecordChange("conference", conference.slug, "changed", details))
+            changed_fields = _Wording(conference.timezone).changed_fields(
+                before, conf_values, changed
+            )
+            report.changes.append(
+                RecordChange("conference", conference.slug, "changed", changed_fields)
+            )
             programme_changed = True
         if conf_spec.draft != (conference.programme_published_at is None):
             report.notes.append(
@@ -710,7 +714,7 @@ def _write_conference(
         key: str,
         values: dict[str, Any],
         kind: str,
-        loc: tuple,
+        loc: tuple[Any, ...],
         what: str,
     ) -> Any:
         nonlocal programme_changed
@@ -821,9 +825,9 @@ def _write_conference(
         .where(
             TicketType.conference_id == conference.id,
             TicketType.on_sale == true(),
-            TicketType.code.not_in(codes_in_file),  # type: ignore[attr-defined]
+            col(TicketType.code).not_in(codes_in_file),
         )
-        .order_by(TicketType.position, TicketType.id)
+        .order_by(col(TicketType.position), col(TicketType.id))
     ):
         apply_changes(ticket_type, {"on_sale": False}, now)
         report.ticket_types_off_sale.append(ticket_type.code)
@@ -853,13 +857,13 @@ def _write_conference(
     people_now: dict[int, list[SessionPerson]] = defaultdict(list)
     for person in db.exec(
         select(SessionPerson)
-        .join(ProgrammeSession, SessionPerson.session_id == ProgrammeSession.id)
+        .join(ProgrammeSession, col(SessionPerson.session_id) == col(ProgrammeSession.id))
         .where(ProgrammeSession.conference_id == conference.id)
     ):
         people_now[person.session_id].append(person)
     for index, s in enumerate(spec.sessions):
         place.loc = ("sessions", index)
-        values = {
+        values: dict[str, Any] = {
             "title": s.title,
             "abstract": s.abstract,
             "kind": s.kind,

@@ -125,7 +125,7 @@ class OrganiserSpeaker(Speaker):
     """A speaker as organisers see it, billed or not."""
 
     model_config = SENT
-    needs_step_free: bool = records.SpeakerFields.model_fields["needs_step_free"]
+    needs_step_free: bool = Field(False, description=records.NEEDS_STEP_FREE)
     version: Version
 
 
@@ -154,7 +154,9 @@ People = list[
 
 
 class NewSession(records.SessionFields):
-    slug: records.SessionSlug = Field(
+    # None when left out, but null is not a slug the API takes: not `| None`, so the schema
+    # does not offer null.
+    slug: records.SessionSlug = Field(  # type: ignore[assignment]
         None, description="Its address; made from the title if left out."
     )
     start: AwareDatetime = Field(
@@ -170,7 +172,8 @@ class NewSession(records.SessionFields):
 
 
 class _Change(records.Record):
-    slug: str = Field(None, description="Only when creating; made from the name if left out.")
+    # None when left out, but not null when sent (see NewSession.slug).
+    slug: str = Field(None, description="Only when creating; made from the name if left out.")  # type: ignore[assignment]
     version: Version = None  # type: ignore[assignment]
 
 

@@ -169,6 +169,7 @@ def _people(
                 Speaker.conference_id == conference.id, col(Speaker.slug).in_(slugs)
             )
         )
+        if s.id is not None  # always: read from the database
     }
     missing = sorted(slugs - set(found))
     if missing:
@@ -177,7 +178,7 @@ def _people(
     if len(set(wanted)) != len(wanted):
         errors["people"] = "names the same person twice in the same role"
         return None
-    return [(found[slug], role) for slug, role in wanted if found[slug] is not None]  # type: ignore[misc]
+    return [(found[slug], role) for slug, role in wanted]
 
 
 @dataclass
@@ -438,15 +439,18 @@ def _find(db: Session, model: Any, conference: Conference, slug: str, what: str)
 
 
 def find_speaker(db: Session, conference: Conference, slug: str) -> Speaker:
-    return _find(db, Speaker, conference, slug, "speaker")  # type: ignore[no-any-return]
+    speaker: Speaker = _find(db, Speaker, conference, slug, "speaker")
+    return speaker
 
 
 def find_room(db: Session, conference: Conference, slug: str) -> Room:
-    return _find(db, Room, conference, slug, "room")  # type: ignore[no-any-return]
+    room: Room = _find(db, Room, conference, slug, "room")
+    return room
 
 
 def find_track(db: Session, conference: Conference, slug: str) -> Track:
-    return _find(db, Track, conference, slug, "track")  # type: ignore[no-any-return]
+    track: Track = _find(db, Track, conference, slug, "track")
+    return track
 
 
 def _refuse_unknown(data: Mapping[str, Any], known: set[str], what: str) -> dict[str, str]:
@@ -507,12 +511,13 @@ def create_record(
     now: datetime | None = None,
 ) -> Any:
     """Create a speaker, room or track from API-shaped input."""
+    assert conference.id is not None
     now = now or utcnow()
     values = _READERS[model](data, creating=True)
     slug = _new_slug(db, model, conference, data, values["name"])
-    if model is not Speaker and "position" not in values:
+    if issubclass(model, Room | Track) and "position" not in values:  # not a Speaker
         last = db.exec(
-            select(func.max(model.position)).where(model.conference_id == conference.id)  # type: ignore[union-attr]
+            select(func.max(model.position)).where(model.conference_id == conference.id)
         ).first()
         values["position"] = (last or 0) + 1
     record = model(conference_id=conference.id, slug=slug, updated_at=now, **values)
@@ -557,6 +562,7 @@ def delete_record(
     """Delete a speaker, room or track that no session uses."""
     record = _find(db, model, conference, slug, _WHAT[model])
     _check_version(_WHAT[model], record, expected_version)
+    used: SessionPerson | ProgrammeSession | None
     if model is Speaker:
         used = db.exec(select(SessionPerson).where(SessionPerson.speaker_id == record.id)).first()
     elif model is Room:

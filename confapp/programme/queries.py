@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import true
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from confapp.models import (
     Conference,
@@ -126,7 +126,9 @@ class Programme:
 
 
 def list_conferences(db: Session) -> list[Conference]:
-    return list(db.exec(select(Conference).order_by(Conference.start_date, Conference.slug)))
+    return list(
+        db.exec(select(Conference).order_by(col(Conference.start_date), col(Conference.slug)))
+    )
 
 
 class NotFound(LookupError):
@@ -168,7 +170,7 @@ def list_ticket_types(
         db.exec(
             select(TicketType)
             .where(TicketType.conference_id == conference.id, *on_sale)
-            .order_by(TicketType.position, TicketType.id)
+            .order_by(col(TicketType.position), col(TicketType.id))
         )
     )
 
@@ -192,11 +194,17 @@ def load_programme(
         return Programme(conference, [], [], [], [], {})
     narrow = [ProgrammeSession.slug == only_session] if only_session is not None else []
     rooms = list(
-        db.exec(select(Room).where(Room.conference_id == conf_id).order_by(Room.position, Room.id))
+        db.exec(
+            select(Room)
+            .where(col(Room.conference_id) == conf_id)
+            .order_by(col(Room.position), col(Room.id))
+        )
     )
     tracks = list(
         db.exec(
-            select(Track).where(Track.conference_id == conf_id).order_by(Track.position, Track.id)
+            select(Track)
+            .where(col(Track.conference_id) == conf_id)
+            .order_by(col(Track.position), col(Track.id))
         )
     )
     speakers = list(
@@ -206,21 +214,23 @@ def load_programme(
         db.exec(
             select(ProgrammeSession)
             .where(ProgrammeSession.conference_id == conf_id, *narrow)
-            .order_by(ProgrammeSession.start, ProgrammeSession.end, ProgrammeSession.title)
+            .order_by(
+                col(ProgrammeSession.start), col(ProgrammeSession.end), col(ProgrammeSession.title)
+            )
         )
     )
     people_rows = db.exec(
         select(SessionPerson)
-        .join(ProgrammeSession, SessionPerson.session_id == ProgrammeSession.id)
+        .join(ProgrammeSession, col(SessionPerson.session_id) == col(ProgrammeSession.id))
         .where(ProgrammeSession.conference_id == conf_id, *narrow)
-        .order_by(SessionPerson.session_id, SessionPerson.position)
+        .order_by(col(SessionPerson.session_id), col(SessionPerson.position))
     )
     # Session doors change on the day without touching programme_version: read each time.
     doors = {
         door.session_id: door
         for door in db.exec(
             select(SessionDoor)
-            .join(ProgrammeSession, SessionDoor.session_id == ProgrammeSession.id)
+            .join(ProgrammeSession, col(SessionDoor.session_id) == col(ProgrammeSession.id))
             .where(ProgrammeSession.conference_id == conf_id, *narrow)
         )
     }

@@ -10,7 +10,7 @@ loaded from a file can be saved again unchanged in the back office.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -39,8 +39,10 @@ MAX_LINKS = 20
 # The editor's day view and the programme's pages have a page a day: a month at most.
 MAX_CONFERENCE_DAYS = 31
 TOO_MANY_DAYS = "a conference may last at most a month"
-SESSION_KINDS = ("talk", "panel", "debate", "workshop", "plenary", "social")
-SESSION_STATUSES = ("confirmed", "cancelled")
+SessionKind = Literal["talk", "panel", "debate", "workshop", "plenary", "social"]
+SessionStatus = Literal["confirmed", "cancelled"]
+SESSION_KINDS: tuple[str, ...] = get_args(SessionKind)
+SESSION_STATUSES: tuple[str, ...] = get_args(SessionStatus)
 
 
 def _none_as_empty(value: Any) -> Any:
@@ -79,24 +81,19 @@ RecordKey = Annotated[Slug, AfterValidator(_not_taken_by_a_page)]
 SessionKey = Annotated[SessionSlug, AfterValidator(_not_taken_by_a_page)]
 
 
-def text(max_length: int) -> Any:
-    """Free text of at most `max_length` characters; null counts as empty."""
-    return Annotated[
-        StrictStr, BeforeValidator(_none_as_empty), StringConstraints(max_length=max_length)
-    ]
-
-
-def name(max_length: int = 200) -> Any:
-    """A name: something besides spaces, at most `max_length` characters."""
-    return Annotated[
-        StrictStr,
-        BeforeValidator(_none_as_empty),
-        StringConstraints(min_length=1, max_length=max_length, strip_whitespace=True),
-    ]
-
-
-LongText = text(MAX_TEXT)
-Name = name()
+# Free text; null counts as empty. Each length below is its own alias, so a type checker sees a
+# type (a function returning Annotated[...] would be only a value to it).
+_NullAsEmpty = Annotated[StrictStr, BeforeValidator(_none_as_empty)]
+LongText = Annotated[_NullAsEmpty, StringConstraints(max_length=MAX_TEXT)]
+Pronouns = Annotated[_NullAsEmpty, StringConstraints(max_length=50)]
+Affiliation = Annotated[_NullAsEmpty, StringConstraints(max_length=200)]
+# A name: something besides spaces, at most 200 characters (a session's title, 300).
+Name = Annotated[
+    _NullAsEmpty, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)
+]
+Title = Annotated[
+    _NullAsEmpty, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)
+]
 Places = Annotated[StrictInt, Field(ge=0, le=MAX_PLACES)]
 Position = Annotated[StrictInt, Field(ge=0, le=MAX_PLACES)]
 Colour = Annotated[StrictStr, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
@@ -135,32 +132,35 @@ class TrackFields(Record):
 class SpeakerPublicFields(Record):
     name: Name
     bio: LongText = ""
-    pronouns: text(50) = ""
-    affiliation: text(200) = ""
+    pronouns: Pronouns = ""
+    affiliation: Affiliation = ""
     links: Annotated[list[Link], Field(max_length=MAX_LINKS)] = []
+
+
+NEEDS_STEP_FREE = (
+    "Organisers' data only, never public: billed in a room that is not step-free, the session "
+    "has a `not_step_free` clash."
+)
 
 
 class SpeakerFields(SpeakerPublicFields):
     # Organisers' data only: never on a public page, feed or the programme JSON.
-    needs_step_free: StrictBool = Field(
-        False,
-        description="Organisers' data only, never public: billed in a room that is not "
-        "step-free, the session has a `not_step_free` clash.",
-    )
+    needs_step_free: StrictBool = Field(False, description=NEEDS_STEP_FREE)
 
 
 class SessionFields(Record):
     """A session's own fields; its times, room, track and people are references the editor
     and the file each resolve their own way."""
 
-    title: name(300)
-    kind: Literal[SESSION_KINDS] = "talk"  # type: ignore[valid-type]
+    title: Title
+    kind: SessionKind = "talk"
     abstract: LongText = ""
     language: Annotated[StrictStr, StringConstraints(min_length=2, max_length=20)] = "en"
-    status: Literal[SESSION_STATUSES] = "confirmed"  # type: ignore[valid-type]
+    status: SessionStatus = "confirmed"
 
 
-TICKET_KINDS = ("fixed", "pay_what_you_can", "free")
+TicketKind = Literal["fixed", "pay_what_you_can", "free"]
+TICKET_KINDS: tuple[str, ...] = get_args(TicketKind)
 MAX_PRICE = 1_000_000  # in the currency's units: 100,000,000 cents
 
 
@@ -174,7 +174,7 @@ class TicketTypeFields(Record):
         AfterValidator(_not_taken_by_a_page),
     ]
     name: Name
-    kind: Literal[TICKET_KINDS] = "fixed"  # type: ignore[valid-type]
+    kind: TicketKind = "fixed"
     capacity: Places | None = None
     description: LongText = ""
     from_solidarity_pool: StrictBool = False
@@ -208,9 +208,13 @@ _REASONS = {
 @cache
 def _adapter(model: type[Record], field: str) -> TypeAdapter[Any]:
     info: FieldInfo = model.model_fields[field]
+    annotation = info.annotation
+    assert annotation is not None  # a model's fields all have one once it is built
     if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[info.annotation, *info.metadata])
+        return TypeAdapter(annotation)
+    # A type made at run time, which a type checker cannot follow: hence Any.
+    with_metadata: Any = Annotated[annotation, *info.metadata]
+    return TypeAdapter(with_metadata)
 
 
 def _nullable(model: type[Record], field: str) -> bool:

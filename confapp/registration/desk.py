@@ -12,9 +12,10 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
@@ -31,7 +32,13 @@ from confapp.models import (
 )
 from confapp.outbox import queue_mail
 from confapp.programme.queries import NotFound, list_ticket_types
-from confapp.registration.form import FIELDS, CleanRegistration, check_registration
+from confapp.registration.form import (
+    FIELDS,
+    MAX_EMAIL,
+    MAX_NAME,
+    CleanRegistration,
+    check_registration,
+)
 from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.places import TicketOffer, places_left
 from confapp.registration.service import (
@@ -55,6 +62,35 @@ _CODE_CHARACTERS = re.compile("[A-Z2-7]+")
 
 # The fields an organiser may correct on a registration (the JSON API: name and email only).
 DETAIL_FIELDS = ("name", "email", "access_needs", "childcare_children", "childcare_ages")
+PaymentStatusName = Literal["unpaid", "paid", "waived", "refunded"]
+
+
+class RegistrationChange(BaseModel):
+    """Any of these fields, at least one; those left out stay as they are."""
+
+    # The defaults (None) stand for "left out": the schema does not let a field be sent null.
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"minProperties": 1, "examples": [{"payment_status": "paid"}]},
+    )
+
+    payment_status: PaymentStatusName = Field(
+        None,  # type: ignore[arg-type]
+        description="A paid top-up joins the solidarity fund; a refunded one leaves.",
+    )
+    status: Literal["cancelled"] = Field(
+        None,  # type: ignore[arg-type]
+        description="Cancels; the place goes back. Cannot be undone.",
+    )
+    name: Annotated[str, Field(max_length=MAX_NAME)] = None  # type: ignore[assignment]
+    email: Annotated[str, Field(max_length=MAX_EMAIL)] = Field(  # type: ignore[assignment]
+        None, description="Checked as the form checks it; may be empty."
+    )
+
+
+PATCHABLE = tuple(RegistrationChange.model_fields)
+assert get_args(PaymentStatusName) == PAYMENT_CHOICES  # the API's names are the table's
 API_DETAIL_FIELDS = ("name", "email")
 DESK_FIELDS = (*FIELDS, "payment_status")
 DESK_PAYMENT_CHOICES = (PaymentStatus.paid, PaymentStatus.unpaid, PaymentStatus.waived)

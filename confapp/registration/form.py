@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
 
-from confapp.models import Conference, TicketKind
+from confapp.db import column_length
+from confapp.models import Conference, Registration, TicketKind
 from confapp.money import format_money
 from confapp.programme.records import longest
 from confapp.registration.places import TicketOffer
@@ -39,10 +40,12 @@ class RegistrationInput(BaseModel):
     """A registration: one person, one ticket. Only `name`, `email` and `ticket_type` are
     required."""
 
-    name: Annotated[str, Field(max_length=100)] = Field(
+    name: Annotated[str, Field(max_length=column_length(Registration, "name"))] = Field(
         description="A first name or an alias is fine."
     )
-    email: Annotated[str, Field(max_length=254)] = Field(description="Where the ticket is sent.")
+    email: Annotated[str, Field(max_length=column_length(Registration, "email"))] = Field(
+        description="Where the ticket is sent."
+    )
     ticket_type: str = Field(description="A `code` from ticket-types.")
     amount: str | float | None = Field(
         None, description="For pay-what-you-can tickets, like `25` or `42.50`."

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from confapp import urls
 from confapp.models import (
@@ -43,7 +43,7 @@ def new_manage_secret(session: Session, registration_id: int) -> str:
 
 
 def forget_manage_secrets(session: Session, registration_id: int) -> None:
-    session.execute(delete(ManageLink).where(ManageLink.registration_id == registration_id))  # type: ignore[arg-type]
+    session.execute(delete(ManageLink).where(col(ManageLink.registration_id) == registration_id))
 
 
 def registration_for_secret(session: Session, secret: str) -> Registration | None:

@@ -28,6 +28,7 @@ from confapp.db import Database
 from confapp.errors import error_response
 from confapp.http_cache import (
     PRIVATE_HEADERS,
+    BodyCache,
     PersonalisedPage,
     app_body_cache,
     compressed_response,
@@ -101,7 +102,8 @@ def _star_more(request: Request, state: PublishedState, programme: Programme) ->
             marked, plain, starred, "text/html", programme.conference.updated_at
         )
 
-    return app_body_cache(request).get_or_build(("ticket stars", state), build)
+    cache: BodyCache[PersonalisedPage] = app_body_cache(request)
+    return cache.get_or_build(("ticket stars", state), build)
 
 
 def manage_page(request: Request) -> Response:

@@ -32,7 +32,7 @@ def _erase(session: Session, registration: Registration, now: datetime) -> None:
     registration.email_consent = False
     registration.erased_at = now
     forget_manage_secrets(session, registration.id or 0)
-    session.execute(delete(OutboxMail).where(OutboxMail.registration_id == registration.id))
+    session.execute(delete(OutboxMail).where(col(OutboxMail.registration_id) == registration.id))
     delete_agenda(session, registration.agenda_key)
     registration.agenda_key = None
 

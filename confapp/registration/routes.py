@@ -57,7 +57,7 @@ def _send_confirmation(request: Request, registered: RegisteredTicket) -> Backgr
 
 def _requester(request: Request) -> Requester:
     # Behind a reverse proxy this is the proxy's address unless uvicorn trusts its
-    # X-Forwarded-For (--forwarded-allow-ips): see the README on throttles.
+    # X-Forwarded-For (--forwarded-allow-ips): see docs/privacy-and-security.md, "Throttles".
     address = request.client.host if request.client else "unknown"
     return Requester(address, request.app.state.throttle_limits)
 
@@ -119,6 +119,7 @@ async def register_submit(request: Request) -> Response:
     clean, errors = check_registration(data, offers, conference)
     if clean is None:
         return _form_page(request, conference, offers, form_values(data), errors, 422)
+    assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
             register, database(request), conference.id, clean, _requester(request)
@@ -159,6 +160,7 @@ async def registrations_api(request: Request) -> Response:
     clean, errors = check_registration(json_values(body), offers, conference)
     if clean is None:
         return JSONResponse({"error": "invalid", "fields": errors}, status_code=422)
+    assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
             register, database(request), conference.id, clean, _requester(request)

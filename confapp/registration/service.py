@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import false, or_, true, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from confapp.agenda.service import registration_agenda
-from confapp.db import Database
+from confapp.db import Database, rowcount
 from confapp.models import (
     Conference,
     PaymentStatus,
@@ -83,37 +83,43 @@ class RegisteredTicket:
 def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
     pool_places = (
         # Floor division: only whole funded places count (SQLAlchemy "/" would divide exactly).
-        sa_select(Conference.solidarity_fund_cents // Conference.solidarity_place_cents)
-        .where(Conference.id == conference_id)
+        sa_select(col(Conference.solidarity_fund_cents) // col(Conference.solidarity_place_cents))
+        .where(col(Conference.id) == conference_id)
         .scalar_subquery()
     )
     taken = db.execute(
         update(TicketType)
         .where(
-            TicketType.id == ticket_type_id,
-            TicketType.conference_id == conference_id,
-            TicketType.on_sale == true(),
-            or_(TicketType.capacity.is_(None), TicketType.places_taken < TicketType.capacity),
+            col(TicketType.id) == ticket_type_id,
+            col(TicketType.conference_id) == conference_id,
+            col(TicketType.on_sale) == true(),
             or_(
-                TicketType.from_solidarity_pool == false(),
+                col(TicketType.capacity).is_(None),
+                col(TicketType.places_taken) < col(TicketType.capacity),
+            ),
+            or_(
+                col(TicketType.from_solidarity_pool) == false(),
                 TicketType.places_taken < pool_places,
             ),
         )
         .values(places_taken=TicketType.places_taken + 1)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         raise SoldOut
     taken = db.execute(
         update(Conference)
         .where(
-            Conference.id == conference_id,
-            or_(Conference.capacity.is_(None), Conference.places_taken < Conference.capacity),
+            col(Conference.id) == conference_id,
+            or_(
+                col(Conference.capacity).is_(None),
+                col(Conference.places_taken) < col(Conference.capacity),
+            ),
         )
         .values(places_taken=Conference.places_taken + 1)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         raise SoldOut
 
 
@@ -181,13 +187,13 @@ def cancel_in(session: Session, registration_id: int) -> bool:
     cancelled = session.execute(
         update(Registration)
         .where(
-            Registration.id == registration_id,
-            Registration.status == RegistrationStatus.active.value,
+            col(Registration.id) == registration_id,
+            col(Registration.status) == RegistrationStatus.active.value,
         )
         .values(status=RegistrationStatus.cancelled.value, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if cancelled.rowcount != 1:
+    if rowcount(cancelled) != 1:
         return False
     registration = session.get(Registration, registration_id)
     assert registration is not None
@@ -198,13 +204,13 @@ def cancel_in(session: Session, registration_id: int) -> bool:
 def _give_place_back(session: Session, registration: Registration) -> None:
     session.execute(
         update(TicketType)
-        .where(TicketType.id == registration.ticket_type_id)
+        .where(col(TicketType.id) == registration.ticket_type_id)
         .values(places_taken=TicketType.places_taken - 1)
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Conference)
-        .where(Conference.id == registration.conference_id)
+        .where(col(Conference.id) == registration.conference_id)
         .values(places_taken=Conference.places_taken - 1)
         .execution_options(synchronize_session=False)
     )
@@ -222,7 +228,7 @@ def _move_topup(session: Session, registration: Registration, *, into_fund: bool
     change = registration.solidarity_topup_cents * (1 if into_fund else -1)
     session.execute(
         update(Conference)
-        .where(Conference.id == registration.conference_id)
+        .where(col(Conference.id) == registration.conference_id)
         .values(solidarity_fund_cents=Conference.solidarity_fund_cents + change)
         .execution_options(synchronize_session=False)
     )

@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import func, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
-from confapp.db import Database
+from confapp.db import Database, rowcount
 from confapp.models import Conference, TicketKind, TicketType
 from confapp.money import format_money
 from confapp.programme import records
@@ -146,6 +147,19 @@ def check_settings(
     return RegistrationSettings(registration == "open", capacity, second_factor == "required"), {}
 
 
+class TicketTypeValues(TypedDict):
+    """A ticket type's columns as a TicketTypeChoice sets them."""
+
+    name: str
+    description: str
+    kind: str
+    price_cents: int
+    min_price_cents: int
+    suggested_price_cents: int | None
+    capacity: int | None
+    from_solidarity_pool: bool
+
+
 @dataclass(frozen=True)
 class TicketTypeChoice:
     """A ticket type as the organiser wants it (all but its code)."""
@@ -159,7 +173,7 @@ class TicketTypeChoice:
     capacity: int | None
     from_solidarity_pool: bool
 
-    def as_values(self) -> dict[str, object]:
+    def as_values(self) -> TicketTypeValues:
         return {
             "name": self.name,
             "description": self.description,
@@ -342,15 +356,17 @@ def save_settings(
         if not changed:
             return []
         within = (
-            Conference.places_taken <= wanted.capacity if wanted.capacity is not None else true()
+            col(Conference.places_taken) <= wanted.capacity
+            if wanted.capacity is not None
+            else true()
         )
         saved = session.execute(
             update(Conference)
-            .where(Conference.id == conference.id, within)
+            .where(col(Conference.id) == conference.id, within)
             .values(**after, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if saved.rowcount != 1:
+        if rowcount(saved) != 1:
             session.refresh(current)
             raise CapacityTooLow(current.places_taken)
         _audit(session, actor, conference, "changed registration settings", ", ".join(changed))
@@ -418,15 +434,17 @@ def edit_ticket_type(
         if not changed:
             return []
         within = (
-            TicketType.places_taken <= choice.capacity if choice.capacity is not None else true()
+            col(TicketType.places_taken) <= choice.capacity
+            if choice.capacity is not None
+            else true()
         )
         saved = session.execute(
             update(TicketType)
-            .where(TicketType.id == current.id, within)
+            .where(col(TicketType.id) == current.id, within)
             .values(**after, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if saved.rowcount != 1:
+        if rowcount(saved) != 1:
             session.refresh(current)
             raise CapacityTooLow(current.places_taken)
         # Descriptions can be long: the log says that it changed, not what it says now.

@@ -81,7 +81,7 @@ def revoked_tickets(session: Session, conference_id: int) -> Revocations:
         .where(
             Registration.conference_id == conference_id,
             or_(
-                Registration.status == RegistrationStatus.cancelled.value,
+                col(Registration.status) == RegistrationStatus.cancelled.value,
                 col(Registration.erased_at).is_not(None),
             ),
         )

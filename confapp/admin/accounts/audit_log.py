@@ -14,9 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from confapp.admin.auth import require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.db import Database
 from confapp.models import AuditEntry, Conference
 from confapp.request_context import database
@@ -94,8 +92,7 @@ def read_audit_log(db: Database, conference: Conference, query: AuditQuery) -> A
 
 
 def audit_page(request: Request) -> Response:
-    conference = admin_conference(request)
-    require_role(request, conference, *ORGANISERS)
+    conference, _ = organiser_conference(request)
     db = database(request)
     actions = audit_actions(db, conference)
     query, errors = parse_audit_query(request.query_params, actions)

@@ -18,9 +18,7 @@ from confapp.accounts.people import (
     revoke_role,
 )
 from confapp.accounts.service import AccountError, Principal
-from confapp.admin.auth import require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.models import Conference
 from confapp.outbox import send_mail
 from confapp.request_body import CSRF_FIELD, read_form_fields, row_id
@@ -71,13 +69,12 @@ async def _organiser_form(
     request: Request, *names: str
 ) -> tuple[Conference, Principal, dict[str, str]]:
     form = await read_form_fields(request, (*names, CSRF_FIELD))
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *ORGANISERS), form
+    conference, principal = organiser_conference(request)
+    return conference, principal, form
 
 
 def people(request: Request) -> Response:
-    conference = admin_conference(request)
-    principal = require_role(request, conference, *ORGANISERS)
+    conference, principal = organiser_conference(request)
     return _page(request, conference, principal)
 
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from confapp.accounts.service import Principal
 from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
-from confapp.admin.routes import admin_conference
+from confapp.admin.routes import conference_for
 from confapp.checkin import bodies, service
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
@@ -42,8 +42,7 @@ def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
 
 def _authorised(request: Request, roles: tuple[str, ...]) -> tuple[Conference, Principal]:
     """The conference in the path (404 if none) and the caller, if they hold a role (401/403)."""
-    conference = admin_conference(request)
-    return conference, require_role(request, conference, *roles)
+    return conference_for(request, *roles)
 
 
 def _authorised_in(
@@ -86,7 +85,7 @@ def _scan_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     return scan, device, method
 
 
-def _admit(request: Request, body: dict | BadRequestBody) -> Response:
+def _admit(request: Request, body: dict[str, Any] | BadRequestBody) -> Response:
     # A scan is read in one database session (conference, token, roles, keys, ticket): each
     # session costs a pool checkout and, on PostgreSQL, round trips of its own. Only a scan
     # that may admit someone goes on to a write transaction.
@@ -108,7 +107,7 @@ def _admit(request: Request, body: dict | BadRequestBody) -> Response:
 async def checkin_create(request: Request) -> Response:
     # One trip to the thread pool per scan, not two: the body is read first, and a body
     # that cannot be read is answered only once the caller is known to be on the door team.
-    body: dict | BadRequestBody
+    body: dict[str, Any] | BadRequestBody
     try:
         body = await read_json_object(request)
     except BadRequestBody as refused:
@@ -147,7 +146,9 @@ def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
     return admissions
 
 
-def _sync(request: Request, conference: Conference, by: Principal, body: dict) -> Response:
+def _sync(
+    request: Request, conference: Conference, by: Principal, body: dict[str, Any]
+) -> Response:
     device = _text(body, "device", required=True, max_length=service.MAX_DEVICE_LENGTH)
     admissions = _offline_admissions(body)
     with database(request).transaction() as session:

@@ -288,7 +288,7 @@ def _json_change(body: dict[str, object]) -> DoorChange:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise DoorProblem(name, "Use a whole number.")
-        numbers[name] = value  # type: ignore[assignment]
+        numbers[name] = value
     return DoorChange(full, numbers["headcount_change"], numbers["headcount"])
 
 

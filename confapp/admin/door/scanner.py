@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from confapp.admin.auth import require_role
 from confapp.admin.menu import ORGANISER, STEWARD
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_conference, admin_page, conference_for
 from confapp.resources import static_dir
 
 # The service worker and manifest hold no attendee data and no secret: anyone may fetch them
@@ -24,8 +23,7 @@ def door_path(conference_slug: str) -> str:
 
 
 def scanner_page(request: Request) -> Response:
-    conference = admin_conference(request)
-    principal = require_role(request, conference, ORGANISER, STEWARD)
+    conference, principal = conference_for(request, ORGANISER, STEWARD)
     base = door_path(conference.slug)
     return admin_page(
         request,

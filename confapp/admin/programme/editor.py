@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -466,7 +466,7 @@ def _all_speakers(db: Database, conference: Conference) -> list[Speaker]:
             session.exec(
                 select(Speaker)
                 .where(Speaker.conference_id == conference.id)
-                .order_by(Speaker.name, Speaker.id)
+                .order_by(col(Speaker.name), col(Speaker.id))
             )
         )
 
@@ -724,15 +724,18 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
         entry = programme.session(slug)
         if entry is None:
             raise NotFound("There is no session at this address.") from None
-        conflict = isinstance(refusal, VersionConflict)
+        if isinstance(refusal, VersionConflict):
+            problem, status_code = STATUS_CONFLICT, 409
+        else:
+            problem, status_code = "; ".join(refusal.fields.values()), 422
         return _session_form_page(
             request,
             conference,
             principal,
             form_from_entry(entry),
             session_slug=slug,
-            errors={"form": STATUS_CONFLICT if conflict else "; ".join(refusal.fields.values())},
-            status_code=409 if conflict else 422,
+            errors={"form": problem},
+            status_code=status_code,
         )
     target = day_path(conference.slug, day, notice="deleted", title=title)
     return RedirectResponse(target, status_code=303)

@@ -6,9 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from confapp.admin.auth import require_role
-from confapp.admin.menu import ORGANISERS
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.programme.clashes import programme_clashes
 from confapp.programme.queries import load_programme
@@ -16,8 +14,7 @@ from confapp.request_context import database
 
 
 def problems_page(request: Request) -> Response:
-    conference = admin_conference(request)
-    require_role(request, conference, *ORGANISERS)
+    conference, _ = organiser_conference(request)
     with database(request).read() as session:
         programme = load_programme(session, conference, as_organiser=True)
         clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))

@@ -12,7 +12,7 @@ saved now beside what was typed.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
@@ -262,18 +262,19 @@ class Use:
 
 def _sessions_per_record(db: Session, kind: RecordKind, conference: Conference) -> dict[int, int]:
     conference_sessions = ProgrammeSession.conference_id == conference.id
+    rows: Iterable[tuple[int | None, int]]
     if kind is SPEAKERS:
         rows = db.exec(
             select(SessionPerson.speaker_id, func.count(func.distinct(SessionPerson.session_id)))
             .join(ProgrammeSession, col(ProgrammeSession.id) == SessionPerson.session_id)
             .where(conference_sessions)
-            .group_by(SessionPerson.speaker_id)
+            .group_by(col(SessionPerson.speaker_id))
         )
     else:
-        column = ProgrammeSession.room_id if kind is ROOMS else ProgrammeSession.track_id
+        column = col(ProgrammeSession.room_id if kind is ROOMS else ProgrammeSession.track_id)
         rows = db.exec(
             select(column, func.count())
-            .where(conference_sessions, col(column).is_not(None))
+            .where(conference_sessions, column.is_not(None))
             .group_by(column)
         )
     return {record_id: count for record_id, count in rows if record_id is not None}
@@ -291,14 +292,14 @@ def _uses(db: Session, kind: RecordKind, record: Record) -> list[Use]:
             select(ProgrammeSession, SessionPerson.role)
             .join(SessionPerson, col(SessionPerson.session_id) == ProgrammeSession.id)
             .where(SessionPerson.speaker_id == record.id)
-            .order_by(ProgrammeSession.start, ProgrammeSession.title)
+            .order_by(col(ProgrammeSession.start), col(ProgrammeSession.title))
         )
         return [Use(s.slug, s.title, role, s.status == "cancelled") for s, role in rows]
     column = ProgrammeSession.room_id if kind is ROOMS else ProgrammeSession.track_id
     sessions = db.exec(
         select(ProgrammeSession)
         .where(column == record.id)
-        .order_by(ProgrammeSession.start, ProgrammeSession.title)
+        .order_by(col(ProgrammeSession.start), col(ProgrammeSession.title))
     )
     return [Use(s.slug, s.title, None, s.status == "cancelled") for s in sessions]
 

@@ -26,6 +26,7 @@ from confapp.registration.desk import (
     DESK_FIELDS,
     DESK_PAYMENT_CHOICES,
     DETAIL_FIELDS,
+    PATCHABLE,
     PAYMENT_CHOICES,
     PER_PAGE,
     CannotResend,
@@ -205,7 +206,9 @@ def registration_page(request: Request) -> Response:
     return _registration_view(request, conference, principal)
 
 
-def _changes_from_form(form: dict[str, str], conference: Conference) -> tuple[Changes, dict]:
+def _changes_from_form(
+    form: dict[str, str], conference: Conference
+) -> tuple[Changes, dict[str, str]]:
     action = form.get("action", "")
     if action == "payment":
         typed = form.get("payment_status", "")
@@ -273,8 +276,6 @@ async def registration_action(request: Request) -> Response:
 
 
 # ---- PATCH for scripts ----------------------------------------------------------------------
-
-PATCHABLE = ("payment_status", "status", *API_DETAIL_FIELDS)
 
 
 def changes_from_json(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,9 +17,8 @@ from starlette.routing import Route
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
-from confapp.admin.auth import require_role
 from confapp.admin.menu import ACCESS_TEAM
-from confapp.admin.routes import admin_conference, admin_page
+from confapp.admin.routes import admin_page, conference_for
 from confapp.db import Database
 from confapp.models import Conference, Registration, RegistrationStatus, TicketType
 from confapp.request_context import database
@@ -55,10 +55,10 @@ class ChildcareReport:
         return len(self.rows)
 
 
-def _attending(conference: Conference) -> list[object]:
+def _attending(conference: Conference) -> list[ColumnElement[bool]]:
     return [
-        Registration.conference_id == conference.id,
-        Registration.status == RegistrationStatus.active.value,
+        col(Registration.conference_id) == conference.id,
+        col(Registration.status) == RegistrationStatus.active.value,
         col(Registration.erased_at).is_(None),
     ]
 
@@ -122,8 +122,7 @@ def childcare_report(db: Database, conference: Conference, actor: Principal) -> 
 
 
 def access_report_page(request: Request) -> Response:
-    conference = admin_conference(request)
-    principal = require_role(request, conference, *ACCESS_TEAM)
+    conference, principal = conference_for(request, *ACCESS_TEAM)
     rows = access_report(database(request), conference, principal)
     return admin_page(
         request,
@@ -133,8 +132,7 @@ def access_report_page(request: Request) -> Response:
 
 
 def childcare_report_page(request: Request) -> Response:
-    conference = admin_conference(request)
-    principal = require_role(request, conference, *ACCESS_TEAM)
+    conference, principal = conference_for(request, *ACCESS_TEAM)
     report = childcare_report(database(request), conference, principal)
     return admin_page(
         request,
