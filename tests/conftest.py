@@ -1,93 +1,151 @@
-"""Shared fixtures: real databases (a SQLite file, a PostgreSQL server), the app, a live server."""
+"""The shared fixtures: real databases (a SQLite file, a PostgreSQL server), the app, a live
+server, a browser, a mail server. The helpers they are built on live in tests/support/."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from confapp.app import create_app
 from confapp.db import Database
-from confapp.migrate import upgrade_to_head
 from confapp.programme.conference_file import LoadReport, load_conference_file
 from confapp.resources import demo_seed_path
 from confapp.settings import Settings
+from tests.support import in_ci
+from tests.support.accounts import APP_TIME
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.databases import (
+    copy_of_sqlite,
+    filled_sqlite_template,
+    fresh_postgres_database,
+    migrated_postgres_template,
+    migrated_sqlite_template,
+    sqlite_file_url,
+    worker_id,
+)
+from tests.support.mail import Mailbox
+from tests.support.servers import LiveServer, live_settings
 
-if TYPE_CHECKING:
-    from tests.admin_helpers import Mailbox
 
-DEMO = "socialism-2027"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+def app_clock() -> datetime:
+    """The in-process app's clock: a fixed moment (second-factor codes are checked by it)."""
+    return APP_TIME
 
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> str:
     url = os.environ.get("CONFAPP_TEST_POSTGRES_URL")
     if not url:
-        if _in_ci():
+        if in_ci():
             pytest.fail("CI must test PostgreSQL: CONFAPP_TEST_POSTGRES_URL is not set")
         pytest.skip("no PostgreSQL: set CONFAPP_TEST_POSTGRES_URL (.ci/run starts a server)")
     return url
 
 
-@contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
-    name = f"confapp_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (and per xdist worker), copied for each test."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp(f"template-{worker_id()}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per session (and per xdist worker); its name."""
+    with migrated_postgres_template(postgres_server_url) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, LoadReport]:
+    """The migrated template with the demo conference loaded, and the report of that load."""
+    reports: list[LoadReport] = []
+    path = filled_sqlite_template(
+        sqlite_template,
+        tmp_path_factory.mktemp(f"demo-{worker_id()}") / "demo.sqlite3",
+        lambda database: reports.append(load_conference_file(database, demo_seed_path())),
+    )
+    return path, reports[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_demo_template(
+    postgres_server_url: str, postgres_template: str
+) -> Iterator[tuple[str, LoadReport]]:
+    reports: list[LoadReport] = []
+    with migrated_postgres_template(
+        postgres_server_url,
+        template=postgres_template,
+        fill=lambda database: reports.append(load_conference_file(database, demo_seed_path())),
+    ) as name:
+        yield name, reports[0]
+
+
+DEMO_LOADED = pytest.StashKey[LoadReport]()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database for one test: a SQLite file, or a fresh PostgreSQL database."""
+    """A new database for one test: a SQLite file, or a PostgreSQL database of its own.
+
+    For a test that uses `db`, it is a copy of the session's migrated template, which costs far
+    less than migrating, and for one that uses `demo` a copy of the template with the demo
+    loaded; for a test that only asks for the URL it is empty, for the test to migrate
+    (tests/test_migrations.py)."""
+    migrated = "db" in request.fixturenames
+    with_demo = "demo" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'confapp.sqlite3'}"
+        path = tmp_path / "confapp.sqlite3"
+        if with_demo:
+            template, report = request.getfixturevalue("sqlite_demo_template")
+            request.node.stash[DEMO_LOADED] = report
+            yield copy_of_sqlite(template, path)
+        elif migrated:
+            yield copy_of_sqlite(request.getfixturevalue("sqlite_template"), path)
+        else:
+            yield sqlite_file_url(path)
         return
-    with fresh_postgres_database(request.getfixturevalue("postgres_server_url")) as url:
+    server = request.getfixturevalue("postgres_server_url")
+    template: str | None = None
+    if with_demo:
+        template, report = request.getfixturevalue("postgres_demo_template")
+        request.node.stash[DEMO_LOADED] = report
+    elif migrated:
+        template = request.getfixturevalue("postgres_template")
+    with fresh_postgres_database(server, template=template) as url:
         yield url
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """For tests about behaviour that does not depend on the database engine."""
-    return f"sqlite:///{tmp_path / 'confapp.sqlite3'}"
+    """For tests about behaviour that does not depend on the database engine: a path where no
+    file is yet."""
+    return sqlite_file_url(tmp_path / "confapp.sqlite3")
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
+    """The test's database, migrated (copied from the migrated template: see database_url)."""
     database = Database(database_url)
-    upgrade_to_head(database.engine)
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def demo(db: Database) -> LoadReport:
-    """The demo conference from seed/, loaded the way `confapp serve` loads it."""
+def demo(request: pytest.FixtureRequest, db: Database) -> LoadReport:
+    """The demo conference from seed/, loaded the way `confapp serve` loads it: in the copy of
+    the demo template the test's database is (see database_url), else now."""
+    loaded = request.node.stash.get(DEMO_LOADED, None)
+    if loaded is not None:
+        return loaded
     return load_conference_file(db, demo_seed_path())
 
 
@@ -101,62 +159,18 @@ def settings(db: Database) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, demo: LoadReport) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(settings, clock=app_clock), raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def live_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for a live server on a free port, with links pointing at that port."""
-    port = free_port()
-    return Settings(
-        database_url=database_url,
-        seed_file="",
-        port=port,
-        base_url=f"http://127.0.0.1:{port}",
-        housekeeping_seconds=0,
-    ).with_overrides(**overrides)
-
-
-class LiveServer:
-    """The app served by a real uvicorn on loopback, in a thread of the test process."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = settings.port
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def live_server(sqlite_url: str) -> Iterator[LiveServer]:
-    """The demo conference on a real HTTP server, for the browser."""
-    database = Database(sqlite_url)
-    upgrade_to_head(database.engine)
-    load_conference_file(database, demo_seed_path())
-    database.dispose()
+def live_server(
+    sqlite_url: str, sqlite_demo_template: tuple[Path, LoadReport]
+) -> Iterator[LiveServer]:
+    """The demo conference on a real HTTP server, for the browser (in the `sqlite_url` file)."""
+    copy_of_sqlite(sqlite_demo_template[0], Path(str(make_url(sqlite_url).database)))
     with LiveServer(live_settings(sqlite_url)) as server:
         yield server
 
@@ -165,22 +179,10 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
 def chromium_path() -> str:
     path = shutil.which("chromium")
     if path is None:
-        if _in_ci():
+        if in_ci():
             pytest.fail("CI must run the browser tests: Debian's chromium is not installed")
         pytest.skip("no Chromium: apt-get install chromium (scripts/test.sh does it as root)")
     return path
-
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -205,8 +207,6 @@ def phone(browser: object) -> Iterator[object]:
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
-    from tests.admin_helpers import Mailbox  # it uses free_port from here
-
     box = Mailbox()
     box.controller.start()
     yield box
@@ -217,5 +217,7 @@ def mailbox() -> Iterator[Mailbox]:
 def mail_client(settings: Settings, demo: LoadReport, mailbox: Mailbox) -> Iterator[TestClient]:
     """The demo conference's app, sending its mail to the real SMTP server above."""
     smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
-    with TestClient(create_app(smtp), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(smtp, clock=app_clock), raise_server_exceptions=False
+    ) as test_client:
         yield test_client

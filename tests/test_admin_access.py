@@ -12,14 +12,13 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from confapp.accounts.service import create_api_token, find_user
 from confapp.admin.menu import ACCESS_TEAM, MENU, ORGANISERS
 from confapp.app import create_app
 from confapp.db import Database
 from confapp.programme.synthetic import load_synthetic_conference
 from confapp.settings import Settings
-from tests.admin_helpers import PASSWORD, csrf_token, make_user, sign_in
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import PASSWORD, api_token, csrf_token, make_user, sign_in
 
 OTHER = "another-conference"
 PERSONAS = {
@@ -164,12 +163,7 @@ def test_an_api_token_has_exactly_its_users_permissions(
 ) -> None:
     client, code = world
     client.cookies.clear()
-    tokens = {}
-    with db.transaction() as session:
-        for persona, (email, _, _) in PERSONAS.items():
-            user = find_user(session, email)
-            assert user is not None
-            tokens[persona] = create_api_token(session, user, "test")[1]
+    tokens = {persona: api_token(db, email, "test") for persona, (email, _, _) in PERSONAS.items()}
     for route in guarded_routes(client, code):
         if route.method != "GET":
             continue

@@ -24,7 +24,6 @@ from confapp.db import Database
 from confapp.models import (
     AccountLink,
     ApiToken,
-    AuditEntry,
     Conference,
     ConferenceRole,
     User,
@@ -32,32 +31,28 @@ from confapp.models import (
 )
 from confapp.programme.conference_file import LoadReport
 from confapp.times import utcnow
-from tests.admin_helpers import (
+from tests.support import DEMO
+from tests.support.accounts import (
+    NEW_PASSWORD,
+    ORGANISER,
     PASSWORD,
-    Mailbox,
     another_browser,
+    audit_actions,
+    authenticator_code,
     csrf_token,
     is_signed_in,
     make_api_token,
+    make_organiser,
     make_user,
     set_up_second_factor,
     sign_in,
 )
-from tests.conftest import DEMO
-
-ORGANISER = "organiser@example.org"
-NEW_PASSWORD = "a brand new password for the venue"
+from tests.support.mail import Mailbox
 
 
 @pytest.fixture
 def organiser(db: Database, demo: LoadReport) -> str:
-    make_user(db, ORGANISER, "organiser", DEMO)
-    return ORGANISER
-
-
-def audit_actions(db: Database) -> list[str]:
-    with db.read() as session:
-        return list(session.exec(select(AuditEntry.action).order_by(col(AuditEntry.id))))
+    return make_organiser(db)
 
 
 # ---- the command line -----------------------------------------------------------------------
@@ -179,7 +174,7 @@ def test_an_account_with_a_second_factor_must_give_the_code(
     assert wrong.status_code == 401 and not is_signed_in(phone)
     right = phone.post(
         "/admin/login/second-factor",
-        data={"csrf_token": token.group(1), "code": pyotp.TOTP(secret).now(), "next": "/admin/"},
+        data={"csrf_token": token.group(1), "code": authenticator_code(secret), "next": "/admin/"},
         follow_redirects=False,
     )
     assert right.status_code == 303
@@ -449,7 +444,7 @@ def test_a_reset_link_does_not_get_past_the_second_factor(
     assert token
     done = stranger.post(
         "/admin/login/second-factor",
-        data={"csrf_token": token.group(1), "code": pyotp.TOTP(secret).now()},
+        data={"csrf_token": token.group(1), "code": authenticator_code(secret)},
         follow_redirects=False,
     )
     assert done.status_code == 303 and is_signed_in(stranger)

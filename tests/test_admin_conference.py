@@ -4,19 +4,12 @@ coordinator does too), mails the attendees who agreed to it, and reads the audit
 
 from __future__ import annotations
 
-import email
-import email.policy
 import functools
 import re
-from collections.abc import Iterator
-from email.message import EmailMessage
 from typing import Any
 
 import anyio
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
-from aiosmtpd.smtp import Session as SMTPSession
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
@@ -27,36 +20,25 @@ from confapp.programme.queries import get_conference
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.settings import Settings
-from confapp.tickets.admission import registration_by_code
-from confapp.tickets.tokens import normalise_ticket_code
-from tests.admin_helpers import csrf_token, make_user, sign_in
-from tests.conftest import DEMO, free_port
-from tests.pages import field_error, input_value
+from tests.support import DEMO
+from tests.support.accounts import (
+    COORDINATOR,
+    ORGANISER,
+    csrf_token,
+    make_user,
+    sign_in,
+    sign_in_organiser,
+)
+from tests.support.mail import Mailbox
+from tests.support.pages import field_error, input_value
+from tests.support.registrations import register, registration_id
 
-ORGANISER = "organiser@example.org"
-COORDINATOR = "access@example.org"
 ADMIN = f"/admin/{DEMO}"
 SETTINGS = f"{ADMIN}/settings"
 OPEN_SETTINGS = {"registration": "open", "capacity": "1200", "second_factor": "optional"}
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-
-def register(client: TestClient, name: str, **fields: Any) -> str:
-    """Register as an attendee does, through the public API; the ticket code."""
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    body = {"name": name, "email": address, "ticket_type": "waged", **fields}
-    answer = client.post(f"/api/{DEMO}/registrations", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["ticket"]["code"]
-
-
-def registration_id(db: Database, code: str) -> int:
-    with db.read() as session:
-        found = registration_by_code(session, normalise_ticket_code(code) or "")
-    assert found is not None and found.id is not None
-    return found.id
 
 
 def conference(db: Database) -> Conference:
@@ -72,7 +54,8 @@ def ticket_type(db: Database, code: str) -> TicketType:
     return found
 
 
-def audit_actions(db: Database) -> list[tuple[str, str, str]]:
+def audit_entries(db: Database) -> list[tuple[str, str, str]]:
+    """The audit log, oldest first: (action, actor, detail) of each entry."""
     with db.read() as session:
         entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))
         return [(e.action, e.actor, e.detail) for e in entries]
@@ -86,9 +69,7 @@ def offered_codes(client: TestClient) -> list[str]:
 @pytest.fixture
 def organiser(client: TestClient, db: Database) -> str:
     """The client signed in as an organiser of the demo conference; the session's CSRF token."""
-    make_user(db, ORGANISER, "organiser", DEMO)
-    sign_in(client, ORGANISER)
-    return csrf_token(client)
+    return sign_in_organiser(client, db)
 
 
 def post(client: TestClient, path: str, token: str, **fields: str) -> Any:
@@ -118,7 +99,7 @@ def test_closing_registration_makes_the_form_say_closed_and_the_api_answer_409(
     assert post(client, SETTINGS, organiser, **OPEN_SETTINGS).status_code == 303
     assert "Online registration is closed" not in client.get(f"/{DEMO}/register").text
     register(client, "Rosa")
-    changes = [a for a in audit_actions(db) if a[0] == "changed registration settings"]
+    changes = [a for a in audit_entries(db) if a[0] == "changed registration settings"]
     assert changes == [
         ("changed registration settings", ORGANISER, "registration_open yes→no"),
         ("changed registration settings", ORGANISER, "registration_open no→yes"),
@@ -144,7 +125,7 @@ def test_a_hidden_ticket_type_is_not_offered_and_can_go_back_on_sale(
     assert post(client, path, organiser, action="show").status_code == 303
     assert "free" in offered_codes(client)
     register(client, "Rosa", ticket_type="free")
-    assert [a[0] for a in audit_actions(db)][-2:] == ["hid ticket type", "showed ticket type"]
+    assert [a[0] for a in audit_entries(db)][-2:] == ["hid ticket type", "showed ticket type"]
 
 
 def test_an_organiser_adds_a_ticket_type_and_a_mistake_keeps_what_was_typed(
@@ -178,7 +159,7 @@ def test_an_organiser_adds_a_ticket_type_and_a_mistake_keeps_what_was_typed(
     assert changed.status_code == 303
     assert ticket_type(db, "day-pass").price_cents == 3250
     register(client, "Rosa", ticket_type="day-pass")
-    assert ("edited ticket type", ORGANISER, "day-pass: price_cents 3000→3250") in audit_actions(db)
+    assert ("edited ticket type", ORGANISER, "day-pass: price_cents 3000→3250") in audit_entries(db)
 
 
 def test_lowering_a_capacity_below_the_places_taken_is_refused_beside_the_field(
@@ -241,7 +222,7 @@ def test_a_settings_post_without_the_csrf_token_is_refused_and_changes_nothing(
     after = conference(db)
     assert (after.registration_open, after.capacity) == (True, 1200)
     assert ticket_type(db, "waged").on_sale
-    assert not [a for a in audit_actions(db) if a[0] != "signed in"]
+    assert not [a for a in audit_entries(db) if a[0] != "signed in"]
 
 
 # ---- reports --------------------------------------------------------------------------------
@@ -266,7 +247,7 @@ def test_an_access_coordinator_sees_the_reports_and_nothing_else(
 def test_the_reports_show_what_the_access_team_needs_and_no_email_or_payment(
     client: TestClient, db: Database, organiser: str
 ) -> None:
-    rosa = register(client, "Rosa", access_needs="Step-free access, please.")
+    rosa = register(client, "Rosa", access_needs="Step-free access, please.")["code"]
     clara = register(
         client,
         "Clara",
@@ -274,11 +255,11 @@ def test_the_reports_show_what_the_access_team_needs_and_no_email_or_payment(
         amount="17",
         access_needs="Auslan interpreter",
         childcare={"children": 2, "ages": "3 and 6"},
-    )
+    )["code"]
     erased = register(
         client, "Emma", access_needs="Quiet room", childcare={"children": 1, "ages": "2"}
-    )
-    cancelled = register(client, "Lucy", access_needs="Seat near the door")
+    )["code"]
+    cancelled = register(client, "Lucy", access_needs="Seat near the door")["code"]
     register(client, "Alexandra", childcare={"children": 1, "ages": "5"})
     register(client, "Nobody Special")
     erase_attendee(db, registration_id(db, erased))
@@ -300,7 +281,7 @@ def test_the_reports_show_what_the_access_team_needs_and_no_email_or_payment(
         assert "@example.org" not in report  # the only address on the page is nobody's
         assert not re.search(r"\$\d|unpaid|paid", report, re.IGNORECASE)
 
-    viewed = [a for a in audit_actions(db) if a[0].startswith("viewed ")]
+    viewed = [a for a in audit_entries(db) if a[0].startswith("viewed ")]
     assert viewed == [
         ("viewed access report", ORGANISER, "2 registrations"),
         ("viewed childcare report", ORGANISER, "2 registrations"),
@@ -308,34 +289,6 @@ def test_the_reports_show_what_the_access_team_needs_and_no_email_or_payment(
 
 
 # ---- mail to attendees ----------------------------------------------------------------------
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.received.append(envelope.content)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(content, policy=email.policy.default)
-            for content in self.received
-        ]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on loopback; the mailbox it fills and its port."""
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 def preview(client: TestClient, token: str, audience: str) -> Any:
@@ -356,14 +309,14 @@ def recipients_in(page: str) -> int:
 
 
 def test_a_notice_goes_to_the_active_registrations_that_consented_and_only_them(
-    client: TestClient, db: Database, settings: Settings, organiser: str, mailbox: Any
+    client: TestClient, db: Database, settings: Settings, organiser: str, mailbox: Mailbox
 ) -> None:
-    rosa = register(client, "Rosa", email_consent=True)
+    rosa = register(client, "Rosa", email_consent=True)["code"]
     register(client, "Clara", ticket_type="concession", email_consent=True)
     register(client, "Lucy", email_consent=False)
-    cancelled = register(client, "Emma", email_consent=True)
-    erased = register(client, "Alexandra", email_consent=True)
-    changed_mind = register(client, "Rosa Parks", email_consent=True)
+    cancelled = register(client, "Emma", email_consent=True)["code"]
+    erased = register(client, "Alexandra", email_consent=True)["code"]
+    changed_mind = register(client, "Rosa Parks", email_consent=True)["code"]
     cancel_registration(db, registration_id(db, cancelled))
     erase_attendee(db, registration_id(db, erased))
 
@@ -397,7 +350,7 @@ def test_a_notice_goes_to_the_active_registrations_that_consented_and_only_them(
     }
     assert {m.reference_id for m in queued} == {notice.id}
     assert ("sent notice", ORGANISER, f"notice {notice.id} to 2 recipients, audience waged") in (
-        audit_actions(db)
+        audit_entries(db)
     )
     # The same notice sent again a moment later is a double tap, not a second notice.
     again = post(
@@ -413,10 +366,9 @@ def test_a_notice_goes_to_the_active_registrations_that_consented_and_only_them(
 
     # Between queueing and sending, one of them cancels: they get nothing.
     cancel_registration(db, registration_id(db, changed_mind))
-    box, port = mailbox
-    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=port)
+    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
     anyio.run(functools.partial(send_due_mail, db, smtp))
-    notices = [m for m in box.messages() if m["Subject"] == "Room change"]
+    notices = [m for m in mailbox.messages if m["Subject"] == "Room change"]
     assert [m["To"] for m in notices] == ["rosa@example.org"]
     text = notices[0].get_content()
     assert "The Saturday plenary moves to the Main Hall." in text
@@ -438,7 +390,7 @@ def db_notices(db: Database) -> list[Notice]:
 def test_the_audit_log_shows_who_did_what_newest_first_and_filters_by_action(
     client: TestClient, db: Database, organiser: str
 ) -> None:
-    code = register(client, "Rosa", access_needs="Ramp")
+    code = register(client, "Rosa", access_needs="Ramp")["code"]
     client.get(f"{ADMIN}/registrations/{code}")
     client.get(f"{ADMIN}/reports/access")
     post(client, f"{SETTINGS}/ticket-types/free", organiser, action="hide")

@@ -15,23 +15,25 @@ import pytest
 from sqlmodel import col, func, select
 from starlette.testclient import TestClient
 
-from confapp.accounts.service import create_api_token, find_user
 from confapp.db import Database
 from confapp.models import AuditEntry, Conference, OutboxMail, Registration
-from confapp.programme.queries import get_conference
 from confapp.registration.desk import CSV_COLUMNS
-from confapp.registration.form import check_registration
-from confapp.registration.places import ticket_offers
 from confapp.registration.privacy import erase_attendee
-from confapp.registration.service import RegisteredTicket, register
 from confapp.tickets.admission import registration_by_code
 from confapp.tickets.tokens import normalise_ticket_code
-from tests.admin_helpers import PASSWORD, csrf_token, make_user, sign_in
-from tests.conftest import DEMO, LiveServer
-from tests.openapi_contract import assert_matches_contract
-from tests.pages import field_error
+from tests.support import DEMO, registrations
+from tests.support.accounts import (
+    ORGANISER,
+    PASSWORD,
+    api_token,
+    make_user,
+    sign_in_organiser,
+)
+from tests.support.openapi_contract import assert_matches_contract
+from tests.support.pages import field_error
+from tests.support.registrations import places_left, register_person
+from tests.support.servers import LiveServer
 
-ORGANISER = "organiser@example.org"
 DESK = f"/admin/{DEMO}/registrations"
 API = f"/api/{DEMO}/registrations"
 PATCH_PATH = "/api/{conference}/registrations/{code}"
@@ -42,30 +44,15 @@ LIST_PATH = "/api/{conference}/registrations"
 
 
 def register_online(client: TestClient, **fields: Any) -> dict[str, Any]:
-    """Register as an attendee does, through the public API; the ticket document."""
-    body = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged", **fields}
-    answer = client.post(f"/api/{DEMO}/registrations", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["ticket"]
-
-
-def register_person(db: Database, **fields: Any) -> RegisteredTicket:
-    """Register through the same checks and service the form uses, without HTTP."""
-    with db.read() as session:
-        conference = get_conference(session, DEMO)
-        assert conference is not None
-        offers = ticket_offers(session, conference)
-    clean, errors = check_registration(fields, offers, conference)
-    assert clean is not None, errors
-    return register(db, conference.id or 0, clean)
+    """Register as an attendee does, through the public API (as Rosa at rosa@example.org unless
+    told otherwise); the ticket document."""
+    return registrations.register(client, **{"name": "Rosa", "email": "rosa@example.org", **fields})
 
 
 @pytest.fixture
 def organiser(client: TestClient, db: Database) -> str:
     """The client signed in as an organiser of the demo conference; the session's CSRF token."""
-    make_user(db, ORGANISER, "organiser", DEMO)
-    sign_in(client, ORGANISER)
-    return csrf_token(client)
+    return sign_in_organiser(client, db)
 
 
 def registration(db: Database, code: str) -> Registration:
@@ -95,11 +82,6 @@ def funded_places(client: TestClient) -> int:
     return client.get(f"/api/{DEMO}/ticket-types").json()["solidarity_pool_places_funded"]
 
 
-def places_left(client: TestClient, code: str) -> int | None:
-    types = client.get(f"/api/{DEMO}/ticket-types").json()["ticket_types"]
-    return next(t["places_left"] for t in types if t["code"] == code)
-
-
 def act(client: TestClient, token: str, code: str, action: str, **fields: str) -> Any:
     return client.post(
         f"{DESK}/{code}",
@@ -113,10 +95,7 @@ def shown_codes(page: str) -> list[str]:
 
 
 def bearer(db: Database, email: str = ORGANISER) -> dict[str, str]:
-    with db.transaction() as session:
-        user = find_user(session, email)
-        assert user is not None
-        return {"authorization": f"Bearer {create_api_token(session, user, 'script')[1]}"}
+    return {"authorization": f"Bearer {api_token(db, email)}"}
 
 
 # ---- finding --------------------------------------------------------------------------------

@@ -18,33 +18,33 @@ from confapp.accounts.service import AccountError, Principal, find_user
 from confapp.accounts.sign_in import SIGN_IN_PER_ADDRESS
 from confapp.admin.auth import SESSION_COOKIE
 from confapp.db import Database
-from confapp.models import ApiToken, AuditEntry, Conference, ConferenceRole, User, WebSession
+from confapp.models import ApiToken, Conference, ConferenceRole, User, WebSession
 from confapp.programme.conference_file import LoadReport
 from confapp.throttle import take
-from tests.admin_helpers import (
+from tests.support import DEMO
+from tests.support.accounts import (
+    NEW_PASSWORD,
     PASSWORD,
-    Mailbox,
+    STEWARD,
     another_browser,
+    audit_actions,
     authenticator_code,
     csrf_token,
     is_signed_in,
     make_api_token,
+    make_organiser,
     make_user,
     set_up_second_factor,
     sign_in,
 )
-from tests.conftest import DEMO
+from tests.support.mail import Mailbox
 
-ORGANISER = "organiser@example.org"
-STEWARD = "steward@example.org"
-NEW_PASSWORD = "a brand new password for the venue"
 ELSEWHERE = ("198.51.100.7", 40000)  # another client address than the TestClient's own
 
 
 @pytest.fixture
 def organiser(db: Database, demo: LoadReport) -> str:
-    make_user(db, ORGANISER, "organiser", DEMO)
-    return ORGANISER
+    return make_organiser(db)
 
 
 def require_second_factor(db: Database) -> None:
@@ -70,11 +70,6 @@ def works(client: TestClient, token: str) -> bool:
     )
     assert answer.status_code in (200, 401, 403), answer.status_code
     return answer.status_code == 200
-
-
-def audit_actions(db: Database) -> list[str]:
-    with db.read() as session:
-        return list(session.exec(select(AuditEntry.action).order_by(col(AuditEntry.id))))
 
 
 def code_form_token(browser: TestClient) -> str:

@@ -35,8 +35,10 @@ from confapp.programme.queries import require_conference
 from confapp.programme.synthetic import load_synthetic_conference
 from confapp.registration.privacy import erase_attendee
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO, LiveServer, fresh_postgres_database, live_settings
-from tests.icaljs import icaljs_folder, parse_with_icaljs
+from tests.support import DEMO
+from tests.support.databases import fresh_postgres_database
+from tests.support.icaljs import icaljs_folder, parse_with_icaljs
+from tests.support.servers import LiveServer, live_settings
 
 SATURDAY_LIST = f"/{DEMO}/programme?day=2027-07-10&view=list"
 

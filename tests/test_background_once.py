@@ -36,10 +36,10 @@ from confapp.housekeeping import ROUND_LOCK, housekeeping_round
 from confapp.models import OutboxMail
 from confapp.settings import Settings
 from confapp.times import utcnow
-from tests.admin_helpers import Mailbox
-from tests.conftest import DEMO, fresh_postgres_database
-from tests.test_change_mail import register as register_and_star
-from tests.test_programme_changelog import LENIN, edit_session, sydney
+from tests.support.databases import fresh_postgres_database
+from tests.support.mail import Mailbox
+from tests.support.programme import LENIN, edit_session, sydney
+from tests.support.registrations import name_of, register, register_and_star
 
 ATTENDEES = ["rosa@example.org", "clara@example.org", "alexandra@example.org"]
 
@@ -72,12 +72,6 @@ def holding_mailbox() -> Iterator[HoldingMailbox]:
     box.controller.stop()
 
 
-def register(client: TestClient, address: str) -> None:
-    body = {"name": address.split("@")[0].title(), "email": address, "ticket_type": "waged"}
-    answer = client.post(f"/api/{DEMO}/registrations", json=body)
-    assert answer.status_code == 201, answer.text
-
-
 def smtp_to(settings: Settings, mailbox: Mailbox) -> Settings:
     return settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
 
@@ -107,7 +101,7 @@ def test_while_one_process_is_at_work_another_skips_its_turn_and_each_mail_goes_
     client: TestClient, db: Database, settings: Settings, holding_mailbox: HoldingMailbox
 ) -> None:
     for address in ATTENDEES:
-        register(client, address)  # no mail server yet: the tickets' mail waits
+        register(client, name_of(address), address)  # no mail server yet: the tickets' mail waits
     smtp = smtp_to(settings, holding_mailbox)
     # Each process has its own connections (and, on SQLite, its own lock file handle).
     first, second = Database(db.url), Database(db.url)
@@ -151,7 +145,7 @@ HOLD_THE_ROUND = textwrap.dedent(
 def test_a_process_that_dies_in_the_middle_of_a_round_does_not_stop_housekeeping(
     client: TestClient, db: Database, settings: Settings, holding_mailbox: HoldingMailbox
 ) -> None:
-    register(client, ATTENDEES[0])
+    register(client, name_of(ATTENDEES[0]), ATTENDEES[0])
     holding_mailbox.let_go.set()
     smtp = smtp_to(settings, holding_mailbox)
     holder = subprocess.Popen(
@@ -185,7 +179,7 @@ def test_with_no_mail_server_set_a_round_writes_nothing(
     it was. With a mail server, the same round has work to do."""
     assert settings.smtp_host == ""
     for address in ATTENDEES:
-        register(client, address)
+        register(client, name_of(address), address)
     register_and_star(client, "Nadezhda", consent=True, starred=[LENIN])
     an_hour_ago = utcnow() - timedelta(hours=1)
     edit_session(db, LENIN, an_hour_ago, start=sydney(10, 12), end=sydney(10, 13))

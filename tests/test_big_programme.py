@@ -14,7 +14,7 @@ from confapp.programme.grid import build_day_grid
 from confapp.programme.queries import SessionEntry, get_conference, load_programme
 from confapp.programme.synthetic import load_synthetic_conference
 from confapp.settings import Settings
-from tests.test_public_pages import elements
+from tests.support.pages import elements
 
 
 def test_three_thousand_session_programme_stays_correct(db: Database) -> None:

@@ -20,10 +20,10 @@ from sqlmodel import select
 from confapp.db import Database
 from confapp.models import Checkin
 from confapp.tickets.admission import registration_by_code
-from tests.admin_helpers import PASSWORD, make_user
-from tests.conftest import CHROMIUM_ARGS, DEMO, LiveServer
-
-STEWARD = "steward@example.org"
+from tests.support import DEMO
+from tests.support.accounts import PASSWORD, STEWARD, make_user
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.servers import LiveServer
 
 
 @pytest.fixture
@@ -34,7 +34,8 @@ def ffmpeg() -> str:
     return path
 
 
-def register(server: LiveServer, name: str, email: str) -> dict:
+def register_over_http(server: LiveServer, name: str, email: str) -> dict:
+    """Register through the live server's public API, over real HTTP; the ticket."""
     request = urllib.request.Request(
         f"{server.url}/api/{DEMO}/registrations",
         data=json.dumps({"name": name, "email": email, "ticket_type": "waged"}).encode(),
@@ -114,8 +115,8 @@ def test_a_steward_admits_a_ticket_then_one_offline_that_syncs_once(
     database = Database(live_server.settings.database_url)
     make_user(database, STEWARD, "steward", DEMO)
     database.dispose()
-    rosa = register(live_server, "Rosa Quillfeather", "rosa@example.org")
-    clara = register(live_server, "Clara Zetkin-Brown", "clara@example.org")
+    rosa = register_over_http(live_server, "Rosa Quillfeather", "rosa@example.org")
+    clara = register_over_http(live_server, "Clara Zetkin-Brown", "clara@example.org")
     rosa_video = camera_video(ffmpeg, rosa, tmp_path, "rosa")
     clara_video = camera_video(ffmpeg, clara, tmp_path, "clara")
 

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.support.browser import assert_no_sideways_scroll, fact, screenshot
+from tests.support.programme import SATURDAY
+
 SLUG = "socialism-2027"
 SUNDAY = "2027-07-11"
-SATURDAY = "2027-07-10"
 
 
 def programme_data(page: Page, base_url: str) -> dict[str, Any]:
@@ -31,24 +33,6 @@ def sessions_on(data: dict[str, Any], day: str) -> list[dict[str, Any]]:
 def hm(iso: str) -> str:
     """The local wall-clock time the pages print: 2027-07-11T09:30:00+10:00 -> 09:30."""
     return iso[11:16]
-
-
-def screenshot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-def assert_no_sideways_scroll(page: Page) -> None:
-    """At phone width the page itself must not scroll sideways (wide parts scroll inside)."""
-    # clientWidth, not innerWidth: a mobile viewport widens innerWidth to fit wide content.
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
-
-
-def fact(page: Page, term: str) -> Locator:
-    """The <dd> that follows the <dt> called `term` in the session facts."""
-    return page.locator(f"dl.facts dt:text-is('{term}') + dd")
 
 
 @pytest.mark.browser

@@ -13,17 +13,15 @@ from icalendar import Calendar
 from playwright.sync_api import Browser, Page, expect
 
 from confapp.db import Database
-from tests.admin_helpers import PASSWORD, make_user
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import ORGANISER, PASSWORD, make_user
+from tests.support.programme import LENIN, SATURDAY
 
-ORGANISER = "organiser@example.org"
-SATURDAY = "2027-07-10"
-LENIN = "lenin-and-the-1903-congress"  # Saturday 09:30–11:00 in the Refectory
 GREEN_BANS = "green-bans"  # Saturday 09:30–11:00 in the Old Reading Room
-STATE = "state-and-revolution"  # Saturday 09:30–11:00 in the Great Hall
 
 
-def sign_in(page: Page, base_url: str, next_path: str) -> None:
+def sign_in_on_page(page: Page, base_url: str, next_path: str) -> None:
+    """Sign in as the organiser on the real form in the browser, going on to `next_path`."""
     page.goto(f"{base_url}/admin/login?next={next_path}")
     page.get_by_label("E-mail address").fill(ORGANISER)
     page.get_by_label("Password").fill(PASSWORD)
@@ -82,7 +80,7 @@ def test_an_organiser_moves_a_session_with_its_form_without_javascript(
     )
     page = context.new_page()
     before = sequence(page, base, LENIN)
-    sign_in(page, base, f"/admin/{DEMO}/programme/day/{SATURDAY}")
+    sign_in_on_page(page, base, f"/admin/{DEMO}/programme/day/{SATURDAY}")
     expect(page.locator(".room-head .room-name")).to_have_count(7)
 
     page.locator(f"#session-{LENIN} h3 a").click()
@@ -113,7 +111,7 @@ def test_an_organiser_drags_a_session_to_another_room_and_time(
     page.on("pageerror", lambda error: errors.append(str(error)))
     before = sequence(page, base, GREEN_BANS)
     day = f"/admin/{DEMO}/programme/day/{SATURDAY}"
-    sign_in(page, base, day)
+    sign_in_on_page(page, base, day)
 
     # First a drop onto the Great Hall at 09:30, where another session is: she is asked, and
     # says no; nothing moves.

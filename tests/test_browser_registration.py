@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.qr import read_qr_codes
+from tests.support.browser import assert_no_sideways_scroll, fact, screenshot
+from tests.support.qr import read_qr_codes
 
 SLUG = "socialism-2027"
 MANAGE_URL = re.compile(r"/my-ticket/[A-Za-z0-9_-]{43}\?new=1$")
@@ -27,26 +28,6 @@ NAME = "Rosa Quillfeather"
 BAD_EMAIL = "rosa@@example"
 EMAIL = "rosa.quillfeather@example.org"
 ACCESS_NEEDS = "Step-free route please, and a seat near the front (hearing)."
-
-
-def screenshot(page: Page, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def assert_no_sideways_scroll(page: Page) -> None:
-    # Against the page's own width, not window.innerWidth: in a mobile context Chromium widens
-    # the layout viewport (and innerWidth with it) to fit content that is too wide.
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
-
-
-def fact(page: Page, term: str) -> Locator:
-    """The <dd> that follows the <dt> called `term` on the ticket."""
-    return page.locator(f"dl.facts dt:text-is('{term}') + dd")
 
 
 def assert_message_beside(page: Page, field_id: str, words: str) -> None:

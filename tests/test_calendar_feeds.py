@@ -31,8 +31,8 @@ from confapp.programme.conference_file import (
 from confapp.programme.queries import get_conference
 from confapp.resources import demo_seed_path
 from confapp.settings import Settings
-from tests.conftest import DEMO
-from tests.icaljs import icaljs_folder, parse_with_icaljs
+from tests.support import DEMO
+from tests.support.icaljs import icaljs_folder, parse_with_icaljs
 
 FEED = f"/{DEMO}/programme.ics"
 ICAL_TYPE = "text/calendar; charset=utf-8; method=PUBLISH"

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -23,7 +19,8 @@ from confapp.programme.synthetic import synthetic_conference_data
 from confapp.registration.form import CleanRegistration, check_registration
 from confapp.registration.places import ticket_offers
 from confapp.registration.service import SoldOut, register
-from tests.conftest import LiveServer, live_settings
+from tests.support.databases import count
+from tests.support.servers import LiveServer, live_settings, post_json
 
 
 def small_conference(db: Database, *, capacity: int | None, ticket_types: list[dict]) -> None:
@@ -33,25 +30,6 @@ def small_conference(db: Database, *, capacity: int | None, ticket_types: list[d
     spec = check_conference_data(data)
     with db.transaction() as session:
         load_conference_spec(session, spec)
-
-
-def count(db: Database, model: type, *where: Any) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model).where(*where)).one()
-
-
-def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def test_five_hundred_people_rush_one_hundred_and_fifty_places(db: Database) -> None:

@@ -9,7 +9,6 @@ import functools
 import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 import anyio
 from sqlmodel import col, func, select
@@ -23,28 +22,12 @@ from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.settings import Settings
 from confapp.times import utcnow
-from tests.admin_helpers import Mailbox
-from tests.conftest import DEMO
-from tests.test_programme_changelog import LENIN, STATE, WAGES, edit_session, sydney
+from tests.support import DEMO
+from tests.support.mail import Mailbox
+from tests.support.programme import LENIN, STATE, WAGES, edit_session, sydney
+from tests.support.registrations import register_and_star
 
 QUIET = timedelta(seconds=600)
-
-
-def register(client: TestClient, name: str, consent: bool, starred: list[str]) -> dict[str, Any]:
-    """Register through the API and star sessions on the ticket's own page, as an attendee
-    does; the ticket as the API gives it."""
-    address = f"{name.lower()}@example.org"
-    answer = client.post(
-        f"/api/{DEMO}/registrations",
-        json={"name": name, "email": address, "ticket_type": "waged", "email_consent": consent},
-    )
-    assert answer.status_code == 201, answer.text
-    ticket = answer.json()["ticket"]
-    ticket["manage_path"] = "/my-ticket/" + ticket["manage_url"].rsplit("/my-ticket/", 1)[1]
-    for slug in starred:
-        star = client.post(f"{ticket['manage_path']}/star/{slug}", data={"starred": "yes"})
-        assert star.status_code in (200, 303), star.text
-    return ticket
 
 
 def send_all(db: Database, settings: Settings, mailbox: Mailbox) -> None:
@@ -88,10 +71,10 @@ def unbatched(db: Database) -> int:
 def test_a_consenting_starrer_gets_one_mail_for_two_quick_changes_and_no_one_else_any(
     mail_client: TestClient, db: Database, settings: Settings, mailbox: Mailbox
 ) -> None:
-    rosa = register(mail_client, "Rosa", consent=True, starred=[LENIN, STATE])
-    register(mail_client, "Lucy", consent=False, starred=[LENIN])
-    register(mail_client, "Clara", consent=True, starred=[WAGES])
-    register(mail_client, "Emma", consent=True, starred=[])
+    rosa = register_and_star(mail_client, "Rosa", consent=True, starred=[LENIN, STATE])
+    register_and_star(mail_client, "Lucy", consent=False, starred=[LENIN])
+    register_and_star(mail_client, "Clara", consent=True, starred=[WAGES])
+    register_and_star(mail_client, "Emma", consent=True, starred=[])
     before = len(mailbox.messages)
 
     # An organiser moves the session, then a minute later gives it another room.
@@ -138,7 +121,7 @@ def test_a_consenting_starrer_gets_one_mail_for_two_quick_changes_and_no_one_els
 def test_changes_that_never_stop_are_mailed_within_the_hour(
     client: TestClient, db: Database
 ) -> None:
-    register(client, "Rosa", consent=True, starred=[LENIN])
+    register_and_star(client, "Rosa", consent=True, starred=[LENIN])
     saved = utcnow()
     for minutes in range(0, 60, 5):  # a save every five minutes, never ten quiet ones
         hour = 10 + minutes // 30
@@ -153,7 +136,7 @@ def test_changes_that_never_stop_are_mailed_within_the_hour(
 def test_a_session_moved_and_moved_back_in_one_batch_is_not_mailed(
     mail_client: TestClient, db: Database, settings: Settings, mailbox: Mailbox
 ) -> None:
-    register(mail_client, "Rosa", consent=True, starred=[LENIN, STATE])
+    register_and_star(mail_client, "Rosa", consent=True, starred=[LENIN, STATE])
     saved = utcnow()
     edit_session(db, LENIN, saved, room="foyer")
     edit_session(db, LENIN, saved + timedelta(minutes=1), room="refectory")
@@ -180,10 +163,10 @@ def test_a_session_moved_and_moved_back_in_one_batch_is_not_mailed(
 def test_who_cancels_is_erased_or_unstars_before_the_mail_goes_gets_nothing(
     mail_client: TestClient, db: Database, settings: Settings, mailbox: Mailbox
 ) -> None:
-    register(mail_client, "Rosa", consent=True, starred=[LENIN])
-    clara = register(mail_client, "Clara", consent=True, starred=[LENIN])
-    register(mail_client, "Emma", consent=True, starred=[LENIN])
-    register(mail_client, "Lucy", consent=True, starred=[LENIN])
+    register_and_star(mail_client, "Rosa", consent=True, starred=[LENIN])
+    clara = register_and_star(mail_client, "Clara", consent=True, starred=[LENIN])
+    register_and_star(mail_client, "Emma", consent=True, starred=[LENIN])
+    register_and_star(mail_client, "Lucy", consent=True, starred=[LENIN])
     saved = utcnow()
     edit_session(db, LENIN, saved, status="cancelled")
     assert batch_programme_changes(db, saved + QUIET) == 1
@@ -192,8 +175,8 @@ def test_who_cancels_is_erased_or_unstars_before_the_mail_goes_gets_nothing(
     # Between batching and sending: Clara unstars it, Emma is erased, Lucy cancels.
     unstar = mail_client.post(f"{clara['manage_path']}/star/{LENIN}", data={"starred": "no"})
     assert unstar.status_code in (200, 303)
-    erase_attendee(db, registration_id(db, "Emma"))
-    cancel_registration(db, registration_id(db, "Lucy"))
+    erase_attendee(db, registration_id_named(db, "Emma"))
+    cancel_registration(db, registration_id_named(db, "Lucy"))
 
     send_all(db, settings, mailbox)
     [mail] = change_mails(mailbox)
@@ -205,7 +188,7 @@ def test_who_cancels_is_erased_or_unstars_before_the_mail_goes_gets_nothing(
     assert len(queued_change_mails(db)) == 1  # the others were dropped, not left to retry
 
 
-def registration_id(db: Database, name: str) -> int:
+def registration_id_named(db: Database, name: str) -> int:
     with db.read() as session:
         found = session.exec(select(Registration.id).where(Registration.name == name)).one()
     assert found is not None
@@ -213,8 +196,8 @@ def registration_id(db: Database, name: str) -> int:
 
 
 def test_batchers_running_at_once_make_one_batch(client: TestClient, db: Database) -> None:
-    register(client, "Rosa", consent=True, starred=[LENIN])
-    register(client, "Clara", consent=True, starred=[LENIN])
+    register_and_star(client, "Rosa", consent=True, starred=[LENIN])
+    register_and_star(client, "Clara", consent=True, starred=[LENIN])
     # Each batcher has its own connections, as separate app processes would.
     processes = [Database(db.url) for _ in range(4)]
     saved = utcnow()

@@ -12,23 +12,25 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
+from sqlmodel import select
 from starlette.testclient import TestClient
 
-from confapp.accounts.service import Principal, create_api_token, find_user
+from confapp.accounts.service import Principal
 from confapp.checkin.service import Result, admit, parse_scan
 from confapp.db import Database
-from confapp.models import AuditEntry, Checkin, CheckinConflict, Registration
+from confapp.models import AuditEntry, Checkin, CheckinConflict
 from confapp.programme.conference_file import check_conference_data, load_conference_spec
 from confapp.programme.queries import get_conference
 from confapp.programme.synthetic import synthetic_conference_data
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.times import utcnow
-from tests.admin_helpers import csrf_token, make_user, sign_in
-from tests.conftest import DEMO
-from tests.door_tokens import labelled_door_token_cases
-from tests.openapi_contract import assert_matches_contract
+from tests.support import DEMO
+from tests.support.accounts import api_token, csrf_token, make_user, sign_in
+from tests.support.databases import count
+from tests.support.door_tokens import labelled_door_token_cases
+from tests.support.openapi_contract import assert_matches_contract
+from tests.support.registrations import register, registration_id, token_of
 
 OTHER = "other-door"
 CHECKINS = "/api/{conference}/checkins"
@@ -78,48 +80,25 @@ def door(client: TestClient, db: Database) -> Iterator[Door]:
     tokens = {}
     for person, (email, role, conference) in PEOPLE.items():
         make_user(db, email, role, conference)
-        with db.transaction() as session:
-            user = find_user(session, email)
-            assert user is not None
-            tokens[person] = create_api_token(session, user, "door")[1]
+        tokens[person] = api_token(db, email, "door")
     yield Door(client, db, tokens)
 
 
 _addresses = itertools.count()
 
 
-def register(
+def register_at_door(
     door: Door, name: str = "Rosa Luxemburg", ticket_type: str = "waged", conference: str = DEMO
 ) -> dict:
     email = f"attendee-{next(_addresses)}@example.org"  # one each: mail is throttled per address
-    body = {"name": name, "email": email, "ticket_type": ticket_type}
-    answer = door.client.post(f"/api/{conference}/registrations", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["ticket"]
-
-
-def token_of(ticket: dict) -> str:
-    return ticket["url"].rsplit("/", 1)[1]
-
-
-def registration_id(door: Door, ticket: dict) -> int:
-    with door.db.read() as session:
-        code = ticket["code"].replace("-", "")
-        found = session.exec(select(Registration).where(Registration.ticket_code == code)).one()
-        assert found.id is not None
-        return found.id
-
-
-def rows(db: Database, model: type) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model)).one()
+    return register(door.client, name, email, ticket_type, conference)
 
 
 # --- every answer ---------------------------------------------------------------------------
 
 
 def test_a_scanned_ticket_admits_its_holder_by_name_and_ticket_type(door: Door) -> None:
-    ticket = register(door, "Rosa Luxemburg", "concession")
+    ticket = register_at_door(door, "Rosa Luxemburg", "concession")
     answer = door.scan("steward", ticket["url"])
     assert answer["result"] == "admitted"
     assert answer["attendee"] == {"name": "Rosa Luxemburg", "ticket_type": "Concession"}
@@ -130,20 +109,24 @@ def test_a_scanned_ticket_admits_its_holder_by_name_and_ticket_type(door: Door) 
 
 
 def test_second_scan_of_a_ticket_says_already_admitted_when_and_by_whom(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     first = door.scan("steward", ticket["url"])
     second = door.scan("organiser", ticket["url"])
     assert second["result"] == "already_admitted"
     assert second["admitted_at"] == first["admitted_at"]
     assert second["by"] == "steward@example.org"
     assert second["attendee"]["name"] == "Rosa Luxemburg"
-    assert rows(door.db, Checkin) == 1
+    assert count(door.db, Checkin) == 1
 
 
 def test_the_qr_url_on_any_host_the_bare_token_and_a_typed_code_all_name_the_ticket(
     door: Door,
 ) -> None:
-    by_url, by_token, by_code = register(door, "A"), register(door, "B"), register(door, "C")
+    by_url, by_token, by_code = (
+        register_at_door(door, "A"),
+        register_at_door(door, "B"),
+        register_at_door(door, "C"),
+    )
     elsewhere = "https://door.example.net:8443/tickets/" + token_of(by_url)
     assert door.scan("steward", elsewhere)["result"] == "admitted"
     assert door.scan("steward", f"  {token_of(by_token)}\n")["result"] == "admitted"
@@ -157,27 +140,27 @@ def test_the_qr_url_on_any_host_the_bare_token_and_a_typed_code_all_name_the_tic
 
 
 def test_a_cancelled_ticket_is_refused_and_says_so(door: Door) -> None:
-    ticket = register(door)
-    assert cancel_registration(door.db, registration_id(door, ticket))
+    ticket = register_at_door(door)
+    assert cancel_registration(door.db, registration_id(door.db, ticket))
     answer = door.scan("steward", ticket["url"])
     assert answer["result"] == "cancelled"
     assert answer["attendee"]["name"] == "Rosa Luxemburg"
     assert answer["admitted_at"] is None
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
 
 
 def test_an_erased_ticket_is_refused_as_cancelled_naming_nobody(door: Door) -> None:
-    ticket = register(door)
-    assert erase_attendee(door.db, registration_id(door, ticket))
+    ticket = register_at_door(door)
+    assert erase_attendee(door.db, registration_id(door.db, ticket))
     for scan in (ticket["url"], ticket["code"]):
         answer = door.scan("steward", scan)
         assert answer["result"] == "cancelled"
         assert answer["attendee"] is None
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
 
 
 def test_a_genuine_ticket_of_another_conference_is_the_wrong_conference(door: Door) -> None:
-    theirs = register(door, "Clara", conference=OTHER)
+    theirs = register_at_door(door, "Clara", conference=OTHER)
     for scan in (theirs["url"], token_of(theirs), theirs["code"]):
         answer = door.scan("steward", scan)
         assert answer == {
@@ -187,18 +170,18 @@ def test_a_genuine_ticket_of_another_conference_is_the_wrong_conference(door: Do
             "by": None,
             "ticket_code": None,
         }
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
 
 
 def test_forged_tampered_and_truncated_tokens_are_invalid(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     for label, token, valid in labelled_door_token_cases(door.db, token_of(ticket)):
         if not token or valid:
             continue
         answer = door.scan("steward", token)
         expected = "wrong_conference" if "another conference" in label else "invalid"
         assert answer["result"] == expected, label
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
     assert door.scan("steward", token_of(ticket))["result"] == "admitted"
 
 
@@ -223,12 +206,12 @@ NASTY_SCANS = [
 
 
 def test_nasty_scans_are_invalid_never_a_server_error(door: Door) -> None:
-    register(door)
+    register_at_door(door)
     for scan in NASTY_SCANS:
         answer = door.scan("steward", scan)
         assert answer["result"] == "invalid", scan
         assert answer["attendee"] is None
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
 
 
 @settings(
@@ -281,7 +264,7 @@ def test_scanning_needs_a_scan_and_sensible_fields(door: Door) -> None:
 
 
 def test_an_organiser_undoes_a_check_in_and_the_ticket_admits_again(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     assert door.scan("steward", ticket["url"])["result"] == "admitted"
     path = "/api/{conference}/checkins/" + ticket["code"].lower()
     undone = door.delete("organiser", path)
@@ -302,7 +285,7 @@ def test_an_organiser_undoes_a_check_in_and_the_ticket_admits_again(door: Door) 
 
 
 def test_undoing_a_ticket_not_checked_in_or_unknown_changes_nothing(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     template = "/api/{conference}/checkins/{ticket_code}"
     not_in = door.delete("organiser", "/api/{conference}/checkins/" + ticket["code"])
     assert not_in.status_code == 409
@@ -311,7 +294,7 @@ def test_undoing_a_ticket_not_checked_in_or_unknown_changes_nothing(door: Door) 
         unknown = door.delete("organiser", "/api/{conference}/checkins/" + code)
         assert unknown.status_code == 404, code
         assert_matches_contract("delete", template, unknown)
-    theirs = register(door, conference=OTHER)
+    theirs = register_at_door(door, conference=OTHER)
     elsewhere = door.delete("organiser", "/api/{conference}/checkins/" + theirs["code"])
     assert elsewhere.status_code == 404
 
@@ -320,7 +303,7 @@ def test_undoing_a_ticket_not_checked_in_or_unknown_changes_nothing(door: Door) 
 
 
 def test_only_the_conferences_door_team_may_check_in(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     anonymous = door.post(None, CHECKINS, {"scan": ticket["url"]})
     assert anonymous.status_code == 401
     assert_matches_contract("post", CHECKINS, anonymous)
@@ -328,12 +311,12 @@ def test_only_the_conferences_door_team_may_check_in(door: Door) -> None:
         refused = door.post(person, CHECKINS, {"scan": ticket["url"]})
         assert refused.status_code == 403, person
         assert_matches_contract("post", CHECKINS, refused)
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
     assert door.scan("steward", ticket["url"])["result"] == "admitted"
 
 
 def test_a_steward_may_not_undo_or_see_the_counts(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     door.scan("steward", ticket["url"])
     undo = door.delete("steward", "/api/{conference}/checkins/" + ticket["code"])
     assert undo.status_code == 403
@@ -344,7 +327,7 @@ def test_a_steward_may_not_undo_or_see_the_counts(door: Door) -> None:
 
 
 def test_a_signed_in_steward_checks_in_with_the_csrf_token(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     sign_in(door.client, PEOPLE["steward"][0])
     url = CHECKINS.format(conference=DEMO)
     without = door.client.post(url, json={"scan": ticket["url"]})
@@ -363,7 +346,7 @@ SYNC = "/api/{conference}/checkins/sync"
 def test_two_devices_admitting_one_ticket_offline_make_one_check_in_and_one_conflict(
     door: Door,
 ) -> None:
-    ticket, other = register(door, "Rosa"), register(door, "Clara")
+    ticket, other = register_at_door(door, "Rosa"), register_at_door(door, "Clara")
     now = datetime.now(UTC).replace(microsecond=0)
     earlier = (now - timedelta(minutes=10)).isoformat()
     later = (
@@ -413,15 +396,15 @@ def test_two_devices_admitting_one_ticket_offline_make_one_check_in_and_one_conf
     again_second = door.post("organiser", SYNC, second_batch).json()
     assert again_first == first.json()
     assert again_second == second.json()
-    assert rows(door.db, Checkin) == 2
-    assert rows(door.db, CheckinConflict) == 1
+    assert count(door.db, Checkin) == 2
+    assert count(door.db, CheckinConflict) == 1
     stats = door.get("organiser", "/api/{conference}/door/stats").json()
     assert stats["conflicts"] == 1 and stats["admitted"] == 2
 
 
 def test_a_ticket_cancelled_before_an_offline_admission_is_kept_as_a_conflict(door: Door) -> None:
-    ticket = register(door)
-    assert cancel_registration(door.db, registration_id(door, ticket))
+    ticket = register_at_door(door)
+    assert cancel_registration(door.db, registration_id(door.db, ticket))
     batch = {
         "device": "door-a",
         "admissions": [{"scan": ticket["url"], "admitted_at": "2027-07-10T09:00:00Z"}],
@@ -429,13 +412,13 @@ def test_a_ticket_cancelled_before_an_offline_admission_is_kept_as_a_conflict(do
     for _ in range(2):
         answer = door.post("steward", SYNC, batch).json()
         assert [r["result"] for r in answer["results"]] == ["cancelled"]
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
     with door.db.read() as session:
         assert [c.result for c in session.exec(select(CheckinConflict)).all()] == ["cancelled"]
 
 
 def test_a_sync_needs_a_device_and_times_with_their_offset(door: Door) -> None:
-    ticket = register(door)
+    ticket = register_at_door(door)
     refused = [
         ({"admissions": []}, "device"),
         ({"device": "d", "admissions": "no"}, "admissions"),
@@ -459,7 +442,7 @@ def test_a_sync_needs_a_device_and_times_with_their_offset(door: Door) -> None:
         assert answer.status_code == 422, (body, answer.text)
         assert field in answer.json()["fields"], answer.json()
         assert_matches_contract("post", SYNC, answer)
-    assert rows(door.db, Checkin) == 0
+    assert count(door.db, Checkin) == 0
     assert door.post("other-steward", SYNC, {"device": "d", "admissions": []}).status_code == 403
 
 
@@ -469,8 +452,8 @@ SEARCH = "/api/{conference}/door/search"
 
 
 def test_a_steward_finds_a_ticket_by_part_of_a_name_or_the_start_of_its_code(door: Door) -> None:
-    rosa = register(door, "Rosa Luxemburg")
-    register(door, "Clara Zetkin", "concession")
+    rosa = register_at_door(door, "Rosa Luxemburg")
+    register_at_door(door, "Clara Zetkin", "concession")
     door.scan("steward", rosa["url"])
     by_name = door.get("steward", SEARCH + "?q=luxem")
     assert by_name.status_code == 200
@@ -490,7 +473,7 @@ def test_a_steward_finds_a_ticket_by_part_of_a_name_or_the_start_of_its_code(doo
 
 def test_search_wants_two_characters_and_gives_at_most_twenty(door: Door) -> None:
     for n in range(22):
-        register(door, f"Comrade {n:02}")
+        register_at_door(door, f"Comrade {n:02}")
     for q in ("", "C", " C "):
         short = door.get("steward", SEARCH + f"?q={q}")
         assert short.status_code == 422
@@ -500,18 +483,18 @@ def test_search_wants_two_characters_and_gives_at_most_twenty(door: Door) -> Non
 
 
 def test_erased_attendees_are_not_found_by_search(door: Door) -> None:
-    ticket = register(door, "Rosa Luxemburg")
-    erase_attendee(door.db, registration_id(door, ticket))
+    ticket = register_at_door(door, "Rosa Luxemburg")
+    erase_attendee(door.db, registration_id(door.db, ticket))
     assert door.get("steward", SEARCH + "?q=rosa").json()["matches"] == []
     code = ticket["code"].replace("-", "")
     assert door.get("steward", SEARCH + f"?q={code}").json()["matches"] == []
 
 
 def test_the_door_counts_admitted_against_expected_per_ticket_type(door: Door) -> None:
-    waged = [register(door, f"W{n}") for n in range(3)]
-    concession = [register(door, f"C{n}", "concession") for n in range(2)]
-    cancelled = register(door, "Gone")
-    assert cancel_registration(door.db, registration_id(door, cancelled))
+    waged = [register_at_door(door, f"W{n}") for n in range(3)]
+    concession = [register_at_door(door, f"C{n}", "concession") for n in range(2)]
+    cancelled = register_at_door(door, "Gone")
+    assert cancel_registration(door.db, registration_id(door.db, cancelled))
     for ticket in (waged[0], waged[1], concession[0]):
         door.scan("steward", ticket["url"])
     door.scan("steward", waged[0]["url"])  # a second scan counts once

@@ -3,20 +3,14 @@ server on SQLite and on PostgreSQL, get exactly one "admitted"."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import func, select
 
-from confapp.accounts.service import Principal, create_api_token, find_user
+from confapp.accounts.service import Principal
 from confapp.checkin import service
 from confapp.db import Database
 from confapp.models import Checkin, CheckinConflict
@@ -24,29 +18,12 @@ from confapp.programme.conference_file import load_conference_file
 from confapp.programme.queries import get_conference
 from confapp.resources import demo_seed_path
 from confapp.times import utcnow
-from tests.admin_helpers import make_user
-from tests.conftest import DEMO, LiveServer, live_settings
+from tests.support import DEMO
+from tests.support.accounts import api_token, make_user
+from tests.support.databases import count
+from tests.support.servers import LiveServer, all_at_once, live_settings, post_json
 
 STEWARDS = 20
-
-
-def post_json(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def count(db: Database, model: type) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model)).one()
 
 
 @pytest.fixture
@@ -57,10 +34,7 @@ def door_server(db: Database) -> Iterator[tuple[LiveServer, list[str], str]]:
     for n in range(STEWARDS):
         email = f"steward-{n}@example.org"
         make_user(db, email, "steward", DEMO)
-        with db.transaction() as session:
-            user = find_user(session, email)
-            assert user is not None
-            tokens.append(create_api_token(session, user, "door")[1])
+        tokens.append(api_token(db, email, "door"))
     with LiveServer(live_settings(db.url)) as server:
         status, answer = post_json(
             f"{server.url}/api/{DEMO}/registrations",
@@ -68,18 +42,6 @@ def door_server(db: Database) -> Iterator[tuple[LiveServer, list[str], str]]:
         )
         assert status == 201, answer
         yield server, tokens, answer["ticket"]["url"]
-
-
-def all_at_once(calls: list[Any]) -> list[Any]:
-    """Run each call in its own thread, released together."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Any) -> Any:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_twenty_stewards_scanning_one_ticket_at_once_admit_it_once(

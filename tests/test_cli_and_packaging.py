@@ -19,9 +19,8 @@ from confapp.db import Database
 from confapp.migrate import upgrade_to_head
 from confapp.programme.conference_file import load_conference_file
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO, free_port
-from tests.test_several_processes import start_serve, wait_until_healthy
-from tests.test_several_processes import stop as stop_serve
+from tests.support import DEMO
+from tests.support.servers import free_port, start_serve, stop_serve, wait_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,8 @@ from confapp.registration.form import check_registration
 from confapp.registration.places import ticket_offers
 from confapp.registration.service import register
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO, fresh_postgres_database
+from tests.support import DEMO
+from tests.support.databases import fresh_postgres_database
 
 # Everything a careless writer gets wrong: quotes of both kinds, triple quotes, backslashes,
 # tabs, line breaks (leading, trailing, blank lines), non-Latin scripts and emoji, a chair, a

@@ -7,7 +7,7 @@ from datetime import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from confapp.db import Database
@@ -33,13 +33,9 @@ from confapp.registration.form import check_registration
 from confapp.registration.places import ticket_offers
 from confapp.registration.service import register
 from confapp.resources import demo_seed_path
+from tests.support.databases import count
 
 DEMO_TEXT = demo_seed_path().read_text(encoding="utf-8")
-
-
-def count(db: Database, model: type) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model)).one()
 
 
 def session_by_slug(db: Database, slug: str) -> ProgrammeSession:

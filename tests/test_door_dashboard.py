@@ -13,35 +13,22 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import AuditEntry, Checkin, CheckinConflict
 from confapp.times import utcnow
-from tests.admin_helpers import csrf_token, make_user, sign_in
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import (
+    COORDINATOR,
+    ORGANISER,
+    STEWARD,
+    make_team,
+    signed_in_browser,
+)
+from tests.support.registrations import register
 
-STEWARD = "steward@example.org"
-ORGANISER = "organiser@example.org"
-COORDINATOR = "access@example.org"
 DASHBOARD = f"/admin/{DEMO}/door"
 
 
 @pytest.fixture
 def people(db: Database, demo: object) -> None:
-    make_user(db, STEWARD, "steward", DEMO)
-    make_user(db, ORGANISER, "organiser", DEMO)
-    make_user(db, COORDINATOR, "access-coordinator", DEMO)
-
-
-def _browser(client: TestClient, email: str) -> tuple[TestClient, str]:
-    browser = TestClient(client.app, raise_server_exceptions=False)
-    sign_in(browser, email)
-    return browser, csrf_token(browser)
-
-
-def _register(client: TestClient, name: str, ticket_type: str) -> dict:
-    answer = client.post(
-        f"/api/{DEMO}/registrations",
-        json={"name": name, "email": f"{name.lower()}@example.org", "ticket_type": ticket_type},
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["ticket"]
+    make_team(db)
 
 
 def _scan(steward: TestClient, token: str, ticket: dict, device: str = "door-1") -> dict:
@@ -68,11 +55,11 @@ def test_the_dashboard_counts_admissions_against_expected_per_ticket_type(
     client: TestClient, people: None
 ) -> None:
     tickets = [
-        _register(client, "Rosa", "waged"),
-        _register(client, "Karl", "waged"),
-        _register(client, "Clara", "concession"),
+        register(client, "Rosa", ticket_type="waged"),
+        register(client, "Karl", ticket_type="waged"),
+        register(client, "Clara", ticket_type="concession"),
     ]
-    organiser, _ = _browser(client, ORGANISER)
+    organiser, _ = signed_in_browser(client, ORGANISER)
     before = _stats(organiser)
     assert (before["admitted"], before["expected"]) == (0, 3)
     assert _type_row(before, "waged") == {
@@ -82,7 +69,7 @@ def test_the_dashboard_counts_admissions_against_expected_per_ticket_type(
         "expected": 2,
     }
 
-    steward, token = _browser(client, STEWARD)
+    steward, token = signed_in_browser(client, STEWARD)
     assert _scan(steward, token, tickets[0])["result"] == "admitted"
     assert _scan(steward, token, tickets[2])["result"] == "admitted"
     assert _scan(steward, token, tickets[0])["result"] == "already_admitted"
@@ -112,10 +99,10 @@ def test_the_dashboard_counts_admissions_against_expected_per_ticket_type(
 def test_an_organiser_undoes_an_admission_from_the_dashboard(
     client: TestClient, db: Database, people: None
 ) -> None:
-    ticket = _register(client, "Rosa", "waged")
-    steward, token = _browser(client, STEWARD)
+    ticket = register(client, "Rosa", ticket_type="waged")
+    steward, token = signed_in_browser(client, STEWARD)
     _scan(steward, token, ticket)
-    organiser, organiser_token = _browser(client, ORGANISER)
+    organiser, organiser_token = signed_in_browser(client, ORGANISER)
     undone = organiser.post(
         f"{DASHBOARD}/undo",
         data={"csrf_token": organiser_token, "ticket_code": ticket["code"]},
@@ -141,8 +128,8 @@ def test_an_organiser_undoes_an_admission_from_the_dashboard(
 def test_offline_conflicts_are_listed_and_resolved(
     client: TestClient, db: Database, people: None
 ) -> None:
-    ticket = _register(client, "Rosa", "waged")
-    steward, token = _browser(client, STEWARD)
+    ticket = register(client, "Rosa", ticket_type="waged")
+    steward, token = signed_in_browser(client, STEWARD)
     _scan(steward, token, ticket, device="door-online")
     earlier = (utcnow() - timedelta(minutes=5)).isoformat()
     synced = steward.post(
@@ -160,7 +147,7 @@ def test_offline_conflicts_are_listed_and_resolved(
         standing = session.exec(select(Checkin)).one()
     assert conflict.checkin_id == standing.id
 
-    organiser, organiser_token = _browser(client, ORGANISER)
+    organiser, organiser_token = signed_in_browser(client, ORGANISER)
     assert _stats(organiser)["conflicts"] == 1
     page = organiser.get(DASHBOARD).text
     assert "door-offline" in page and "door-online" in page
@@ -195,9 +182,9 @@ def test_offline_conflicts_are_listed_and_resolved(
 
 
 def test_only_organisers_open_the_dashboard(client: TestClient, people: None) -> None:
-    steward, _ = _browser(client, STEWARD)
-    coordinator, _ = _browser(client, COORDINATOR)
-    organiser, _ = _browser(client, ORGANISER)
+    steward, _ = signed_in_browser(client, STEWARD)
+    coordinator, _ = signed_in_browser(client, COORDINATOR)
+    organiser, _ = signed_in_browser(client, ORGANISER)
     anonymous = TestClient(client.app, raise_server_exceptions=False)
     for path in (DASHBOARD, f"{DASHBOARD}/stats.json", f"{DASHBOARD}/headcounts.csv"):
         assert organiser.get(path).status_code == 200, path

@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 
 from confapp.db import Database
 from confapp.resources import static_dir
-from tests.admin_helpers import make_user, sign_in
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import make_user, sign_in
 
 DOOR = f"/door/{DEMO}"
 

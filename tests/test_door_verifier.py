@@ -19,9 +19,15 @@ from confapp.resources import static_dir
 from confapp.tickets.admission import revoked_tickets
 from confapp.tickets.keys import signing_key_by_id
 from confapp.tickets.tokens import display_code
-from tests.conftest import DEMO
-from tests.door_tokens import labelled_door_token_cases, python_says_valid
-from tests.test_tickets import code_of, conference_id_of, published_keys, register, token_of
+from tests.support import DEMO
+from tests.support.door_tokens import labelled_door_token_cases, python_says_valid
+from tests.support.registrations import (
+    code_of,
+    conference_id_of,
+    published_keys,
+    register,
+    token_of,
+)
 
 # Runs verify.js as an ES module: it reads the keys, conference and tokens on stdin and prints,
 # for each way of checking a signature, the verdict on each token.

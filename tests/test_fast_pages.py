@@ -14,15 +14,14 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from confapp.accounts.service import create_api_token, find_user
 from confapp.calendar import ical
 from confapp.calendar.publish import Feed, build_feed
 from confapp.db import Database
 from confapp.http_cache import BuiltBody, preferred_encoding
 from confapp.programme.queries import load_programme, require_conference
 from confapp.times import utcnow
-from tests.admin_helpers import make_user
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import api_token, make_organiser
 
 SATURDAY_LIST = f"/{DEMO}/programme?day=2027-07-10&view=list"
 PROGRAMME_JSON = f"/api/{DEMO}/programme"
@@ -31,11 +30,7 @@ FEED = f"/{DEMO}/programme.ics"
 
 @pytest.fixture
 def organiser_token(db: Database, demo: object) -> str:
-    make_user(db, "organiser@example.org", "organiser", DEMO)
-    with db.transaction() as session:
-        user = find_user(session, "organiser@example.org")
-        assert user is not None
-        return create_api_token(session, user, "script")[1]
+    return api_token(db, make_organiser(db))
 
 
 def raw_get(client: TestClient, url: str, **headers: str) -> Any:

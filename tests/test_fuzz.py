@@ -40,8 +40,9 @@ from confapp.openapi import OPENAPI
 from confapp.programme.conference_file import load_conference_file
 from confapp.registration.form import FIELDS
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO, LiveServer, free_port, live_settings
-from tests.openapi_contract import assert_matches_contract
+from tests.support import DEMO
+from tests.support.openapi_contract import assert_matches_contract
+from tests.support.servers import LiveServer, free_port, live_settings
 
 EXAMPLES = int(os.environ.get("CONFAPP_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

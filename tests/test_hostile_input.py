@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import Registration
 from confapp.registration.form import FIELDS
-from tests.conftest import DEMO
-from tests.pages import field_error, input_value
+from tests.support import DEMO
+from tests.support.pages import field_error, input_value
 
 API = f"/api/{DEMO}/registrations"
 FORM = f"/{DEMO}/register"
@@ -30,7 +30,7 @@ def registrations(db: Database) -> int:
         return session.exec(select(func.count()).select_from(Registration)).one()
 
 
-def post_json(client: TestClient, body: Any) -> Any:
+def post_raw_json(client: TestClient, body: Any) -> Any:
     """Sends `body` as JSON text, so lone surrogates, NaN and huge numbers go out as written."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return client.post(API, content=content, headers={"content-type": "application/json"})
@@ -51,21 +51,21 @@ TEXT_FIELDS = ["name", "email", "ticket_type", "access_needs"]
 def test_a_text_field_sent_as_a_number_list_or_object_is_refused_not_stringified(
     client: TestClient, db: Database, field: str, value: Any
 ) -> None:
-    response = post_json(client, {**GOOD, field: value})
+    response = post_raw_json(client, {**GOOD, field: value})
 
     assert refused_field(response, field) == "This must be text."
     assert registrations(db) == 0
 
 
 def test_childcare_must_be_an_object_with_text_ages(client: TestClient, db: Database) -> None:
-    ages_as_number = post_json(client, {**GOOD, "childcare": {"children": 1, "ages": 4}})
+    ages_as_number = post_raw_json(client, {**GOOD, "childcare": {"children": 1, "ages": 4}})
     assert refused_field(ages_as_number, "childcare_ages") == "This must be text."
 
     for not_an_object in (2, "2", [1, "4"], True):
-        response = post_json(client, {**GOOD, "childcare": not_an_object})
+        response = post_raw_json(client, {**GOOD, "childcare": not_an_object})
         assert "must be an object" in refused_field(response, "childcare")
 
-    assert post_json(client, {**GOOD, "childcare": None}).status_code == 201
+    assert post_raw_json(client, {**GOOD, "childcare": None}).status_code == 201
     assert registrations(db) == 1
 
 
@@ -91,8 +91,10 @@ def test_an_amount_is_digits_only_and_nothing_is_guessed(
     assert hint in (field_error(by_form.text, "amount") or "")
     assert input_value(by_form.text, "amount") == typed, "what they typed is shown back"
 
-    assert hint in refused_field(post_json(client, {**PAY_WHAT_YOU_CAN, "amount": typed}), "amount")
-    topup = post_json(client, {**GOOD, "solidarity_topup": typed})
+    assert hint in refused_field(
+        post_raw_json(client, {**PAY_WHAT_YOU_CAN, "amount": typed}), "amount"
+    )
+    topup = post_raw_json(client, {**GOOD, "solidarity_topup": typed})
     assert refused_field(topup, "solidarity_topup")
     assert registrations(db) == 0
 
@@ -103,7 +105,7 @@ def test_an_amount_is_digits_only_and_nothing_is_guessed(
 def test_an_amount_may_be_a_json_string_or_number(
     client: TestClient, amount: Any, cents: int
 ) -> None:
-    response = post_json(client, {**PAY_WHAT_YOU_CAN, "amount": amount})
+    response = post_raw_json(client, {**PAY_WHAT_YOU_CAN, "amount": amount})
 
     assert response.status_code == 201, response.text
     assert response.json()["ticket"]["amount_cents"] == cents
@@ -113,7 +115,7 @@ def test_an_amount_may_be_a_json_string_or_number(
 def test_an_amount_that_is_not_a_plain_number_is_refused(
     client: TestClient, db: Database, amount: Any
 ) -> None:
-    response = post_json(client, {**PAY_WHAT_YOU_CAN, "amount": amount})
+    response = post_raw_json(client, {**PAY_WHAT_YOU_CAN, "amount": amount})
 
     assert refused_field(response, "amount")
     assert registrations(db) == 0
@@ -126,8 +128,8 @@ def test_consent_that_is_neither_yes_nor_no_is_asked_again(
     by_form = client.post(FORM, data={**GOOD, "email_consent": consent})
     assert by_form.status_code == 422
     assert "Tick the box" in by_form.text
-    assert refused_field(post_json(client, {**GOOD, "email_consent": consent}), "email_consent")
-    assert refused_field(post_json(client, {**GOOD, "email_consent": 1}), "email_consent")
+    assert refused_field(post_raw_json(client, {**GOOD, "email_consent": consent}), "email_consent")
+    assert refused_field(post_raw_json(client, {**GOOD, "email_consent": 1}), "email_consent")
     assert registrations(db) == 0
 
 
@@ -136,7 +138,7 @@ def test_consent_is_kept_from_a_checkbox_or_a_json_boolean(
 ) -> None:
     checkbox = client.post(FORM, data={**GOOD, "email_consent": "on"}, follow_redirects=False)
     assert checkbox.status_code == 303
-    assert post_json(client, {**GOOD, "email_consent": False}).status_code == 201
+    assert post_raw_json(client, {**GOOD, "email_consent": False}).status_code == 201
     with db.read() as session:
         assert session.exec(select(Registration.email_consent)).all() == [True, False]
 
@@ -150,7 +152,7 @@ def test_a_count_of_children_in_superscript_or_other_digits_is_refused(
     assert by_form.status_code == 422
     assert "from 0 to 10" in (field_error(by_form.text, "childcare_children") or "")
 
-    by_json = post_json(client, {**GOOD, "childcare": {"children": children, "ages": "4"}})
+    by_json = post_raw_json(client, {**GOOD, "childcare": {"children": children, "ages": "4"}})
     assert "from 0 to 10" in refused_field(by_json, "childcare_children")
     assert registrations(db) == 0
 
@@ -161,13 +163,13 @@ def test_numbers_thousands_of_digits_long_are_refused_not_crashed_on(
     huge = "9" * 5000
     as_number = '{"name": "Rosa", "email": "rosa@example.org", "ticket_type": '
     as_number += f'"pay-what-you-can", "amount": {huge}}}'
-    assert "30 characters" in refused_field(post_json(client, as_number.encode()), "amount")
-    children = post_json(client, f'{{"childcare": {{"children": {huge}}}}}'.encode())
+    assert "30 characters" in refused_field(post_raw_json(client, as_number.encode()), "amount")
+    children = post_raw_json(client, f'{{"childcare": {{"children": {huge}}}}}'.encode())
     assert refused_field(children, "childcare.children")
-    long_float = post_json(client, f'{{"amount": 1.{huge}}}'.encode())
+    long_float = post_raw_json(client, f'{{"amount": 1.{huge}}}'.encode())
     assert refused_field(long_float, "amount")
 
-    as_text = post_json(client, {**PAY_WHAT_YOU_CAN, "amount": huge})
+    as_text = post_raw_json(client, {**PAY_WHAT_YOU_CAN, "amount": huge})
     assert refused_field(as_text, "amount")
     by_form = client.post(FORM, data={**GOOD, "childcare_children": huge})
     assert by_form.status_code == 422
@@ -179,7 +181,7 @@ def test_numbers_thousands_of_digits_long_are_refused_not_crashed_on(
 def test_nan_and_infinity_are_not_amounts(client: TestClient, db: Database, constant: str) -> None:
     body = json.dumps(PAY_WHAT_YOU_CAN)[:-1] + f', "amount": {constant}}}'
 
-    assert refused_field(post_json(client, body.encode()), "amount")
+    assert refused_field(post_raw_json(client, body.encode()), "amount")
     assert registrations(db) == 0
 
 
@@ -187,30 +189,30 @@ def test_json_nested_thousands_deep_is_refused_before_it_is_parsed(
     client: TestClient, db: Database
 ) -> None:
     hundred_thousand = "[" * 100_000 + "]" * 100_000
-    assert post_json(client, hundred_thousand.encode()).status_code == 413  # past the size cap
+    assert post_raw_json(client, hundred_thousand.encode()).status_code == 413  # past the size cap
     deep = "[" * 30_000 + "]" * 30_000  # within the size cap: the depth check refuses it
     for body in (deep, f'{{"name": {deep}}}', f'{{"childcare": {{"ages": {deep}}}}}'):
-        response = post_json(client, body.encode())
+        response = post_raw_json(client, body.encode())
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_json"
         assert "deeper than 20" in response.json()["detail"]
     # Brackets inside strings are text, not nesting.
-    brackets = post_json(client, {**GOOD, "access_needs": '[{"' * 30})
+    brackets = post_raw_json(client, {**GOOD, "access_needs": '[{"' * 30})
     assert brackets.status_code == 201, brackets.text
     assert registrations(db) == 1
 
 
 def test_a_lone_surrogate_is_refused_wherever_it_is(client: TestClient, db: Database) -> None:
     for field in TEXT_FIELDS:
-        response = post_json(client, {**GOOD, field: "Ro\ud800sa"})
+        response = post_raw_json(client, {**GOOD, field: "Ro\ud800sa"})
         assert "broken character" in refused_field(response, field)
-    in_a_key = post_json(client, {**GOOD, "\udfff": "x"})
+    in_a_key = post_raw_json(client, {**GOOD, "\udfff": "x"})
     assert in_a_key.status_code == 422 and "broken character" in json.dumps(in_a_key.json())
-    nested = post_json(client, {**GOOD, "childcare": {"children": 1, "ages": "\ud83d"}})
+    nested = post_raw_json(client, {**GOOD, "childcare": {"children": 1, "ages": "\ud83d"}})
     assert refused_field(nested, "childcare.ages")
 
     encoded_surrogate = b'{"name": "\xed\xa0\x80"}'
-    assert post_json(client, encoded_surrogate).status_code == 400
+    assert post_raw_json(client, encoded_surrogate).status_code == 400
     by_form = client.post(
         FORM,
         content=b"name=Ro%ED%A0%80sa&email=rosa%40example.org&ticket_type=waged",
@@ -245,9 +247,9 @@ def test_a_nul_byte_or_control_character_in_json_names_the_field(
     client: TestClient, db: Database, field: str
 ) -> None:
     for control in ("\x00", "\x07", "\x1b", "\x85"):
-        response = post_json(client, {**PAY_WHAT_YOU_CAN, field: f"Ro{control}sa"})
+        response = post_raw_json(client, {**PAY_WHAT_YOU_CAN, field: f"Ro{control}sa"})
         assert "control character" in refused_field(response, field)
-    in_childcare = post_json(client, {**GOOD, "childcare": {"children": 1, "ages": "4\x00"}})
+    in_childcare = post_raw_json(client, {**GOOD, "childcare": {"children": 1, "ages": "4\x00"}})
     assert refused_field(in_childcare, "childcare.ages")
     assert registrations(db) == 0
 
@@ -261,7 +263,7 @@ def test_newlines_are_fine_in_access_needs_but_not_in_a_name(
         follow_redirects=False,
     )
     assert multiline.status_code == 303
-    assert "one line" in refused_field(post_json(client, {**GOOD, "name": "Ro\nsa"}), "name")
+    assert "one line" in refused_field(post_raw_json(client, {**GOOD, "name": "Ro\nsa"}), "name")
     with db.read() as session:
         kept = session.exec(select(Registration.access_needs)).one()
     assert kept == "Step-free seating\r\nA hearing loop"
@@ -309,7 +311,7 @@ def test_a_multipart_form_without_files_registers(client: TestClient, db: Databa
 
 def test_a_body_larger_than_the_limit_is_refused(client: TestClient, db: Database) -> None:
     big = json.dumps({**GOOD, "access_needs": "a" * 100_000}).encode()
-    assert post_json(client, big).status_code == 413
+    assert post_raw_json(client, big).status_code == 413
     by_form = client.post(FORM, data={**GOOD, "access_needs": "a" * 100_000})
     assert by_form.status_code == 413
     assert registrations(db) == 0
@@ -321,7 +323,7 @@ def test_a_body_larger_than_the_limit_is_refused(client: TestClient, db: Databas
 def test_a_body_that_is_not_a_json_object_is_a_400(
     client: TestClient, db: Database, body: bytes
 ) -> None:
-    response = post_json(client, body)
+    response = post_raw_json(client, body)
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_json"
@@ -330,7 +332,7 @@ def test_a_body_that_is_not_a_json_object_is_a_400(
 
 def test_text_that_is_just_unusual_is_welcome(client: TestClient, db: Database) -> None:
     name = "Rosa 🌹 Łuksemburg-محمد"
-    response = post_json(client, {**GOOD, "name": name, "access_needs": "Tab\tseparated"})
+    response = post_raw_json(client, {**GOOD, "name": name, "access_needs": "Tab\tseparated"})
 
     assert response.status_code == 201, response.text
     with db.read() as session:
@@ -391,7 +393,7 @@ def test_any_json_value_in_any_field_gets_an_answer_never_a_server_error(
     if "childcare" not in changes:
         body["childcare"] = {"children": children, "ages": "4"}
 
-    response = post_json(client, body)
+    response = post_raw_json(client, body)
 
     # 429: the per-address and per-e-mail throttles answer once the valid examples pile up.
     assert response.status_code in (201, 400, 409, 422, 429), response.text

@@ -28,7 +28,9 @@ from confapp.programme.conference_file import load_conference_file
 from confapp.programme.queries import get_conference
 from confapp.resources import demo_seed_path, templates_dir
 from confapp.settings import Settings
-from tests.conftest import DEMO, LiveServer, fresh_postgres_database, live_settings
+from tests.support import DEMO
+from tests.support.databases import fresh_postgres_database
+from tests.support.servers import LiveServer, live_settings
 
 REQUIRED_POLICY = {
     "default-src": "'self'",

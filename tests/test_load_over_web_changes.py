@@ -30,7 +30,7 @@ from confapp.programme.conference_file import (
 )
 from confapp.programme.editing import conference_for_update, create_session
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO
+from tests.support import DEMO
 
 DEMO_TEXT = demo_seed_path().read_text(encoding="utf-8")
 WEB_SESSION = "made-on-the-web"

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 import confapp.models  # noqa: F401
 from confapp.db import Database
 from confapp.migrate import alembic_config, upgrade_to_head
-from tests.conftest import fresh_postgres_database
+from tests.support.databases import fresh_postgres_database
 
 
 def head_revision(database_url: str) -> str | None:

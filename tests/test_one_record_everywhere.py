@@ -37,10 +37,9 @@ from confapp.programme.records import (
     longest,
 )
 from confapp.settings import Settings
-from tests.admin_helpers import csrf_token, make_user, sign_in
+from tests.support.accounts import ORGANISER, csrf_token, make_organiser, sign_in
 
 SLUG = "limits-2027"
-ORGANISER = "organiser@example.org"
 BASE = f"/admin/{SLUG}/programme"
 
 
@@ -131,7 +130,7 @@ def organiser(db: Database, settings: Settings, tmp_path: Path) -> Iterator[Test
     path = tmp_path / "limits.toml"
     path.write_text(file_text(), encoding="utf-8")
     load_conference_file(db, path)
-    make_user(db, ORGANISER, "organiser", SLUG)
+    make_organiser(db, SLUG)
     with TestClient(create_app(settings), raise_server_exceptions=False) as browser:
         sign_in(browser, ORGANISER)
         browser.headers["accept"] = "text/html"

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from confapp.app import create_app
 from confapp.openapi import OPENAPI
 from confapp.settings import Settings
-from tests.conftest import DEMO
-from tests.openapi_contract import assert_matches_contract
+from tests.support import DEMO
+from tests.support.openapi_contract import assert_matches_contract
 
 # Starlette answers HEAD wherever it answers GET; the document describes the GET.
 IMPLIED_METHODS = {"HEAD"}

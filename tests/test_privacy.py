@@ -37,22 +37,21 @@ from confapp.programme.conference_file import (
 )
 from confapp.programme.queries import get_conference
 from confapp.programme.synthetic import synthetic_conference_data
-from confapp.registration.form import check_registration
 from confapp.registration.mail import ticket_message
 from confapp.registration.manage import load_ticket, new_manage_secret
-from confapp.registration.places import ticket_offers
 from confapp.registration.privacy import (
     PurgeReport,
     erase_due_date,
     purge_expired_personal_data,
 )
-from confapp.registration.service import RegisteredTicket, cancel_registration, register
+from confapp.registration.service import cancel_registration
 from confapp.resources import demo_seed_path
 from confapp.tickets.admission import admission_for_token, admission_token
 from confapp.tickets.tokens import CODE_BYTES, CONFERENCE_ID_BYTES, TOKEN_VERSION, display_code
 from confapp.times import to_utc
-from tests.conftest import LiveServer, live_settings
-from tests.qr import read_qr_codes
+from tests.support.qr import read_qr_codes
+from tests.support.registrations import register_person
+from tests.support.servers import LiveServer, live_settings
 
 SLUG = "socialism-2027"
 NAME = "Zephyrine Quillfeather"
@@ -81,18 +80,8 @@ def register_by_api(client: TestClient, slug: str = SLUG, **fields: Any) -> dict
     return response.json()["ticket"]
 
 
-def register_person(db: Database, slug: str, **fields: Any) -> RegisteredTicket:
-    """Register through the same checks and service the form uses."""
-    with db.read() as session:
-        conference = get_conference(session, slug)
-        assert conference is not None
-        offers = ticket_offers(session, conference)
-    clean, errors = check_registration(fields, offers, conference)
-    assert clean is not None, errors
-    return register(db, conference.id or 0, clean)
-
-
-def token_of(url: str) -> str:
+def token_in(url: str) -> str:
+    """The secret a link ends with (a ticket's, a management page's, an agenda feed's)."""
     return url.rstrip("/").rsplit("/", 1)[1]
 
 
@@ -262,7 +251,7 @@ def test_public_pages_and_programme_json_never_show_attendees(client: TestClient
 
 def test_ticket_token_and_qr_carry_no_name_or_email(client: TestClient) -> None:
     ticket = register_by_api(client)
-    token = token_of(ticket["url"])
+    token = token_in(ticket["url"])
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
 
     # Version, key id, the conference's id, the 8 random bytes of the ticket code, a 64-byte
@@ -358,7 +347,7 @@ def visit_tickets_over_http(base_url: str) -> list[str]:
         assert welcome.status_code == 200
         token = re.search(r'src="/tickets/([A-Za-z0-9_-]+)/qr.svg"', welcome.text)
         assert token is not None
-        tickets.append((token.group(1), token_of(location.removesuffix("?new=1"))))
+        tickets.append((token.group(1), token_in(location.removesuffix("?new=1"))))
         api = http.post(
             f"/api/{SLUG}/registrations",
             json={"name": NAME, "email": EMAIL, "ticket_type": "concession"},
@@ -366,9 +355,9 @@ def visit_tickets_over_http(base_url: str) -> list[str]:
         assert api.status_code == 201, api.text
         ticket = api.json()["ticket"]
         assert http.get(ticket["manage_url"]).status_code == 200
-        tickets.append((token_of(ticket["url"]), token_of(ticket["manage_url"])))
+        tickets.append((token_in(ticket["url"]), token_in(ticket["manage_url"])))
         assert http.get(ticket["agenda_feed_url"]).status_code == 200
-        secrets.append(token_of(ticket["agenda_feed_url"]).removesuffix(".ics"))
+        secrets.append(token_in(ticket["agenda_feed_url"]).removesuffix(".ics"))
 
         for token, manage_secret in tickets:
             for suffix in ("", "/qr.svg", "/qr.png"):

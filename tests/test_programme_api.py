@@ -14,15 +14,14 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from confapp import urls
-from confapp.accounts.service import create_api_token, find_user
 from confapp.app import create_app
 from confapp.db import Database
 from confapp.models import ProgrammeSession, Room
 from confapp.programme.conference_file import load_conference_spec, parse_conference_text
 from confapp.settings import Settings
-from tests.admin_helpers import csrf_token, make_user, sign_in
-from tests.conftest import DEMO
-from tests.openapi_contract import assert_matches_contract
+from tests.support import DEMO
+from tests.support.accounts import ORGANISER, STEWARD, api_token, csrf_token, make_user, sign_in
+from tests.support.openapi_contract import assert_matches_contract
 
 SLUG = "teach-in"
 # An empty conference whose programme is a draft, as an organiser starts one. London in May
@@ -39,8 +38,6 @@ day_starts = "09:00"
 day_ends = "18:00"
 draft = true
 """
-ORGANISER = "organiser@example.org"
-STEWARD = "steward@example.org"
 DEMO_ORGANISER = "demo-organiser@example.org"
 
 SESSIONS = "/api/{conference}/sessions"
@@ -96,13 +93,6 @@ class Script:
         return answer.json()
 
 
-def _token(db: Database, email: str) -> str:
-    with db.transaction() as session:
-        user = find_user(session, email)
-        assert user is not None
-        return create_api_token(session, user, "script")[1]
-
-
 @pytest.fixture
 def teach_in(db: Database, demo: object) -> Database:
     """The demo conference, and an empty draft one with its organiser and steward."""
@@ -116,7 +106,7 @@ def teach_in(db: Database, demo: object) -> Database:
 
 @pytest.fixture
 def script(client: TestClient, teach_in: Database) -> Script:
-    return Script(client, _token(teach_in, ORGANISER))
+    return Script(client, api_token(teach_in, ORGANISER))
 
 
 def build_programme(script: Script) -> None:
@@ -351,7 +341,7 @@ def test_two_scripts_changing_one_session_at_once_cannot_both_win(
 ) -> None:
     """Two app processes (their own engines and pools), the same version, at the same time:
     one saves, the other is refused; every round."""
-    token = _token(teach_in, ORGANISER)
+    token = api_token(teach_in, ORGANISER)
     with (
         TestClient(create_app(settings), raise_server_exceptions=False) as one,
         TestClient(create_app(settings), raise_server_exceptions=False) as two,
@@ -479,7 +469,7 @@ def test_who_may_use_the_editor_api(built: Script, client: TestClient, teach_in:
         assert answer.status_code == 401, (method, template)
         assert answer.headers["www-authenticate"] == "Bearer"
         for email in (STEWARD, DEMO_ORGANISER):
-            other = Script(client, _token(teach_in, email))
+            other = Script(client, api_token(teach_in, email))
             assert other.call(method, template, body, **names).status_code == 403, email
     assert built.get(SESSION, session="opening").json()["session"]["title"] == "Opening rally"
     assert built.get(SESSIONS, conference="no-such-conference").status_code == 404
@@ -618,7 +608,7 @@ def test_a_room_track_or_speaker_in_use_cannot_be_deleted(
 
 @pytest.fixture
 def demo_script(client: TestClient, teach_in: Database) -> Script:
-    return Script(client, _token(teach_in, DEMO_ORGANISER))
+    return Script(client, api_token(teach_in, DEMO_ORGANISER))
 
 
 def test_the_demo_conference_lists_every_session_with_its_version(demo_script: Script) -> None:

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from html import unescape
 from pathlib import Path
-from typing import Any
 
 import feedparser
 import pytest
@@ -18,50 +17,18 @@ from starlette.testclient import TestClient
 
 from confapp.app import create_app
 from confapp.db import Database
-from confapp.models import ProgrammeChange, ProgrammeSession, Room
+from confapp.models import ProgrammeChange
 from confapp.programme import changelog
-from confapp.programme.changes import bump_programme_version, change_session
+from confapp.programme.changes import bump_programme_version
 from confapp.programme.conference_file import load_conference_file
 from confapp.programme.queries import require_conference
 from confapp.resources import demo_seed_path
 from confapp.settings import Settings
-from confapp.times import to_utc, utcnow
-from tests.conftest import DEMO
+from confapp.times import utcnow
+from tests.support import DEMO
+from tests.support.programme import LENIN, STATE, WAGES, edit_session, sydney
 
-TZ = "Australia/Sydney"
 ATOM = "{http://www.w3.org/2005/Atom}"
-LENIN = "lenin-and-the-1903-congress"  # Sat 10 Jul 09:30–11:00, The Refectory
-STATE = "state-and-revolution"  # Sat 10 Jul 09:30–11:00, Great Hall
-WAGES = "public-sector-fightback"
-
-
-def sydney(day: int, hour: int, minute: int = 0) -> datetime:
-    return to_utc(datetime(2027, 7, day, hour, minute), TZ)
-
-
-def edit_session(db: Database, slug: str, at: datetime | None = None, **values: Any) -> None:
-    """Change a session as the editor and the loader do: one transaction, the programme's
-    version bumped with it. `room` is a room slug (or None for no room)."""
-    with db.transaction() as session:
-        conference = require_conference(session, DEMO)
-        record = session.exec(
-            select(ProgrammeSession).where(
-                ProgrammeSession.conference_id == conference.id, ProgrammeSession.slug == slug
-            )
-        ).one()
-        if "room" in values:
-            room_slug = values.pop("room")
-            values["room_id"] = (
-                session.exec(
-                    select(Room.id).where(
-                        Room.conference_id == conference.id, Room.slug == room_slug
-                    )
-                ).one()
-                if room_slug
-                else None
-            )
-        assert change_session(session, conference, record, values, at)
-        bump_programme_version(conference, at)
 
 
 def set_published(db: Database, published: bool) -> None:

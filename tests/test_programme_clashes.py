@@ -12,7 +12,7 @@ from confapp.models import ProgrammeSession
 from confapp.programme.clashes import ClashKind, clashes_of, programme_clashes
 from confapp.programme.conference_file import check_conference_data, load_conference_spec
 from confapp.programme.queries import Programme, load_programme, require_conference
-from tests.admin_helpers import make_user, sign_in
+from tests.support.accounts import make_user, sign_in
 
 
 def small_conference(**changes: Any) -> dict[str, Any]:

@@ -19,14 +19,18 @@ from confapp.db import Database
 from confapp.models import Conference, ProgrammeSession, Room
 from confapp.programme.editing import conference_for_update, set_days_and_hours, update_session
 from confapp.programme.synthetic import load_synthetic_conference
-from tests.admin_helpers import another_browser, csrf_token, make_user, sign_in
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import (
+    another_browser,
+    csrf_token,
+    make_organiser,
+    make_user,
+    sign_in,
+)
+from tests.support.pages import message_beside
+from tests.support.programme import LENIN, SATURDAY, STATE
 
-ORGANISER = "organiser@example.org"
-SATURDAY = "2027-07-10"
 EDITOR = f"/admin/{DEMO}/programme"
-LENIN = "lenin-and-the-1903-congress"  # Saturday 09:30–11:00 in the Refectory, Liam Farrelly
-STATE = "state-and-revolution"  # Saturday 09:30–11:00 in the Great Hall
 
 
 class FormReader(HTMLParser):
@@ -102,16 +106,9 @@ def public_session(client: TestClient, slug: str) -> dict[str, Any]:
     return next(s for s in document["sessions"] if s["slug"] == slug)
 
 
-def field_error(page: str, name: str) -> str:
-    match = re.search(rf'<p class="field-error" id="{re.escape(name)}-error">([^<]*)</p>', page)
-    assert match, f"no message beside {name}"
-    return match.group(1)
-
-
 @pytest.fixture
 def organiser(client: TestClient, db: Database) -> TestClient:
-    make_user(db, ORGANISER, "organiser", DEMO)
-    sign_in(client, ORGANISER)
+    sign_in(client, make_organiser(db))
     return client
 
 
@@ -256,7 +253,7 @@ def test_bad_input_comes_back_beside_its_field_with_everything_kept(
     fields.update(changes, language="es")
     answer = organiser.post(f"{EDITOR}/sessions/{LENIN}", data=fields)
     assert answer.status_code == 422
-    assert message in field_error(answer.text, field)
+    assert message in message_beside(answer.text, field)
     kept = form_on(answer.text, f"{EDITOR}/sessions/{LENIN}")
     for name, value in changes.items():
         if name != "title":
@@ -379,7 +376,7 @@ def test_a_time_the_clocks_skip_is_refused(organiser: TestClient, db: Database) 
     fields.update(title="Night owls", start="02:30", end="03:30")
     answer = organiser.post(path, data=fields)
     assert answer.status_code == 422
-    assert "02:30 does not happen on Sunday 3 October 2027" in field_error(answer.text, "start")
+    assert "02:30 does not happen on Sunday 3 October 2027" in message_beside(answer.text, "start")
     assert form_on(answer.text, path)["start"] == "02:30"
     with db.read() as session:
         assert (

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from confapp.programme.conference_file import read_conference_file
 from confapp.resources import demo_seed_path
-from tests.conftest import DEMO
+from tests.support import DEMO
 
 OFFSET_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 

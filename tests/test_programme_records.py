@@ -21,8 +21,9 @@ from confapp.models import Conference, Room, Speaker, Track
 from confapp.programme.conference_file import load_conference_file
 from confapp.programme.editing import conference_for_update, create_session
 from confapp.settings import Settings
-from tests.admin_helpers import csrf_token, make_user, sign_in
-from tests.conftest import DEMO
+from tests.support import DEMO
+from tests.support.accounts import ORGANISER, csrf_token, make_user, sign_in
+from tests.support.pages import message_beside
 
 EMPTY = "empty-2027"
 EMPTY_FILE = f"""
@@ -35,7 +36,6 @@ end_date = 2027-07-10
 venue = "Trades Hall"
 draft = true
 """
-ORGANISER = "organiser@example.org"
 BASE = f"/admin/{EMPTY}/programme"
 
 
@@ -57,13 +57,6 @@ def post(browser: TestClient, path: str, data: dict[str, str]) -> Any:
     return browser.post(
         path, data={"csrf_token": csrf_token(browser), **data}, follow_redirects=False
     )
-
-
-def field_error(page: str, name: str) -> str:
-    """The message beside a field, as the page shows it."""
-    found = re.search(rf'<p class="field-error" id="{re.escape(name)}-error">([^<]*)</p>', page)
-    assert found, f"no message beside {name}"
-    return found.group(1)
 
 
 def hidden(page: str, name: str) -> str:
@@ -233,7 +226,7 @@ def test_bad_input_comes_back_kept_and_explained_beside_each_field(
 
     assert refused.status_code == 422
     for name, reason in reasons.items():
-        assert reason in field_error(refused.text, name)
+        assert reason in message_beside(refused.text, name)
     assert 'class="error-summary"' in refused.text
     for name, value in form.items():
         if value.strip() and name != "colour":
@@ -254,7 +247,7 @@ def test_an_edit_form_keeps_bad_input_and_saves_nothing(empty: TestClient, db: D
     )
 
     assert refused.status_code == 422
-    assert "at most 1,000,000" in field_error(refused.text, "capacity")
+    assert "at most 1,000,000" in message_beside(refused.text, "capacity")
     assert 'value="Big hall"' in refused.text and 'value="1000001"' in refused.text
     assert 'value="no" checked' in refused.text
     assert row(db, Room, "hall").name == "Hall"
@@ -266,7 +259,7 @@ def test_a_control_character_is_refused_beside_its_field_with_the_rest_kept(
     refused = post(empty, f"{BASE}/speakers", {"name": "Rosa", "bio": "a\x00b"})
 
     assert refused.status_code == 422
-    assert "control character" in field_error(refused.text, "bio")
+    assert "control character" in message_beside(refused.text, "bio")
     assert 'value="Rosa"' in refused.text
     assert row(db, Speaker, "rosa") is None
 
@@ -295,7 +288,7 @@ def test_days_and_hours_refused_are_explained_and_kept(empty: TestClient, db: Da
         refused = post(empty, f"{BASE}/days", {**form, "opened": opened})
         assert refused.status_code == 422, form
         for name, reason in reasons.items():
-            assert reason in field_error(refused.text, name), (form, name)
+            assert reason in message_beside(refused.text, name), (form, name)
         for value in form.values():
             assert f'value="{value}"' in refused.text
     with db.read() as session:
@@ -414,7 +407,7 @@ def test_a_name_already_taken_gets_the_next_address_and_a_taken_address_is_refus
 
     refused = post(empty, f"{BASE}/speakers", {"name": "Other Ana", "slug": "ana"})
     assert refused.status_code == 422
-    assert "is taken" in field_error(refused.text, "slug")
+    assert "is taken" in message_beside(refused.text, "slug")
 
 
 def test_unknown_records_are_not_found(empty: TestClient) -> None:

@@ -3,45 +3,11 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 from starlette.testclient import TestClient
 
-from tests.conftest import DEMO
-
-
-class _Collector(HTMLParser):
-    """Collects elements with a class, their attributes and text, in document order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[dict[str, object]] = []
-        self._stack: list[dict[str, object]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = {"tag": tag, "attrs": dict(attrs), "text": ""}
-        self.elements.append(element)
-        if tag not in {"br", "img", "input", "meta", "link"}:
-            self._stack.append(element)
-
-    def handle_endtag(self, tag: str) -> None:
-        while self._stack:
-            if self._stack.pop()["tag"] == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        for element in self._stack:
-            element["text"] = str(element["text"]) + data
-
-
-def elements(html: str, css_class: str) -> list[dict[str, object]]:
-    parser = _Collector()
-    parser.feed(html)
-    return [
-        e
-        for e in parser.elements
-        if css_class in str(e["attrs"].get("class", "")).split()  # type: ignore[union-attr]
-    ]
+from tests.support import DEMO
+from tests.support.pages import elements
 
 
 def programme(client: TestClient) -> dict:

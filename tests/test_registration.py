@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from confapp.db import Database
@@ -21,21 +21,13 @@ from confapp.models import (
     TicketType,
 )
 from confapp.registration.service import set_payment_status
-from tests.conftest import DEMO
-from tests.pages import field_error, input_value
-from tests.qr import read_qr_codes
+from tests.support import DEMO
+from tests.support.databases import count
+from tests.support.pages import field_error, input_value
+from tests.support.qr import read_qr_codes
+from tests.support.registrations import places_left
 
 GOOD = {"name": "Rosa", "email": "rosa@example.org", "ticket_type": "waged"}
-
-
-def rows(db: Database, model: type) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model)).one()
-
-
-def places_left(client: TestClient, code: str) -> int | None:
-    types = client.get(f"/api/{DEMO}/ticket-types").json()["ticket_types"]
-    return next(t["places_left"] for t in types if t["code"] == code)
 
 
 def set_capacity(db: Database, code: str, capacity: int) -> None:
@@ -81,7 +73,7 @@ def test_registering_through_the_form_lands_on_the_attendees_own_ticket_page(
     assert registration.email_consent is True
     assert registration.amount_cents == 9500
     assert registration.payment_status == "unpaid"
-    assert rows(db, OutboxMail) == 1
+    assert count(db, OutboxMail) == 1
     # Only a hash of the link's secret is kept.
     secret = location.removesuffix("?new=1").rsplit("/", 1)[1]
     assert [link.registration_id for link in links] == [registration.id]
@@ -131,7 +123,7 @@ def test_a_mistake_is_shown_beside_its_field_and_nothing_typed_is_lost(
     assert f">{sent['access_needs']}</textarea>" in page
     if sent["ticket_type"] in {"waged", "pay-what-you-can"}:
         assert re.search(rf'value="{sent["ticket_type"]}" checked', page)
-    assert rows(db, Registration) == 0 and rows(db, OutboxMail) == 0
+    assert count(db, Registration) == 0 and count(db, OutboxMail) == 0
 
 
 def test_json_registration_returns_the_admission_url_and_the_management_link(
@@ -186,7 +178,7 @@ def test_json_errors_name_each_field(client: TestClient, db: Database) -> None:
         assert answer.status_code == 400 and answer.json()["error"] == "invalid_json"
     unknown = client.post("/api/no-such-conference/registrations", json=GOOD)
     assert unknown.status_code == 404 and "error" in unknown.json()
-    assert rows(db, Registration) == 0
+    assert count(db, Registration) == 0
 
 
 def test_a_sold_out_type_is_shown_and_refused(client: TestClient, db: Database) -> None:
@@ -206,7 +198,7 @@ def test_a_sold_out_type_is_shown_and_refused(client: TestClient, db: Database) 
     assert "has just gone" in (field_error(by_form.text, "ticket_type") or "")
     assert input_value(by_form.text, "name") == "Rosa"
     assert places_left(client, "concession") == 0
-    assert rows(db, Registration) == 1 and rows(db, OutboxMail) == 1
+    assert count(db, Registration) == 1 and count(db, OutboxMail) == 1
 
 
 def test_ticket_types_list_prices_and_places_left(client: TestClient) -> None:
@@ -281,7 +273,7 @@ def test_registration_closes_when_the_conference_is_over(client: TestClient, db:
     api = client.post("/api/over/registrations", json=GOOD)
     assert api.status_code == 409 and api.json()["error"] == "registration_closed"
     assert client.post("/over/register", data=GOOD).status_code == 409
-    assert rows(db, Registration) == 0
+    assert count(db, Registration) == 0
 
 
 def test_without_a_base_url_links_follow_the_address_the_person_used(

@@ -28,7 +28,7 @@ from confapp.programme.conference_file import (
 )
 from confapp.resources import demo_seed_path
 from confapp.settings import Settings
-from tests.conftest import DEMO
+from tests.support import DEMO
 
 SPECS = Path(__file__).resolve().parent / "specs"
 XML_PATH = f"/{DEMO}/schedule.xml"

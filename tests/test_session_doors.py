@@ -15,12 +15,17 @@ from confapp.checkin.session_doors import DoorChange, change_door
 from confapp.db import Database
 from confapp.models import Conference, ProgrammeSession, Room, SessionDoor, SessionStatus
 from confapp.times import to_local
-from tests.admin_helpers import PASSWORD, csrf_token, make_user, sign_in
-from tests.conftest import DEMO
-
-STEWARD = "steward@example.org"
-ORGANISER = "organiser@example.org"
-COORDINATOR = "access@example.org"
+from tests.support import DEMO
+from tests.support.accounts import (
+    COORDINATOR,
+    ORGANISER,
+    PASSWORD,
+    STEWARD,
+    csrf_token,
+    make_team,
+    make_user,
+    signed_in_browser,
+)
 
 
 def _conference(db: Database) -> Conference:
@@ -52,15 +57,7 @@ def _a_session_with_a_room(db: Database) -> tuple[ProgrammeSession, Room]:
 
 @pytest.fixture
 def people(db: Database, demo: object) -> None:
-    make_user(db, STEWARD, "steward", DEMO)
-    make_user(db, ORGANISER, "organiser", DEMO)
-    make_user(db, COORDINATOR, "access-coordinator", DEMO)
-
-
-def _browser(client: TestClient, email: str) -> tuple[TestClient, str]:
-    browser = TestClient(client.app, raise_server_exceptions=False)
-    sign_in(browser, email)
-    return browser, csrf_token(browser)
+    make_team(db)
 
 
 def _public_pages(client: TestClient, record: ProgrammeSession, tz: str) -> dict[str, str]:
@@ -78,7 +75,7 @@ def test_a_steward_marks_a_session_full_and_the_public_pages_show_it_at_once(
     record, overflow = _a_session_with_a_room(db)
     conference = _conference(db)
     version_before = conference.programme_version
-    organiser, organiser_token = _browser(client, ORGANISER)
+    organiser, organiser_token = signed_in_browser(client, ORGANISER)
     saved = organiser.post(
         f"/admin/{DEMO}/door/sessions/{record.id}",
         data={"csrf_token": organiser_token, "overflow_room": overflow.slug},
@@ -88,7 +85,7 @@ def test_a_steward_marks_a_session_full_and_the_public_pages_show_it_at_once(
     for page in _public_pages(client, record, conference.timezone).values():
         assert "badge-full" not in page
 
-    steward, token = _browser(client, STEWARD)
+    steward, token = signed_in_browser(client, STEWARD)
     door_page = steward.get(f"/admin/{DEMO}/door/sessions/{record.id}")
     assert door_page.status_code == 200
     assert f'Overflow: <strong data-door="overflow-name">{overflow.name}' in door_page.text
@@ -126,7 +123,7 @@ def test_the_json_route_answers_full_since_headcount_and_refuses_nonsense(
     client: TestClient, db: Database, people: None
 ) -> None:
     record, _ = _a_session_with_a_room(db)
-    steward, token = _browser(client, STEWARD)
+    steward, token = signed_in_browser(client, STEWARD)
     url = f"/api/{DEMO}/sessions/{record.id}/door"
     headers = {"x-csrf-token": token}
     answer = steward.post(url, json={"full": True, "headcount_change": 3}, headers=headers)
@@ -195,7 +192,7 @@ def test_headcount_forms_work_without_javascript(
     client: TestClient, db: Database, people: None
 ) -> None:
     record, _ = _a_session_with_a_room(db)
-    steward, token = _browser(client, STEWARD)
+    steward, token = signed_in_browser(client, STEWARD)
     url = f"/admin/{DEMO}/door/sessions/{record.id}"
     for change in ("1", "1", "-1", "−1", "-1"):
         done = steward.post(
@@ -216,9 +213,9 @@ def test_headcount_forms_work_without_javascript(
 def test_who_may_open_the_session_doors(client: TestClient, db: Database, people: None) -> None:
     record, _ = _a_session_with_a_room(db)
     pages = [f"/admin/{DEMO}/door/sessions", f"/admin/{DEMO}/door/sessions/{record.id}"]
-    steward, _ = _browser(client, STEWARD)
-    organiser, _ = _browser(client, ORGANISER)
-    coordinator, _ = _browser(client, COORDINATOR)
+    steward, _ = signed_in_browser(client, STEWARD)
+    organiser, _ = signed_in_browser(client, ORGANISER)
+    coordinator, _ = signed_in_browser(client, COORDINATOR)
     anonymous = TestClient(client.app, raise_server_exceptions=False)
     for page in pages:
         assert steward.get(page).status_code == 200, page
@@ -245,7 +242,7 @@ def test_the_session_list_shows_one_day_or_all_and_organisers_download_headcount
     record, _ = _a_session_with_a_room(db)
     conference = _conference(db)
     change_door(db, conference, record.id or 0, DoorChange(headcount=37, full=True), "s")
-    organiser, _ = _browser(client, ORGANISER)
+    organiser, _ = signed_in_browser(client, ORGANISER)
     day = to_local(record.start, conference.timezone).date()
     listed = organiser.get(f"/admin/{DEMO}/door/sessions?day={day.isoformat()}").text
     assert record.title.replace("'", "&#39;") in listed and "badge-full" in listed

@@ -5,108 +5,36 @@ neither a place nor an admission is given twice when both are asked at the same 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import func, select
 
-from confapp.accounts.service import create_api_token, find_user
 from confapp.db import Database
 from confapp.migrate import upgrade_to_head
 from confapp.models import Checkin, Registration, TicketType
 from confapp.programme.conference_file import load_conference_file
 from confapp.resources import demo_seed_path
-from tests.admin_helpers import make_user
-from tests.conftest import DEMO, free_port, fresh_postgres_database
+from tests.support import DEMO
+from tests.support.accounts import api_token, make_user
+from tests.support.databases import count, fresh_postgres_database
+from tests.support.servers import (
+    ServeProcess,
+    all_at_once,
+    start_serve,
+    stop_serve,
+    wait_until_healthy,
+)
 
 SMALL_QUOTA_TYPE = "waged"
 SMALL_QUOTA = 10
 MOVED_SESSION = "state-and-revolution"
-
-
-@dataclass
-class ServeProcess:
-    """One `confapp serve` started as its own operating-system process."""
-
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_serve(
-    name: str,
-    database_url: str,
-    folder: Path,
-    *,
-    extra_env: dict[str, str] | None = None,
-    workers: int = 1,
-) -> ServeProcess:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    # Only what this test sets: no CONFAPP_* from the environment running the suite.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFAPP_")}
-    env.update(
-        CONFAPP_DATABASE_URL=database_url,
-        CONFAPP_BASE_URL=url,
-        CONFAPP_SEED_FILE="",
-        CONFAPP_HOUSEKEEPING_SECONDS="0",
-    )
-    env.update(extra_env or {})
-    log = folder / f"serve-{name}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "confapp.cli", "serve", "--port", str(port)),
-                *("--workers", str(workers)),
-            ],
-            cwd=folder,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return ServeProcess(name, url, process, log)
-
-
-def wait_until_healthy(server: ServeProcess, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"process {server.name} exited:\n{server.output()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"process {server.name} never answered /healthz:\n{server.output()}")
-
-
-def stop(server: ServeProcess) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=15)
 
 
 @dataclass
@@ -118,12 +46,10 @@ class TwoProcesses:
     steward_tokens: tuple[str, str]
 
 
-def api_token(db: Database, email: str, role: str) -> str:
+def user_with_token(db: Database, email: str, role: str) -> str:
+    """A new user with this role on the demo; an API token of theirs named after the role."""
     make_user(db, email, role, DEMO)
-    with db.transaction() as session:
-        user = find_user(session, email)
-        assert user is not None
-        return create_api_token(session, user, role)[1]
+    return api_token(db, email, role)
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +68,10 @@ def two_processes(
                 select(TicketType).where(TicketType.code == SMALL_QUOTA_TYPE)
             ).one()
             waged.capacity = SMALL_QUOTA
-        organiser = api_token(db, "organiser@example.org", "organiser")
+        organiser = user_with_token(db, "organiser@example.org", "organiser")
         stewards = (
-            api_token(db, "steward-a@example.org", "steward"),
-            api_token(db, "steward-b@example.org", "steward"),
+            user_with_token(db, "steward-a@example.org", "steward"),
+            user_with_token(db, "steward-b@example.org", "steward"),
         )
         servers: list[ServeProcess] = []
         try:
@@ -159,7 +85,7 @@ def two_processes(
             yield TwoProcesses(db, a, b, organiser, stewards)
         finally:
             for server in servers:
-                stop(server)
+                stop_serve(server)
             db.dispose()
 
 
@@ -189,27 +115,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def all_at_once(calls: list[Any]) -> list[Any]:
-    """Run each call in its own thread, released together."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Any) -> Any:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def sequence(ics: bytes) -> int:
     found = re.findall(rb"^SEQUENCE:(\d+)\r?$", ics, flags=re.MULTILINE)
     assert len(found) == 1, ics
     return int(found[0])
-
-
-def count(db: Database, model: type) -> int:
-    with db.read() as session:
-        return session.exec(select(func.count()).select_from(model)).one()
 
 
 def test_a_session_moved_through_one_process_is_moved_at_once_in_the_others_feeds(

@@ -31,19 +31,20 @@ from confapp.models import Conference, OutboxMail
 from confapp.outbox import MailStatus, mail_status, queue_mail, send_due_mail
 from confapp.programme.conference_file import LoadReport
 from confapp.settings import Settings
-from confapp.tickets.admission import registration_by_code
 from confapp.tickets.keys import accepted_public_keys, retire_signing_key, rotate_signing_key
-from confapp.tickets.tokens import verify_ticket_token
 from confapp.times import utcnow
-from tests.conftest import DEMO, free_port
-from tests.qr import read_qr_codes
+from tests.support import DEMO
+from tests.support.qr import read_qr_codes
+from tests.support.registrations import register, registration_id
+from tests.support.servers import free_port
 
 NAME = "Lucy Parsons"
 EMAIL = "lucy.parsons@example.org"
 
 
-class Mailbox:
-    """An aiosmtpd handler that keeps every message it is given."""
+class AddressedMailbox:
+    """An aiosmtpd handler that keeps every message it is given with its envelope's recipients
+    (tests.support.mail.Mailbox keeps the messages only, on a server that runs throughout)."""
 
     def __init__(self) -> None:
         self.received: list[tuple[list[str], bytes]] = []
@@ -70,7 +71,7 @@ class MailServer:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.mailbox = Mailbox()
+        self.mailbox = AddressedMailbox()
         self._controller: Controller | None = None
 
     def start(self) -> None:
@@ -118,22 +119,6 @@ def app_client_for(demo: LoadReport) -> Iterator[ClientFor]:
     yield open_client
     for client in clients:
         client.__exit__(None, None, None)
-
-
-def register(client: TestClient, name: str = NAME, address: str = EMAIL) -> dict:
-    body = {"name": name, "email": address, "ticket_type": "waged"}
-    response = client.post(f"/api/{DEMO}/registrations", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["ticket"]
-
-
-def registration_id(db: Database, ticket: dict) -> int:
-    token = ticket["url"].rsplit("/", 1)[1]
-    with db.read() as session:
-        code = verify_ticket_token(token, accepted_public_keys(session)).ticket_code
-        registration = registration_by_code(session, code)
-    assert registration is not None and registration.id is not None
-    return registration.id
 
 
 def status_of(db: Database, ticket: dict) -> MailStatus:
@@ -207,7 +192,7 @@ def test_registering_mails_the_ticket_with_a_qr_code_that_scans(
     app_client_for: ClientFor, settings: Settings, mail_server: MailServer
 ) -> None:
     client = app_client_for(smtp_settings(settings, mail_server))
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
 
     assert mail_server.mailbox.recipients == [EMAIL]
     [message] = mail_server.mailbox.messages
@@ -219,7 +204,7 @@ def test_the_confirmation_mails_link_opens_the_ticket_page_and_each_mail_has_its
     app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
     client = app_client_for(smtp_settings(settings, mail_server))
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
     [confirmation] = mail_server.mailbox.messages
     first = assert_is_the_ticket_mail(confirmation, ticket, EMAIL)
 
@@ -249,7 +234,7 @@ def test_asking_for_the_link_again_mails_only_the_registered_address(
     app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
     client = app_client_for(smtp_settings(settings, mail_server))
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
     mail_server.mailbox.received.clear()
 
     response = send_link_from_the_admission_page(client, ticket)
@@ -277,9 +262,9 @@ def test_asking_for_the_link_of_a_cancelled_or_erased_ticket_sends_nothing_and_s
     app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
     client = app_client_for(smtp_settings(settings, mail_server))
-    active = register(client)
-    cancelled = register(client, name="Emma Goldman", address="emma@example.org")
-    erased = register(client, name="Louise Michel", address="louise@example.org")
+    active = register(client, NAME, EMAIL)
+    cancelled = register(client, name="Emma Goldman", email="emma@example.org")
+    erased = register(client, name="Louise Michel", email="louise@example.org")
     assert client.post(f"{cancelled['manage_url']}/cancel", data={}).status_code == 200
     client.post(f"{erased['manage_url']}/cancel", data={"erase": "yes"})
     mail_server.mailbox.received.clear()
@@ -313,7 +298,7 @@ def test_a_mail_server_that_is_down_delays_the_mail_but_loses_nothing(
     client = app_client_for(mail_settings)
 
     started = time.monotonic()
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
     assert time.monotonic() - started < 5
 
     status = status_of(db, ticket)
@@ -348,7 +333,7 @@ def test_two_senders_at_once_deliver_each_mail_exactly_once(
     client = app_client_for(mail_settings)
     addresses = [f"comrade{n}@example.org" for n in range(4)]
     for n, address in enumerate(addresses):
-        register(client, name=f"Comrade {n}", address=address)
+        register(client, name=f"Comrade {n}", email=address)
     mail_server_down.start()
 
     later = utcnow() + timedelta(hours=1)
@@ -377,7 +362,7 @@ def test_without_a_mail_server_configured_the_mail_waits_with_a_clear_reason(
     client: TestClient, settings: Settings, db: Database
 ) -> None:
     assert settings.smtp_host == ""
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
 
     status = status_of(db, ticket)
     assert status.state == "queued"
@@ -391,7 +376,7 @@ def test_without_a_mail_server_configured_the_mail_waits_with_a_clear_reason(
 def test_mail_queued_for_a_day_without_a_mail_server_goes_out_once_one_is_configured(
     client: TestClient, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
     now = utcnow()
     for _ in range(24):  # a day of housekeeping rounds, each when the mail is due
         status = status_of(db, ticket)
@@ -406,13 +391,13 @@ def test_mail_queued_for_a_day_without_a_mail_server_goes_out_once_one_is_config
 def test_a_mail_for_a_ticket_whose_key_was_retired_does_not_hold_up_other_mail(
     client: TestClient, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
-    voided = register(client, name="Early Bird", address="early@example.org")
+    voided = register(client, name="Early Bird", email="early@example.org")
     voided_id = registration_id(db, voided)
     with db.read() as session:
         [old_key_id] = accepted_public_keys(session)
     rotate_signing_key(db)
     assert retire_signing_key(db, old_key_id)
-    register(client)
+    register(client, NAME, EMAIL)
 
     assert (
         send_due(db, smtp_settings(settings, mail_server), now=utcnow() + timedelta(hours=1)) == 1
@@ -434,7 +419,7 @@ def test_a_conference_name_with_a_line_break_still_gets_its_mail_with_a_one_line
         conference = session.exec(select(Conference).where(Conference.slug == DEMO)).one()
         conference.name = "Socialism\r\n2027"
     client = app_client_for(smtp_settings(settings, mail_server))
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
 
     assert mail_server.mailbox.recipients == [EMAIL]
     [(_, raw)] = mail_server.mailbox.received
@@ -462,7 +447,7 @@ def test_a_mail_whose_builder_fails_ends_as_failed_with_the_reason(
     monkeypatch.setitem(outbox._builders, "ticket", broken_builder)
     mail_settings = smtp_settings(settings, mail_server)
     client = app_client_for(mail_settings)
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
 
     status = status_of(db, ticket)
     assert (status.state, status.attempts) == ("failed", 1)
@@ -488,7 +473,7 @@ def test_an_unexpected_error_while_sending_is_one_attempt_and_the_mail_is_tried_
     monkeypatch.setattr(outbox, "_smtp_send", crashing_send)
     mail_settings = smtp_settings(settings, mail_server)
     client = app_client_for(mail_settings)
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
 
     [row] = outbox_rows(db)
     assert (row.status, row.attempts, row.claimed_until) == ("pending", 1, None)
@@ -509,7 +494,7 @@ def test_the_ticket_page_shows_the_ticket_mails_state_not_a_later_mails(
     app_client_for: ClientFor, settings: Settings, db: Database, mail_server: MailServer
 ) -> None:
     client = app_client_for(smtp_settings(settings, mail_server))
-    ticket = register(client)
+    ticket = register(client, NAME, EMAIL)
     assert mail_status_on_page(client, ticket) == "Sent"
     # A programme-change mail queued since, not yet sent, is not the confirmation e-mail.
     with db.transaction() as session:

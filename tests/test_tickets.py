@@ -24,52 +24,24 @@ from confapp.programme.synthetic import synthetic_conference_data
 from confapp.tickets.admission import admission_token, registration_by_code
 from confapp.tickets.keys import retire_signing_key, rotate_signing_key, signing_key_by_id
 from confapp.tickets.tokens import InvalidTicketToken, sign_ticket, verify_ticket_token
-from tests.conftest import DEMO
-from tests.qr import read_qr_codes
-
-NAME = "Rosa Luxemburg"
-EMAIL = "rosa.luxemburg@example.org"
-
+from tests.support import DEMO
+from tests.support.qr import read_qr_codes
+from tests.support.registrations import (
+    EMAIL,
+    NAME,
+    code_of,
+    conference_id_of,
+    places_left,
+    published_keys,
+    register,
+    token_of,
+)
 
 # ---- helpers: what a client of the app sees ------------------------------------------------
 
 
-def register(
-    client: TestClient, ticket_type: str = "waged", conference: str = DEMO, **fields: object
-) -> dict:
-    body = {"name": NAME, "email": EMAIL, "ticket_type": ticket_type, **fields}
-    response = client.post(f"/api/{conference}/registrations", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["ticket"]
-
-
-def token_of(ticket: dict) -> str:
-    return ticket["url"].rsplit("/", 1)[1]
-
-
 def path_of(url: str) -> str:
     return urlsplit(url).path
-
-
-def code_of(ticket: dict) -> str:
-    """The ticket code as stored and as door devices list it (no dashes)."""
-    return ticket["code"].replace("-", "")
-
-
-def published_keys(client: TestClient, conference: str = DEMO) -> dict[int, bytes]:
-    """What a door device downloads once, before the doors open: id -> raw public key."""
-    response = client.get(f"/api/{conference}/ticket-keys")
-    assert response.status_code == 200
-    return {key["id"]: base64.b64decode(key["public_key"]) for key in response.json()["keys"]}
-
-
-def conference_id_of(client: TestClient, conference: str = DEMO) -> int:
-    return client.get(f"/api/{conference}/ticket-keys").json()["conference_id"]
-
-
-def places_left(client: TestClient, ticket_type: str) -> int:
-    types = client.get(f"/api/{DEMO}/ticket-types").json()["ticket_types"]
-    return next(t["places_left"] for t in types if t["code"] == ticket_type)
 
 
 def decode_qr(png: bytes) -> list[str]:
@@ -361,7 +333,7 @@ def test_after_a_key_rotation_old_tickets_work_until_their_key_is_retired(
 
     new_key_id = rotate_signing_key(db)
     assert new_key_id != old_key_id
-    new_ticket = register(client, "concession", email="clara@example.org")
+    new_ticket = register(client, ticket_type="concession", email="clara@example.org")
     keys = published_keys(client)
     assert set(keys) == {old_key_id, new_key_id}
     assert verify_ticket_token(token_of(new_ticket), keys).key_id == new_key_id
@@ -522,7 +494,7 @@ def test_cancelling_from_the_management_link_asks_first_then_gives_the_place_bac
 
 def test_cancelling_with_erase_removes_the_ticket_and_the_person(client: TestClient) -> None:
     before = places_left(client, "concession")
-    ticket = register(client, "concession")
+    ticket = register(client, ticket_type="concession")
     response = client.post(f"{ticket['manage_url']}/cancel", data={"erase": "yes"})
     assert response.status_code == 200
     assert "details are erased" in response.text
@@ -554,8 +526,10 @@ def test_the_revocation_list_names_cancelled_and_erased_tickets_and_nobody(
     }
 
     cancelled = register(client)
-    erased = register(client, "concession", name="Clara Zetkin", email="clara@example.org")
-    kept = register(client, "free", name="Lucy Parsons", email="lucy@example.org")
+    erased = register(
+        client, ticket_type="concession", name="Clara Zetkin", email="clara@example.org"
+    )
+    kept = register(client, ticket_type="free", name="Lucy Parsons", email="lucy@example.org")
     assert client.get(address).json()["revoked"] == []
 
     client.post(f"{cancelled['manage_url']}/cancel", data={})

@@ -15,7 +15,7 @@ from confapp import urls
 from confapp.db import Database
 from confapp.models import Conference, ProgrammeChange, ProgrammeSession, Speaker
 from confapp.programme.editing import conference_for_update, publish_programme, update_session
-from tests.conftest import DEMO
+from tests.support import DEMO
 
 
 def _unpublish(db: Database) -> tuple[str, str, str]:

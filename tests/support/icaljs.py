@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _in_ci
+from tests.support import in_ci
 
-NODE_FOLDER = Path(__file__).parent / ".node"
+NODE_FOLDER = Path(__file__).parent.parent / ".node"  # tests/.node, which git ignores
 
 # Registers the feed's own VTIMEZONEs (ical.js has no zone database of its own), so the times
 # it reports prove the VTIMEZONE we publish is right, not just the TZID.
@@ -58,7 +58,7 @@ process.stdin.on('data', chunk => text += chunk).on('end', () => {
 
 
 def _unavailable(reason: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"CI must parse feeds with ical.js: {reason}")
     pytest.skip(reason)
 

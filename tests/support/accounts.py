@@ -1,32 +1,50 @@
-"""Back-office test helpers: accounts made through the same service the CLI uses, signing in
-through the real form, the CSRF token a signed-in page carries, a second factor set up and API
-tokens made through My account, authenticator codes, and a real SMTP server for the mail."""
+"""Back-office accounts for the tests: users made through the same service the CLI uses,
+signing in through the real form, the CSRF token a signed-in page carries, a second factor set up
+and API tokens made through My account (or straight in the database), authenticator codes, and
+the audit log's actions."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import time
-from email.message import EmailMessage
+from datetime import UTC, datetime
 
 import pyotp
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
-from aiosmtpd.smtp import Session as SMTPSession
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from confapp.accounts.service import add_user_role
+from confapp.accounts.service import add_user_role, create_api_token, find_user
 from confapp.db import Database
-from tests.conftest import free_port
+from confapp.models import AuditEntry
+from tests.support import DEMO
 
 PASSWORD = "correct horse battery staple"
+# The app's clock in the in-process tests (conftest's `client`): second-factor codes are
+# checked against it, so no story depends on where in its 30 s the machine's clock is.
+APP_TIME = datetime(2027, 7, 6, 9, 0, 15, tzinfo=UTC)
+NEW_PASSWORD = "a brand new password for the venue"
+ORGANISER = "organiser@example.org"
+STEWARD = "steward@example.org"
+COORDINATOR = "access@example.org"
 
 
 def make_user(
     db: Database, email: str, role: str, conference: str, password: str = PASSWORD
 ) -> None:
     add_user_role(db, email, role, conference, password)
+
+
+def make_organiser(db: Database, conference: str = DEMO, email: str = ORGANISER) -> str:
+    """An organiser of the conference (the demo unless told); their e-mail address."""
+    make_user(db, email, "organiser", conference)
+    return email
+
+
+def make_team(db: Database, conference: str = DEMO) -> None:
+    """A steward (STEWARD), an organiser (ORGANISER) and an access coordinator (COORDINATOR)
+    of the conference."""
+    make_user(db, STEWARD, "steward", conference)
+    make_user(db, ORGANISER, "organiser", conference)
+    make_user(db, COORDINATOR, "access-coordinator", conference)
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> None:
@@ -46,9 +64,25 @@ def csrf_token(client: TestClient) -> str:
     return match.group(1)
 
 
+def sign_in_organiser(
+    client: TestClient, db: Database, conference: str = DEMO, email: str = ORGANISER
+) -> str:
+    """The client signed in as a new organiser of the conference; the session's CSRF token."""
+    make_organiser(db, conference, email)
+    sign_in(client, email)
+    return csrf_token(client)
+
+
 def another_browser(client: TestClient) -> TestClient:
     """A second browser on the same app: its own cookies."""
     return TestClient(client.app, raise_server_exceptions=False)
+
+
+def signed_in_browser(client: TestClient, email: str) -> tuple[TestClient, str]:
+    """Another browser on the same app, signed in as `email`; it and its CSRF token."""
+    browser = another_browser(client)
+    sign_in(browser, email)
+    return browser, csrf_token(browser)
 
 
 def is_signed_in(browser: TestClient) -> bool:
@@ -58,14 +92,10 @@ def is_signed_in(browser: TestClient) -> bool:
 
 
 def authenticator_code(secret: str, steps: int = 0) -> str:
-    """The code an authenticator app shows `steps` periods of 30 s from now (-1: the one just
-    gone, still accepted). Each code is accepted once, so a story that needs several asks for
-    later ones. Near the end of a period this waits for the next, so no code goes stale on
-    its way to the app."""
-    left = 30 - time.time() % 30
-    if left < 2:
-        time.sleep(left + 0.1)
-    return pyotp.TOTP(secret).at(time.time(), counter_offset=steps)
+    """The code an authenticator app shows `steps` periods of 30 s from the app's time
+    (APP_TIME: -1 is the code just gone, still accepted). Each code is accepted once, so a
+    story that needs several asks for later ones."""
+    return pyotp.TOTP(secret).at(APP_TIME, counter_offset=steps)
 
 
 def set_up_second_factor(browser: TestClient, password: str = PASSWORD) -> str:
@@ -108,32 +138,15 @@ def make_api_token(browser: TestClient, name: str, password: str = PASSWORD, cod
     return token.group(1)
 
 
-class Mailbox:
-    """A real SMTP server on 127.0.0.1 that keeps every message it is given."""
+def api_token(db: Database, email: str, name: str = "script") -> str:
+    """A new API token of the user, made straight in the database; its secret."""
+    with db.transaction() as session:
+        user = find_user(session, email)
+        assert user is not None
+        return create_api_token(session, user, name)[1]
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[bytes] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.received.append(envelope.content)
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(content, policy=email.policy.default)  # type: ignore[misc]
-            for content in self.received
-        ]
-
-    def link(self, prefix: str) -> str:
-        """The path of the one link with this prefix in the last mail."""
-        body = self.messages[-1].get_body(("plain",))
-        assert body is not None
-        found = re.findall(
-            r"http://testserver(" + re.escape(prefix) + r"[\w-]+)", body.get_content()
-        )
-        assert len(found) == 1, body.get_content()
-        return found[0]
+def audit_actions(db: Database) -> list[str]:
+    """The audit log's actions, oldest first."""
+    with db.read() as session:
+        return list(session.exec(select(AuditEntry.action).order_by(col(AuditEntry.id))))
