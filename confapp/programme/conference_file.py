@@ -302,6 +302,12 @@ def check_conference_data(
     return spec
 
 
+_FILE_DAYS_WORDING: dict[records.DaysProblem, str] = {
+    "ends_before_it_starts": "the conference ends before it starts",
+    "too_many_days": records.TOO_MANY_DAYS,
+}
+
+
 def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
     conf = spec.conference
@@ -311,26 +317,25 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
         problems.append(
             (("conference", "timezone"), f"{conf.timezone!r} is not an IANA time zone name")
         )
-    if conf.end_date < conf.start_date:
-        problems.append((("conference", "end_date"), "the conference ends before it starts"))
-    elif (conf.end_date - conf.start_date).days > records.MAX_CONFERENCE_DAYS:
-        problems.append((("conference", "end_date"), records.TOO_MANY_DAYS))
-    # As the editor has it: the daily hours are both given or both left out.
-    if conf.day_starts is None and conf.day_ends is not None:
-        problems.append((("conference", "day_ends"), "give day_starts too, or neither"))
-    elif conf.day_starts is not None and conf.day_ends is None:
-        problems.append((("conference", "day_starts"), "give day_ends too, or neither"))
-    elif (
-        conf.day_starts is not None
-        and conf.day_ends is not None
-        and conf.day_ends <= conf.day_starts
-    ):
-        problems.append(
-            (
-                ("conference", "day_ends"),
-                f"the day ends ({conf.day_ends:%H:%M}) before it starts ({conf.day_starts:%H:%M})",
+    days = records.conference_days_problems(
+        conf.start_date, conf.end_date, conf.day_starts, conf.day_ends
+    )
+    for blamed, problem in days.items():
+        if problem == "one_hour_only":
+            # A file has a line for the hour given, none for the one left out: name that line.
+            missing = blamed
+            given = "day_ends" if missing == "day_starts" else "day_starts"
+            problems.append((("conference", given), f"give {missing} too, or neither"))
+        elif problem == "hours_backwards":
+            problems.append(
+                (
+                    ("conference", "day_ends"),
+                    f"the day ends ({conf.day_ends:%H:%M}) before it starts "
+                    f"({conf.day_starts:%H:%M})",
+                )
             )
-        )
+        else:
+            problems.append((("conference", blamed), _FILE_DAYS_WORDING[problem]))
 
     def unique(section: str, keys: list[str], what: str = "key") -> set[str]:
         seen: set[str] = set()

@@ -585,6 +585,14 @@ def delete_record(
 # --- the conference: days, hours, publishing ----------------------------------------------
 
 
+_DAYS_WORDING: dict[records.DaysProblem, str] = {
+    "ends_before_it_starts": "must be on or after the first day",
+    "too_many_days": records.TOO_MANY_DAYS,
+    "one_hour_only": "give both hours, or neither",
+    "hours_backwards": "must be after the day starts",
+}
+
+
 def set_days_and_hours(
     db: Session,
     conference: Conference,
@@ -594,17 +602,9 @@ def set_days_and_hours(
     day_ends: time | None,
     now: datetime | None = None,
 ) -> set[str]:
-    errors: dict[str, str] = {}
-    if end_date < start_date:
-        errors["end_date"] = "must be on or after the first day"
-    elif (end_date - start_date).days > records.MAX_CONFERENCE_DAYS:
-        errors["end_date"] = records.TOO_MANY_DAYS
-    if (day_starts is None) != (day_ends is None):
-        errors["day_ends" if day_ends is None else "day_starts"] = "give both hours, or neither"
-    elif day_starts is not None and day_ends is not None and day_ends <= day_starts:
-        errors["day_ends"] = "must be after the day starts"
-    if errors:
-        raise EditRefused(errors)
+    problems = records.conference_days_problems(start_date, end_date, day_starts, day_ends)
+    if problems:
+        raise EditRefused({field: _DAYS_WORDING[problem] for field, problem in problems.items()})
     now = now or utcnow()
     values = {
         "start_date": start_date,

@@ -9,6 +9,7 @@ loaded from a file can be saved again unchanged in the back office.
 
 from __future__ import annotations
 
+from datetime import date, time
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
@@ -43,6 +44,27 @@ SessionKind = Literal["talk", "panel", "debate", "workshop", "plenary", "social"
 SessionStatus = Literal["confirmed", "cancelled"]
 SESSION_KINDS: tuple[str, ...] = get_args(SessionKind)
 SESSION_STATUSES: tuple[str, ...] = get_args(SessionStatus)
+
+
+DaysProblem = Literal["ends_before_it_starts", "too_many_days", "one_hour_only", "hours_backwards"]
+
+
+def conference_days_problems(
+    start_date: date, end_date: date, day_starts: time | None, day_ends: time | None
+) -> dict[str, DaysProblem]:
+    """What is wrong with a conference's days and daily hours, by the field to blame: the one
+    rule the conference file and the editor both check (each words it for its reader). A lone
+    daily hour is blamed on the one left out."""
+    problems: dict[str, DaysProblem] = {}
+    if end_date < start_date:
+        problems["end_date"] = "ends_before_it_starts"
+    elif (end_date - start_date).days > MAX_CONFERENCE_DAYS:
+        problems["end_date"] = "too_many_days"
+    if (day_starts is None) != (day_ends is None):
+        problems["day_ends" if day_ends is None else "day_starts"] = "one_hour_only"
+    elif day_starts is not None and day_ends is not None and day_ends <= day_starts:
+        problems["day_ends"] = "hours_backwards"
+    return problems
 
 
 def _none_as_empty(value: Any) -> Any:
