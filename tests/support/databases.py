@@ -33,11 +33,18 @@ def sqlite_file_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def migrate(database_url: str) -> None:
+def _migrate(database: Database) -> None:
     """Bring the database to the newest migration, as `confapp serve` does on start."""
-    database = Database(database_url)
+    upgrade_to_head(database.engine)
+
+
+def _filled_sqlite(url: str, fill: Callable[[Database], object]) -> None:
+    database = Database(url)
     try:
-        upgrade_to_head(database.engine)
+        fill(database)
+        with database.engine.connect() as connection:
+            # WAL mode: move every page into the main file, so copying that file copies all.
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         database.dispose()
 
@@ -45,14 +52,7 @@ def migrate(database_url: str) -> None:
 def migrated_sqlite_template(folder: Path) -> Path:
     """A SQLite file in `folder` migrated to head, whole in its one file, to copy per test."""
     path = folder / f"template-{worker_id()}.sqlite3"
-    database = Database(sqlite_file_url(path))
-    try:
-        upgrade_to_head(database.engine)
-        with database.engine.connect() as connection:
-            # WAL mode: move every page into the main file, so copying that file copies all.
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        database.dispose()
+    _filled_sqlite(sqlite_file_url(path), _migrate)
     return path
 
 
@@ -93,13 +93,7 @@ def fresh_postgres_database(server_url: str, template: str | None = None) -> Ite
 
 def filled_sqlite_template(template: Path, path: Path, fill: Callable[[Database], object]) -> Path:
     """A copy of `template` at `path` with what `fill` writes into it, to copy per test."""
-    database = Database(copy_of_sqlite(template, path))
-    try:
-        fill(database)
-        with database.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        database.dispose()
+    _filled_sqlite(copy_of_sqlite(template, path), fill)
     return path
 
 
@@ -107,7 +101,7 @@ def filled_sqlite_template(template: Path, path: Path, fill: Callable[[Database]
 def migrated_postgres_template(
     server_url: str,
     template: str | None = None,
-    fill: Callable[[Database], object] | None = None,
+    fill: Callable[[Database], object] = _migrate,
 ) -> Iterator[str]:
     """A PostgreSQL database migrated to head, for `fresh_postgres_database(template=...)`; its
     name. Nobody may connect to it afterwards (PostgreSQL copies only a database nobody is
@@ -121,10 +115,7 @@ def migrated_postgres_template(
         try:
             database = Database(_database_url(server_url, name))
             try:
-                if fill is None:
-                    upgrade_to_head(database.engine)
-                else:
-                    fill(database)
+                fill(database)
             finally:
                 database.dispose()
             with admin.connect() as connection:
