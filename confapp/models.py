@@ -84,9 +84,15 @@ class Conference(SQLModel, table=True):
     second_factor_required: bool = False
     # Bumped by every change to rooms, tracks, speakers or sessions; caches and ETags key on it.
     programme_version: int = 1
-    # None: the programme is a draft only organisers see. Once set, every change is public
-    # at once and goes into the public changelog.
+    # None: the programme is a draft only organisers see. Once set, edits collect in a
+    # working copy (StagedSession) until an organiser publishes them, unless
+    # publish_each_save: then every save is public at once (useful on the day itself). Either
+    # way what is published goes into the public changelog.
     programme_published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    publish_each_save: bool = False
+    # What the door says when it admits an unpaid ticket: "desk" (send them to the desk),
+    # "collect" (take the payment at the door) or "silent" (say nothing).
+    unpaid_at_door: str = Field(default="desk", max_length=10)
     # The programme's daily hours, local time; sessions outside them are flagged as clashes.
     day_starts: time | None = None
     day_ends: time | None = None
@@ -209,10 +215,46 @@ class ProgrammeChange(SQLModel, table=True):
     kind: str = Field(max_length=10)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The release it was published in (None: saved while every save was public).
+    release_id: int | None = Field(default=None, foreign_key="programme_release.id", index=True)
     # Set when the change has gone into a mail batch to those who starred the session.
     mail_batch_id: int | None = Field(
         default=None, foreign_key="programme_change_batch.id", index=True
     )
+
+
+class ProgrammeRelease(SQLModel, table=True):
+    """Pending changes published together by an organiser, with an optional public note."""
+
+    __tablename__ = "programme_release"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    note: str = Field(default="", sa_type=Text)
+    by: str = Field(default="", max_length=254)
+
+
+class StagedSession(SQLModel, table=True):
+    """A session as it stands in the working copy of a published programme, not public yet:
+    a change to a public session (`session_id`) or a new one (`session_id` None). `values`
+    holds the whole record (ProgrammeSession's editable fields, times as ISO UTC) and `people`
+    its [speaker id, role] pairs in billing order. Publishing applies it and deletes it."""
+
+    __tablename__ = "staged_session"
+    __table_args__ = (UniqueConstraint("conference_id", "slug"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    session_id: int | None = Field(
+        default=None, foreign_key="programme_session.id", unique=True, ondelete="CASCADE"
+    )
+    slug: str = Field(max_length=120)
+    values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    people: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The working copy's version of the session, for If-Match and the editor's forms.
+    version: int = 1
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=254)
 
 
 class ProgrammeChangeBatch(SQLModel, table=True):
@@ -501,7 +543,8 @@ class AuditEntry(SQLModel, table=True):
 
 
 class Notice(SQLModel, table=True):
-    """A short message from the organisers to attendees who agreed to programme e-mails."""
+    """A short message from the organisers to attendees: to those who agreed to programme
+    e-mails, or, marked essential, to every active attendee."""
 
     id: int | None = Field(default=None, primary_key=True)
     conference_id: int = Field(foreign_key="conference.id", index=True)
@@ -513,6 +556,28 @@ class Notice(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     recipients: int = 0
+    # Essential: to every active attendee (a venue change, a safety message), whatever they
+    # chose about programme e-mails.
+    essential: bool = False
+
+
+class DoorDevice(SQLModel, table=True):
+    """A phone or tablet added as a door device for one conference ("Front door 2"): signed in
+    until the conference ends or an organiser revokes it, with the permissions of the account
+    that added it. The device keeps a random secret; only its hash is stored."""
+
+    __tablename__ = "door_device"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by: str = Field(default="", max_length=254)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str = Field(default="", max_length=254)
 
 
 class Checkin(SQLModel, table=True):
