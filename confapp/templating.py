@@ -14,6 +14,7 @@ from confapp.links import is_safe_link
 from confapp.money import format_money
 from confapp.resources import templates_dir
 from confapp.times import to_local
+from confapp.translation import translations
 
 
 def _hm(value: datetime, tz: str) -> str:
@@ -41,6 +42,8 @@ def _paragraphs(text: str) -> list[str]:
 
 
 templates = Jinja2Templates(directory=str(templates_dir()))
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_translations(translations(), newstyle=True)  # type: ignore[attr-defined]
 # Templates ship with the code and only change with it: checking their files on disk at every
 # render (an include inside a loop of 300 sessions checks 300 times) cost a fifth of the
 # programme page's time in bench/. CONFAPP_DEBUG turns the check back on (confapp/app.py).
