@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from confapp.db import Database, insert_on_conflict, rowcount, table_of
@@ -120,26 +120,36 @@ def take(session: Session, limit: Limit, key: str, now: datetime | None = None) 
     return Decision(allowed=False, retry_after_seconds=max(1, wait))
 
 
-def peek(session: Session, limit: Limit, key: str, now: datetime | None = None) -> Decision:
-    """Whether one more hit for `key` would be allowed, without counting it: for limits that
-    count only failures, checked before the attempt and taken only when it fails."""
+def give_back(session: Session, limit: Limit, key: str, now: datetime) -> None:
+    """Uncount one hit taken at `now` (pass the same moment): for limits on failures, where
+    every attempt takes its hit before it is tried (so concurrent attempts cannot overrun the
+    limit) and one that succeeds gives it back."""
     if not limit.enabled:
-        return Decision(allowed=True, retry_after_seconds=0)
-    now = now or utcnow()
-    start = window_start(limit, now)
+        return
+    session.execute(
+        update(ThrottleCount)
+        .where(
+            col(ThrottleCount.bucket) == limit.bucket,
+            col(ThrottleCount.key_hash) == key_hash(limit.bucket, key),
+            col(ThrottleCount.window_start) == window_start(limit, now),
+            col(ThrottleCount.hits) > 0,
+        )
+        .values(hits=col(ThrottleCount.hits) - 1)
+    )
+
+
+def hits_so_far(session: Session, limit: Limit, key: str, now: datetime | None = None) -> int:
+    """How many hits `key` has in the current window, without counting one."""
+    if not limit.enabled:
+        return 0
     hits = session.execute(
         select(col(ThrottleCount.hits)).where(
             col(ThrottleCount.bucket) == limit.bucket,
             col(ThrottleCount.key_hash) == key_hash(limit.bucket, key),
-            col(ThrottleCount.window_start) == start,
+            col(ThrottleCount.window_start) == window_start(limit, now or utcnow()),
         )
     ).scalar_one_or_none()
-    if (hits or 0) < limit.max_hits:
-        return Decision(allowed=True, retry_after_seconds=0)
-    window_end = start + timedelta(seconds=limit.window_seconds)
-    return Decision(
-        allowed=False, retry_after_seconds=max(1, math.ceil((window_end - now).total_seconds()))
-    )
+    return int(hits or 0)
 
 
 def check_and_take(db: Database, limit: Limit, key: str, now: datetime | None = None) -> Decision:

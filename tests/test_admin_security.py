@@ -23,6 +23,7 @@ from confapp.programme.conference_file import LoadReport
 from confapp.throttle import take
 from tests.support import DEMO
 from tests.support.accounts import (
+    APP_TIME,
     NEW_PASSWORD,
     PASSWORD,
     STEWARD,
@@ -269,7 +270,7 @@ def test_right_passwords_count_towards_the_address_limit_too(
 ) -> None:
     with db.transaction() as session:
         for _ in range(SIGN_IN_PER_ADDRESS.max_hits - 1):
-            take(session, SIGN_IN_PER_ADDRESS, ELSEWHERE[0])
+            take(session, SIGN_IN_PER_ADDRESS, ELSEWHERE[0], APP_TIME)  # the app's clock
     crowd = [TestClient(client.app, raise_server_exceptions=False, client=ELSEWHERE) for _ in "ab"]
     last = crowd[0].post(
         "/admin/login", data={"email": organiser, "password": PASSWORD}, follow_redirects=False
