@@ -137,6 +137,9 @@ def test_the_door_verifier_reads_codes_refuses_revoked_and_accepts_legacy_tokens
     with db.read() as session:
         revoked = revoked_tickets(session, conference_id_of(client)).codes
     assert code_of(cancelled) in revoked
+    # The door gets the list as served: codes spelled with dashes, as everywhere in the API.
+    revoked = client.get(f"/api/{DEMO}/ticket-revocations").json()["revoked"]
+    assert display_code(code_of(cancelled)) in revoked
     keys_json = client.get(f"/api/{DEMO}/ticket-keys").json()
     verdicts = run_node_verifier(
         node_folder,

@@ -23,6 +23,7 @@ from confapp.tickets.admission import (
 )
 from confapp.tickets.keys import accepted_public_keys
 from confapp.tickets.qr import qr_png, qr_svg
+from confapp.tickets.tokens import display_code
 
 NOT_A_TICKET = (
     "This is not a valid ticket. Check that the whole link was copied; a ticket erased at its "
@@ -105,7 +106,7 @@ def ticket_revocations_api(request: Request) -> Response:
         {
             "conference": conference.slug,
             "conference_id": conference.id,
-            "revoked": revocations.codes,
+            "revoked": [display_code(code) for code in revocations.codes],
         },
         separators=(",", ":"),
     ).encode()

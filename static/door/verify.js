@@ -194,7 +194,8 @@ export async function verifyToken(token, keys, conferenceId, revoked, options = 
   if (tokenConference !== null && tokenConference !== Number(conferenceId)) {
     return { result: "wrong_conference", ticket_code: code };
   }
-  const revokedSet = revoked instanceof Set ? revoked : new Set(revoked || []);
+  // The list spells codes with dashes (ABCD-EFGH-IJKLM); older lists kept on a phone, without.
+  const revokedSet = new Set([...(revoked || [])].map((c) => normaliseTicketCode(c) || c));
   if (revokedSet.has(code)) return { result: "cancelled", ticket_code: code };
   return { result: "admitted", ticket_code: code };
 }

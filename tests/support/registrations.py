@@ -78,7 +78,7 @@ def token_of(ticket: dict[str, Any]) -> str:
 
 
 def code_of(ticket: dict[str, Any]) -> str:
-    """The ticket code as stored and as door devices list it (no dashes)."""
+    """The ticket code as stored (no dashes); JSON always spells it dashed."""
     return ticket["code"].replace("-", "")
 
 
