@@ -6,16 +6,23 @@ import argparse
 import copy
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlmodel import select
 
 from confapp.db import Database
 from confapp.migrate import upgrade_to_head
+from confapp.models import User
 from confapp.programme.conference_file import ConferenceFileError, load_conference_file
 from confapp.programme.queries import list_conferences
 from confapp.settings import Settings, SettingsError
 from confapp.tickets.keys import ensure_signing_key
+from confapp.translation import _
 
 
 def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
@@ -56,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_signing_key(db)
     with db.read() as session:
         conferences = list_conferences(session)
+        nobody_can_sign_in = session.exec(select(User.id).limit(1)).first() is None
     db.dispose()
 
     # Worker processes build their app from the environment, so hand the settings over there.
@@ -65,7 +73,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["CONFAPP_PORT"] = str(settings.port)
     base = f"http://{settings.host}:{settings.port}"
     path = f"/{conferences[0].slug}/" if len(conferences) == 1 else "/"
-    print(f"confapp is serving at {base}{path}  (database: {_safe_url(settings.database_url)})")
+    print(
+        f"confapp is serving at {base}{path}  (database: {database_shown(settings.database_url)})"
+    )
+    if nobody_can_sign_in:
+        print(
+            first_organiser_hint(
+                settings.database_url, conferences[0].slug if conferences else None
+            )
+        )
     uvicorn.run(
         "confapp.app:app_from_env",
         factory=True,
@@ -77,6 +93,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=serve_log_config(),
     )
     return 0
+
+
+def first_organiser_hint(database_url: str, conference: str | None) -> str:
+    """What to run, from any folder, to make the first account: nobody can sign in yet."""
+    command = (
+        f"confapp user add you@example.org --role organiser"
+        f" --conference {shlex.quote(conference or '<conference-slug>')}"
+        f" --database-url {shlex.quote(database_url_for_elsewhere(database_url))}"
+    )
+    return _(
+        "No one can sign in to the back office yet. Make the first organiser with:\n  {command}"
+    ).format(command=command)
 
 
 def serve_log_config() -> dict[str, Any]:
@@ -268,7 +296,12 @@ def cmd_user(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     what = "Created" if created else "Updated"
-    print(f"{what} {user.email}: {args.role} at {args.conference}.")
+    where = database_shown(_settings_from(args).database_url)
+    print(
+        _("{what} {email}: {role} at {conference} (database: {database}).").format(
+            what=what, email=user.email, role=args.role, conference=args.conference, database=where
+        )
+    )
     return 0
 
 
@@ -290,20 +323,50 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+def _sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
 
-    return make_url(url).render_as_string(hide_password=True)
+
+def database_shown(database_url: str) -> str:
+    """The database a command uses, as a person reads it: a SQLite file's absolute path (a
+    relative one depends on the folder the command was run in), else the URL without its
+    password."""
+    url = make_url(database_url)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        return str(sqlite_file)
+    return url.render_as_string(hide_password=True)
+
+
+def database_url_for_elsewhere(database_url: str) -> str:
+    """The same database as a URL that means it from any folder (a SQLite path made absolute),
+    its password hidden: it is printed."""
+    url = make_url(database_url)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        url = url.set(database=str(sqlite_file))
+    return url.render_as_string(hide_password=True)
+
+
+_VERBOSE_HELP = "also print the schema migrations' log lines (Alembic's)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="confapp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
+    parser.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
+
     def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--database-url",
             help="SQLAlchemy URL (default: CONFAPP_DATABASE_URL or sqlite:///confapp.sqlite3)",
+        )
+        # After the command as well as before it; SUPPRESS keeps a `--verbose` given before it.
+        p.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
         )
         return p
 
@@ -388,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # Alembic says "Context impl SQLiteImpl" and every migration it runs: for --verbose only.
+    logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         status: int = args.func(args)
         return status
