@@ -16,11 +16,91 @@ from starlette.routing import Route
 
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.db import Database
-from confapp.models import AuditEntry, Conference
+from confapp.models import AuditEntry, Conference, PaymentStatus
 from confapp.request_context import database
 from confapp.tickets.tokens import display_code
+from confapp.translation import _
 
 PER_PAGE = 50
+
+# What each action is called on the page and in its filter. The log stores the action as it
+# was written (some are sentences, some identifiers); an action missing here still reads as
+# words (see action_label). tests/test_audit_labels.py checks every action confapp writes is here.
+AUDIT_ACTION_LABELS: dict[str, str] = {
+    # accounts
+    "signed in": _("Signed in"),
+    "password changed": _("Changed their password"),
+    "password reset asked for": _("Asked for a password reset"),
+    "password reset by mail": _("Reset their password by mail"),
+    "second factor set up": _("Set up a second factor"),
+    "second factor replaced": _("Replaced their second factor"),
+    "second factor removed": _("Removed their second factor"),
+    "signed out other sessions": _("Signed out their other sessions"),
+    "signed out a session": _("Signed out a session"),
+    "API token created": _("Made an API token"),
+    "API token revoked": _("Revoked an API token"),
+    "API tokens revoked": _("Revoked all their API tokens"),
+    "invited": _("Invited someone"),
+    "invitation accepted": _("Accepted an invitation"),
+    "invitation withdrawn": _("Withdrew an invitation"),
+    "role revoked": _("Took a role away"),
+    # registrations
+    "viewed registrations": _("Viewed the registrations list"),
+    "viewed registration": _("Viewed a registration"),
+    "exported registrations": _("Exported registrations (CSV)"),
+    "registered at the desk": _("Registered someone at the desk"),
+    "edited details": _("Edited an attendee's details"),
+    **{
+        f"changed payment to {status.value}": _("Marked payment as {status}").format(
+            status=status.value
+        )
+        for status in PaymentStatus
+    },
+    "cancelled": _("Cancelled a registration"),
+    "resent ticket mail": _("Resent the ticket mail"),
+    "cancelled by the attendee": _("Cancelled by the attendee"),
+    "erased by the attendee": _("Erased by the attendee"),
+    "viewed access report": _("Viewed the access report"),
+    "viewed childcare report": _("Viewed the childcare report"),
+    "changed registration settings": _("Changed registration settings"),
+    "created ticket type": _("Added a ticket type"),
+    "edited ticket type": _("Edited a ticket type"),
+    "showed ticket type": _("Put a ticket type on sale"),
+    "hid ticket type": _("Took a ticket type off sale"),
+    "sent notice": _("Sent a notice"),
+    # the door
+    "checkin_undone": _("Undid a check-in"),
+    "resolved a door conflict": _("Resolved a door conflict"),
+    "changed door settings": _("Changed door settings"),
+    "added a door device": _("Added a door device"),
+    "replaced a door device": _("Replaced a door device"),
+    "revoked a door device": _("Revoked a door device"),
+    "signed out a door device": _("Signed out a door device"),
+    "door_device_added": _("Added a door device"),
+    "door_device_revoked": _("Revoked a door device"),
+    # the programme
+    "programme_session_added": _("Added a session"),
+    "programme_session_changed": _("Changed a session"),
+    "programme_session_cancelled": _("Cancelled a session"),
+    "programme_session_restored": _("Restored a cancelled session"),
+    "programme_session_deleted": _("Deleted a session"),
+    "programme_record_added": _("Added a speaker, room or track"),
+    "programme_record_changed": _("Changed a speaker, room or track"),
+    "programme_record_deleted": _("Deleted a speaker, room or track"),
+    "programme_published": _("Published the programme"),
+    "programme_changes_published": _("Published programme changes"),
+    "programme_changes_discarded": _("Discarded programme changes"),
+    "programme_mode_changed": _("Changed how programme edits are published"),
+}
+
+
+def action_label(action: str) -> str:
+    """The words for an audit action; one not in the mapping reads as its name in words."""
+    label = AUDIT_ACTION_LABELS.get(action)
+    if label is not None:
+        return label
+    words = " ".join(action.replace("_", " ").split())
+    return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)
@@ -44,16 +124,12 @@ class AuditPage:
 
 
 def audit_actions(db: Database, conference: Conference) -> list[str]:
-    """The actions this conference's log holds, for the filter."""
+    """The actions this conference's log holds, for the filter, in the order of their labels."""
     with db.read() as session:
-        return list(
-            session.exec(
-                select(AuditEntry.action)
-                .where(AuditEntry.conference_id == conference.id)
-                .distinct()
-                .order_by(AuditEntry.action)
-            )
+        actions = session.exec(
+            select(AuditEntry.action).where(AuditEntry.conference_id == conference.id).distinct()
         )
+        return sorted(actions, key=lambda action: (action_label(action).lower(), action))
 
 
 def parse_audit_query(
@@ -92,7 +168,7 @@ def read_audit_log(db: Database, conference: Conference, query: AuditQuery) -> A
 
 
 def audit_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     db = database(request)
     actions = audit_actions(db, conference)
     query, errors = parse_audit_query(request.query_params, actions)
@@ -108,6 +184,7 @@ def audit_page(request: Request) -> Response:
             "errors": errors,
             "log": log,
             "display_code": display_code,
+            "action_label": action_label,
             "audit_path": path,
             "previous_query": query.query_string(query.page - 1),
             "next_query": query.query_string(query.page + 1),
