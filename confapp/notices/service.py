@@ -1,5 +1,7 @@
 """Mail to attendees: a short plain-text notice from the organisers to every active registration
-that agreed to programme e-mails, or to those of one ticket type, through the outbox.
+that agreed to programme e-mails, or to those of one ticket type, through the outbox. An essential
+notice (a venue change, a safety message) goes to every active registration, whatever the person
+chose about programme e-mails.
 
 Sending writes the notice and one outbox mail per recipient in one transaction. Each mail is
 built when it goes out, from the registration as it is then: an attendee who has cancelled, been
@@ -32,9 +34,12 @@ from confapp.models import (
 from confapp.outbox import mail_builder, queue_mails
 from confapp.settings import Settings
 from confapp.times import utcnow
+from confapp.translation import _
 
 NOTICE_MAIL = "notice"
-NOTICE_FIELDS = ("subject", "body", "audience")
+NOTICE_FIELDS = ("subject", "body", "audience", "essential")
+# The value of the "essential" checkbox when ticked.
+ESSENTIAL = "yes"
 EVERYONE = "all"
 MAX_SUBJECT_CHARS = 150
 MAX_BODY_CHARS = 5_000
@@ -57,6 +62,7 @@ class NoticeDraft:
     subject: str
     body: str
     ticket_type: TicketType | None  # None: everyone who consented
+    essential: bool = False  # to every active attendee, consent or not
 
     @property
     def audience(self) -> str:
@@ -87,28 +93,39 @@ def check_notice(
     ticket_type = next((t for t in ticket_types if t.code == audience), None)
     if audience != EVERYONE and ticket_type is None:
         errors["audience"] = "Choose everyone, or one ticket type."
+    if form.get("essential", "") not in ("", ESSENTIAL):
+        errors["essential"] = _("Tick the box, or leave it empty.")
     if errors:
         return None, errors
-    return NoticeDraft(subject, body, ticket_type), {}
+    return NoticeDraft(subject, body, ticket_type, form.get("essential") == ESSENTIAL), {}
 
 
-def _notice_context(conference_name: str, subject: str, body: str) -> dict[str, str]:
-    return {"conference_name": conference_name, "notice_subject": subject, "body": body}
+def _notice_context(
+    conference_name: str, subject: str, body: str, essential: bool
+) -> dict[str, str | bool]:
+    return {
+        "conference_name": conference_name,
+        "notice_subject": subject,
+        "body": body,
+        "essential": essential,
+    }
 
 
-def notice_text(conference_name: str, body: str) -> str:
+def notice_text(conference_name: str, body: str, essential: bool = False) -> str:
     """The whole message as each recipient gets it (templates/mail/notice.txt): the body, then
     why they get it."""
-    return render_text(NOTICE_MAIL, _notice_context(conference_name, "", body))[1]
+    return render_text(NOTICE_MAIL, _notice_context(conference_name, "", body, essential))[1]
 
 
-def _recipients(conference: Conference, ticket_type_id: int | None) -> list[ColumnElement[bool]]:
-    """Who a notice goes to: whoever may still get programme mail (active, not erased, agreed
-    to programme e-mails, has an address)."""
+def _recipients(
+    conference: Conference, ticket_type_id: int | None, essential: bool
+) -> list[ColumnElement[bool]]:
+    """Who a notice goes to: whoever may still get mail (active, not erased, has an address)
+    and, unless the notice is essential, agreed to programme e-mails."""
     of_type = [col(Registration.ticket_type_id) == ticket_type_id] if ticket_type_id else []
     return [
         col(Registration.conference_id) == conference.id,
-        *may_still_get_mail_where(programme_mail=True),
+        *may_still_get_mail_where(programme_mail=not essential),
         *of_type,
     ]
 
@@ -119,7 +136,7 @@ def count_recipients(db: Database, conference: Conference, draft: NoticeDraft) -
         return session.exec(
             select(func.count())
             .select_from(Registration)
-            .where(*_recipients(conference, ticket_type_id))
+            .where(*_recipients(conference, ticket_type_id, draft.essential))
         ).one()
 
 
@@ -137,6 +154,7 @@ def send_notice(
                 Notice.ticket_type_id == ticket_type_id
                 if ticket_type_id
                 else col(Notice.ticket_type_id).is_(None),
+                Notice.essential == draft.essential,
                 Notice.created_at > utcnow() - RESEND_GUARD,
             )
         ).first()
@@ -145,7 +163,7 @@ def send_notice(
         recipients = saved_ids(
             session.exec(
                 select(col(Registration.id))
-                .where(*_recipients(conference, ticket_type_id))
+                .where(*_recipients(conference, ticket_type_id, draft.essential))
                 .order_by(col(Registration.id))
             )
         )
@@ -156,6 +174,7 @@ def send_notice(
             body=draft.body,
             created_by_user_id=actor.user_id,
             recipients=len(recipients),
+            essential=draft.essential,
         )
         session.add(notice)
         session.flush()
@@ -166,7 +185,8 @@ def send_notice(
             user_id=actor.user_id,
             actor=actor.email,
             conference_id=conference.id,
-            detail=f"notice {notice.id} to {len(recipients)} recipients, audience {draft.audience}",
+            detail=f"{'essential ' if draft.essential else ''}notice {notice.id} "
+            f"to {len(recipients)} recipients, audience {draft.audience}",
         )
     return notice
 
@@ -216,8 +236,8 @@ def build_notice_mail(
     registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
     notice = session.get(Notice, mail.reference_id) if mail.reference_id else None
     if (
-        not may_still_get_mail(registration, programme_mail=True)
-        or notice is None
+        notice is None
+        or not may_still_get_mail(registration, programme_mail=not notice.essential)
         or registration.conference_id != notice.conference_id
     ):
         return None
@@ -228,6 +248,6 @@ def build_notice_mail(
         sender=settings.mail_from,
         to=registration.email,
         kind=NOTICE_MAIL,
-        context=_notice_context(conference.name, notice.subject, notice.body),
+        context=_notice_context(conference.name, notice.subject, notice.body, notice.essential),
         auto_submitted=False,
     )

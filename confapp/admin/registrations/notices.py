@@ -11,6 +11,7 @@ from starlette.routing import Route
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.models import Conference
 from confapp.notices.service import (
+    ESSENTIAL,
     EVERYONE,
     MAX_BODY_CHARS,
     MAX_SUBJECT_CHARS,
@@ -55,12 +56,15 @@ def _notices_view(
         "admin/notices.html",
         {
             "conference": conference,
-            "values": values or {"subject": "", "body": "", "audience": EVERYONE},
+            "values": values or {"subject": "", "body": "", "audience": EVERYONE, "essential": ""},
             "errors": errors or {},
             "ticket_types": ticket_types,
             "everyone": EVERYONE,
+            "essential": ESSENTIAL,
             "preview": preview,
-            "preview_text": notice_text(conference.name, preview.body) if preview else "",
+            "preview_text": (
+                notice_text(conference.name, preview.body, preview.essential) if preview else ""
+            ),
             "recipients": count_recipients(db, conference, preview) if preview else 0,
             "confirm": CONFIRM,
             "past": past,
@@ -92,7 +96,12 @@ def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
         return _notices_view(
             request, conference, values=_typed(form), errors=errors, status_code=422
         )
-    values = {"subject": draft.subject, "body": draft.body, "audience": draft.audience}
+    values = {
+        "subject": draft.subject,
+        "body": draft.body,
+        "audience": draft.audience,
+        "essential": ESSENTIAL if draft.essential else "",
+    }
     if form.get("confirm") != CONFIRM:
         return _notices_view(request, conference, values=values, preview=draft)
     try:
