@@ -11,6 +11,7 @@ from starlette.routing import Route
 from confapp import urls
 from confapp.agenda.cookie import agenda_from_cookie, remember_agenda
 from confapp.agenda.service import (
+    agenda_clashes,
     claim_agenda,
     create_agenda,
     set_star,
@@ -50,8 +51,9 @@ def _star(
         if agenda is None:
             agenda = create_agenda(session, conference)
         set_star(session, agenda, programme_session, starred)
-        count = len(starred_session_ids(session, agenda))
-        return conference, agenda.key, starred, count
+        stars = starred_session_ids(session, agenda)
+        # As stored: a cancelled session refuses a new star.
+        return conference, agenda.key, programme_session.id in stars, len(stars)
 
 
 async def star_session(request: Request) -> Response:
@@ -82,13 +84,15 @@ def agenda_page(request: Request) -> Response:
         agenda = agenda_from_cookie(request, session, conference)
         starred = starred_session_ids(session, agenda)
         programme = load_programme(session, conference)
+    entries = starred_entries(programme, starred)
     response = render(
         request,
         "agenda/agenda.html",
         {
             "conference": conference,
             "agenda": agenda,
-            "entries": starred_entries(programme, starred),
+            "entries": entries,
+            "clashes": agenda_clashes(entries),
             "starred": starred,
             "nav": "agenda",
         },

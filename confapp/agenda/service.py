@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,14 @@ from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, col, func, select
 
 from confapp.db import insert_on_conflict, rowcount, table_of
-from confapp.models import Agenda, AgendaStar, Conference, ProgrammeSession, Registration
+from confapp.models import (
+    Agenda,
+    AgendaStar,
+    Conference,
+    ProgrammeSession,
+    Registration,
+    SessionStatus,
+)
 from confapp.programme.queries import Programme, SessionEntry
 from confapp.times import utcnow
 
@@ -126,7 +134,11 @@ def _add_star(session: Session, agenda_key: str, session_id: int) -> int:
 def set_star(
     session: Session, agenda: Agenda, programme_session: ProgrammeSession, starred: bool
 ) -> bool:
-    """Star or unstar a session; True if that changed anything."""
+    """Star or unstar a session; True if that changed anything. A cancelled session takes no
+    new star (a page opened before it was cancelled may still offer one); a star it already
+    has can still be taken off."""
+    if starred and programme_session.status == SessionStatus.cancelled.value:
+        return False
     if starred:
         changed = _add_star(session, agenda.key, programme_session.id or 0)
     else:
@@ -156,6 +168,25 @@ def starred_session_ids(session: Session, agenda: Agenda | None) -> set[int]:
 
 def starred_entries(programme: Programme, starred: set[int]) -> list[SessionEntry]:
     return [entry for entry in programme.sessions if entry.record.id in starred]
+
+
+def agenda_clashes(entries: Sequence[SessionEntry]) -> dict[int, list[SessionEntry]]:
+    """For each starred session, the other starred sessions at the same time (their times
+    overlap; one ending as the next starts is no clash), keyed by session id. Cancelled
+    sessions clash with nothing: nobody will be in them."""
+    running = sorted(
+        (entry for entry in entries if not entry.cancelled), key=lambda e: e.record.start
+    )
+    clashes: dict[int, list[SessionEntry]] = {}
+    for i, entry in enumerate(running):
+        for later in running[i + 1 :]:
+            if later.record.start >= entry.record.end:
+                break  # sorted by start: the rest start later still
+            clashes.setdefault(entry.record.id or 0, []).append(later)
+            clashes.setdefault(later.record.id or 0, []).append(entry)
+    for found in clashes.values():
+        found.sort(key=lambda e: (e.record.start, e.title))
+    return clashes
 
 
 def delete_agenda(session: Session, key: str | None) -> None:
