@@ -157,3 +157,13 @@ def test_pages_are_accessible_landmarks_and_self_hosted(client: TestClient) -> N
         assert not re.search(r'(src|href)="(https?:)?//', page.split("<main", 1)[0]), path
     css = client.get("/static/css/confapp.css")
     assert css.status_code == 200 and "position: sticky" in css.text
+
+
+def test_every_page_finds_the_site_icon_without_a_redirect(client: TestClient) -> None:
+    icon = client.get("/favicon.ico", follow_redirects=False)
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    assert "max-age=604800" in icon.headers["cache-control"]
+    for path in [f"/{DEMO}/", "/admin/login"]:
+        assert '<link rel="icon" href="/favicon.ico"' in client.get(path).text, path
