@@ -651,3 +651,40 @@ def test_a_refunded_attendee_still_sees_their_ticket_page(
     assert changed.status_code == 200, changed.text
     page = client.get(made["manage_url"].removeprefix("http://testserver"))
     assert page.status_code == 200 and "Refunded" in page.text
+
+
+def test_the_csv_export_filters_exactly_as_the_desk_does(
+    client: TestClient, db: Database, organiser: str
+) -> None:
+    unpaid = register_online(client, name="Una", email="una@example.org")
+    paid = register_online(client, name="Paula", email="paula@example.org")
+    cancelled = register_online(client, name="Carl", email="carl@example.org")
+    erased = register_online(client, name="Erin", email="erin@example.org")
+    assert act(client, organiser, paid["code"], "payment", payment_status="paid").is_redirect
+    assert act(client, organiser, cancelled["code"], "cancel").is_redirect
+    assert erase_attendee(db, registration(db, erased["code"]).id or 0)
+
+    def on_the_desk(params: dict[str, str]) -> list[str]:
+        page = client.get(DESK, params=params)
+        assert page.status_code == 200
+        return shown_codes(page.text)
+
+    def in_the_csv(params: dict[str, str]) -> list[str]:
+        answer = client.get(f"/admin/{DEMO}/registrations.csv", params=params)
+        assert answer.status_code == 200
+        text = answer.content.decode("utf-8").removeprefix("\ufeff")
+        return [row[0] for row in list(csv.reader(io.StringIO(text, newline="")))[1:]]
+
+    for payment in ["", "unpaid", "paid", "waived", "refunded"]:
+        for status in ["", "active", "cancelled"]:
+            params = {k: v for k, v in (("payment", payment), ("status", status)) if v}
+            assert in_the_csv(params) == on_the_desk(params), params
+
+    # Unpaid means money still to collect: active and unpaid, unless a status is asked for.
+    assert in_the_csv({"payment": "unpaid"}) == [unpaid["code"]]
+    assert set(in_the_csv({"payment": "unpaid", "status": "cancelled"})) == {
+        cancelled["code"],
+        erased["code"],
+    }
+    assert in_the_csv({"payment": "paid"}) == [paid["code"]]
+    assert set(in_the_csv({})) == {c["code"] for c in (unpaid, paid, cancelled, erased)}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -33,14 +35,19 @@ from confapp.admin.auth import (
     safe_next,
     set_session_cookie,
 )
-from confapp.admin.menu import ORGANISERS, menu_for
+from confapp.admin.menu import ORGANISER, ORGANISERS, MenuItem, menu_for
+from confapp.agenda.service import star_counts
+from confapp.checkin.service import door_stats
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
-from confapp.programme.queries import require_conference
+from confapp.programme.clashes import each_clash_once, programme_clashes
+from confapp.programme.queries import load_programme, require_conference
+from confapp.registration.desk import count_registrations
 from confapp.request_body import CSRF_FIELD, read_form_fields
 from confapp.request_context import database, now
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
+from confapp.translation import _
 
 
 def admin_page(
@@ -79,6 +86,7 @@ async def login_submit(request: Request) -> Response:
                 form["password"],
                 client_address(request),
                 request.headers.get("user-agent", ""),
+                now(request),
             )
         except AccountError as exc:
             error, status = str(exc), 429 if isinstance(exc, TooManyAttempts) else 401
@@ -183,15 +191,67 @@ def admin_home(request: Request) -> Response:
     return admin_page(request, "admin/home.html", {"conferences": mine})
 
 
+@dataclass(frozen=True)
+class HomeCounts:
+    """The conference at a glance, for its back-office home."""
+
+    active: int  # registrations not cancelled
+    paid: int  # active and paid
+    unpaid: int  # active and not yet paid
+    admitted: int  # standing check-ins at the door
+    expected: int  # active tickets that could still come in
+    problems: int  # programme problems, as the problems page lists them (each clash once)
+
+
+def home_counts(session: Session, conference: Conference, now: datetime) -> HomeCounts:
+    """The counts the conference's home shows, in a fixed number of queries however big the
+    programme is (load_programme reads it whole in six)."""
+    registrations = count_registrations(session, conference)
+    door = door_stats(session, conference, now=now)
+    programme = load_programme(session, conference, as_organiser=True)
+    stars = star_counts(session, conference.id or 0)
+    return HomeCounts(
+        active=registrations.total("active"),
+        paid=registrations.total("paid"),
+        unpaid=registrations.total("unpaid"),
+        admitted=door.admitted,
+        expected=door.expected,
+        problems=len(each_clash_once(programme_clashes(programme, stars=stars))),
+    )
+
+
+# The home's groups, in order; each menu item belongs to the group of its address's first part.
+HOME_GROUPS = (_("Programme"), _("Registrations"), _("Door"), _("Accounts"))
+_GROUP_OF_SECTION = {"programme": 0, "door": 2, "people": 3, "audit": 3}
+
+
+def home_group(item: MenuItem) -> str:
+    """The group of the home a back-office page is listed under (Registrations unless said)."""
+    return HOME_GROUPS[_GROUP_OF_SECTION.get(item.suffix.split("/", 1)[0], 1)]
+
+
 def conference_home(request: Request) -> Response:
     conference, principal = conference_for(request, "organiser", "access-coordinator")
+    roles = principal.roles.get(conference.id or 0, frozenset())
     base = f"/admin/{conference.slug}/"
-    menu = [
-        {"label": item.label, "href": base + item.suffix, "hint": item.hint}
-        for item in menu_for(principal.roles.get(conference.id or 0, frozenset()))
-    ]
+    groups: dict[str, list[dict[str, str]]] = {name: [] for name in HOME_GROUPS}
+    for item in menu_for(roles):
+        groups[home_group(item)].append(
+            {"label": item.label, "href": base + item.suffix, "hint": item.hint}
+        )
+    counts = None
+    if ORGANISER in roles:  # an access coordinator sees the reports, not payments or the door
+        with database(request).read() as session:
+            counts = home_counts(session, conference, now(request))
     return admin_page(
-        request, "admin/conference_home.html", {"conference": conference, "menu": menu}
+        request,
+        "admin/conference_home.html",
+        {
+            "conference": conference,
+            "groups": [(name, links) for name, links in groups.items() if links],
+            "counts": counts,
+            "is_organiser": ORGANISER in roles,
+        },
     )
 
 

@@ -219,8 +219,14 @@ def _matching(conference: Conference, filters: Filters, types: list[TicketType])
         conditions.append(col(Registration.ticket_type_id).in_(type_ids))
     if filters.payment:
         conditions.append(Registration.payment_status == filters.payment)
-    if filters.status:
-        conditions.append(Registration.status == filters.status)
+    # A payment filter alone asks about active registrations, as the counts do: a cancelled or
+    # erased ticket's payment is nothing to collect. Asking for a status says otherwise.
+    status = filters.status or (RegistrationStatus.active.value if filters.payment else "")
+    if status:
+        conditions.append(Registration.status == status)
+    if status == RegistrationStatus.active.value:
+        # Erased after the retention period, a registration is no one's any more.
+        conditions.append(col(Registration.erased_at).is_(None))
     if filters.q:
         needle = filters.q.lower()
         searched = [
