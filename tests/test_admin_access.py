@@ -33,6 +33,8 @@ API_ROLES = {
     "/api/{conference}/checkins": DOOR_TEAM,
     "/api/{conference}/checkins/sync": DOOR_TEAM,
     "/api/{conference}/door/search": DOOR_TEAM,
+    # Codes only, so the door can say "unpaid" offline too (docs/door.md).
+    "/api/{conference}/door/unpaid-tickets": DOOR_TEAM,
     "/api/{conference}/sessions/{session}/door": DOOR_TEAM,
 }
 # Pages any signed-in user has, whatever their roles.

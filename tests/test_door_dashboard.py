@@ -103,9 +103,16 @@ def test_an_organiser_undoes_an_admission_from_the_dashboard(
     steward, token = signed_in_browser(client, STEWARD)
     _scan(steward, token, ticket)
     organiser, organiser_token = signed_in_browser(client, ORGANISER)
-    undone = organiser.post(
+    asked = organiser.post(
         f"{DASHBOARD}/undo",
         data={"csrf_token": organiser_token, "ticket_code": ticket["code"]},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 200 and "Undo this admission?" in asked.text  # asks once
+    assert _stats(organiser)["admitted"] == 1
+    undone = organiser.post(
+        f"{DASHBOARD}/undo",
+        data={"csrf_token": organiser_token, "ticket_code": ticket["code"], "confirm": "undo"},
         follow_redirects=False,
     )
     assert undone.status_code == 303, undone.text

@@ -9,11 +9,17 @@ one, an Origin of this site; Bearer requests need neither, as no browser adds th
 itself. The form reader (`request_body.read_form_fields`) notes the form's token as it reads,
 and `require_role` checks it: a route needs no CSRF code of its own, and one that checks a
 role before reading its form is refused (fails closed).
+
+The door's pages and API (`require_door_role`) also take a door device's cookie: a phone added
+as a door device of one conference, signed in as the account that added it, for that conference
+only (confapp.checkin.devices).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+from datetime import datetime
 from typing import cast
 from urllib.parse import quote
 
@@ -28,12 +34,15 @@ from confapp.accounts.service import (
     principal_for_api_token,
     web_session_for_cookie,
 )
+from confapp.checkin.devices import DeviceCredential, device_csrf_token, door_device_for
 from confapp.errors import error_response, wants_json
 from confapp.models import Conference
-from confapp.request_context import app_settings, database
+from confapp.programme.queries import require_conference
+from confapp.request_context import app_settings, database, now
 from confapp.same_origin import sent_from_this_site
 
 SESSION_COOKIE = "confapp_admin"
+DEVICE_COOKIE = "confapp_door_device"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNKNOWN = object()
@@ -110,6 +119,44 @@ def require_role(
     return principal
 
 
+def require_door_role(
+    request: Request, conference: Conference, *roles: str, session: Session | None = None
+) -> Principal:
+    """`require_role` for the door: a person's sign-in or token, or else this conference's door
+    device (its cookie), whose account must still hold one of `roles` there. The live device
+    found, if any, is kept for `door_device_on` (check-ins are recorded under it), also when a
+    person's sign-in is what authorises the request."""
+    device_secret = request.cookies.get(DEVICE_COOKIE)
+    device: DeviceCredential | None = None
+    if device_secret:
+        with (
+            contextlib.nullcontext(session) if session is not None else database(request).read()
+        ) as reading:
+            device = door_device_for(
+                database(request), reading, conference.id or 0, device_secret, now(request)
+            )
+        # The pages of a door device carry a token made from its secret: good proof of this
+        # site's own page, whoever turns out to be signed in.
+        request.state.door_csrf_token = device_csrf_token(device_secret)
+    request.state.door_device = device
+    if device is not None and current_principal(request, session=session) is None:
+        request.state.principal = device.principal  # the request's principal from here on
+    return require_role(request, conference, *roles, session=session)
+
+
+def door_conference_for(request: Request, *roles: str) -> tuple[Conference, Principal]:
+    """The conference in the path (404 if none) and who is asking at its door (see
+    `require_door_role`)."""
+    with database(request).read() as session:
+        conference = require_conference(session, request.path_params["conference"])
+    return conference, require_door_role(request, conference, *roles)
+
+
+def door_device_on(request: Request) -> DeviceCredential | None:
+    """The live door device this request came from, once `require_door_role` has looked."""
+    return cast("DeviceCredential | None", getattr(request.state, "door_device", None))
+
+
 def require_half_signed_in(request: Request) -> Principal:
     """The browser between password and code (the code form's own post), CSRF-checked."""
     principal = current_principal(request, allow_half_signed_in=True)
@@ -125,7 +172,8 @@ def _check_csrf(request: Request, principal: Principal) -> None:
     if not sent_from_this_site(request):
         raise Forbidden("This request came from another site.")
     sent = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf_form_token", None)
-    if not sent or not hmac.compare_digest(str(sent), principal.csrf_token):
+    accepted = [principal.csrf_token, getattr(request.state, "door_csrf_token", None)]
+    if not sent or not any(hmac.compare_digest(str(sent), token) for token in accepted if token):
         raise Forbidden("The form was out of date; please go back, reload it and try again.")
 
 
@@ -138,6 +186,39 @@ def set_session_cookie(request: Request, response: Response, secret: str) -> Non
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def door_cookie_paths(conference_slug: str) -> list[str]:
+    """Where a door device's cookie is sent: the door's pages and API, nothing else."""
+    return [
+        f"/door/{conference_slug}",
+        f"/api/{conference_slug}/checkins",
+        f"/api/{conference_slug}/door",
+        f"/api/{conference_slug}/sessions",  # .../sessions/{id}/door (the path allows no finer)
+        f"/admin/{conference_slug}/door/sessions",
+    ]
+
+
+def set_device_cookie(
+    request: Request, response: Response, conference_slug: str, secret: str, expires: datetime
+) -> None:
+    """The device's secret, kept by the phone until the conference ends: HttpOnly, Strict."""
+    secure = request.url.scheme == "https" or app_settings(request).base_url.startswith("https:")
+    for path in door_cookie_paths(conference_slug):
+        response.set_cookie(
+            DEVICE_COOKIE,
+            secret,
+            expires=expires,
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            path=path,
+        )
+
+
+def clear_device_cookie(response: Response, conference_slug: str) -> None:
+    for path in door_cookie_paths(conference_slug):
+        response.delete_cookie(DEVICE_COOKIE, path=path, httponly=True, samesite="strict")
 
 
 def login_path_for(request: Request) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confapp.models import ConferenceRoleName
+from confapp.translation import _
 
 ORGANISER = ConferenceRoleName.organiser.value
 ACCESS_COORDINATOR = ConferenceRoleName.access_coordinator.value
@@ -36,6 +37,9 @@ MENU = (
     MenuItem("Speakers, rooms, tracks, days", "programme/speakers", ORGANISERS, "and publishing"),
     MenuItem("Door dashboard", "door", ORGANISERS, "admitted, conflicts, undo"),
     MenuItem("Session doors", "door/sessions", (ORGANISER, STEWARD), "full, headcount"),
+    MenuItem(
+        _("Door devices"), "door/devices", (ORGANISER, STEWARD), _("phones signed in, revoke")
+    ),
     MenuItem("Audit log", "audit", ORGANISERS),
     MenuItem("Export registrations (CSV)", "registrations.csv", ORGANISERS),
 )

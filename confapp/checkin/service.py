@@ -15,7 +15,7 @@ everything there.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.checkin import bodies
+from confapp.checkin.unpaid_at_door import UnpaidAtDoor, unpaid_at_door
 from confapp.models import (
     Checkin,
     CheckinConflict,
@@ -81,6 +82,10 @@ class CheckinResult:
     admitted_at: datetime | None = None
     by: str | None = None
     ticket_code: str | None = None  # the stored code; shown grouped
+    payment_status: str | None = None  # None when there is no ticket of ours to name, or erased
+    # The conference's word on unpaid tickets, so the device says what it would say offline.
+    unpaid_at_door: str = UnpaidAtDoor.desk.value
+    other_conference: str | None = None  # wrong_conference: whose ticket it is, when known
 
     def document(self, tz_name: str) -> dict[str, Any]:
         """The answer a door device gets, times in the conference's zone."""
@@ -93,6 +98,9 @@ class CheckinResult:
             "admitted_at": iso(self.admitted_at, tz_name) if self.admitted_at else None,
             "by": self.by,
             "ticket_code": display_code(self.ticket_code) if self.ticket_code else None,
+            "payment_status": self.payment_status,
+            "unpaid_at_door": self.unpaid_at_door,
+            "other_conference": self.other_conference,
         }
 
 
@@ -136,6 +144,7 @@ class _Found:
     refusal: Result | None  # invalid or wrong_conference; None when the ticket is ours
     standing: Checkin | None = None  # its standing check-in when it was read
     ticket_type_name: str | None = None
+    other_conference_id: int | None = None  # wrong_conference: the ticket's own conference
 
 
 def _ticket_at_door(
@@ -165,7 +174,8 @@ def _find(session: Session, conference: Conference, scan: Scan | None) -> _Found
         except InvalidTicketToken:
             return _Found(None, Result.invalid)
         if verified.conference_id is not None and verified.conference_id != conference.id:
-            return _Found(None, Result.wrong_conference)  # genuine, but not for this door
+            # Genuine, but not for this door.
+            return _Found(None, Result.wrong_conference, other_conference_id=verified.conference_id)
         found = _ticket_at_door(session, verified.ticket_code)
         if found is None:
             return _Found(None, Result.invalid)
@@ -178,7 +188,7 @@ def _find(session: Session, conference: Conference, scan: Scan | None) -> _Found
             return _Found(None, Result.invalid)
     registration, type_name, standing = found
     if registration.conference_id != conference.id:
-        return _Found(None, Result.wrong_conference)
+        return _Found(None, Result.wrong_conference, other_conference_id=registration.conference_id)
     return _Found(registration, None, standing, type_name)
 
 
@@ -204,7 +214,24 @@ def _answer(
         admitted_at=checkin.admitted_at if checkin else None,
         by=checkin.by if checkin else None,
         ticket_code=registration.ticket_code,
+        payment_status=None if erased else registration.payment_status,
     )
+
+
+def _not_ours(session: Session, found: _Found) -> CheckinResult:
+    """The answer to a scan of no ticket of ours: invalid, or another conference's (named when
+    this server holds that conference, so the steward can say where the ticket belongs)."""
+    assert found.refusal is not None
+    other = None
+    if found.other_conference_id is not None:
+        theirs = session.get(Conference, found.other_conference_id)
+        other = theirs.name if theirs is not None else None
+    return CheckinResult(found.refusal, other_conference=other)
+
+
+def _for_door(conference: Conference, result: CheckinResult) -> CheckinResult:
+    """The answer with the conference's word on unpaid tickets, as the door device needs it."""
+    return replace(result, unpaid_at_door=unpaid_at_door(conference).value)
 
 
 def _refused(registration: Registration) -> bool:
@@ -255,7 +282,7 @@ def admit(
     found = _find(session, conference, parse_scan(scan))
     refusal = _refusal(session, found)
     if refusal is not None:
-        return refusal
+        return _for_door(conference, refusal)
     registration = found.registration
     assert registration is not None and registration.id is not None
     checkin = _insert_once(
@@ -272,17 +299,20 @@ def admit(
         ),
     )
     if checkin is not None:
-        return _answer(session, registration, Result.admitted, checkin, found.ticket_type_name)
-    standing = standing_checkin(session, registration.id)
-    return _answer(session, registration, Result.already_admitted, standing, found.ticket_type_name)
+        answer = _answer(session, registration, Result.admitted, checkin, found.ticket_type_name)
+    else:
+        standing = standing_checkin(session, registration.id)
+        answer = _answer(
+            session, registration, Result.already_admitted, standing, found.ticket_type_name
+        )
+    return _for_door(conference, answer)
 
 
 def _refusal(session: Session, found: _Found) -> CheckinResult | None:
     """The answer to a scan of no ticket of ours (invalid, another conference's) or of a
     cancelled one; None when the ticket is ours and standing."""
     if found.registration is None:
-        assert found.refusal is not None
-        return CheckinResult(found.refusal)
+        return _not_ours(session, found)
     if _refused(found.registration):
         return _answer(session, found.registration, Result.cancelled, None, found.ticket_type_name)
     return None
@@ -298,17 +328,18 @@ def answer_without_admitting(
     found = _find(session, conference, parse_scan(scan))
     refusal = _refusal(session, found)
     if refusal is not None:
-        return refusal
+        return _for_door(conference, refusal)
     registration = found.registration
     assert registration is not None
     if found.standing is not None:
-        return _answer(
+        answer = _answer(
             session,
             registration,
             Result.already_admitted,
             found.standing,
             found.ticket_type_name,
         )
+        return _for_door(conference, answer)
     return None
 
 
@@ -343,8 +374,7 @@ def sync_offline(
     for admission in admissions:
         found = _find(session, conference, parse_scan(admission.scan))
         if found.registration is None:
-            assert found.refusal is not None
-            results.append(CheckinResult(found.refusal))
+            results.append(_not_ours(session, found))
             continue
         registration = found.registration
         assert registration.id is not None
@@ -388,7 +418,7 @@ def sync_offline(
             Result.already_admitted,
         )
         results.append(_answer(session, registration, Result.already_admitted, standing))
-    return results
+    return [_for_door(conference, result) for result in results]
 
 
 def _same_admission(checkin: Checkin, device: str, admitted_at: datetime) -> bool:
@@ -438,14 +468,7 @@ def undo(
     """Undo the ticket's standing check-in (organisers), audited by ticket code; returns the
     code. UnknownTicket if no ticket of this conference has the code, NothingToUndo if it is
     not checked in."""
-    code = normalise_ticket_code(typed_code) if len(typed_code) <= 64 else None
-    registration = registration_by_code(session, code) if code else None
-    if registration is None or registration.conference_id != conference.id:
-        raise UnknownTicket(typed_code)
-    assert registration.id is not None
-    standing = standing_checkin(session, registration.id)
-    if standing is None:
-        raise NothingToUndo(code)
+    registration, standing = _standing_by_code(session, conference, typed_code)
     standing.undone_at = now
     standing.undone_by = by.email
     session.add(standing)
@@ -458,6 +481,45 @@ def undo(
         ticket_code=registration.ticket_code,
     )
     return registration.ticket_code
+
+
+def _standing_by_code(
+    session: Session, conference: Conference, typed_code: str
+) -> tuple[Registration, Checkin]:
+    code = normalise_ticket_code(typed_code) if len(typed_code) <= 64 else None
+    registration = registration_by_code(session, code) if code else None
+    if registration is None or registration.conference_id != conference.id:
+        raise UnknownTicket(typed_code)
+    assert registration.id is not None
+    standing = standing_checkin(session, registration.id)
+    if standing is None:
+        raise NothingToUndo(code)
+    return registration, standing
+
+
+@dataclass(frozen=True)
+class AdmissionToUndo:
+    """The standing admission an organiser is asked about before undoing it."""
+
+    ticket_code: str  # grouped, as the dashboard shows it (undo takes either spelling)
+    name: str | None  # None once the holder's data is erased
+    ticket_type: str | None
+    admitted_at: datetime
+    by: str
+
+
+def admission_to_undo(session: Session, conference: Conference, typed_code: str) -> AdmissionToUndo:
+    """What `undo` would undo, read without changing anything: UnknownTicket or NothingToUndo
+    as `undo` would raise them."""
+    registration, standing = _standing_by_code(session, conference, typed_code)
+    erased = registration.erased_at is not None
+    return AdmissionToUndo(
+        ticket_code=display_code(registration.ticket_code),
+        name=None if erased else registration.name,
+        ticket_type=None if erased else _ticket_type_name(session, registration),
+        admitted_at=standing.admitted_at,
+        by=standing.by,
+    )
 
 
 # --- finding a ticket without the camera ------------------------------------------------------

@@ -11,6 +11,7 @@ const conference = {
   id: Number(body.dataset.conferenceId),
   slug: body.dataset.conference,
   endDate: body.dataset.endDate, // YYYY-MM-DD, the conference's last day
+  timezone: body.dataset.timezone, // the conference's zone, e.g. Australia/Sydney
 };
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 const api = `/api/${encodeURIComponent(conference.slug)}`;
@@ -65,10 +66,51 @@ const ANSWERS = {
   error: { tone: "bad", word: "TRY AGAIN" },
 };
 
-function localTime(iso) {
+// Times on the door are the conference's wall clock, 24-hour (13:27), as the back office shows
+// them, whatever zone and locale the phone is set to: online (the server's ISO time) and offline
+// (the device's own UTC record) alike.
+let doorClock = null;
+function doorTime(iso) {
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return "";
-  return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (!doorClock) {
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      doorClock = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: conference.timezone });
+    } catch {
+      doorClock = new Intl.DateTimeFormat("en-GB", options); // a zone this browser does not know
+    }
+  }
+  return doorClock.format(when);
+}
+
+// The words the page carries for the answers (marked for translation in scanner.html), with
+// {placeholders} filled in.
+function word(name, values = {}) {
+  const element = document.querySelector(`#door-words [data-word="${name}"]`);
+  const text = element ? element.textContent.trim() : "";
+  return text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+}
+
+// What ADMITTED says about payment, as the conference chose ("desk", "collect" or "silent").
+function paymentLine(paymentStatus, unpaidAtDoor) {
+  if (paymentStatus !== "unpaid") return "";
+  if (unpaidAtDoor === "collect") return word("unpaid_collect");
+  if (unpaidAtDoor === "silent") return "";
+  return word("unpaid_desk");
+}
+
+// What the steward does next when the answer is not a plain "let them in".
+function nextStep(kind, otherConference) {
+  if (kind === "invalid") return word("next_invalid");
+  if (kind === "wrong_conference") {
+    return otherConference
+      ? word("next_wrong_conference", { conference: otherConference })
+      : word("next_wrong_conference_unnamed");
+  }
+  if (kind === "already_admitted") return word("next_already_admitted");
+  if (kind === "cancelled") return word("next_cancelled");
+  return "";
 }
 
 function beep(tone) {
@@ -87,7 +129,7 @@ function beep(tone) {
   }
 }
 
-function showAnswer(kind, lines) {
+function showAnswer(kind, lines, { payment = "", otherConference = null } = {}) {
   const shape = ANSWERS[kind] || ANSWERS.error;
   answer.className = `answer answer--${shape.tone}`;
   answer.dataset.result = kind;
@@ -99,12 +141,22 @@ function showAnswer(kind, lines) {
     p.textContent = line;
     detail.append(p);
   }
+  const paymentNote = $("answer-payment");
+  paymentNote.textContent = payment;
+  paymentNote.hidden = !payment;
+  const step = nextStep(kind, otherConference);
+  $("answer-next-step").textContent = step;
+  $("answer-next-step").hidden = !step;
   $("answer-offline").hidden = !(state.networkDown || !navigator.onLine);
+  $("answer-sign-in").hidden = kind !== "signed_out";
   answer.hidden = false;
   beep(shape.tone);
   if (navigator.vibrate) navigator.vibrate(shape.tone === "good" ? 120 : [300, 100, 300]);
   clearTimeout(state.hideTimer);
-  state.hideTimer = setTimeout(hideAnswer, shape.tone === "good" ? 1500 : 3000);
+  // Long enough to read what to do: a payment to take, a next step.
+  const showFor = shape.tone === "good" ? (payment ? 5000 : 1500) : 5000;
+  // SIGNED OUT stays until tapped: it holds the way back in.
+  if (kind !== "signed_out") state.hideTimer = setTimeout(hideAnswer, showFor);
   state.lastAnsweredAt = Date.now();
 }
 
@@ -112,14 +164,25 @@ function hideAnswer() {
   answer.hidden = true;
 }
 
+// The server said this phone's sign-in (or door device) has ended: the header offers the way
+// back in, which returns to this page; the offline queue stays in IndexedDB and is sent then.
+function signedOut() {
+  body.dataset.signedIn = "no";
+  $("door-signed-out").hidden = false;
+}
+
 function showServerAnswer(data) {
   const lines = [];
   if (data.attendee) lines.push(data.attendee.name, data.attendee.ticket_type);
   if (data.result === "already_admitted" && data.admitted_at) {
-    lines.push(`In at ${localTime(data.admitted_at)}${data.by ? ` by ${data.by}` : ""}`);
+    lines.push(`In at ${doorTime(data.admitted_at)}${data.by ? ` by ${data.by}` : ""}`);
   }
   if (data.ticket_code) lines.push(`Ticket ${data.ticket_code}`);
-  showAnswer(data.result in ANSWERS ? data.result : "invalid", lines);
+  const payment = data.result === "admitted" ? paymentLine(data.payment_status, data.unpaid_at_door) : "";
+  showAnswer(data.result in ANSWERS ? data.result : "invalid", lines, {
+    payment,
+    otherConference: data.other_conference,
+  });
 }
 
 // ---- the offline banner and the sync note ------------------------------------------------
@@ -148,20 +211,27 @@ function offlineData() {
   try {
     const keys = JSON.parse(localStorage.getItem(storageKey("keys")) || "null");
     const revoked = JSON.parse(localStorage.getItem(storageKey("revoked")) || "null");
-    return { keys, revoked };
+    const unpaid = JSON.parse(localStorage.getItem(storageKey("unpaid")) || "null");
+    return { keys, revoked, unpaid };
   } catch {
-    return { keys: null, revoked: null };
+    return { keys: null, revoked: null, unpaid: null };
   }
 }
 
 async function refreshOfflineData() {
   try {
-    const [keys, revoked] = await Promise.all([
+    const [keys, revoked, unpaid] = await Promise.all([
       fetch(`${api}/ticket-keys`, { cache: "no-store" }),
       fetch(`${api}/ticket-revocations`, { cache: "no-store" }),
+      fetch(`${api}/door/unpaid-tickets`, {
+        headers: { accept: "application/json" },
+        credentials: "same-origin",
+        cache: "no-store",
+      }),
     ]);
     if (keys.ok) localStorage.setItem(storageKey("keys"), JSON.stringify(await keys.json()));
     if (revoked.ok) localStorage.setItem(storageKey("revoked"), JSON.stringify(await revoked.json()));
+    if (unpaid.ok) localStorage.setItem(storageKey("unpaid"), JSON.stringify(await unpaid.json()));
   } catch {
     // Offline: what was kept from before stands.
   }
@@ -207,6 +277,7 @@ async function checkIn(scan, method) {
     }
     state.networkDown = false;
     if (response.status === 401) {
+      signedOut();
       showAnswer("signed_out", ["Sign in again to go on scanning."]);
     } else if (response.status === 403) {
       showAnswer("refused", ["This account may not check people in here."]);
@@ -234,7 +305,7 @@ async function checkOffline(scan) {
     showAnswer("invalid", ["Not a ticket."]);
     return;
   }
-  const { keys, revoked } = offlineData();
+  const { keys, revoked, unpaid } = offlineData();
   if (parsed.code) {
     showAnswer("cannot_check", [
       "A typed code needs the network.",
@@ -258,16 +329,24 @@ async function checkOffline(scan) {
   const earlier = await state.store.seen(verdict.ticket_code);
   if (earlier) {
     showAnswer("already_admitted", [
-      `In at ${localTime(earlier.admitted_at)} on this device`,
+      `In at ${doorTime(earlier.admitted_at)} on this device`,
       `Ticket ${displayCode(verdict.ticket_code)}`,
     ]);
     return;
   }
   await state.store.queueAdmission(scan, verdict.ticket_code, new Date().toISOString());
-  showAnswer("admitted_offline", [
-    "Genuine ticket. Name shown when back online.",
-    `Ticket ${displayCode(verdict.ticket_code)}`,
-  ]);
+  showAnswer(
+    "admitted_offline",
+    ["Genuine ticket. Name shown when back online.", `Ticket ${displayCode(verdict.ticket_code)}`],
+    { payment: offlinePaymentLine(unpaid, verdict.ticket_code) },
+  );
+}
+
+// The payment line from the unpaid list the device keeps (codes in any spelling).
+function offlinePaymentLine(unpaid, ticketCode) {
+  if (!unpaid || unpaid.conference_id !== conference.id || !Array.isArray(unpaid.unpaid)) return "";
+  const isUnpaid = unpaid.unpaid.some((code) => normaliseTicketCode(code) === ticketCode);
+  return paymentLine(isUnpaid ? "unpaid" : "", unpaid.unpaid_at_door);
 }
 
 // ---- sync: hand the queue to the server --------------------------------------------------
@@ -310,6 +389,7 @@ async function sendQueue() {
       return;
     }
     state.networkDown = false;
+    if (response.status === 401) signedOut();
     if (!response.ok) {
       note(
         response.status === 401
@@ -401,6 +481,7 @@ async function search(query) {
     $("search-status").textContent = "Search needs the network.";
     return;
   }
+  if (response.status === 401) signedOut();
   if (!response.ok) {
     const data = await response.json().catch(() => ({}));
     $("search-status").textContent = data.detail || "Type at least two letters of a name or code.";
@@ -415,19 +496,28 @@ async function search(query) {
     name.textContent = match.name;
     const about = document.createElement("span");
     const status = match.admitted_at
-      ? `in at ${localTime(match.admitted_at)}`
+      ? `in at ${doorTime(match.admitted_at)}`
       : match.status === "cancelled"
         ? "cancelled"
         : "not yet in";
     about.textContent = ` ${match.ticket_type} · ${match.ticket_code} · ${status}`;
     who.append(name, about);
-    const admit = document.createElement("button");
-    admit.type = "button";
-    admit.className = "big-button";
-    admit.textContent = "Admit";
-    admit.setAttribute("aria-label", `Admit ${match.name}`);
-    admit.addEventListener("click", () => checkIn(match.ticket_code, "search"));
-    item.append(who, admit);
+    item.append(who);
+    if (match.status === "active") {
+      const admit = document.createElement("button");
+      admit.type = "button";
+      admit.className = "big-button";
+      admit.textContent = word("admit");
+      admit.setAttribute("aria-label", word("admit_label", { name: match.name }));
+      admit.addEventListener("click", () => checkIn(match.ticket_code, "search"));
+      item.append(admit);
+    } else {
+      // A cancelled ticket lets nobody in: say so, and offer nothing to tap.
+      const why = document.createElement("p");
+      why.className = "search-refusal";
+      why.textContent = word("search_cancelled");
+      item.append(why);
+    }
     list.append(item);
   }
 }
@@ -447,6 +537,7 @@ async function clearIfOver() {
     await state.store.clearAll();
     localStorage.removeItem(storageKey("keys"));
     localStorage.removeItem(storageKey("revoked"));
+    localStorage.removeItem(storageKey("unpaid"));
     note("The conference is over: this device no longer keeps its keys or admissions.");
   }
   return true;

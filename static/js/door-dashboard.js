@@ -10,6 +10,20 @@
   root.querySelectorAll(".js-only").forEach((el) => { el.hidden = false; });
   root.querySelectorAll(".no-js-refresh").forEach((el) => { el.classList.add("js-hidden"); });
 
+  // Undo asks once: the first tap turns the button into "Yes, undo", the second sends the form
+  // as confirmed. (Without JavaScript the server's confirmation page asks instead.)
+  root.querySelectorAll("form.undo-form").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      const confirm = form.querySelector('input[name="confirm"]');
+      if (confirm.value) return;
+      event.preventDefault();
+      confirm.value = form.dataset.confirm;
+      form.querySelector(".undo-word").textContent = form.dataset.confirmLabel;
+      form.classList.add("is-asking");
+      form.querySelector("button").focus();
+    });
+  });
+
   function put(scope, name, value) {
     const el = scope.querySelector('[data-stat="' + name + '"]');
     if (el && el.textContent !== String(value)) el.textContent = String(value);

@@ -36,7 +36,9 @@
         body: JSON.stringify(change),
       });
       const body = await answer.json().catch(() => ({}));
-      if (answer.ok) show(body);
+      // The sign-in (or door device) has ended: the page's own link leads back in.
+      if (answer.status === 401) part("signed-out").hidden = false;
+      else if (answer.ok) show(body);
       else fail(body.detail || "That did not work (" + answer.status + ").");
     } catch (e) {
       fail("No connection: that tap was not counted. Try again.");

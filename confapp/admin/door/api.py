@@ -1,6 +1,7 @@
 """The door's JSON API: admit a scanned or typed ticket, take in an offline device's
-admissions, find a ticket by name or code (stewards and organisers); undo a check-in and the
-door's counts (organisers). Routes parse, authorise and answer; confapp.checkin.service decides.
+admissions, find a ticket by name or code, list the unpaid tickets an offline device keeps
+(stewards and organisers); undo a check-in and the door's counts (organisers). Routes parse,
+authorise and answer; confapp.checkin.service decides.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from confapp.accounts.service import Principal
-from confapp.admin.auth import require_role
+from confapp.admin.auth import door_conference_for, door_device_on, require_door_role
 from confapp.admin.menu import ORGANISER, ORGANISERS, STEWARD
-from confapp.admin.routes import conference_for
 from confapp.checkin import bodies, service
+from confapp.checkin.unpaid_at_door import unpaid_tickets
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference
 from confapp.programme.queries import require_conference
@@ -41,8 +43,9 @@ def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
 
 
 def _authorised(request: Request, roles: tuple[str, ...]) -> tuple[Conference, Principal]:
-    """The conference in the path (404 if none) and the caller, if they hold a role (401/403)."""
-    return conference_for(request, *roles)
+    """The conference in the path (404 if none) and the caller, if they hold a role (401/403):
+    a person's sign-in, a Bearer token, or the conference's door device."""
+    return door_conference_for(request, *roles)
 
 
 def _authorised_in(
@@ -50,11 +53,27 @@ def _authorised_in(
 ) -> tuple[Conference, Principal]:
     """`_authorised`, read in the caller's session."""
     conference = require_conference(session, request.path_params["conference"])
-    return conference, require_role(request, conference, *roles, session=session)
+    return conference, require_door_role(request, conference, *roles, session=session)
+
+
+def _recorded_device(request: Request, sent: str) -> str:
+    """What a check-in records as its device: the door device the request came from (so the
+    dashboard can name it), else the id the page sent."""
+    device = door_device_on(request)
+    return device.label if device is not None else sent
 
 
 def _invalid(fields: dict[str, str]) -> BadRequestBody:
     return BadRequestBody(422, "invalid", "Some fields need fixing.", fields=fields)
+
+
+def _refuse_unknown(body: dict[str, Any], model: type[BaseModel], where: str = "") -> None:
+    """A field the body's model (confapp.checkin.bodies) does not take is named, not ignored."""
+    unknown = sorted(set(body) - set(model.model_fields))
+    if unknown:
+        raise _invalid(
+            {f"{where}{name}": "This is not a field the door takes." for name in unknown}
+        )
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool, max_length: int) -> str:
@@ -75,6 +94,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool, max_length: int) -
 
 def _scan_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     """The scan, the device and the method a scan's body holds, or 422 saying which is wrong."""
+    _refuse_unknown(body, bodies.Checkin)
     scan = body.get("scan")
     if not isinstance(scan, str) or not scan.strip():
         raise _invalid({"scan": "The text read from the QR code, or a ticket code, is required."})
@@ -95,6 +115,7 @@ def _admit(request: Request, body: dict[str, Any] | BadRequestBody) -> Response:
         if isinstance(body, BadRequestBody):
             raise body  # after authorising, so a stranger learns nothing from the body's checks
         scan, device, method = _scan_fields(body)
+        device = _recorded_device(request, device)
         result = service.answer_without_admitting(session, conference, scan)
     if result is None:
         with db.transaction() as session:
@@ -128,6 +149,7 @@ def _admitted_at(value: Any, where: str) -> datetime:
 
 
 def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
+    _refuse_unknown(body, bodies.CheckinSync)
     items = body.get("admissions")
     if not isinstance(items, list):
         raise _invalid({"admissions": "This must be a list of admissions."})
@@ -138,6 +160,7 @@ def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
         where = f"admissions[{number}]"
         if not isinstance(item, dict):
             raise _invalid({where: "Each admission is an object with scan and admitted_at."})
+        _refuse_unknown(item, bodies.OfflineAdmission, f"{where}.")
         scan = item.get("scan")
         if not isinstance(scan, str):
             raise _invalid({f"{where}.scan": "This must be text."})
@@ -149,7 +172,10 @@ def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
 def _sync(
     request: Request, conference: Conference, by: Principal, body: dict[str, Any]
 ) -> Response:
-    device = _text(body, "device", required=True, max_length=service.MAX_DEVICE_LENGTH)
+    _refuse_unknown(body, bodies.CheckinSync)
+    device = _recorded_device(
+        request, _text(body, "device", required=True, max_length=service.MAX_DEVICE_LENGTH)
+    )
     admissions = _offline_admissions(body)
     with database(request).transaction() as session:
         results = service.sync_offline(session, conference, device, admissions, by, now=utcnow())
@@ -208,6 +234,14 @@ def door_stats(request: Request) -> Response:
     return _json(stats.document(conference.timezone))
 
 
+def door_unpaid_tickets(request: Request) -> Response:
+    """The unpaid tickets a door device keeps, so it says the same about payment offline."""
+    conference, _ = _authorised(request, DOOR_TEAM)
+    with database(request).read() as session:
+        unpaid = unpaid_tickets(session, conference)
+    return _json(unpaid.document())
+
+
 routes = [
     Route("/api/{conference}/checkins", checkin_create, methods=["POST"], name="api_checkin"),
     Route(
@@ -221,4 +255,10 @@ routes = [
     ),
     Route("/api/{conference}/door/search", door_search, methods=["GET"], name="api_door_search"),
     Route("/api/{conference}/door/stats", door_stats, methods=["GET"], name="api_door_stats"),
+    Route(
+        "/api/{conference}/door/unpaid-tickets",
+        door_unpaid_tickets,
+        methods=["GET"],
+        name="api_door_unpaid_tickets",
+    ),
 ]

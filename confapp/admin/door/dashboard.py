@@ -18,9 +18,18 @@ from starlette.routing import Route
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
+from confapp.admin.auth import door_conference_for, door_device_on, login_path_for
+from confapp.admin.door.devices import sign_out_path
 from confapp.admin.menu import ORGANISER, STEWARD
-from confapp.admin.routes import admin_page, conference_for, organiser_conference
-from confapp.checkin.service import NothingToUndo, UnknownTicket, door_stats, undo
+from confapp.admin.routes import admin_page, organiser_conference
+from confapp.checkin.devices import device_names
+from confapp.checkin.service import (
+    NothingToUndo,
+    UnknownTicket,
+    admission_to_undo,
+    door_stats,
+    undo,
+)
 from confapp.checkin.session_doors import (
     DoorChange,
     DoorProblem,
@@ -42,9 +51,14 @@ from confapp.request_body import CSRF_FIELD, read_form_fields, read_json_object,
 from confapp.request_context import database
 from confapp.spreadsheet import csv_bytes
 from confapp.times import local_today, to_local, utcnow
+from confapp.translation import _
 
 DOOR_TEAM = (ORGANISER, STEWARD)
 POLL_SECONDS = 5
+# An undo is asked about once: the form is sent again with this, from the confirmation page or
+# from the dashboard's second tap (door-dashboard.js).
+CONFIRM_UNDO = "undo"
+DONE_MESSAGES = {"undone": _("Admission undone: the ticket lets its holder in again.")}
 
 
 def dashboard_path(conference: Conference) -> str:
@@ -68,6 +82,7 @@ def dashboard_page(request: Request) -> Response:
         stats = door_stats(session, conference, now=utcnow()).document(conference.timezone)
         admissions = latest_admissions(session, conference)
         found = conflicts(session, conference)
+        names = device_names(session, conference)
     return admin_page(
         request,
         "admin/door/dashboard.html",
@@ -76,8 +91,13 @@ def dashboard_page(request: Request) -> Response:
             "stats": stats,
             "admissions": admissions,
             "conflicts": found,
+            # Check-ins from a door device record its label; older ones the page's random id.
+            "device_names": names,
+            "devices_path": dashboard_path(conference) + "/devices",
             "stats_path": dashboard_path(conference) + "/stats.json",
             "poll_seconds": POLL_SECONDS,
+            "confirm_undo": CONFIRM_UNDO,
+            "message": DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
         },
     )
 
@@ -116,21 +136,38 @@ def _resolve(request: Request) -> Response:
 
 
 async def undo_submit(request: Request) -> Response:
-    form = await read_form_fields(request, (CSRF_FIELD, "ticket_code"))
-    return await run_in_threadpool(_undo, request, form.get("ticket_code", ""))
+    form = await read_form_fields(request, (CSRF_FIELD, "ticket_code", "confirm"))
+    return await run_in_threadpool(
+        _undo, request, form.get("ticket_code", ""), form.get("confirm", "") == CONFIRM_UNDO
+    )
 
 
-def _undo(request: Request, typed_code: str) -> Response:
-    """Undo a standing admission with the check-in service's own undo (audited there)."""
+def _undo(request: Request, typed_code: str, confirmed: bool) -> Response:
+    """Undo a standing admission with the check-in service's own undo (audited there), once
+    the organiser has said yes; until then, the page that asks."""
     conference, principal = organiser_conference(request)
     try:
+        if not confirmed:
+            with database(request).read() as session:
+                admission = admission_to_undo(session, conference, typed_code)
+            return admin_page(
+                request,
+                "admin/door/undo_confirm.html",
+                {
+                    "conference": conference,
+                    "admission": admission,
+                    "undo_path": dashboard_path(conference) + "/undo",
+                    "dashboard_path": dashboard_path(conference),
+                    "confirm_undo": CONFIRM_UNDO,
+                },
+            )
         with database(request).transaction() as session:
             undo(session, conference, typed_code, principal, now=utcnow())
     except UnknownTicket:
         return error_response(request, 404, "This conference has no ticket with that code.")
     except NothingToUndo:
         return error_response(request, 409, "This ticket is not checked in; nothing changed.")
-    return RedirectResponse(dashboard_path(conference) + "#admissions", status_code=303)
+    return RedirectResponse(dashboard_path(conference) + "?done=undone#admissions", status_code=303)
 
 
 # ---- session doors ------------------------------------------------------------------------------
@@ -155,7 +192,7 @@ def _chosen_day(request: Request, conference: Conference) -> tuple[date | None, 
 
 
 def sessions_page(request: Request) -> Response:
-    conference, principal = conference_for(request, *DOOR_TEAM)
+    conference, principal = door_conference_for(request, *DOOR_TEAM)
     day, days = _chosen_day(request, conference)
     with database(request).read() as session:
         rows = door_sessions(session, conference, day)
@@ -204,13 +241,16 @@ def _door_view(
             "api_path": f"/api/{conference.slug}/sessions/{session_id}/door",
             "sessions_path": sessions_path(conference),
             "local_start": to_local(record_.start, conference.timezone),
+            "device": door_device_on(request),
+            "sign_in_path": login_path_for(request),
+            "sign_out_path": sign_out_path(conference.slug),
         },
         status_code=status_code,
     )
 
 
 def session_door_page(request: Request) -> Response:
-    conference, principal = conference_for(request, *DOOR_TEAM)
+    conference, principal = door_conference_for(request, *DOOR_TEAM)
     return _door_view(request, conference, principal, row_id(request.path_params["session"]))
 
 
@@ -241,7 +281,7 @@ async def session_door_submit(request: Request) -> Response:
 
 
 def _door_submit(request: Request, form: dict[str, str]) -> Response:
-    conference, principal = conference_for(request, *DOOR_TEAM)
+    conference, principal = door_conference_for(request, *DOOR_TEAM)
     session_id = row_id(request.path_params["session"])
     db = database(request)
     try:
@@ -298,7 +338,7 @@ async def session_door_api(request: Request) -> Response:
 
 
 def _door_api(request: Request, body: dict[str, object]) -> Response:
-    conference, principal = conference_for(request, *DOOR_TEAM)
+    conference, principal = door_conference_for(request, *DOOR_TEAM)
     session_id = row_id(request.path_params["session"])
     try:
         change = _json_change(body)

@@ -9,8 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from confapp.admin.auth import (
+    DEVICE_COOKIE,
+    clear_device_cookie,
+    door_conference_for,
+    door_device_on,
+)
+from confapp.admin.door.devices import add_device_path, sign_in_again_path, sign_out_path
 from confapp.admin.menu import ORGANISER, STEWARD
-from confapp.admin.routes import admin_conference, admin_page, conference_for
+from confapp.admin.routes import admin_conference, admin_page
 from confapp.resources import static_dir
 
 # The service worker and manifest hold no attendee data and no secret: anyone may fetch them
@@ -23,19 +30,31 @@ def door_path(conference_slug: str) -> str:
 
 
 def scanner_page(request: Request) -> Response:
-    conference, principal = conference_for(request, ORGANISER, STEWARD)
+    conference, principal = door_conference_for(request, ORGANISER, STEWARD)
     base = door_path(conference.slug)
-    return admin_page(
+    device = door_device_on(request)
+    response = admin_page(
         request,
         "door/scanner.html",
         {
             "conference": conference,
-            "csrf_token": principal.csrf_token or "",
+            "principal": principal,
+            # A device's page carries its device's token, which stays good while the device
+            # does, even if a person's sign-in on the phone ends meanwhile.
+            "csrf_token": device.principal.csrf_token if device else principal.csrf_token or "",
             "door_path": base,
             "manifest_path": f"{base}/manifest.webmanifest",
             "service_worker_path": f"{base}/sw.js",
+            "device": device,
+            "add_device_path": add_device_path(conference.slug),
+            "sign_out_path": sign_out_path(conference.slug),
+            "sign_in_path": sign_in_again_path(conference.slug),
         },
     )
+    if device is None and request.cookies.get(DEVICE_COOKIE):
+        # Revoked or expired, and someone has signed in on the phone since: forget it.
+        clear_device_cookie(response, conference.slug)
+    return response
 
 
 def manifest(request: Request) -> Response:

@@ -1,5 +1,6 @@
 """Ticket types and registration settings, for organisers: open or close online registration,
-the conference's capacity, the second-factor rule, and ticket types (add, edit, hide, show)."""
+the conference's capacity, the second-factor rule, what the door says about unpaid tickets, and
+ticket types (add, edit, hide, show)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp.admin.routes import admin_page, organiser_conference
+from confapp.checkin.unpaid_at_door import (
+    UNPAID_AT_DOOR_FIELD,
+    check_unpaid_at_door,
+    set_unpaid_at_door,
+)
 from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
 from confapp.registration.places import places_left, registration_is_open
@@ -36,20 +42,31 @@ from confapp.registration.setup import (
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
 from confapp.times import local_today
+from confapp.translation import _
 
 DONE_MESSAGES = {
     "saved": "Settings saved.",
+    "door_saved": _("Saved: the door says this about unpaid tickets from its next scan."),
     "unchanged": "Nothing to save: the settings were already so.",
     "created": "Ticket type added; it is on sale now.",
     "edited": "Ticket type saved.",
     "hidden": "Ticket type hidden: it is no longer offered, and tickets already issued stay valid.",
     "shown": "Ticket type on sale again.",
 }
+UNPAID_AT_DOOR_WORDS = {
+    "desk": _("Send them to the desk: the door says “Unpaid: send them to the desk”"),
+    "collect": _("Take the payment at the door: the door says “Unpaid: take the payment now”"),
+    "silent": _("Say nothing: the door does not mention payment"),
+}
 KIND_WORDS = {"fixed": "Fixed price", "pay_what_you_can": "Pay what you can", "free": "Free"}
 
 
 def settings_path(conference: Conference) -> str:
     return f"/admin/{conference.slug}/settings"
+
+
+def door_settings_path(conference: Conference) -> str:
+    return f"{settings_path(conference)}/door"
 
 
 def ticket_type_path(conference: Conference, code: str) -> str:
@@ -97,7 +114,12 @@ def _settings_view(
         "admin/settings.html",
         {
             "conference": conference,
-            "values": values or settings_values(conference),
+            # Two forms: the one refused shows what was typed, the other what is stored.
+            "values": settings_values(conference)
+            | {UNPAID_AT_DOOR_FIELD: conference.unpaid_at_door}
+            | (values or {}),
+            "unpaid_at_door_words": UNPAID_AT_DOOR_WORDS,
+            "door_settings_path": door_settings_path(conference),
             "errors": errors or {},
             "message": DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
             "ticket_types": ticket_types,
@@ -144,6 +166,37 @@ def _refused_settings(request: Request, refused: BadRequestBody) -> Response:
 
 async def settings_submit(request: Request) -> Response:
     return await _read_form(request, SETTINGS_FIELDS, _save_settings, _refused_settings)
+
+
+def _save_door_settings(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = organiser_conference(request)
+    typed = form.get(UNPAID_AT_DOOR_FIELD, "")
+    choice, problem = check_unpaid_at_door(typed)
+    if choice is None:
+        return _settings_view(
+            request,
+            conference,
+            values={UNPAID_AT_DOOR_FIELD: typed},
+            errors={UNPAID_AT_DOOR_FIELD: problem},
+            status_code=422,
+        )
+    with database(request).transaction() as session:
+        changed = set_unpaid_at_door(session, conference, choice, principal)
+    return _done(settings_path(conference), "door_saved" if changed else "unchanged")
+
+
+def _refused_door_settings(request: Request, refused: BadRequestBody) -> Response:
+    conference, _principal = organiser_conference(request)
+    values = {UNPAID_AT_DOOR_FIELD: refused.values.get(UNPAID_AT_DOOR_FIELD, "")}
+    return _settings_view(
+        request, conference, values=values, errors=refused.fields, status_code=422
+    )
+
+
+async def door_settings_submit(request: Request) -> Response:
+    return await _read_form(
+        request, (UNPAID_AT_DOOR_FIELD,), _save_door_settings, _refused_door_settings
+    )
 
 
 # ---- one ticket type ------------------------------------------------------------------------
@@ -268,6 +321,7 @@ async def ticket_type_submit(request: Request) -> Response:
 routes = [
     Route("/admin/{conference}/settings", settings_page, methods=["GET"]),
     Route("/admin/{conference}/settings", settings_submit, methods=["POST"]),
+    Route("/admin/{conference}/settings/door", door_settings_submit, methods=["POST"]),
     Route("/admin/{conference}/settings/ticket-types/new", new_ticket_type_page, methods=["GET"]),
     Route(
         "/admin/{conference}/settings/ticket-types/new", new_ticket_type_submit, methods=["POST"]
