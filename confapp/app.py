@@ -10,7 +10,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -24,9 +24,11 @@ from confapp.admin.accounts import my_account as admin_account
 from confapp.admin.accounts import people as admin_people
 from confapp.admin.door import api as admin_door_api
 from confapp.admin.door import dashboard as admin_door_dashboard
+from confapp.admin.door import devices as admin_door_devices
 from confapp.admin.door import scanner as admin_door_page
 from confapp.admin.programme import api as admin_programme_api
 from confapp.admin.programme import editor as admin_programme_editor
+from confapp.admin.programme import pending as admin_programme_pending
 from confapp.admin.programme import problems as admin_programme_problems
 from confapp.admin.programme import records as admin_programme_records
 from confapp.admin.registrations import desk as admin_registrations
@@ -72,6 +74,15 @@ def healthz(request: Request) -> Response:
     return PlainTextResponse("database unreachable", status_code=503)
 
 
+def favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico on every page whatever the <link rel="icon"> says.
+    return FileResponse(
+        static_dir() / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=604800"},
+    )
+
+
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starlette:
     """The app; `clock` gives the time its routes go by (tests pass a fixed one)."""
     settings = settings or Settings.from_env()
@@ -93,6 +104,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
 
     routes = [
         Route("/healthz", healthz),
+        Route("/favicon.ico", favicon),
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
         *openapi.routes,
         *admin_registrations.routes,
@@ -106,7 +118,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
         *admin_programme_problems.routes,
         *admin_programme_records.routes,
         *admin_programme_editor.routes,
+        *admin_programme_pending.routes,
         *admin_door_dashboard.routes,
+        *admin_door_devices.routes,
         *admin_routes.routes,
         *admin_door_page.routes,
         *agenda_routes.routes,

@@ -16,6 +16,8 @@ from starlette.routing import Route
 
 from confapp import __version__
 from confapp.checkin import bodies as door_bodies
+from confapp.checkin.unpaid_at_door import UnpaidAtDoor
+from confapp.models import PaymentStatus
 from confapp.programme import documents
 from confapp.registration import desk as registration_desk
 from confapp.registration import form as registration_form
@@ -99,6 +101,13 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Throttled": _all_required({"error": {"const": "throttled"}, "detail": STRING}),
+    "PreconditionFailed": _all_required(
+        {
+            "error": {"const": "precondition_failed"},
+            "detail": STRING,
+            "fields": {"type": "object", "additionalProperties": STRING},
+        }
+    ),
     # The programme
     "Programme": _all_required(
         {
@@ -277,7 +286,8 @@ SCHEMAS: dict[str, Any] = {
             "revoked": {
                 "type": "array",
                 "items": STRING,
-                "description": "Codes of tickets that must no longer be admitted.",
+                "description": "Codes of tickets that must no longer be admitted, spelled as "
+                "everywhere in the API: ABCD-EFGH-IJKLM.",
             },
         }
     ),
@@ -486,13 +496,18 @@ ETAG_HEADER = {
         "schema": STRING,
     }
 }
+PRECONDITION_FAILED = _json_response(
+    "The If-Match header names no version of this record; nothing was saved.",
+    "PreconditionFailed",
+)
 IF_MATCH_PARAMETER = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "description": 'The version the change starts from, as its ETag gave it ("3"; W/"3" and '
-    "3 are taken too), or * for whatever is current. Without it (and without `version` in "
-    "the body) the change is saved over whatever is there.",
+    "description": 'The version the change starts from, as its ETag gave it ("3"), or * for '
+    'whatever is current. A value naming no version (a weak tag like W/"3", an unquoted or '
+    "non-numeric tag) can never match: 412. Without it (and without `version` in the body) the "
+    "change is saved over whatever is there.",
     "schema": STRING,
 }
 
@@ -536,16 +551,25 @@ SCHEMAS.update(
             },
             description="A problem an organiser should sort out. Clashes never stop a change.",
         ),
+        "WritesTo": {
+            "enum": ["draft", "working-copy", "public"],
+            "description": "Where session saves go now: the unpublished `draft`; the "
+            "`working-copy` of a published programme, seen only by organisers until its "
+            "pending changes are published (POST /api/{conference}/programme/publish); or "
+            "the `public` programme at once, when the conference makes every save public.",
+        },
         "SessionAnswer": _answer(
             "session",
             "OrganiserSession",
             clashes={
                 "type": "array",
                 "items": ref("Clash"),
-                "description": "Every clash the session now takes part in.",
+                "description": "Every clash the session now takes part in (in the working "
+                "copy, when that is where it was saved).",
             },
+            writes_to=ref("WritesTo"),
         )
-        | {"required": ["session", "clashes"]},
+        | {"required": ["session", "clashes", "writes_to"]},
         "SpeakerAnswer": _answer("speaker", "OrganiserSpeaker"),
         "RoomAnswer": _answer("room", "OrganiserRoom"),
         "TrackAnswer": _answer("track", "OrganiserTrack"),
@@ -554,9 +578,11 @@ SCHEMAS.update(
                 "sessions": {
                     "type": "array",
                     "items": ref("OrganiserSession"),
-                    "description": "In programme order; cancelled ones and, before the "
+                    "description": "In programme order, as the working copy has them (pending "
+                    "changes and new sessions included); cancelled ones and, before the "
                     "programme is published, drafts too.",
-                }
+                },
+                "writes_to": ref("WritesTo"),
             }
         ),
         "SpeakerList": _all_required(
@@ -584,8 +610,91 @@ SCHEMAS.update(
                 "result": {
                     "enum": ["deleted", "cancelled"],
                     "description": "Before the programme is published a session is deleted; "
-                    "after, it is cancelled, so calendars that hold it are told.",
+                    "after, it is cancelled, so calendars that hold it are told (a new session "
+                    "only in the working copy is deleted).",
                 }
+            }
+        ),
+        "SessionDeleted": _all_required(
+            {
+                "result": {
+                    "enum": ["deleted", "cancelled"],
+                    "description": "Before the programme is published a session is deleted; "
+                    "after, it is cancelled, so calendars that hold it are told (a new session "
+                    "only in the working copy is deleted).",
+                },
+                "writes_to": ref("WritesTo"),
+            }
+        ),
+        "PublishRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "note": {
+                    "type": "string",
+                    "maxLength": 2000,
+                    "description": "A note for the public changelog, shown with the release.",
+                },
+                "with_clashes": {
+                    "type": "boolean",
+                    "description": "Publish even though the changes make new clashes public.",
+                },
+            },
+        },
+        "Release": _all_required(
+            {
+                "id": INTEGER,
+                "sessions": {**INTEGER, "description": "Sessions it added or changed."},
+                "changes": {**INTEGER, "description": "Entries it made in the changelog."},
+                "note": STRING,
+            },
+            description="Pending changes published together.",
+        ),
+        "PublishClashes": _all_required(
+            {
+                "error": {"const": "clashes"},
+                "detail": STRING,
+                "clashes": {"type": "array", "items": ref("Clash")},
+            },
+            description="The pending changes would make these clashes public; nothing was "
+            'published. Send `"with_clashes": true` to publish anyway.',
+        ),
+        "PendingChanges": _all_required(
+            {
+                "writes_to": ref("WritesTo"),
+                "pending": {
+                    "type": "array",
+                    "items": _all_required(
+                        {
+                            "session": STRING,
+                            "title": STRING,
+                            "kind": {"enum": ["added", "changed", "cancelled", "restored"]},
+                            "fields": {
+                                "type": "array",
+                                "items": STRING,
+                                "description": "What differs from the public programme.",
+                            },
+                            "by": STRING,
+                            "at": DATE_TIME,
+                        }
+                    ),
+                },
+                "clashes": {
+                    "type": "array",
+                    "items": ref("Clash"),
+                    "description": "Every clash in the working copy.",
+                },
+                "new_clashes": {
+                    "type": "array",
+                    "items": ref("Clash"),
+                    "description": "Those that publishing would make public.",
+                },
+            }
+        ),
+        "Discarded": _all_required(
+            {
+                "discarded": {**INTEGER, "description": "Sessions reset."},
+                "writes_to": ref("WritesTo"),
             }
         ),
         "Published": _all_required(
@@ -596,6 +705,10 @@ SCHEMAS.update(
                     "nothing).",
                 },
                 "programme_version": INTEGER,
+                "release": {
+                    "oneOf": [ref("Release"), {"type": "null"}],
+                    "description": "The pending changes this published, if any.",
+                },
             }
         ),
     }
@@ -697,6 +810,7 @@ def _editor_paths(
                     ),
                     s404=not_found,
                     s409=conflict,
+                    s412=PRECONDITION_FAILED,
                     s413=too_large,
                     s422=invalid,
                 ),
@@ -707,10 +821,12 @@ def _editor_paths(
                 "security": BEARER,
                 "parameters": [IF_MATCH_PARAMETER],
                 "responses": _editor_responses(
-                    s200=_json_response(deleted, "Deleted"),
+                    s200=_json_response(
+                        deleted, "SessionDeleted" if one == "session" else "Deleted"
+                    ),
                     s404=not_found,
                     s409=_json_response(delete_conflict, f"{schemas}DeleteConflict"),
-                    s422=_json_response("The If-Match header cannot be read.", "Invalid"),
+                    s412=PRECONDITION_FAILED,
                 ),
             },
         },
@@ -747,13 +863,43 @@ PATHS.update(
             "parameters": [CONFERENCE_PARAMETER],
             "post": {
                 "operationId": "publishProgramme",
-                "summary": "Organisers: publish the programme; from then on every change is "
-                "public at once and goes into the changelog",
+                "summary": "Organisers: publish the programme the first time; after that, publish "
+                "its working copy's pending changes as one release",
                 "security": BEARER,
+                "requestBody": {
+                    "required": False,
+                    "content": {JSON: {"schema": ref("PublishRequest")}},
+                },
                 "responses": _editor_responses(
                     s200=_json_response(
-                        "Published (or it already was: nothing changes).", "Published"
+                        "Published (`release` is null when nothing was pending).", "Published"
                     ),
+                    s404=NOT_FOUND,
+                    s409=_json_response(
+                        "The changes would make new clashes public.", "PublishClashes"
+                    ),
+                    s422=_json_response("A field of the request needs fixing.", "Invalid"),
+                ),
+            },
+        },
+        "/api/{conference}/programme/pending": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "get": {
+                "operationId": "pendingChanges",
+                "summary": "Organisers: what the working copy holds that is not public yet",
+                "security": BEARER,
+                "responses": _editor_responses(
+                    s200=_json_response("The pending changes.", "PendingChanges"),
+                    s404=NOT_FOUND,
+                ),
+            },
+            "delete": {
+                "operationId": "discardPendingChanges",
+                "summary": "Organisers: discard every pending change (the public programme "
+                "stays as it is)",
+                "security": BEARER,
+                "responses": _editor_responses(
+                    s200=_json_response("Discarded.", "Discarded"),
                     s404=NOT_FOUND,
                 ),
             },
@@ -765,6 +911,8 @@ PATHS.update(
 # --- The door (stewards and organisers) ---------------------------------------------------------
 
 CHECKIN_RESULTS = ["admitted", "already_admitted", "cancelled", "invalid", "wrong_conference"]
+PAYMENT_STATUSES = [status.value for status in PaymentStatus]
+UNPAID_AT_DOOR = [choice.value for choice in UnpaidAtDoor]
 SCHEMAS.update(
     {
         "CheckinResult": _all_required(
@@ -798,6 +946,35 @@ SCHEMAS.update(
                     "type": ["string", "null"],
                     "description": "The ticket code, grouped (ABCD-EFGH-IJKLM); null when "
                     "invalid or for another conference.",
+                },
+                "payment_status": {
+                    "enum": [*PAYMENT_STATUSES, None],
+                    "description": "The ticket's payment: `unpaid`, `paid`, `waived` (nothing "
+                    "to pay) or `refunded`; null when invalid, for another conference, or "
+                    "erased.",
+                },
+                "unpaid_at_door": {
+                    "enum": UNPAID_AT_DOOR,
+                    "description": "What the door says when it admits an unpaid ticket, as the "
+                    "conference's organisers chose: `desk` (send them to the desk), `collect` "
+                    "(take the payment now) or `silent` (nothing).",
+                },
+                "other_conference": {
+                    "type": ["string", "null"],
+                    "description": "For `wrong_conference`: the name of the conference the "
+                    "ticket is for, when this server holds it; else null.",
+                },
+            }
+        ),
+        "DoorUnpaidTickets": _all_required(
+            {
+                "conference_id": INTEGER,
+                "unpaid_at_door": {"enum": UNPAID_AT_DOOR},
+                "unpaid": {
+                    "type": "array",
+                    "items": STRING,
+                    "description": "Codes (ABCD-EFGH-IJKLM) of the active tickets not yet "
+                    "paid; empty when `unpaid_at_door` is `silent`.",
                 },
             }
         ),
@@ -940,6 +1117,18 @@ PATHS.update(
                 "responses": _door_responses(
                     s200=_json_response("Up to 20 tickets, by name.", "DoorSearch"),
                     s422=_json_response("Too short or too long to search for.", "Invalid"),
+                ),
+            },
+        },
+        "/api/{conference}/door/unpaid-tickets": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "get": {
+                "operationId": "doorUnpaidTickets",
+                "summary": "Stewards: the unpaid tickets a door device keeps, so that offline "
+                "it says what the server would about payment",
+                "security": BEARER,
+                "responses": _door_responses(
+                    s200=_json_response("The unpaid tickets now.", "DoorUnpaidTickets")
                 ),
             },
         },

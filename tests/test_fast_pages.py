@@ -22,6 +22,7 @@ from confapp.programme.queries import load_programme, require_conference
 from confapp.times import utcnow
 from tests.support import DEMO
 from tests.support.accounts import api_token, make_organiser
+from tests.support.programme import make_every_save_public
 
 SATURDAY_LIST = f"/{DEMO}/programme?day=2027-07-10&view=list"
 PROGRAMME_JSON = f"/api/{DEMO}/programme"
@@ -30,6 +31,9 @@ FEED = f"/{DEMO}/programme.ics"
 
 @pytest.fixture
 def organiser_token(db: Database, demo: object) -> str:
+    """An organiser's script on the day itself: every save is public at once, so what these
+    stories change reaches the cached pages without a "Publish changes"."""
+    make_every_save_public(db)
     return api_token(db, make_organiser(db))
 
 

@@ -31,6 +31,7 @@ from confapp.programme.conference_file import (
 from confapp.programme.editing import conference_for_update, create_session
 from confapp.resources import demo_seed_path
 from tests.support import DEMO
+from tests.support.programme import publish_pending
 
 DEMO_TEXT = demo_seed_path().read_text(encoding="utf-8")
 WEB_SESSION = "made-on-the-web"
@@ -52,6 +53,7 @@ def add_session_on_the_web(db: Database) -> None:
                 "people": ["zoe-papas"],
             },
         )
+    publish_pending(db)  # the demo's programme is published: the session goes public
 
 
 def everything(db: Database) -> dict[str, list[Any]]:

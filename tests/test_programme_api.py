@@ -173,7 +173,7 @@ def _ics(client: TestClient, path: str) -> Any:
 def test_a_script_builds_a_programme_from_an_empty_conference(
     script: Script, client: TestClient
 ) -> None:
-    assert script.get(SESSIONS).json() == {"sessions": []}
+    assert script.get(SESSIONS).json() == {"sessions": [], "writes_to": "draft"}
     build_programme(script)
 
     rooms = script.get("/api/{conference}/rooms").json()["rooms"]
@@ -308,11 +308,13 @@ def test_the_second_of_two_changes_from_the_same_version_gets_409_with_the_curre
     assert body["current"]["room"] == "library" and body["current"]["version"] == 2
     assert body["current"]["title"] == "The mass strike"
     assert second.headers["etag"] == '"2"'
-    # The version in the body counts the same; a weak ETag and * are understood.
+    # The version in the body counts the same; a weak ETag never matches (412); * is any.
     stale = built.patch("the-mass-strike", {"title": "Overwritten?", "version": 1})
     assert stale.status_code == 409
     weak = built.patch("the-mass-strike", {"title": "Retitled"}, if_match='W/"2"')
-    assert weak.status_code == 200
+    assert weak.status_code == 412
+    strong = built.patch("the-mass-strike", {"title": "Retitled"}, if_match='"2"')
+    assert strong.status_code == 200
     anything = built.patch("the-mass-strike", {"title": "Again"}, if_match="*")
     assert anything.status_code == 200 and anything.json()["session"]["version"] == 4
 
@@ -392,8 +394,20 @@ def test_a_refused_change_answers_422_with_a_reason_per_field_and_saves_nothing(
 
 
 def test_an_unreadable_if_match_or_body_is_refused(built: Script) -> None:
-    refused = built.patch("the-mass-strike", {"title": "X"}, if_match="yesterday")
-    assert refused.status_code == 422 and "If-Match" in refused.json()["fields"]
+    # An If-Match naming no version can never match: a failed precondition (RFC 9110).
+    for if_match in ("yesterday", '"abc"', 'W/"1"', "1", '"1", "2"'):
+        refused = built.patch("the-mass-strike", {"title": "X"}, if_match=if_match)
+        assert refused.status_code == 412, (if_match, refused.text)
+        assert "If-Match" in refused.json()["fields"]
+    deleting = built.call(
+        "DELETE", SESSION, headers={"if-match": 'W/"1"'}, session="the-mass-strike"
+    )
+    assert deleting.status_code == 412
+    # A well-formed but stale version is a conflict, with the record as it now stands.
+    stale = built.patch("the-mass-strike", {"title": "X"}, if_match='"7"')
+    assert stale.status_code == 409 and stale.json()["current"]["version"] == 1
+    after = built.get(SESSION, session="the-mass-strike").json()["session"]
+    assert after["title"] != "X" and after["version"] == 1
     not_an_object = built.patch("the-mass-strike", ["title", "X"])
     assert not_an_object.status_code == 400
     assert not_an_object.json()["error"] == "invalid_json"
@@ -520,6 +534,23 @@ def test_a_change_to_a_published_programme_reaches_the_json_and_every_calendar(
 
     moved = built.patch("the-mass-strike", {"start": at("14:00"), "end": at("15:30")})
     assert moved.status_code == 200
+    assert moved.json()["writes_to"] == "working-copy"
+    assert moved.json()["session"]["start"] == "2027-05-01T14:00:00+01:00"
+    # Saved to the working copy: the public programme and calendars are as they were...
+    public = client.get(f"/api/{SLUG}/programme").json()
+    strike = next(s for s in public["sessions"] if s["slug"] == "the-mass-strike")
+    assert strike["start"] != "2027-05-01T14:00:00+01:00"
+    (event,) = _ics(client, urls.session_feed_path(SLUG, "the-mass-strike"))
+    assert int(event["SEQUENCE"]) == sequence
+    pending = built.get("/api/{conference}/programme/pending").json()
+    assert [(p["session"], p["kind"], p["fields"]) for p in pending["pending"]] == [
+        ("the-mass-strike", "changed", ["end", "start"])
+    ]
+    # ...until the organiser publishes the changes.
+    released = built.post(PUBLISH, {"note": "The strike talk moves to the afternoon."})
+    assert released.status_code == 200, released.text
+    assert released.json()["release"]["sessions"] == 1
+    assert built.get("/api/{conference}/programme/pending").json()["pending"] == []
 
     public = client.get(f"/api/{SLUG}/programme").json()
     strike = next(s for s in public["sessions"] if s["slug"] == "the-mass-strike")
@@ -560,7 +591,10 @@ def test_a_draft_shows_nothing_in_public_until_it_is_published(
 
 def test_deleting_a_draft_session_removes_it(built: Script, teach_in: Database) -> None:
     answer = built.call("DELETE", SESSION, session="the-mass-strike")
-    assert answer.status_code == 200 and answer.json() == {"result": "deleted"}
+    assert answer.status_code == 200 and answer.json() == {
+        "result": "deleted",
+        "writes_to": "draft",
+    }
     assert built.get(SESSION, session="the-mass-strike").status_code == 404
     with teach_in.read() as session:
         slugs = session.exec(select(ProgrammeSession.slug)).all()
@@ -574,7 +608,9 @@ def test_deleting_a_published_session_cancels_it_and_calendars_are_told(
     stale = built.call("DELETE", SESSION, headers={"if-match": '"7"'}, session="the-mass-strike")
     assert stale.status_code == 409 and stale.json()["current"]["status"] == "confirmed"
     answer = built.call("DELETE", SESSION, headers={"if-match": '"1"'}, session="the-mass-strike")
-    assert answer.status_code == 200 and answer.json() == {"result": "cancelled"}
+    assert answer.status_code == 200
+    assert answer.json() == {"result": "cancelled", "writes_to": "working-copy"}
+    assert built.post(PUBLISH, None).json()["release"]["changes"] == 1
     (event,) = _ics(client, urls.session_feed_path(SLUG, "the-mass-strike"))
     assert event["STATUS"] == "CANCELLED"
     listed = built.get(SESSIONS).json()["sessions"]

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from confapp.db import Database
 from confapp.models import ProgrammeSession
-from confapp.programme.clashes import ClashKind, clashes_of, programme_clashes
+from confapp.programme.clashes import ClashKind, clashes_of, each_clash_once, programme_clashes
 from confapp.programme.conference_file import check_conference_data, load_conference_spec
 from confapp.programme.queries import Programme, load_programme, require_conference
 from tests.support.accounts import make_user, sign_in
@@ -135,6 +135,35 @@ def test_a_session_without_room_or_speaker_is_flagged(db: Database) -> None:
     }
 
 
+def test_a_social_needs_no_speaker_but_a_talk_does(db: Database) -> None:
+    data = small_conference()
+    data["sessions"] += [
+        session("evening-social", 19, 22, "big", [], kind="social"),
+        session("unbilled-talk", 14, 15, "big", []),
+    ]
+    clashes = programme_clashes(programme_of(db, data))
+    assert clashes_of(clashes, "evening-social") == []
+    assert [c.kind for c in clashes_of(clashes, "unbilled-talk")] == [ClashKind.no_speaker]
+
+
+def test_each_clash_once_keeps_one_side_of_each_pair(db: Database) -> None:
+    data = small_conference()
+    data["sessions"].append(session("late-arrival", 9, 11, "big", ["rosa"]))
+    clashes = programme_clashes(programme_of(db, data))
+    # Both sides are told (for each session's own list)...
+    assert {(c.kind, c.session) for c in clashes} == {
+        (ClashKind.room_double_booked, "opening"),
+        (ClashKind.room_double_booked, "late-arrival"),
+        (ClashKind.person_double_booked, "opening"),
+        (ClashKind.person_double_booked, "late-arrival"),
+    }
+    # ...and a list of them all has each clash once.
+    assert {(c.kind, c.session, c.other_session) for c in each_clash_once(clashes)} == {
+        (ClashKind.room_double_booked, "late-arrival", "opening"),
+        (ClashKind.person_double_booked, "late-arrival", "opening"),
+    }
+
+
 def test_more_people_starred_than_the_room_holds(db: Database) -> None:
     programme = programme_of(db, small_conference())
     workshop = programme.session("workshop")
@@ -157,7 +186,9 @@ def test_clashes_serialise_for_the_json_api(db: Database) -> None:
     }
 
 
-def test_an_organiser_sees_every_clash_on_the_problems_page(client: Any, db: Database) -> None:
+def test_an_organiser_sees_a_double_booked_room_once_on_the_problems_page(
+    client: Any, db: Database
+) -> None:
     data = small_conference()
     data["sessions"].append(session("late-arrival", 9, 11, "big", ["karl"]))
     programme_of(db, data)
@@ -165,8 +196,11 @@ def test_an_organiser_sees_every_clash_on_the_problems_page(client: Any, db: Dat
     sign_in(client, "org@example.org")
     page = client.get("/admin/clashes/programme/problems")
     assert page.status_code == 200
-    assert "2 problems to sort out" in page.text
-    assert "Big Hall is also booked for “Late Arrival”" in page.text
+    # Two sessions in one room at once are one problem: listed once, counted once.
+    assert "1 problem to sort out." in page.text
+    assert page.text.count("Big Hall is also booked for") == 1
+    assert "Big Hall is also booked for “Opening”" in page.text
     assert 'href="/admin/clashes/programme/sessions/late-arrival"' in page.text
+    assert 'href="/admin/clashes/programme/sessions/opening"' in page.text
     demo = client.get("/admin/socialism-2027/programme/problems")
     assert demo.status_code == 403  # an organiser of another conference

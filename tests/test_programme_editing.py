@@ -27,6 +27,7 @@ from confapp.programme.clashes import Clash, ClashKind
 from confapp.programme.conference_file import load_conference_spec, parse_conference_text
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, load_programme
+from tests.support.programme import publish_pending
 
 SLUG = "teach-in"
 # London in May is on summer time: +01:00.
@@ -430,6 +431,9 @@ def test_a_published_session_is_cancelled_not_deleted_and_the_change_is_public(
             editing.delete_session(session, record, "strikes", expected_version=before.version)
             == "cancelled"
         )
+    # Cancelled in the working copy: public once the organisers publish their changes.
+    assert _session(conference, "strikes").status == before.status
+    publish_pending(conference, SLUG)
     after = _session(conference, "strikes")
     assert after.status == "cancelled" and after.sequence == before.sequence + 1
     with conference.read() as session:
@@ -445,6 +449,9 @@ def test_after_publishing_a_new_session_and_a_move_are_logged(conference: Databa
             session, record, {"title": "Late addition", "start": at("16:00"), "end": at("17:00")}
         )
     _update(conference, "strikes", {"room": "library"})
+    with conference.read() as session:
+        assert session.exec(select(ProgrammeChange)).all() == []  # pending, not public yet
+    publish_pending(conference, SLUG)
     with conference.read() as session:
         kinds = sorted(c.kind for c in session.exec(select(ProgrammeChange)))
     assert kinds == ["added", "room"]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, date, datetime
-from html.parser import HTMLParser
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
@@ -27,60 +26,10 @@ from tests.support.accounts import (
     make_user,
     sign_in,
 )
-from tests.support.pages import message_beside
-from tests.support.programme import LENIN, SATURDAY, STATE
+from tests.support.pages import form_on, message_beside
+from tests.support.programme import LENIN, SATURDAY, STATE, make_every_save_public
 
 EDITOR = f"/admin/{DEMO}/programme"
-
-
-class FormReader(HTMLParser):
-    """The fields of one form on a page as a browser would send them (no JavaScript)."""
-
-    def __init__(self, action: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.action = action
-        self.inside = False
-        self.fields: dict[str, str] = {}
-        self._select: str | None = None
-        self._textarea: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.inside = a.get("action") == self.action and a.get("method") == "post"
-        if not self.inside or "name" not in a and tag != "option":
-            return
-        if tag == "input" and a.get("type") not in ("submit", "checkbox"):
-            self.fields[a["name"]] = a.get("value", "")
-        elif tag == "input" and "checked" in a:
-            self.fields[a["name"]] = a.get("value", "on")
-        elif tag == "select":
-            self._select = a["name"]
-            self.fields.setdefault(self._select, "")
-        elif tag == "option" and self._select and "selected" in a:
-            self.fields[self._select] = a.get("value", "")
-        elif tag == "textarea":
-            self._textarea = a["name"]
-            self.fields[self._textarea] = ""
-
-    def handle_data(self, data: str) -> None:
-        if self._textarea:
-            self.fields[self._textarea] += data
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self.inside = False
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-
-
-def form_on(page: str, action: str) -> dict[str, str]:
-    reader = FormReader(action)
-    reader.feed(page)
-    assert reader.fields, f"no form posting to {action}"
-    return reader.fields
 
 
 def session_form(client: TestClient, slug: str) -> dict[str, str]:
@@ -108,6 +57,10 @@ def public_session(client: TestClient, slug: str) -> dict[str, Any]:
 
 @pytest.fixture
 def organiser(client: TestClient, db: Database) -> TestClient:
+    """An organiser on the day itself: the demo makes every save public at once, so these
+    stories of the editor's own see their saves in public (the working copy, where saves wait
+    to be published, has its stories in test_working_copy.py)."""
+    make_every_save_public(db)
     sign_in(client, make_organiser(db))
     return client
 
@@ -132,8 +85,8 @@ def test_the_day_shows_the_rooms_as_columns_and_the_days_sessions(organiser: Tes
         f'data-room="foyer" data-room-name="Courtyard Foyer" data-start="{SATURDAY}T14:00:00+10:00"'
         in (page.text)
     )
-    # The social has no speaker: a problem listed under the grid, linked to its form.
-    assert "It has no speaker yet." in page.text
+    # The social has no speaker, and needs none: no problem listed under the grid.
+    assert "It has no speaker yet." not in page.text
     assert organiser.get(f"{EDITOR}/day/2027-08-01").status_code == 404
     assert organiser.get(f"{EDITOR}/day/not-a-day").status_code == 404
 
@@ -330,14 +283,22 @@ def test_cancelling_and_restoring_a_session(organiser: TestClient, db: Database)
     page = organiser.get(f"{EDITOR}/sessions/{LENIN}").text
     cancel = form_on(page, status_path)
     assert cancel["status"] == "cancelled"
-    done = organiser.post(status_path, data=cancel, follow_redirects=False)
+    # One tap asks first, on a page of its own (so without JavaScript too); nothing changes yet.
+    asked = organiser.post(status_path, data=cancel, follow_redirects=False)
+    assert asked.status_code == 200 and "Yes, cancel this session" in asked.text
+    assert stored(db, LENIN).status == "confirmed"
+    sure = form_on(asked.text, status_path)
+    assert sure["confirm_cancel"] == "1"
+    done = organiser.post(status_path, data=sure, follow_redirects=False)
     assert done.status_code == 303
+    assert "notice=cancelled" in done.headers["location"]
     assert stored(db, LENIN).status == "cancelled"
     assert public_session(organiser, LENIN)["status"] == "cancelled"
-    day = organiser.get(f"{EDITOR}/day/{SATURDAY}").text
+    day = organiser.get(done.headers["location"]).text
+    assert "Cancelled “Lenin" in day
     assert re.search(rf'id="session-{LENIN}"[^>]*>.*?Cancelled', day, re.DOTALL)
     # The old form's version is out of date now: refused, not applied twice.
-    assert organiser.post(status_path, data=cancel).status_code == 409
+    assert organiser.post(status_path, data=sure).status_code == 409
 
     page = organiser.get(f"{EDITOR}/sessions/{LENIN}").text
     assert "This session is cancelled." in page
@@ -350,7 +311,7 @@ def test_cancelling_and_restoring_a_session(organiser: TestClient, db: Database)
 def test_restoring_into_a_clash_asks_first(organiser: TestClient, db: Database) -> None:
     status_path = f"{EDITOR}/sessions/{LENIN}/status"
     cancel = form_on(organiser.get(f"{EDITOR}/sessions/{LENIN}").text, status_path)
-    organiser.post(status_path, data=cancel)
+    organiser.post(status_path, data={**cancel, "confirm_cancel": "1"})
     # Meanwhile its room is given to another session at the same time.
     fields = session_form(organiser, STATE)
     fields.update(room="refectory")
@@ -500,3 +461,54 @@ def test_deleting_a_session_someone_changed_meanwhile_is_refused(
     refused = organiser.post(delete_path, data=delete)
     assert refused.status_code == 409
     assert stored(db, LENIN).title == "Renamed by the other organiser"
+
+
+def test_the_grid_opens_at_the_days_first_session_or_the_daily_hours(
+    organiser: TestClient, db: Database
+) -> None:
+    friday = f"{EDITOR}/day/2027-07-09"  # its only session starts at 18:30
+    first = re.search(r'class="time-label"[^>]*><time[^>]*>([0-9:]+)<', organiser.get(friday).text)
+    assert first and first.group(1) == "18:00"
+    with db.transaction() as session:
+        conference = conference_for_update(session, DEMO)
+        set_days_and_hours(
+            session, conference, conference.start_date, conference.end_date, time(9), time(21)
+        )
+    first = re.search(r'class="time-label"[^>]*><time[^>]*>([0-9:]+)<', organiser.get(friday).text)
+    assert first and first.group(1) == "09:00"
+
+
+def test_the_day_shows_chosen_rooms_compact_or_as_a_list_per_room(organiser: TestClient) -> None:
+    day = f"{EDITOR}/day/{SATURDAY}"
+    chosen = organiser.get(f"{day}?room=great-hall&room=refectory&room=nowhere&compact=1").text
+    heads = re.findall(r'<span class="room-name">([^<]+)</span>', chosen)
+    assert heads == ["Great Hall", "The Refectory"]
+    assert 'class="editor-grid compact"' in chosen
+    assert "sessions on this day are in rooms not shown" in chosen
+    # The day tabs keep the view.
+    assert 'href="/admin/socialism-2027/programme/day/2027-07-11?room=great-hall' in chosen
+    listed = organiser.get(f"{day}?view=list").text
+    document = organiser.get(f"/api/{DEMO}/programme").json()
+    saturday = [s for s in document["sessions"] if s["start"].startswith(SATURDAY)]
+    assert 'class="editor-grid' not in listed
+    assert listed.count('class="room-list"') == 7
+    for session in saturday:
+        assert f'id="session-{session["slug"]}"' in listed
+
+
+def test_save_anyway_lists_only_the_clashes_of_the_new_place(
+    organiser: TestClient, db: Database
+) -> None:
+    # Lenin's room is double-booked first; then Lenin is moved into the Great Hall.
+    fields = session_form(organiser, STATE)
+    fields.update(room="refectory", confirm_clashes="1")
+    organiser.post(f"{EDITOR}/sessions/{STATE}", data=fields, follow_redirects=False)
+    fields = session_form(organiser, LENIN)
+    assert "The Refectory is also booked" in organiser.get(f"{EDITOR}/sessions/{LENIN}").text
+    fields.update(room="foyer", start="20:30", end="21:30")  # into the social
+    asked = organiser.post(f"{EDITOR}/sessions/{LENIN}", data=fields)
+    assert "This change makes a clash" in asked.text
+    after = asked.text.split('id="clashes-title"')[1].split("</section>")[0]
+    assert "Its clashes if saved anyway" in after
+    assert "Courtyard Foyer is also booked for “Saturday night social" in after
+    assert "The Refectory is also booked" not in after

@@ -158,6 +158,14 @@ def test_a_session_moved_through_one_process_is_moved_at_once_in_the_others_feed
     )
     assert status == 200, answer
     assert json.loads(answer)["session"]["start"].startswith("2027-07-10T14:05")
+    # Saved to the working copy; "Publish changes", through the same process, makes it public.
+    status, _, released = call(
+        "POST",
+        f"{a.url}/api/{DEMO}/programme/publish",
+        {"with_clashes": True},
+        bearer(two_processes.organiser_token),
+    )
+    assert status == 200 and json.loads(released)["release"] is not None, released
 
     status, headers, after = call("GET", feed, headers={"If-None-Match": old_etag})
     assert status == 200, "B must not answer 304 for the feed as it was before the change"

@@ -16,6 +16,7 @@ from confapp.db import Database
 from confapp.models import Conference, ProgrammeChange, ProgrammeSession, Speaker
 from confapp.programme.editing import conference_for_update, publish_programme, update_session
 from tests.support import DEMO
+from tests.support.programme import publish_pending
 
 
 def _unpublish(db: Database) -> tuple[str, str, str]:
@@ -111,6 +112,9 @@ def test_changes_to_a_draft_are_not_logged_and_changes_after_publishing_are(
         update_session(
             session, conference, session_slug, {"title": "Public title"}, expected_version=None
         )
+    with db.read() as session:  # in the working copy until the changes are published
+        assert session.exec(select(ProgrammeChange)).first() is None
+    publish_pending(db)
     with db.read() as session:
         changes = list(session.exec(select(ProgrammeChange)))
     assert [(c.kind, c.before, c.after) for c in changes] == [

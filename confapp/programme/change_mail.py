@@ -158,11 +158,37 @@ def _make_batch(db: Database, conference_id: int, newest: datetime, now: datetim
         if rowcount(claimed) == 0:
             session.delete(batch)
             return False
-        changed = net_changes(_batch_views(session, batch.id))
-        if changed:
-            recipients = _recipients(session, conference_id, sorted(changed))
-            queue_mails(session, PROGRAMME_CHANGES_MAIL, recipients, reference_id=batch.id)
+        _queue_batch_mails(session, conference_id, batch.id)
     return True
+
+
+def _queue_batch_mails(session: Session, conference_id: int, batch_id: int) -> None:
+    changed = net_changes(_batch_views(session, batch_id))
+    if changed:
+        recipients = _recipients(session, conference_id, sorted(changed))
+        queue_mails(session, PROGRAMME_CHANGES_MAIL, recipients, reference_id=batch_id)
+
+
+def batch_release(session: Session, conference_id: int, release_id: int, now: datetime) -> None:
+    """Mail a release's changes as one batch at once, in the caller's transaction: an
+    organiser who publishes has settled, so there is no quiet spell to wait for."""
+    batch = ProgrammeChangeBatch(conference_id=conference_id, created_at=now)
+    session.add(batch)
+    session.flush()
+    assert batch.id is not None
+    claimed = session.execute(
+        update(ProgrammeChange)
+        .where(
+            col(ProgrammeChange.release_id) == release_id,
+            col(ProgrammeChange.mail_batch_id).is_(None),
+        )
+        .values(mail_batch_id=batch.id)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(claimed) == 0:
+        session.delete(batch)
+        return
+    _queue_batch_mails(session, conference_id, batch.id)
 
 
 def batch_programme_changes(

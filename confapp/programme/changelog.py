@@ -26,7 +26,7 @@ from starlette.routing import Route
 from confapp import urls
 from confapp.db import Database
 from confapp.http_cache import BodyCache, BuiltBody, app_body_cache, built_body_response
-from confapp.models import Conference, ProgrammeChange, ProgrammeSession
+from confapp.models import Conference, ProgrammeChange, ProgrammeRelease, ProgrammeSession
 from confapp.programme.queries import NotFound, require_conference
 from confapp.request_context import database
 from confapp.templating import render, templates
@@ -59,6 +59,9 @@ class ChangeView:
     session_title: str  # as it is now
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    # The release it was published in, and that release's public note ("" for none).
+    release_id: int | None = None
+    release_note: str = ""
 
 
 def _readable(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -70,7 +73,9 @@ def _readable(value: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def change_view(change: ProgrammeChange, session: ProgrammeSession) -> ChangeView:
+def change_view(
+    change: ProgrammeChange, session: ProgrammeSession, release_note: str = ""
+) -> ChangeView:
     assert change.id is not None
     return ChangeView(
         id=change.id,
@@ -81,6 +86,8 @@ def change_view(change: ProgrammeChange, session: ProgrammeSession) -> ChangeVie
         session_title=session.title,
         before=_readable(change.before),
         after=_readable(change.after),
+        release_id=change.release_id,
+        release_note=release_note,
     )
 
 
@@ -116,14 +123,15 @@ def read_changes(
 ) -> list[ChangeView]:
     """The conference's changes, newest first (changes saved together in their saved order)."""
     rows = db.exec(
-        select(ProgrammeChange, ProgrammeSession)
+        select(ProgrammeChange, ProgrammeSession, ProgrammeRelease.note)
         .join(ProgrammeSession, col(ProgrammeSession.id) == ProgrammeChange.session_id)
+        .outerjoin(ProgrammeRelease, col(ProgrammeRelease.id) == ProgrammeChange.release_id)
         .where(ProgrammeChange.conference_id == conference.id)
         .order_by(col(ProgrammeChange.at).desc(), col(ProgrammeChange.id).desc())
         .offset(offset)
         .limit(limit)
     ).all()
-    return [change_view(change, session) for change, session in rows]
+    return [change_view(change, session, note or "") for change, session, note in rows]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Problems in a programme that an organiser must see before attendees do: two sessions in one
 room at once, a speaker or chair in two places at once, a session outside the conference's days
-or daily hours, more people starred than the room holds, a session with no room or no speaker, a
-speaker who needs step-free access billed in a room that is not (known to be) step-free.
+or daily hours, more people starred than the room holds, a session with no room or no speaker
+(a social needs none), a speaker who needs step-free access billed in a room that is not
+(known to be) step-free.
 
 Plain functions over a loaded `Programme`: the editor shows the clashes of the session being
 worked on, the problems page lists them all, and the JSON API returns them with a change.
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from confapp.models import SessionKind
 from confapp.programme.queries import Programme, SessionEntry
 
 
@@ -27,6 +29,12 @@ class ClashKind(StrEnum):
     room_too_small = "room_too_small"
     no_room = "no_room"
     no_speaker = "no_speaker"
+
+
+# Kinds that name a pair of sessions: found from each side, so each session's list has it.
+PAIRED_KINDS = frozenset({ClashKind.room_double_booked, ClashKind.person_double_booked})
+# Kinds of session that have nobody billed (a social): "no speaker" is no problem for them.
+KINDS_WITHOUT_SPEAKERS = frozenset({SessionKind.social.value})
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                         f"{entry.room.capacity}.",
                     )
                 )
-        if not entry.speakers:
+        if not entry.speakers and entry.record.kind not in KINDS_WITHOUT_SPEAKERS:
             clashes.append(Clash(ClashKind.no_speaker, entry.slug, None, "It has no speaker yet."))
     return sorted(clashes, key=lambda c: (c.session, c.kind.value, c.other_session or ""))
 
@@ -167,6 +175,30 @@ def _both_ways(kind: ClashKind, a: SessionEntry, b: SessionEntry, say: Describe)
     return [Clash(kind, a.slug, b.slug, say(a, b)), Clash(kind, b.slug, a.slug, say(b, a))]
 
 
+def each_clash_once(clashes: list[Clash]) -> list[Clash]:
+    """The clashes with a pair of sessions listed once, not once from each side: the side
+    whose slug sorts first keeps it (two people double-booked in the same pair stay two)."""
+    return [
+        clash
+        for clash in clashes
+        if not (
+            clash.kind in PAIRED_KINDS
+            and clash.other_session is not None
+            and clash.other_session < clash.session
+        )
+    ]
+
+
 def clashes_of(clashes: list[Clash], session_slug: str) -> list[Clash]:
     """The clashes one session takes part in, for the editor and the JSON answer of a change."""
     return [clash for clash in clashes if clash.session == session_slug]
+
+
+def clashes_in_place_of(
+    programme: Programme, changed: SessionEntry, stars: Mapping[int, int] | None = None
+) -> list[Clash]:
+    """The clashes `changed` would take part in, were it in the programme in place of the
+    session with its slug: a change's clashes in its new place, worked out without saving."""
+    others = [entry for entry in programme.sessions if entry.slug != changed.slug]
+    changed_programme = replace(programme, sessions=[*others, changed])
+    return clashes_of(programme_clashes(changed_programme, stars), changed.slug)

@@ -9,7 +9,10 @@ field and writes nothing; a write naming a version that is no longer current rai
 
 Every saved change bumps the conference's programme_version in the same transaction, which is
 what moves every feed's ETag in every app process at once, and goes through
-`confapp.programme.changes`, which logs public changes once the programme is published.
+`confapp.programme.changes`, which logs public changes once the programme is published. Once
+it is published, sessions are saved to its working copy instead (confapp.programme.
+working_copy) unless the conference makes every save public: those saves touch neither the
+public sessions nor the programme version until an organiser publishes them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session, col, func, select
 
@@ -31,9 +34,10 @@ from confapp.models import (
     SessionPerson,
     SessionStatus,
     Speaker,
+    StagedSession,
     Track,
 )
-from confapp.programme import documents, records
+from confapp.programme import documents, records, working_copy
 from confapp.programme.changes import (
     apply_changes,
     bump_programme_version,
@@ -42,7 +46,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.programme.clashes import Clash, clashes_of, programme_clashes
-from confapp.programme.queries import NotFound, load_programme
+from confapp.programme.queries import NotFound, load_programme, staged_record
 from confapp.times import utcnow
 from confapp.urls import RESERVED_SLUGS
 
@@ -206,6 +210,8 @@ def read_session_input(
         errors[name] = "is not a field of a session"
     values: dict[str, Any] = {}
     creating = current is None
+    if current is not None and "slug" in data and data["slug"] != current.slug:
+        errors["slug"] = "cannot be changed: links and feeds use it"
     for name in ("start", "end"):
         if creating or name in data:
             moment = _moment(data, name, errors)
@@ -276,14 +282,33 @@ def conference_for_update(db: Session, slug: str) -> Conference:
 
 
 def find_session(db: Session, conference: Conference, slug: str) -> ProgrammeSession:
-    record = db.exec(
+    """The public (or draft) session, as stored."""
+    record = _public_session(db, conference, slug)
+    if record is None:
+        raise NotFound("There is no session at this address.")
+    return record
+
+
+def _public_session(db: Session, conference: Conference, slug: str) -> ProgrammeSession | None:
+    return db.exec(
         select(ProgrammeSession).where(
             ProgrammeSession.conference_id == conference.id, ProgrammeSession.slug == slug
         )
     ).first()
-    if record is None:
+
+
+def find_working_session(
+    db: Session, conference: Conference, slug: str
+) -> tuple[ProgrammeSession, StagedSession | None]:
+    """The session as the editor sees it: its staged working copy (a transient record) when it
+    has one, else the stored session."""
+    staged = working_copy.find_staged(db, conference, slug)
+    public = _public_session(db, conference, slug)
+    if staged is not None:
+        return staged_record(staged, public), staged
+    if public is None:
         raise NotFound("There is no session at this address.")
-    return record
+    return public, None
 
 
 def _free_slug(
@@ -305,6 +330,15 @@ def _free_slug(
             )
         )
     )
+    if model is ProgrammeSession:  # a staged new session holds its slug too
+        taken |= set(
+            db.exec(
+                select(StagedSession.slug).where(
+                    StagedSession.conference_id == conference.id,
+                    col(StagedSession.slug).startswith(prefix),
+                )
+            )
+        )
     if wanted not in taken and wanted not in UNAVAILABLE_SLUGS:
         return wanted
     n = 2
@@ -324,6 +358,8 @@ def _new_slug(
     exists = db.exec(
         select(model.id).where(model.conference_id == conference.id, model.slug == given)
     ).first()
+    if exists is None and model is ProgrammeSession:
+        exists = working_copy.find_staged(db, conference, given)
     if given in UNAVAILABLE_SLUGS:
         raise EditRefused({"slug": f"“{given}” is kept for the site's own pages"})
     if exists is not None:
@@ -332,14 +368,27 @@ def _new_slug(
 
 
 def create_session(
-    db: Session, conference: Conference, data: Mapping[str, Any], now: datetime | None = None
+    db: Session,
+    conference: Conference,
+    data: Mapping[str, Any],
+    now: datetime | None = None,
+    *,
+    by: str = "",
 ) -> ProgrammeSession:
+    """A new session: in the working copy once the programme is published (the record returned
+    is then transient), else saved (public at once if every save is public)."""
     now = now or utcnow()
     checked = read_session_input(db, conference, data)
     assert conference.id is not None
+    slug = _new_slug(db, ProgrammeSession, conference, data, checked.values["title"])
+    if working_copy.staging(conference):
+        staged = working_copy.stage_new_session(
+            db, conference, slug, checked.values, checked.people, by=by, now=now
+        )
+        return staged_record(staged, None)
     record = ProgrammeSession(
         conference_id=conference.id,
-        slug=_new_slug(db, ProgrammeSession, conference, data, checked.values["title"]),
+        slug=slug,
         made_on_web=True,
         created_at=now,
         updated_at=now,
@@ -364,9 +413,21 @@ def update_session(
     *,
     expected_version: int | None,
     now: datetime | None = None,
+    by: str = "",
 ) -> tuple[ProgrammeSession, set[str]]:
-    """Save changes to a session; returns it and the names of the fields that changed."""
+    """Save changes to a session; returns it (as the working copy has it, once published) and
+    the names of the fields that changed."""
     now = now or utcnow()
+    if working_copy.staging(conference):
+        working, staged = find_working_session(db, conference, slug)
+        checked = read_session_input(db, conference, data, current=working)
+        _check_version("session", working, expected_version)
+        staged, changed = working_copy.stage_session_change(
+            db, conference, working, staged, checked.values, checked.people, by=by, now=now
+        )
+        if staged is None:
+            return working, changed
+        return staged_record(staged, _public_session(db, conference, slug)), changed
     record = find_session(db, conference, slug)
     checked = read_session_input(db, conference, data, current=record)
     _check_version("session", record, expected_version)
@@ -389,10 +450,30 @@ def delete_session(
     *,
     expected_version: int | None,
     now: datetime | None = None,
+    by: str = "",
 ) -> str:
     """Remove a session: before publishing it simply goes; once the programme is public it is
-    cancelled instead, so calendars that have it are told. Returns "deleted" or "cancelled"."""
+    cancelled instead, so calendars that have it are told (in the working copy, until the
+    changes are published; a staged new session simply goes). Returns "deleted" or
+    "cancelled"."""
     now = now or utcnow()
+    if working_copy.staging(conference):
+        working, staged = find_working_session(db, conference, slug)
+        _check_version("session", working, expected_version)
+        if staged is not None and staged.session_id is None:
+            working_copy.unstage_new_session(db, staged)
+            return "deleted"
+        working_copy.stage_session_change(
+            db,
+            conference,
+            working,
+            staged,
+            {"status": SessionStatus.cancelled.value},
+            None,
+            by=by,
+            now=now,
+        )
+        return "cancelled"
     record = find_session(db, conference, slug)
     _check_version("session", record, expected_version)
     if conference.programme_published_at is None:
@@ -573,6 +654,17 @@ def delete_record(
         used = db.exec(
             select(ProgrammeSession).where(ProgrammeSession.track_id == record.id)
         ).first()
+    if used is None and record.id is not None:
+        if model is Speaker:
+            staged_use = working_copy.staged_speaker_users(db, conference, record.id)
+        else:
+            field: Literal["room_id", "track_id"] = "room_id" if model is Room else "track_id"
+            staged_use = working_copy.staged_room_or_track_users(db, conference, field, record.id)
+        if staged_use:
+            raise InUse(
+                f"This {_WHAT[model]} is used by sessions in the working copy; move them or "
+                "take it off them first, or discard those pending changes."
+            )
     if used is not None:
         raise InUse(
             f"This {_WHAT[model]} is still used by sessions; move them or take it off them first."
@@ -620,7 +712,8 @@ def set_days_and_hours(
 
 
 def publish_programme(db: Session, conference: Conference, now: datetime | None = None) -> bool:
-    """Make the programme public; from now on every change is public at once and logged."""
+    """Make the programme public; from now on changes collect in its working copy (or, if the
+    conference makes every save public, are public at once), and what is published is logged."""
     if conference.programme_published_at is not None:
         return False
     now = now or utcnow()

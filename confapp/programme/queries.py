@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import true
 from sqlmodel import Session, col, select
@@ -17,6 +18,7 @@ from confapp.models import (
     SessionPerson,
     SessionStatus,
     Speaker,
+    StagedSession,
     TicketType,
     Track,
 )
@@ -187,7 +189,8 @@ def load_programme(
 
     An unpublished programme is empty (no sessions, so no speakers either) unless
     `as_organiser`: every public page, feed and export is built from this, so none of them
-    can show a draft.
+    can show a draft. `as_organiser` also shows a published programme's working copy: its
+    sessions as staged (StagedSession), and staged new ones, which no public reader sees.
     """
     conf_id = conference.id
     if conference.programme_published_at is None and not as_organiser:
@@ -240,6 +243,8 @@ def load_programme(
     people: dict[int, list[Person]] = defaultdict(list)
     for row in people_rows:
         people[row.session_id].append(Person(speakers_by_id[row.speaker_id], row.role))
+    if as_organiser and conference.programme_published_at is not None:
+        records = _with_staged(db, conference, records, people, speakers_by_id, only_session)
 
     entries = [
         SessionEntry(
@@ -261,6 +266,86 @@ def load_programme(
     # Speakers appear publicly only while they are billed for a session.
     billed = [s for s in speakers if s.id in by_speaker]
     return Programme(conference, rooms, tracks, billed, entries, dict(by_speaker), doors)
+
+
+# What a staged session holds of a session: everything an editor may change.
+STAGED_FIELDS = (
+    "title",
+    "abstract",
+    "kind",
+    "language",
+    "status",
+    "start",
+    "end",
+    "room_id",
+    "track_id",
+)
+
+
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Session values as a StagedSession keeps them: JSON, times as ISO 8601 in UTC."""
+    return {
+        name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        for name, value in values.items()
+    }
+
+
+def staged_values(staged: StagedSession) -> dict[str, Any]:
+    """A StagedSession's values as a ProgrammeSession holds them."""
+    return {
+        name: datetime.fromisoformat(value).astimezone(UTC) if name in ("start", "end") else value
+        for name, value in staged.values.items()
+        if name in STAGED_FIELDS
+    }
+
+
+def staged_record(staged: StagedSession, public: ProgrammeSession | None) -> ProgrammeSession:
+    """The session as the working copy has it: a transient record, never added to the unit of
+    work. A staged new session has a negative id, so no public record is taken for it."""
+    assert staged.id is not None
+    base = public.model_dump() if public is not None else {}
+    base.update(staged_values(staged))
+    if public is None:
+        base.update(
+            id=-staged.id,
+            uuid=staged.values.get("uuid", ""),
+            conference_id=staged.conference_id,
+            slug=staged.slug,
+            made_on_web=True,
+            created_at=staged.created_at,
+        )
+    base.update(version=staged.version, updated_at=staged.updated_at)
+    return ProgrammeSession(**base)
+
+
+def _with_staged(
+    db: Session,
+    conference: Conference,
+    records: list[ProgrammeSession],
+    people: dict[int, list[Person]],
+    speakers_by_id: dict[int | None, Speaker],
+    only_session: str | None,
+) -> list[ProgrammeSession]:
+    """`records` as the working copy has them; `people` is updated in place."""
+    query = select(StagedSession).where(StagedSession.conference_id == conference.id)
+    if only_session is not None:
+        query = query.where(StagedSession.slug == only_session)
+    staged_rows = list(db.exec(query))
+    if not staged_rows:
+        return records
+    by_session = {row.session_id: row for row in staged_rows if row.session_id is not None}
+    working = [staged_record(by_session[r.id], r) if r.id in by_session else r for r in records]
+    for row in staged_rows:
+        if row.session_id is None:
+            working.append(staged_record(row, None))
+    for row in staged_rows:
+        key = row.session_id if row.session_id is not None else -(row.id or 0)
+        people[key] = [
+            Person(speakers_by_id[speaker_id], role)
+            for speaker_id, role in row.people
+            if speaker_id in speakers_by_id
+        ]
+    return sorted(working, key=lambda r: (r.start, r.end, r.title))
 
 
 def _overflow_room(door: SessionDoor | None, rooms_by_id: dict[int | None, Room]) -> Room | None:

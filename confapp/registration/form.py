@@ -111,6 +111,21 @@ def _shown(value: Any) -> str:
 _UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+def unknown_json_fields(body: Mapping[str, Any]) -> dict[str, str]:
+    """Fields a registration does not take, named so a script's typo is not silently lost."""
+    unknown = {
+        name: "is not a field of a registration"
+        for name in body
+        if name not in RegistrationInput.model_fields
+    }
+    childcare = body.get("childcare")
+    if isinstance(childcare, Mapping):
+        for name in childcare:
+            if name not in Childcare.model_fields:
+                unknown[f"childcare.{name}"] = "is not a field of childcare"
+    return unknown
+
+
 def json_values(body: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON API's shape ({"childcare": {"children", "ages"}}) in the form's field names."""
     values = dict(body)

@@ -13,7 +13,13 @@ from confapp.errors import error_response
 from confapp.models import Conference
 from confapp.outbox import send_mail
 from confapp.programme.queries import require_conference
-from confapp.registration.form import FIELDS, check_registration, form_values, json_values
+from confapp.registration.form import (
+    FIELDS,
+    check_registration,
+    form_values,
+    json_values,
+    unknown_json_fields,
+)
 from confapp.registration.manage import ticket_document
 from confapp.registration.places import (
     TicketOffer,
@@ -158,8 +164,9 @@ async def registrations_api(request: Request) -> Response:
     if not registration_is_open(conference):
         return JSONResponse({"error": "registration_closed", "detail": CLOSED_MESSAGE}, 409)
     clean, errors = check_registration(json_values(body), offers, conference)
-    if clean is None:
-        return JSONResponse({"error": "invalid", "fields": errors}, status_code=422)
+    unknown = unknown_json_fields(body)
+    if clean is None or unknown:
+        return JSONResponse({"error": "invalid", "fields": {**errors, **unknown}}, status_code=422)
     assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(

@@ -15,6 +15,10 @@
   var dayPath = grid.getAttribute("data-day-path");
   var status = document.getElementById("editor-status");
   var dialog = document.getElementById("move-dialog");
+  var roomDialog = document.getElementById("room-dialog");
+  var moveLabel = grid.getAttribute("data-move-label") || "";
+  // The list per room has no drop slots: there cards move with "Move to another room" only.
+  var canDrop = !!grid.querySelector(".drop-slot");
   var dragged = null;
   var overSlot = null;
   var busy = false;
@@ -26,7 +30,8 @@
   }
 
   function goBack(notice, slug) {
-    var target = dayPath + "?notice=" + notice + "&session=" + encodeURIComponent(slug);
+    var target = dayPath + (dayPath.indexOf("?") < 0 ? "?" : "&") + "notice=" + notice +
+      "&session=" + encodeURIComponent(slug);
     if (location.pathname + location.search === target) {
       location.reload();
     } else {
@@ -100,22 +105,32 @@
     });
   }
 
-  function moveTo(card, slot) {
+  // Where a session is moved to: a room and a start (ISO 8601 with its offset, as the server
+  // wrote it), with the words to say so.
+  function slotTarget(slot) {
+    return {
+      room: slot.getAttribute("data-room"),
+      roomName: slot.getAttribute("data-room-name"),
+      start: slot.getAttribute("data-start"),
+      label: slot.getAttribute("data-label")
+    };
+  }
+
+  function moveTo(card, target) {
     var slug = card.getAttribute("data-session");
     var title = card.getAttribute("data-title");
     var version = Number(card.getAttribute("data-version"));
     var oldStart = card.getAttribute("data-start");
     var oldEnd = card.getAttribute("data-end");
     var oldRoom = card.getAttribute("data-room") || null;
-    var start = slot.getAttribute("data-start");
-    var room = slot.getAttribute("data-room");
+    var start = target.start;
+    var room = target.room;
     if (room === oldRoom && Date.parse(start) === Date.parse(oldStart)) return;
     // Same length as before; an instant in UTC, which the API takes like any offset.
     var end = new Date(Date.parse(start) + Date.parse(oldEnd) - Date.parse(oldStart))
       .toISOString().replace(".000Z", "Z");
     var change = { room: room, start: start, end: end };
-    var what = "Moving “" + title + "” to " + slot.getAttribute("data-room-name") + " at " +
-      slot.getAttribute("data-label") + ".";
+    var what = "Moving “" + title + "” to " + target.roomName + " at " + target.label + ".";
     var before = (card.getAttribute("data-clashes") || "").split(" ").filter(Boolean);
     busy = true;
     card.classList.add("is-saving");
@@ -201,10 +216,46 @@
     event.preventDefault();
     var card = dragged;
     endDrag();
-    moveTo(card, slot);
+    moveTo(card, slotTarget(slot));
   });
 
+  // "Move to another room": the card's room changed, its time kept, checked and asked about
+  // like a drop. It reaches the rooms the grid does not show (or that lie off screen).
+  function askForRoom(card) {
+    if (busy || !roomDialog || typeof roomDialog.showModal !== "function") return;
+    var select = document.getElementById("room-dialog-room");
+    var current = card.getAttribute("data-room");
+    if (current) select.value = current;
+    document.getElementById("room-dialog-what").textContent = card.getAttribute("data-title");
+    roomDialog.returnValue = "";
+    roomDialog.addEventListener("close", function onClose() {
+      roomDialog.removeEventListener("close", onClose);
+      var room = select.value;
+      if (roomDialog.returnValue !== "move" || !room || room === current) return;
+      var option = select.options[select.selectedIndex];
+      var start = card.getAttribute("data-start");
+      moveTo(card, {
+        room: room,
+        roomName: option.getAttribute("data-name") || option.textContent,
+        start: start,
+        label: start.slice(11, 16)
+      });
+    });
+    roomDialog.showModal();
+  }
+
   document.querySelectorAll(".editor-card[data-session]").forEach(function (card) {
+    if (moveLabel && roomDialog) {
+      var mover = document.createElement("button");
+      mover.type = "button";
+      mover.className = "move-room-button";
+      mover.title = moveLabel;
+      mover.setAttribute("aria-label", moveLabel + ": " + card.getAttribute("data-title"));
+      mover.textContent = "\u21c4";
+      card.appendChild(mover);
+      mover.addEventListener("click", function () { askForRoom(card); });
+    }
+    if (!canDrop) return;
     card.setAttribute("draggable", "true");
     card.addEventListener("dragstart", function (event) {
       if (busy) { event.preventDefault(); return; }
@@ -238,7 +289,7 @@
         handle.removeEventListener("pointercancel", onUp);
         var slot = upEvent.type === "pointerup" ? overSlot : null;
         endDrag();
-        if (slot) moveTo(card, slot);
+        if (slot) moveTo(card, slotTarget(slot));
       }
       handle.addEventListener("pointermove", onMove);
       handle.addEventListener("pointerup", onUp);

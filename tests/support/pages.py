@@ -58,3 +58,53 @@ def elements(html: str, css_class: str) -> list[dict[str, object]]:
         for e in parser.elements
         if css_class in str(e["attrs"].get("class", "")).split()  # type: ignore[union-attr]
     ]
+
+
+class FormReader(HTMLParser):
+    """The fields of one form on a page as a browser would send them (no JavaScript)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action = action
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action and a.get("method") == "post"
+        if not self.inside or "name" not in a and tag != "option":
+            return
+        if tag == "input" and a.get("type") not in ("submit", "checkbox"):
+            self.fields[a["name"]] = a.get("value", "")
+        elif tag == "input" and "checked" in a:
+            self.fields[a["name"]] = a.get("value", "on")
+        elif tag == "select":
+            self._select = a["name"]
+            self.fields.setdefault(self._select, "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.fields[self._select] = a.get("value", "")
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.fields[self._textarea] = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def form_on(page: str, action: str) -> dict[str, str]:
+    reader = FormReader(action)
+    reader.feed(page)
+    assert reader.fields, f"no form posting to {action}"
+    return reader.fields

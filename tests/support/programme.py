@@ -11,7 +11,9 @@ from sqlmodel import select
 from confapp.db import Database
 from confapp.models import ProgrammeSession, Room
 from confapp.programme.changes import bump_programme_version, change_session
+from confapp.programme.editing import conference_for_update
 from confapp.programme.queries import require_conference
+from confapp.programme.working_copy import Released, publish_changes, set_publish_each_save
 from confapp.times import to_utc
 from tests.support import DEMO
 
@@ -50,3 +52,17 @@ def edit_session(db: Database, slug: str, at: datetime | None = None, **values: 
             )
         assert change_session(session, conference, record, values, at)
         bump_programme_version(conference, at)
+
+
+def publish_pending(db: Database, conference_slug: str = DEMO, note: str = "") -> Released | None:
+    """Publish the working copy's pending changes, as an organiser's "Publish changes" does."""
+    with db.transaction() as session:
+        conference = conference_for_update(session, conference_slug)
+        return publish_changes(session, conference, note=note, by="organiser@example.org")
+
+
+def make_every_save_public(db: Database, conference_slug: str = DEMO) -> None:
+    """The conference's mode on the day itself: every save to the published programme is
+    public at once, with no working copy."""
+    with db.transaction() as session:
+        set_publish_each_save(session, conference_for_update(session, conference_slug), True)

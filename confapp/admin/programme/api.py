@@ -20,6 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from confapp.admin.auth import current_principal
+from confapp.admin.programme.audit_trail import audit_programme_edit, session_action
+from confapp.admin.programme.pending import read_review
 from confapp.admin.routes import organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.http_cache import PRIVATE_HEADERS
@@ -33,9 +36,16 @@ from confapp.programme.as_json import (
 )
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
-from confapp.request_body import read_json_object
+from confapp.programme.working_copy import (
+    discard_changes,
+    pending_changes,
+    publish_changes,
+    writes_to,
+)
+from confapp.request_body import BadRequestBody, read_json_object
 from confapp.request_context import database
 from confapp.times import iso
+from confapp.translation import _
 
 # The names editing uses for what changed, as the API spells the fields.
 API_FIELD_NAMES = {"room_id": "room", "track_id": "track"}
@@ -54,16 +64,23 @@ def _api_path(request: Request, name: str, **params: str) -> str:
 
 
 def _expected_version(request: Request, body: dict[str, Any] | None = None) -> int | None:
-    """The version the writer started from: If-Match ("3", W/"3"; * for any), else the body's
-    "version"; None when neither is given."""
+    """The version the writer started from: If-Match ("3"; * for any), else the body's
+    "version"; None when neither is given. An If-Match naming no version of ours (a weak tag,
+    "abc", garbage) can never match, so it is a failed precondition (412, RFC 9110 13.1.1)."""
     header = request.headers.get("if-match")
     if header is not None and header.strip() == "*":
         return None
     if header is not None and header.strip():
-        try:
-            return editing.read_version(header)
-        except EditRefused:
-            raise EditRefused({"If-Match": 'must be one version, like "3", or *'}) from None
+        tag = header.strip()
+        digits = tag[1:-1] if len(tag) > 2 and tag[0] == tag[-1] == '"' else ""
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
+            raise BadRequestBody(
+                412,
+                "precondition_failed",
+                _("If-Match names no version of this record; nothing was saved."),
+                fields={"If-Match": _('must be one version, like "3", or *')},
+            )
+        return int(digits)
     return editing.read_version((body or {}).get("version"))
 
 
@@ -116,6 +133,7 @@ def _session_answer(db: Session, conference: Conference, slug: str) -> dict[str,
     return {
         "session": session_record(conference, entry),
         "clashes": [clash.as_json() for clash in clashes],
+        "writes_to": writes_to(conference),
     }
 
 
@@ -168,7 +186,12 @@ def sessions_list(request: Request) -> Response:
     conference, _ = organiser_conference(request)
     with database(request).read() as db:
         programme = load_programme(db, conference, as_organiser=True)
-        return _json({"sessions": [session_record(conference, e) for e in programme.sessions]})
+        return _json(
+            {
+                "sessions": [session_record(conference, e) for e in programme.sessions],
+                "writes_to": writes_to(conference),
+            }
+        )
 
 
 def session_get(request: Request) -> Response:
@@ -189,7 +212,11 @@ def _current_session(request: Request, slug: str) -> Callable[[], dict[str, Any]
 
 def _create_session(request: Request, body: dict[str, Any]) -> Response:
     def change(db: Session, conference: Conference) -> JSONResponse:
-        record = editing.create_session(db, conference, body)
+        principal = current_principal(request)
+        record = editing.create_session(
+            db, conference, body, by=principal.email if principal else ""
+        )
+        audit_programme_edit(db, principal, conference, "programme_session_added", record.slug)
         answer = _session_answer(db, conference, record.slug)
         response = _json(answer, 201, record.version)
         response.headers["Location"] = _api_path(
@@ -210,9 +237,21 @@ def _update_session(request: Request, body: dict[str, Any]) -> Response:
 
     def change(db: Session, conference: Conference) -> JSONResponse:
         expected = _expected_version(request, body)
+        principal = current_principal(request)
+        status_before = editing.find_working_session(db, conference, slug)[0].status
         record, changed = editing.update_session(
-            db, conference, slug, body, expected_version=expected
+            db,
+            conference,
+            slug,
+            body,
+            expected_version=expected,
+            by=principal.email if principal else "",
         )
+        if changed:
+            action = session_action(changed, status_before, record.status)
+            audit_programme_edit(
+                db, principal, conference, action, f"{slug}: {', '.join(sorted(changed))}"
+            )
         answer = _session_answer(db, conference, record.slug)
         answer["changed"] = sorted(API_FIELD_NAMES.get(name, name) for name in changed)
         return _json(answer, version=record.version)
@@ -229,10 +268,19 @@ def _delete_session(request: Request) -> Response:
     slug = request.path_params["session"]
 
     def change(db: Session, conference: Conference) -> JSONResponse:
+        principal = current_principal(request)
         result = editing.delete_session(
-            db, conference, slug, expected_version=_expected_version(request)
+            db,
+            conference,
+            slug,
+            expected_version=_expected_version(request),
+            by=principal.email if principal else "",
         )
-        return _json({"result": result})
+        action = (
+            "programme_session_deleted" if result == "deleted" else "programme_session_cancelled"
+        )
+        audit_programme_edit(db, principal, conference, action, slug)
+        return _json({"result": result, "writes_to": writes_to(conference)})
 
     return _write(request, change, _current_session(request, slug))
 
@@ -304,6 +352,13 @@ def _record_routes(kind: RecordKind) -> list[Route]:
     def create(request: Request, body: dict[str, Any]) -> Response:
         def change(db: Session, conference: Conference) -> JSONResponse:
             record = editing.create_record(db, conference, kind.model, body)
+            audit_programme_edit(
+                db,
+                current_principal(request),
+                conference,
+                "programme_record_added",
+                f"{kind.one} {record.slug}",
+            )
             response = _json({kind.one: kind.document(conference, record)}, 201, record.version)
             response.headers["Location"] = _api_path(
                 request, f"api_{kind.one}", conference=conference.slug, **{kind.one: record.slug}
@@ -322,6 +377,14 @@ def _record_routes(kind: RecordKind) -> list[Route]:
                 body,
                 expected_version=_expected_version(request, body),
             )
+            if changed:
+                audit_programme_edit(
+                    db,
+                    current_principal(request),
+                    conference,
+                    "programme_record_changed",
+                    f"{kind.one} {record.slug}: {', '.join(sorted(changed))}",
+                )
             answer = {kind.one: kind.document(conference, record), "changed": sorted(changed)}
             return _json(answer, version=record.version)
 
@@ -335,6 +398,13 @@ def _record_routes(kind: RecordKind) -> list[Route]:
                 kind.model,
                 request.path_params[kind.one],
                 expected_version=_expected_version(request),
+            )
+            audit_programme_edit(
+                db,
+                current_principal(request),
+                conference,
+                "programme_record_deleted",
+                f"{kind.one} {request.path_params[kind.one]}",
             )
             return _json({"result": "deleted"})
 
@@ -366,14 +436,73 @@ def _record_routes(kind: RecordKind) -> list[Route]:
 # --- publishing ---------------------------------------------------------------------------
 
 
-def _publish(request: Request) -> Response:
+PUBLISH_FIELDS = {"note", "with_clashes"}
+NOTE_MAX = 2000
+
+
+def _publish_options(body: dict[str, Any]) -> tuple[str, bool]:
+    errors = {name: "is not a field of a publish request" for name in set(body) - PUBLISH_FIELDS}
+    note, with_clashes = body.get("note", ""), body.get("with_clashes", False)
+    if not isinstance(note, str) or len(note) > NOTE_MAX:
+        errors["note"] = f"must be text of at most {NOTE_MAX} characters"
+    if not isinstance(with_clashes, bool):
+        errors["with_clashes"] = "must be true or false"
+    if errors:
+        raise EditRefused(errors)
+    return str(note), bool(with_clashes)
+
+
+def _publish(request: Request, body: dict[str, Any]) -> Response:
+    """The first time, the programme goes public; after that, its pending changes do (one
+    release, with the optional public note), asking first (409) if they make new clashes."""
+    try:
+        note, with_clashes = _publish_options(body)
+    except EditRefused as refused:
+        return _invalid(refused)
+    conference_slug = request.path_params["conference"]
+    review = read_review(database(request), conference_slug)
+    published_before = review.conference.programme_published_at is not None
+    if published_before and review.new_clashes and not with_clashes:
+        return _json(
+            {
+                "error": "clashes",
+                "detail": "Publishing would make these clashes public; nothing was published. "
+                'Send "with_clashes": true to publish anyway.',
+                "clashes": [clash.as_json() for clash in review.new_clashes],
+            },
+            409,
+        )
+
     def change(db: Session, conference: Conference) -> JSONResponse:
-        editing.publish_programme(db, conference)
+        principal = current_principal(request)
+        release: dict[str, Any] | None = None
+        if conference.programme_published_at is None:
+            if editing.publish_programme(db, conference):
+                audit_programme_edit(db, principal, conference, "programme_published")
+        else:
+            released = publish_changes(
+                db, conference, note=note, by=principal.email if principal else ""
+            )
+            if released is not None:
+                release = {
+                    "id": released.release_id,
+                    "sessions": released.sessions,
+                    "changes": released.changes,
+                    "note": note.strip(),
+                }
+                audit_programme_edit(
+                    db,
+                    principal,
+                    conference,
+                    "programme_changes_published",
+                    f"release {released.release_id}: {released.sessions} sessions",
+                )
         assert conference.programme_published_at is not None
         return _json(
             {
                 "published_at": iso(conference.programme_published_at, conference.timezone),
                 "programme_version": conference.programme_version,
+                "release": release,
             }
         )
 
@@ -382,7 +511,62 @@ def _publish(request: Request) -> Response:
 
 async def programme_publish(request: Request) -> Response:
     await run_in_threadpool(organiser_conference, request)
-    return await run_in_threadpool(_publish, request)
+    no_body = (
+        request.headers.get("content-length", "0") == "0"
+        and "transfer-encoding" not in request.headers
+    )
+    body = {} if no_body else await read_json_object(request)  # the body is optional
+    return await run_in_threadpool(_publish, request, body)
+
+
+def _pending(request: Request) -> Response:
+    conference, _ = organiser_conference(request)
+    review = read_review(database(request), conference.slug)
+    with database(request).read() as db:
+        changes = pending_changes(db, require_conference(db, conference.slug))
+    return _json(
+        {
+            "writes_to": writes_to(conference),
+            "pending": [
+                {
+                    "session": change.slug,
+                    "title": change.title,
+                    "kind": change.kind,
+                    "fields": sorted(API_FIELD_NAMES.get(name, name) for name in change.fields),
+                    "by": change.by,
+                    "at": iso(change.at, conference.timezone),
+                }
+                for change in changes
+            ],
+            "clashes": [clash.as_json() for clash in review.clashes],
+            "new_clashes": [clash.as_json() for clash in review.new_clashes],
+        }
+    )
+
+
+async def programme_pending(request: Request) -> Response:
+    return await run_in_threadpool(_pending, request)
+
+
+def _discard(request: Request) -> Response:
+    def change(db: Session, conference: Conference) -> JSONResponse:
+        count = discard_changes(db, conference)
+        if count:
+            audit_programme_edit(
+                db,
+                current_principal(request),
+                conference,
+                "programme_changes_discarded",
+                f"{count} sessions",
+            )
+        return _json({"discarded": count, "writes_to": writes_to(conference)})
+
+    return _write(request, change)
+
+
+async def programme_discard(request: Request) -> Response:
+    await run_in_threadpool(organiser_conference, request)
+    return await run_in_threadpool(_discard, request)
 
 
 routes = [
@@ -414,5 +598,17 @@ routes = [
         programme_publish,
         methods=["POST"],
         name="api_programme_publish",
+    ),
+    Route(
+        "/api/{conference}/programme/pending",
+        programme_pending,
+        methods=["GET"],
+        name="api_programme_pending",
+    ),
+    Route(
+        "/api/{conference}/programme/pending",
+        programme_discard,
+        methods=["DELETE"],
+        name="api_programme_discard",
     ),
 ]

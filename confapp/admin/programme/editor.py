@@ -11,7 +11,7 @@ save naming a version that is no longer current is refused with what the other p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.accounts.service import Principal
+from confapp.admin.programme.audit_trail import audit_programme_edit, session_action
 from confapp.admin.programme.session_form import (
     FORM_FIELDS,
     KINDS,
@@ -43,7 +44,13 @@ from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.db import Database
 from confapp.models import Conference, Room, SessionStatus, Speaker
-from confapp.programme.clashes import Clash, ClashKind, programme_clashes
+from confapp.programme.clashes import (
+    PAIRED_KINDS,
+    Clash,
+    ClashKind,
+    clashes_in_place_of,
+    programme_clashes,
+)
 from confapp.programme.editing import (
     EditRefused,
     NeedsConfirmation,
@@ -51,14 +58,21 @@ from confapp.programme.editing import (
     conference_for_update,
     create_session,
     delete_session,
-    find_session,
+    find_working_session,
     new_clashes,
     read_version,
     session_clashes,
     update_session,
 )
 from confapp.programme.grid import assign_lanes
-from confapp.programme.queries import NotFound, Programme, SessionEntry, load_programme
+from confapp.programme.queries import (
+    NotFound,
+    Person,
+    Programme,
+    SessionEntry,
+    load_programme,
+)
+from confapp.programme.working_copy import pending_changes, writes_to
 from confapp.request_body import (
     CSRF_FIELD,
     BadRequestBody,
@@ -72,8 +86,6 @@ from confapp.times import local_today, to_local
 # Problems that are the programme's to-do list rather than clashes a change makes: a session
 # waiting for a room or a speaker is saved without asking (and still listed).
 NOT_ASKED = frozenset({ClashKind.no_room, ClashKind.no_speaker})
-# Kinds that name a pair of sessions: listed once per pair under the day's grid.
-PAIRED = frozenset({ClashKind.room_double_booked, ClashKind.person_double_booked})
 
 ROW_MINUTES = 5  # the grid's row: sessions start and end on these
 DROP_MINUTES = 15  # where a dragged session can land
@@ -89,6 +101,8 @@ NOTICES = {
     "moved": "Moved “{title}”.",
     "undone": "“{title}” is back where it was.",
     "deleted": "Deleted “{title}”.",
+    "cancelled": "Cancelled “{title}”.",
+    "restored": "Restored “{title}”.",
     "conflict": "Someone else changed “{title}” since this page was loaded; nothing was moved. "
     "Here is the programme as it is now.",
 }
@@ -154,21 +168,27 @@ def save_session(
     expected_version: int | None,
     confirmed: bool,
     dry_run: bool = False,
+    principal: Principal | None = None,
 ) -> Saved:
-    """Create (no slug) or change a session in one transaction. Raises EditRefused,
-    VersionConflict, NotFound, or NeedsConfirmation when the change makes new clashes and is
-    not `confirmed` (nothing is saved then); with `dry_run` nothing is ever saved."""
+    """Create (no slug) or change a session in one transaction (in the working copy of a
+    published programme, unless every save is public). Raises EditRefused, VersionConflict,
+    NotFound, or NeedsConfirmation when the change makes new clashes and is not `confirmed`
+    (nothing is saved then); with `dry_run` nothing is ever saved."""
+    by = principal.email if principal else ""
     with db.transaction() as session:
         conference = conference_for_update(session, conference_slug)
         stars = star_counts(session, conference.id or 0)
         if session_slug is None:
             before: list[Clash] = []
-            record = create_session(session, conference, data)
+            record = create_session(session, conference, data, by=by)
+            action, changed = "programme_session_added", {"title"}
         else:
             before = session_clashes(session, conference, session_slug, stars)
-            record, _ = update_session(
-                session, conference, session_slug, data, expected_version=expected_version
+            status_before = find_working_session(session, conference, session_slug)[0].status
+            record, changed = update_session(
+                session, conference, session_slug, data, expected_version=expected_version, by=by
             )
+            action = session_action(changed, status_before, record.status)
         after = session_clashes(session, conference, record.slug, stars)
         asked = _clashes_to_ask_about(before, after)
         if asked and not confirmed:
@@ -176,6 +196,14 @@ def save_session(
         saved = Saved(record.slug, record.title, to_local(record.start, conference.timezone).date())
         if dry_run:
             raise _DryRun
+        if changed:
+            audit_programme_edit(
+                session,
+                principal,
+                conference,
+                action,
+                f"{record.slug}: {', '.join(sorted(changed))}",
+            )
         return saved
 
 
@@ -202,6 +230,50 @@ def clashes_a_move_makes(
     except _DryRun:
         pass
     return []
+
+
+def _changed_entry(
+    entry: SessionEntry, data: Mapping[str, Any], programme: Programme, speakers: list[Speaker]
+) -> SessionEntry:
+    """The session as a change (the editing service's input, already accepted) would leave it."""
+    record: dict[str, Any] = {
+        name: data[name] for name in ("title", "kind", "status") if name in data
+    }
+    for name in ("start", "end"):
+        if isinstance(data.get(name), str):
+            record[name] = datetime.fromisoformat(data[name]).astimezone(UTC)
+    room, track, people = entry.room, entry.track, entry.people
+    if "room" in data:
+        room = programme.room(data["room"]) if data["room"] else None
+        record["room_id"] = room.id if room else None
+    if "track" in data:
+        track = programme.track(data["track"]) if data["track"] else None
+        record["track_id"] = track.id if track else None
+    if "people" in data:
+        by_slug = {speaker.slug: speaker for speaker in speakers}
+        people = [
+            Person(by_slug[item["speaker"]], item.get("role") or "speaker")
+            for item in data["people"]
+            if item.get("speaker") in by_slug
+        ]
+    return replace(
+        entry, record=entry.record.model_copy(update=record), room=room, track=track, people=people
+    )
+
+
+def clashes_in_new_place(
+    db: Database,
+    programme: Programme,
+    entry: SessionEntry,
+    data: Mapping[str, Any],
+    speakers: list[Speaker],
+) -> list[Clash]:
+    """Every clash a session would have after a change waiting to be confirmed ("Save
+    anyway"): in its new room and time, none from where it is now."""
+    with db.read() as session:
+        stars = star_counts(session, programme.conference.id or 0)
+    changed = _changed_entry(entry, data, programme, speakers)
+    return clashes_in_place_of(programme, changed, stars)
 
 
 # ---- the day view -----------------------------------------------------------------------------
@@ -243,10 +315,87 @@ class DayLayout:
         return sum(column.lanes for column in self.columns)
 
 
-def _hours(conference: Conference) -> tuple[time, time]:
+@dataclass(frozen=True)
+class DayView:
+    """How an organiser looks at a day, kept in the day's address (so it works without
+    JavaScript and survives a reload): the rooms shown as columns, all unless some are chosen
+    (eight rooms do not fit a laptop's width), narrow columns, and the day as a list per room
+    instead of a grid (a phone shows two columns of a grid)."""
+
+    rooms: list[Room]  # the rooms shown, in the programme's order
+    chosen: bool  # only some rooms are shown
+    compact: bool
+    as_list: bool
+
+    def query(
+        self, *, all_rooms: bool = False, compact: bool | None = None, as_list: bool | None = None
+    ) -> str:
+        """The query string of this view ("" or "?..."), or of one changed: query(as_list=True)."""
+        view = replace(
+            self,
+            chosen=self.chosen and not all_rooms,
+            compact=self.compact if compact is None else compact,
+            as_list=self.as_list if as_list is None else as_list,
+        )
+        pairs = [("room", room.slug) for room in view.rooms] if view.chosen else []
+        if view.compact:
+            pairs.append(("compact", "1"))
+        if view.as_list:
+            pairs.append(("view", "list"))
+        return f"?{urlencode(pairs)}" if pairs else ""
+
+
+def day_view(rooms: list[Room], chosen: list[str], compact: str, view: str) -> DayView:
+    """The view a day's address asks for (`room` repeated, `compact=1`, `view=list`); a room
+    slug that names no room is left out, and choosing none (or all) shows every room."""
+    wanted = set(chosen)
+    shown = [room for room in rooms if room.slug in wanted]
+    only_some = 0 < len(shown) < len(rooms)
+    return DayView(shown if only_some else rooms, only_some, compact == "1", view == "list")
+
+
+def sessions_by_room(
+    entries: list[SessionEntry], rooms: list[Room]
+) -> list[tuple[Room, list[SessionEntry]]]:
+    """Each room with its sessions in time order: the day as a list per room."""
+    ordered = sorted(entries, key=lambda e: (e.record.start, e.record.end, e.slug))
+    return [
+        (room, [entry for entry in ordered if entry.room and entry.room.id == room.id])
+        for room in rooms
+    ]
+
+
+def _on_the_hour(moment: datetime, round_up: bool = False) -> datetime:
+    """The hour a local moment falls in (or the next one, rounding up), in UTC."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    if round_up and hour != moment:
+        hour = (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(moment.tzinfo)
+    return hour.astimezone(UTC)
+
+
+def _hours(
+    day: date, entries: list[SessionEntry], conference: Conference
+) -> tuple[datetime, datetime]:
+    """When the day's grid opens and closes, in UTC: at the programme's daily hours when they
+    are set, else at the hour of the day's first session (an evening-only day is not a page
+    of empty morning); it closes at the later of the daily end and the last session's end. A
+    session outside the daily hours still fits. A day with neither shows 08:00–22:00."""
+    tz = ZoneInfo(conference.timezone)
+
+    def at(clock: time) -> datetime:
+        return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
+
     if conference.day_starts is not None and conference.day_ends is not None:
-        return conference.day_starts, conference.day_ends
-    return DEFAULT_HOURS
+        opens, closes = at(conference.day_starts), at(conference.day_ends)
+    elif entries:
+        opens = _on_the_hour(min(entry.local_start for entry in entries))
+        closes = _on_the_hour(max(entry.local_end for entry in entries), round_up=True)
+    else:
+        return at(DEFAULT_HOURS[0]), at(DEFAULT_HOURS[1])
+    if entries:
+        opens = min(opens, _on_the_hour(min(entry.local_start for entry in entries)))
+        closes = max(closes, max(entry.record.end for entry in entries))
+    return opens, closes
 
 
 def lay_out_day(
@@ -256,19 +405,12 @@ def lay_out_day(
     conference: Conference,
     clashes_by_session: Mapping[str, list[Clash]],
 ) -> DayLayout:
-    """Every room a column (so a session can be dropped into an empty one), time down the
-    side from the programme's daily hours (08:00–22:00 unless set), stretched to fit the day's
-    sessions. Rows are measured in elapsed time, so a day when the clocks change lays out
+    """Every room given a column (so a session can be dropped into an empty one; `rooms` may
+    be the few an organiser chose to see), time down the side over the day's hours (see
+    `_hours`). Rows are measured in elapsed time, so a day when the clocks change lays out
     right and each drop slot carries the offset in force at its time."""
     tz = ZoneInfo(conference.timezone)
-    opens, closes = _hours(conference)
-    first = datetime.combine(day, opens, tzinfo=tz).astimezone(UTC)
-    last = datetime.combine(day, closes, tzinfo=tz).astimezone(UTC)
-    if entries:
-        earliest = min(entry.local_start for entry in entries)
-        earliest -= timedelta(minutes=earliest.minute % DROP_MINUTES, seconds=earliest.second)
-        first = min(first, earliest.astimezone(UTC))
-        last = max(last, max(entry.record.end for entry in entries))
+    first, last = _hours(day, entries, conference)
     total = int((last - first).total_seconds() // 60)
     total += -total % DROP_MINUTES
 
@@ -322,7 +464,7 @@ def _day_clashes(clashes: list[Clash], day_slugs: set[str]) -> list[Clash]:
         if clash.session not in day_slugs:
             continue
         if (
-            clash.kind in PAIRED
+            clash.kind in PAIRED_KINDS
             and clash.other_session in day_slugs
             and clash.other_session < clash.session
         ):
@@ -367,7 +509,14 @@ def day_page(request: Request) -> Response:
     by_session: dict[str, list[Clash]] = {}
     for clash in clashes:
         by_session.setdefault(clash.session, []).append(clash)
-    layout = lay_out_day(day, entries, programme.rooms, conference, by_session)
+    view = day_view(
+        programme.rooms,
+        request.query_params.getlist("room"),
+        request.query_params.get("compact", ""),
+        request.query_params.get("view", ""),
+    )
+    layout = lay_out_day(day, entries, view.rooms, conference, by_session)
+    shown_rooms = {room.id for room in view.rooms}
     day_slugs = {entry.slug for entry in entries}
     titles = {entry.slug: entry.title for entry in programme.sessions}
     notice = ""
@@ -384,15 +533,32 @@ def day_page(request: Request) -> Response:
             "programme": programme,
             "day": day,
             "layout": layout,
+            "view": view,
+            "room_lists": sessions_by_room(entries, view.rooms),
+            "in_hidden_rooms": sum(
+                1 for e in entries if e.room is not None and e.room.id not in shown_rooms
+            ),
             "unscheduled": [entry for entry in entries if entry.room is None],
             "clashes": _day_clashes(clashes, day_slugs),
             "clashes_by_session": by_session,
             "titles": titles,
             "notice": notice,
             "csrf_token": principal.csrf_token or "",
+            "working": working_copy_summary(database(request), conference),
             **_paths(conference),
         },
     )
+
+
+def working_copy_summary(db: Database, conference: Conference) -> dict[str, Any]:
+    """What the editor's header says about where saves go and what is pending."""
+    with db.read() as session:
+        count = len(pending_changes(session, conference))
+    return {
+        "writes_to": writes_to(conference),
+        "pending_count": count,
+        "changes_path": f"{editor_path(conference.slug)}/changes",
+    }
 
 
 def _paths(conference: Conference) -> dict[str, Any]:
@@ -490,6 +656,15 @@ def _session_form_page(
     entry = programme.session(session_slug) if session_slug else None
     if session_slug is not None and entry is None:
         raise NotFound("There is no session at this address.")
+    current_clashes = [c for c in clashes if entry and c.session == entry.slug]
+    in_new_place = bool(to_confirm) and entry is not None
+    if in_new_place and entry is not None:  # "Save anyway": the clashes where it would be
+        change = (
+            {"status": SessionStatus.confirmed.value}
+            if restoring
+            else session_input(form, conference.timezone, programme.days)[0]
+        )
+        current_clashes = clashes_in_new_place(db, programme, entry, change, speakers)
     action = (
         session_form_path(conference.slug, session_slug)
         if session_slug
@@ -507,7 +682,8 @@ def _session_form_page(
             "errors": dict(errors or {}),
             "to_confirm": to_confirm or [],
             "conflict": _shown_changes(conflict, programme, speakers) if conflict else None,
-            "current_clashes": [c for c in clashes if entry and c.session == entry.slug],
+            "current_clashes": current_clashes,
+            "in_new_place": in_new_place,
             "titles": {e.slug: e.title for e in programme.sessions},
             "speakers": speakers,
             "kinds": KINDS,
@@ -519,6 +695,7 @@ def _session_form_page(
             "form_kind": "status" if restoring else "session",
             "status_value": SessionStatus.confirmed.value,
             "csrf_token": principal.csrf_token or "",
+            "working": working_copy_summary(db, conference),
             **_paths(conference),
         },
         status_code=status_code,
@@ -547,7 +724,9 @@ async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     """The posted fields, and the fields refused as they were sent (a file, a NUL byte...),
     so the form comes back with the rest of what was typed."""
     try:
-        fields = await read_form_fields(request, (CSRF_FIELD, *FORM_FIELDS, "status"))
+        fields = await read_form_fields(
+            request, (CSRF_FIELD, *FORM_FIELDS, "status", "confirm_cancel")
+        )
     except BadRequestBody as refused:
         if not refused.fields:
             raise
@@ -585,6 +764,7 @@ def _save_from_form(
             data,
             expected_version=read_version(form.version) if session_slug else None,
             confirmed=fields.get("confirm_clashes") == "1",
+            principal=principal,
         )
     except EditRefused as refusal:
         return again(errors=form_errors(refusal.fields), status_code=422)
@@ -649,6 +829,23 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
     entry = programme.session(slug)
     if entry is None:
         raise NotFound("There is no session at this address.")
+    if status == SessionStatus.cancelled.value and fields.get("confirm_cancel") != "1":
+        # Cancelling tells every calendar and mails those who starred it: asked once, on a
+        # page of its own, so it works without JavaScript.
+        return admin_page(
+            request,
+            "admin/programme/confirm_cancel.html",
+            {
+                "conference": conference,
+                "entry": entry,
+                "action": f"{session_form_path(conference.slug, slug)}/status",
+                "back": session_form_path(conference.slug, slug),
+                "version": fields.get("version", ""),
+                "status_value": status,
+                "writes_to": writes_to(conference),
+                "csrf_token": principal.csrf_token or "",
+            },
+        )
     try:
         saved = save_session(
             database(request),
@@ -657,6 +854,7 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
             {"status": status},
             expected_version=read_version(fields.get("version", "")),
             confirmed=fields.get("confirm_clashes") == "1",
+            principal=principal,
         )
     except EditRefused as refusal:
         errors = {"form": "; ".join(refusal.fields.values())}
@@ -690,7 +888,8 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
             errors={"form": STATUS_CONFLICT},
             status_code=409,
         )
-    return _back_to_day(conference, saved)
+    cancelled = status == SessionStatus.cancelled.value
+    return _back_to_day(conference, saved, notice="cancelled" if cancelled else "restored")
 
 
 async def session_status_submit(request: Request) -> Response:
@@ -705,20 +904,27 @@ DRAFT_ONLY = (
 
 
 def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
-    """Delete a session from a programme not yet published. Once it is public a session is
-    only ever cancelled, so that every calendar that has it hears so."""
+    """Delete a session from a programme not yet published, or a new session that is only in
+    the working copy. Once it is public a session is only ever cancelled, so that every
+    calendar that has it hears so."""
     conference, principal = organiser_conference(request)
     slug = request.path_params["session"]
     try:
         with database(request).transaction() as db:
             locked = conference_for_update(db, conference.slug)
-            if locked.programme_published_at is not None:
+            record, staged = find_working_session(db, locked, slug)
+            staged_new = staged is not None and staged.session_id is None
+            if locked.programme_published_at is not None and not staged_new:
                 raise EditRefused({"form": DRAFT_ONLY})
-            record = find_session(db, locked, slug)
             title, day = record.title, to_local(record.start, locked.timezone).date()
             delete_session(
-                db, locked, slug, expected_version=read_version(fields.get("version", ""))
+                db,
+                locked,
+                slug,
+                expected_version=read_version(fields.get("version", "")),
+                by=principal.email,
             )
+            audit_programme_edit(db, principal, locked, "programme_session_deleted", slug)
     except (EditRefused, VersionConflict) as refusal:
         programme, _ = _load(database(request), conference)
         entry = programme.session(slug)

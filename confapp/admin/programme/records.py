@@ -25,6 +25,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.admin.auth import current_principal
+from confapp.admin.programme.audit_trail import audit_programme_edit
 from confapp.admin.programme.editor import editor_path, session_form_path
 from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.agenda.service import star_counts
@@ -489,6 +491,13 @@ def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
                 locked = editing.conference_for_update(session, conference.slug)
                 _refuse_all_at_once(kind, data, errors, creating=True)
                 slug = editing.create_record(session, locked, kind.model, data).slug
+                audit_programme_edit(
+                    session,
+                    current_principal(request),
+                    locked,
+                    "programme_record_added",
+                    f"{kind.what} {slug}",
+                )
         except EditRefused as refused:
             return _list_view(
                 request,
@@ -556,6 +565,14 @@ def _save(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
                 record, changed = editing.update_record(
                     session, locked, kind.model, slug, data, expected_version=expected
                 )
+                if changed:
+                    audit_programme_edit(
+                        session,
+                        current_principal(request),
+                        locked,
+                        "programme_record_changed",
+                        f"{kind.what} {slug}: {', '.join(sorted(changed))}",
+                    )
         except EditRefused as refused:
             return _record_view(
                 request,
@@ -611,6 +628,13 @@ def _delete(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
                 locked = editing.conference_for_update(session, conference.slug)
                 expected = editing.read_version(form.get("version"))
                 editing.delete_record(session, locked, kind.model, slug, expected_version=expected)
+                audit_programme_edit(
+                    session,
+                    current_principal(request),
+                    locked,
+                    "programme_record_deleted",
+                    f"{kind.what} {slug}",
+                )
         except EditRefused as refused:
             errors = _explained(kind, refused.fields)
             return _record_view(request, kind, conference, slug, errors=errors, status_code=422)
@@ -798,6 +822,8 @@ def _publish(request: Request) -> Response:
     with database(request).transaction() as session:
         locked = editing.conference_for_update(session, conference.slug)
         published = editing.publish_programme(session, locked)
+        if published:
+            audit_programme_edit(session, current_principal(request), locked, "programme_published")
     return _done(programme_admin_path(conference, "days"), "published" if published else "already")
 
 
