@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, func, update
 from sqlmodel import Session, col, select
 
 from confapp import urls
@@ -134,44 +134,13 @@ def _due(
     ]
 
 
-def _make_batch(db: Database, conference_id: int, newest: datetime, now: datetime) -> bool:
-    """Batch the conference's unbatched changes up to `newest` (those seen to be due; any
-    saved since wait for their own quiet spell) and queue the mails. False: another process
-    batched them first."""
-    with db.transaction() as session:
-        batch = ProgrammeChangeBatch(conference_id=conference_id, created_at=now)
-        session.add(batch)
-        session.flush()
-        assert batch.id is not None
-        # The claim: on PostgreSQL a concurrent batcher waits for this row lock and then finds
-        # mail_batch_id set; on SQLite the write lock (BEGIN IMMEDIATE) orders them.
-        claimed = session.execute(
-            update(ProgrammeChange)
-            .where(
-                col(ProgrammeChange.conference_id) == conference_id,
-                col(ProgrammeChange.mail_batch_id).is_(None),
-                col(ProgrammeChange.at) <= newest,
-            )
-            .values(mail_batch_id=batch.id)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(claimed) == 0:
-            session.delete(batch)
-            return False
-        _queue_batch_mails(session, conference_id, batch.id)
-    return True
+def _batch(session: Session, conference_id: int, which: ColumnElement[bool], now: datetime) -> bool:
+    """Make a batch of the conference's unbatched changes that match `which` and queue its
+    mails, in the caller's transaction. False: none were left to claim.
 
-
-def _queue_batch_mails(session: Session, conference_id: int, batch_id: int) -> None:
-    changed = net_changes(_batch_views(session, batch_id))
-    if changed:
-        recipients = _recipients(session, conference_id, sorted(changed))
-        queue_mails(session, PROGRAMME_CHANGES_MAIL, recipients, reference_id=batch_id)
-
-
-def batch_release(session: Session, conference_id: int, release_id: int, now: datetime) -> None:
-    """Mail a release's changes as one batch at once, in the caller's transaction: an
-    organiser who publishes has settled, so there is no quiet spell to wait for."""
+    The claim is a conditional UPDATE: on PostgreSQL a concurrent batcher waits for this row
+    lock and then finds mail_batch_id set; on SQLite the write lock (BEGIN IMMEDIATE) orders
+    them."""
     batch = ProgrammeChangeBatch(conference_id=conference_id, created_at=now)
     session.add(batch)
     session.flush()
@@ -179,16 +148,35 @@ def batch_release(session: Session, conference_id: int, release_id: int, now: da
     claimed = session.execute(
         update(ProgrammeChange)
         .where(
-            col(ProgrammeChange.release_id) == release_id,
+            col(ProgrammeChange.conference_id) == conference_id,
             col(ProgrammeChange.mail_batch_id).is_(None),
+            which,
         )
         .values(mail_batch_id=batch.id)
         .execution_options(synchronize_session=False)
     )
     if rowcount(claimed) == 0:
         session.delete(batch)
-        return
-    _queue_batch_mails(session, conference_id, batch.id)
+        return False
+    changed = net_changes(_batch_views(session, batch.id))
+    if changed:
+        recipients = _recipients(session, conference_id, sorted(changed))
+        queue_mails(session, PROGRAMME_CHANGES_MAIL, recipients, reference_id=batch.id)
+    return True
+
+
+def _make_batch(db: Database, conference_id: int, newest: datetime, now: datetime) -> bool:
+    """Batch the conference's unbatched changes up to `newest` (those seen to be due; any
+    saved since wait for their own quiet spell) and queue the mails. False: another process
+    batched them first."""
+    with db.transaction() as session:
+        return _batch(session, conference_id, col(ProgrammeChange.at) <= newest, now)
+
+
+def batch_release(session: Session, conference_id: int, release_id: int, now: datetime) -> None:
+    """Mail a release's changes as one batch at once, in the caller's transaction: an
+    organiser who publishes has settled, so there is no quiet spell to wait for."""
+    _batch(session, conference_id, col(ProgrammeChange.release_id) == release_id, now)
 
 
 def batch_programme_changes(
