@@ -203,10 +203,13 @@ class PendingChange:
     at: datetime
 
 
-def pending_changes(db: Session, conference: Conference) -> list[PendingChange]:
-    """Every staged session that differs from the public programme, in the order staged."""
+def pending_changes(
+    db: Session, conference: Conference, rows: list[StagedSession] | None = None
+) -> list[PendingChange]:
+    """Every staged session (of `rows`, when the caller has them) that differs from the public
+    programme, in the order staged."""
     found: list[PendingChange] = []
-    for staged in staged_sessions(db, conference):
+    for staged in staged_sessions(db, conference) if rows is None else rows:
         values = staged_values(staged)
         if staged.session_id is None:
             found.append(
@@ -246,10 +249,6 @@ def pending_changes(db: Session, conference: Conference) -> list[PendingChange]:
     return found
 
 
-def count_pending(db: Session, conference: Conference) -> int:
-    return len(pending_changes(db, conference))
-
-
 # ---- publishing and discarding ------------------------------------------------------------
 
 
@@ -273,8 +272,8 @@ def publish_changes(
     change-mail batch. None when nothing is pending."""
     assert conference.id is not None
     now = now or utcnow()
-    pending = pending_changes(db, conference)
     rows = staged_sessions(db, conference)
+    pending = pending_changes(db, conference, rows)
     if not pending:
         for staged in rows:  # saved back to what is public: nothing to release
             db.delete(staged)

@@ -38,7 +38,6 @@ from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
 from confapp.programme.working_copy import (
     discard_changes,
-    pending_changes,
     publish_changes,
     writes_to,
 )
@@ -522,8 +521,6 @@ async def programme_publish(request: Request) -> Response:
 def _pending(request: Request) -> Response:
     conference, _ = organiser_conference(request)
     review = read_review(database(request), conference.slug)
-    with database(request).read() as db:
-        changes = pending_changes(db, require_conference(db, conference.slug))
     return _json(
         {
             "writes_to": writes_to(conference),
@@ -536,7 +533,7 @@ def _pending(request: Request) -> Response:
                     "by": change.by,
                     "at": iso(change.at, conference.timezone),
                 }
-                for change in changes
+                for change in review.changes
             ],
             "clashes": [clash.as_json() for clash in review.clashes],
             "new_clashes": [clash.as_json() for clash in review.new_clashes],

@@ -144,7 +144,8 @@ def _clash_key(clash: Clash) -> tuple[str, str, str | None]:
 @dataclass(frozen=True)
 class Review:
     conference: Conference
-    pending: list[ShownPending]
+    changes: list[PendingChange]  # what differs, in the records' own terms
+    pending: list[ShownPending]  # the same in words
     clashes: list[Clash]  # every clash of the working copy
     new_clashes: list[Clash]  # those the pending changes would make public
 
@@ -162,7 +163,7 @@ def read_review(db: Database, conference_slug: str) -> Review:
         shown = [_shown(session, conference, change) for change in pending]
     seen = {_clash_key(clash) for clash in public}
     new = [c for c in working if _clash_key(c) not in seen and c.kind not in NOT_ASKED]
-    return Review(conference, shown, working, new)
+    return Review(conference, pending, shown, working, new)
 
 
 # ---- pages ------------------------------------------------------------------------------------
