@@ -5,85 +5,44 @@ reaches the server exactly once."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from sqlmodel import select
 
 from confapp.db import Database
-from confapp.models import Checkin
-from confapp.tickets.admission import registration_by_code
 from tests.support import DEMO
 from tests.support.accounts import PASSWORD, STEWARD, make_user
-from tests.support.browser import CHROMIUM_ARGS
+from tests.support.door_camera import (
+    browser_with_camera,
+    camera_video,
+    checkins_of,
+    ffmpeg_or_skip,
+    register_over_http,
+)
 from tests.support.servers import LiveServer
 
 
 @pytest.fixture
 def ffmpeg() -> str:
-    path = shutil.which("ffmpeg")
-    if path is None:
-        pytest.skip("no ffmpeg to make the fake camera's video: apt-get install ffmpeg")
-    return path
-
-
-def register_over_http(server: LiveServer, name: str, email: str) -> dict:
-    """Register through the live server's public API, over real HTTP; the ticket."""
-    request = urllib.request.Request(
-        f"{server.url}/api/{DEMO}/registrations",
-        data=json.dumps({"name": name, "email": email, "ticket_type": "waged"}).encode(),
-        headers={"content-type": "application/json", "accept": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 201
-        return json.loads(answer.read())["ticket"]
-
-
-def camera_video(ffmpeg: str, ticket: dict, folder: Path, name: str) -> Path:
-    """A y4m video of the ticket's QR code as the ticket page serves it (TESTING.md's recipe)."""
-    picture = folder / f"{name}.png"
-    with urllib.request.urlopen(ticket["qr_png_url"], timeout=30) as png:
-        picture.write_bytes(png.read())
-    video = folder / f"{name}.y4m"
-    subprocess.run(
-        [ffmpeg, "-loglevel", "error", "-y", "-loop", "1", "-i", str(picture), "-t", "4",
-         "-r", "10", "-vf",
-         "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2:white",
-         "-pix_fmt", "yuv420p", str(video)],
-        check=True,
-    )  # fmt: skip
-    return video
+    return ffmpeg_or_skip()
 
 
 @contextmanager
 def phone_with_camera(
     playwright: Playwright, chromium: str, video: Path
 ) -> Iterator[tuple[Browser, Page]]:
-    browser = playwright.chromium.launch(
-        executable_path=chromium,
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}",
-            "--autoplay-policy=no-user-gesture-required",
-        ],
-    )
-    context = browser.new_context(
-        viewport={"width": 360, "height": 740}, is_mobile=True, permissions=["camera"]
-    )
-    try:
-        yield browser, context.new_page()
-    finally:
-        context.close()
-        browser.close()
+    """A 360-px phone whose camera shows `video`."""
+    with browser_with_camera(playwright, chromium, video) as browser:
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740}, is_mobile=True, permissions=["camera"]
+        )
+        try:
+            yield browser, context.new_page()
+        finally:
+            context.close()
 
 
 def open_door_as_steward(page: Page, server: LiveServer) -> None:
@@ -94,19 +53,6 @@ def open_door_as_steward(page: Page, server: LiveServer) -> None:
     page.wait_for_url(f"{server.url}/door/{DEMO}")
     expect(page.locator("body")).to_have_attribute("data-ready", "yes")
     expect(page.locator("body")).to_have_attribute("data-offline-ready", "yes")
-
-
-def checkins_for(server: LiveServer, ticket: dict) -> list[Checkin]:
-    database = Database(server.settings.database_url)
-    try:
-        with database.read() as session:
-            registration = registration_by_code(session, ticket["code"].replace("-", ""))
-            assert registration is not None
-            return list(
-                session.exec(select(Checkin).where(Checkin.registration_id == registration.id))
-            )
-    finally:
-        database.dispose()
 
 
 def test_a_steward_admits_a_ticket_then_one_offline_that_syncs_once(
@@ -135,7 +81,7 @@ def test_a_steward_admits_a_ticket_then_one_offline_that_syncs_once(
             expect(word).to_have_text("ALREADY IN", timeout=15_000)
             expect(page.locator("#answer-detail")).to_contain_text(f"by {STEWARD}")
             expect(page.locator("#answer")).to_have_class("answer answer--warn")
-        assert len(checkins_for(live_server, rosa)) == 1
+        assert len(checkins_of(live_server, rosa)) == 1
 
         # Offline: Clara's ticket is checked on the phone, queued, and synced once back online.
         with phone_with_camera(playwright, chromium_path, clara_video) as (_, page):
@@ -152,7 +98,7 @@ def test_a_steward_admits_a_ticket_then_one_offline_that_syncs_once(
             expect(banner).to_have_attribute("data-queue", "1")
             expect(banner).to_contain_text("1 admission waiting to sync")
             page.screenshot(path=str(tmp_path / "offline.png"))
-            assert checkins_for(live_server, clara) == []
+            assert checkins_of(live_server, clara) == []
             # Shown again to the same offline phone: already in, from its own queue.
             expect(word).to_have_text("ALREADY IN", timeout=15_000)
             expect(banner).to_have_attribute("data-queue", "1")
@@ -163,6 +109,6 @@ def test_a_steward_admits_a_ticket_then_one_offline_that_syncs_once(
             expect(page.locator("#sync-note")).to_contain_text("Sent 1 offline admission")
             # The camera still sees Clara: now the server says she is in.
             expect(word).to_have_text("ALREADY IN", timeout=15_000)
-        checkins = checkins_for(live_server, clara)
+        checkins = checkins_of(live_server, clara)
         assert len(checkins) == 1
         assert checkins[0].undone_at is None

@@ -5,7 +5,6 @@ one-tap way back in, and an admission it queued offline before is sent after sig
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +13,24 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from sqlmodel import select
 
 from confapp.db import Database
-from confapp.models import Checkin, DoorDevice
-from confapp.tickets.admission import registration_by_code
+from confapp.models import DoorDevice
 from tests.support import DEMO
 from tests.support.accounts import ORGANISER, PASSWORD, STEWARD, make_user
 from tests.support.browser import assert_no_sideways_scroll
-from tests.support.door_camera import PHONE, browser_with_camera, camera_video, register_over_http
+from tests.support.door_camera import (
+    PHONE,
+    browser_with_camera,
+    camera_video,
+    checkins_of,
+    ffmpeg_or_skip,
+    register_over_http,
+)
 from tests.support.servers import LiveServer
 
 
 @pytest.fixture
 def ffmpeg() -> str:
-    path = shutil.which("ffmpeg")
-    if path is None:
-        pytest.skip("no ffmpeg to make the fake camera's video: apt-get install ffmpeg")
-    return path
+    return ffmpeg_or_skip()
 
 
 def sign_in_on(page: Page, email: str) -> None:
@@ -44,19 +46,6 @@ def restarted(browser: Browser, before: BrowserContext) -> BrowserContext:
     state["cookies"] = [c for c in state["cookies"] if c["expires"] > 0]
     before.close()
     return browser.new_context(storage_state=state, **PHONE)  # type: ignore[arg-type]
-
-
-def checkins_of(server: LiveServer, ticket: dict) -> list[Checkin]:
-    database = Database(server.settings.database_url)
-    try:
-        with database.read() as session:
-            registration = registration_by_code(session, ticket["code"].replace("-", ""))
-            assert registration is not None
-            return list(
-                session.exec(select(Checkin).where(Checkin.registration_id == registration.id))
-            )
-    finally:
-        database.dispose()
 
 
 def test_a_door_device_survives_a_restart_and_keeps_its_queue_through_a_revocation(

@@ -4,6 +4,7 @@ a y4m video of a real ticket's QR code, and Chromium launched to show it as the 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -11,6 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+from sqlmodel import select
+
+from confapp.db import Database
+from confapp.models import Checkin
+from confapp.tickets.admission import registration_by_code
 from tests.support import DEMO
 from tests.support.browser import CHROMIUM_ARGS
 
@@ -67,3 +74,25 @@ def browser_with_camera(playwright: Playwright, chromium: str, video: Path) -> I
         yield browser
     finally:
         browser.close()
+
+
+def ffmpeg_or_skip() -> str:
+    """Debian's ffmpeg, which makes the fake camera's video (scripts/test.sh installs it)."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        pytest.skip("no ffmpeg to make the fake camera's video: apt-get install ffmpeg")
+    return path
+
+
+def checkins_of(server: LiveServer, ticket: dict[str, Any]) -> list[Checkin]:
+    """The check-ins the live server's database holds for a ticket."""
+    database = Database(server.settings.database_url)
+    try:
+        with database.read() as session:
+            registration = registration_by_code(session, ticket["code"].replace("-", ""))
+            assert registration is not None
+            return list(
+                session.exec(select(Checkin).where(Checkin.registration_id == registration.id))
+            )
+    finally:
+        database.dispose()
