@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from confapp import openapi
+from confapp import language_choice, openapi
 from confapp.access_log import AccessLogMiddleware, redact_uvicorn_access_log
 from confapp.admin import auth as admin_auth
 from confapp.admin import routes as admin_routes
@@ -50,6 +50,7 @@ from confapp.errors import (
 from confapp.hosts import AllowedHostsMiddleware, allowed_host_names
 from confapp.housekeeping import run_housekeeping
 from confapp.http_cache import BodyCache
+from confapp.language_choice import LanguageMiddleware
 from confapp.programme import changelog
 from confapp.programme import routes as programme_routes
 from confapp.programme.published_state import programme_cache
@@ -66,6 +67,7 @@ from confapp.templating import templates
 from confapp.throttle import limits_from
 from confapp.tickets import routes as ticket_routes
 from confapp.times import utcnow
+from confapp.translation import offer_pseudo_language
 
 
 def healthz(request: Request) -> Response:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
     routes = [
         Route("/healthz", healthz),
         Route("/favicon.ico", favicon),
+        *language_choice.routes,
         Mount("/static", app=StaticFiles(directory=str(static_dir())), name="static"),
         *openapi.routes,
         *admin_registrations.routes,
@@ -152,9 +155,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
     # Outside the access log, so a control character in a path never reaches a log line.
     app.add_middleware(CleanRequestMiddleware)
     app.add_middleware(CatchServerErrors)
+    # Outside everything that answers a request itself, so that every answer is in the reader's
+    # language.
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     redact_uvicorn_access_log()
     app.state.settings = settings
+    offer_pseudo_language(settings.pseudo_language)
     app.state.throttle_limits = limits_from(settings)
     app.state.body_cache = BodyCache()
     app.state.programme_cache = programme_cache()

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confapp.errors import error_response
+from confapp.translation import ngettext
 
 
 class BodyTooLarge(Exception):
@@ -58,7 +59,11 @@ class BodyLimitMiddleware:
             await self._too_large(scope)(scope, receive, send)
 
     def _too_large(self, scope: Scope) -> Response:
-        message = f"The request is larger than {self.max_body_bytes} bytes, the most accepted here."
+        message = ngettext(
+            "The request is larger than %(limit)d byte, the most accepted here.",
+            "The request is larger than %(limit)d bytes, the most accepted here.",
+            self.max_body_bytes,
+        ) % {"limit": self.max_body_bytes}
         return error_response(Request(scope), 413, message, {"error": "too_large"})
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confapp.errors import error_response
+from confapp.translation import _
 
 # Far longer than any address the app makes (a ticket's is about 110 bytes).
 MAX_PATH_BYTES = 2048
@@ -33,11 +34,12 @@ class CleanRequestMiddleware:
             return
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
         if len(raw_path) > MAX_PATH_BYTES:
-            response = error_response(Request(scope), 404, "There is no page at this address.")
+            message = _("There is no page at this address.")
+            response = error_response(Request(scope), 404, message)
             await response(scope, receive, send)
             return
         if not _is_clean_path(raw_path) or b"\x00" in _query_bytes(scope["query_string"]):
-            message = "This address holds characters that no address here has."
+            message = _("This address holds characters that no address here has.")
             await error_response(Request(scope), 400, message)(scope, receive, send)
             return
         await self.app(_without_unsafe_cookies(scope), receive, send)

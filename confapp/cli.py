@@ -22,7 +22,7 @@ from confapp.programme.conference_file import ConferenceFileError, load_conferen
 from confapp.programme.queries import list_conferences
 from confapp.settings import Settings, SettingsError
 from confapp.tickets.keys import ensure_signing_key
-from confapp.translation import _
+from confapp.translation import N_, _, ngettext, normal_tag, set_wanted_languages
 
 
 def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
@@ -36,7 +36,7 @@ def prepare_database(settings: Settings, *, seed: bool = True) -> Database:
             empty = not list_conferences(session)
         if empty:
             report = load_conference_file(db, settings.seed_file)
-            print(f"Loaded the demo conference: {report.summary()}")
+            print(_("Loaded the demo conference: %(summary)s") % {"summary": report.summary()})
     return db
 
 
@@ -58,7 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         db = prepare_database(settings)
     except ConferenceFileError as exc:
-        print(f"confapp: cannot load the demo conference:\n{exc}", file=sys.stderr)
+        print(
+            "confapp: " + _("cannot load the demo conference:\n%(error)s") % {"error": exc},
+            file=sys.stderr,
+        )
         return 2
     ensure_signing_key(db)
     with db.read() as session:
@@ -74,7 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base = f"http://{settings.host}:{settings.port}"
     path = f"/{conferences[0].slug}/" if len(conferences) == 1 else "/"
     print(
-        f"confapp is serving at {base}{path}  (database: {database_shown(settings.database_url)})"
+        _("confapp is serving at %(url)s  (database: %(database)s)")
+        % {"url": f"{base}{path}", "database": database_shown(settings.database_url)}
     )
     if nobody_can_sign_in:
         print(
@@ -103,8 +107,8 @@ def first_organiser_hint(database_url: str, conference: str | None) -> str:
         f" --database-url {shlex.quote(database_url_for_elsewhere(database_url))}"
     )
     return _(
-        "No one can sign in to the back office yet. Make the first organiser with:\n  {command}"
-    ).format(command=command)
+        "No one can sign in to the back office yet. Make the first organiser with:\n  %(command)s"
+    ) % {"command": command}
 
 
 def serve_log_config() -> dict[str, Any]:
@@ -135,7 +139,10 @@ def cmd_load(args: argparse.Namespace) -> int:
             db, args.file, dry_run=args.dry_run, cancel_web_sessions=args.cancel_web_sessions
         )
     except ConferenceFileError as exc:
-        print(f"confapp load: nothing was changed.\n{exc}", file=sys.stderr)
+        print(
+            "confapp load: " + _("nothing was changed.\n%(error)s") % {"error": exc},
+            file=sys.stderr,
+        )
         return 2
     finally:
         db.dispose()
@@ -143,18 +150,23 @@ def cmd_load(args: argparse.Namespace) -> int:
     # file was last loaded) is always listed; a new conference is summed up.
     if report.dry_run or (report.changed and not report.created_the_conference):
         if report.dry_run:
-            print(f"Loading {args.file} would make these changes (nothing was written):")
+            print(
+                _("Loading %(file)s would make these changes (nothing was written):")
+                % {"file": args.file}
+            )
         else:
-            print(f"Loading {args.file} made these changes:")
-        for line in report.change_lines() or ["nothing"]:
+            print(_("Loading %(file)s made these changes:") % {"file": args.file})
+        for line in report.change_lines() or [_("nothing")]:
             print(f"  {line}")
     for note in report.notes:
-        print(f"Note: {note}")
+        print(_("Note: %(note)s") % {"note": note})
     print(report.summary())
     if report.kept_web_sessions:
         print(
-            "Sessions made on the web that the file lacks are kept; "
-            "load with --cancel-web-sessions to cancel them."
+            _(
+                "Sessions made on the web that the file lacks are kept; "
+                "load with --cancel-web-sessions to cancel them."
+            )
         )
     return 0
 
@@ -178,16 +190,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8", newline="") as file:
             file.write(text)
     except OSError as exc:
-        print(f"confapp export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        problem = _("cannot write %(file)s: %(reason)s") % {
+            "file": args.output,
+            "reason": exc.strerror,
+        }
+        print(f"confapp export: {problem}", file=sys.stderr)
         return 2
-    print(f"Wrote {args.slug} to {args.output}.")
+    print(_("Wrote %(slug)s to %(file)s.") % {"slug": args.slug, "file": args.output})
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     db = prepare_database(_settings_from(args), seed=False)
     db.dispose()
-    print("The database schema is up to date.")
+    print(_("The database schema is up to date."))
     return 0
 
 
@@ -203,18 +219,32 @@ def cmd_purge(args: argparse.Namespace) -> int:
             with db.read() as session:
                 registration = registration_by_code(session, code)
             if registration is None or registration.id is None:
-                print(f"confapp purge: no ticket with code {args.ticket}", file=sys.stderr)
+                problem = _("no ticket with code %(code)s") % {"code": args.ticket}
+                print(f"confapp purge: {problem}", file=sys.stderr)
                 return 2
             if not erase_attendee(db, registration.id):
-                print(f"The attendee with ticket {args.ticket} was already erased.")
+                print(
+                    _("The attendee with ticket %(code)s was already erased.")
+                    % {"code": args.ticket}
+                )
                 return 0
-            print(f"Erased the attendee with ticket {args.ticket}; the ticket is cancelled.")
+            print(
+                _("Erased the attendee with ticket %(code)s; the ticket is cancelled.")
+                % {"code": args.ticket}
+            )
             return 0
         report = purge_expired_personal_data(db)
     finally:
         db.dispose()
-    where = ", ".join(report.conferences) or "no conference past its retention period"
-    print(f"Erased the personal data of {report.erased} attendee(s) ({where}).")
+    where = ", ".join(report.conferences) or _("no conference past its retention period")
+    print(
+        ngettext(
+            "Erased the personal data of %(count)d attendee(s) (%(where)s).",
+            "Erased the personal data of %(count)d attendee(s) (%(where)s).",
+            report.erased,
+        )
+        % {"count": report.erased, "where": where}
+    )
     return 0
 
 
@@ -226,15 +256,22 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if args.action == "rotate":
             ensure_signing_key(db)
             key_id = rotate_signing_key(db)
-            print(f"New tickets are now signed with key {key_id}; older keys still verify.")
+            print(
+                _("New tickets are now signed with key %(key)s; older keys still verify.")
+                % {"key": key_id}
+            )
         elif args.action == "retire":
             if args.key_id is None or not retire_signing_key(db, args.key_id):
-                print("confapp keys retire: give the id of a key in use", file=sys.stderr)
+                problem = _("give the id of a key in use")
+                print(f"confapp keys retire: {problem}", file=sys.stderr)
                 return 2
-            print(f"Key {args.key_id} is retired: tickets signed with it no longer verify.")
+            print(
+                _("Key %(key)s is retired: tickets signed with it no longer verify.")
+                % {"key": args.key_id}
+            )
         else:
             key = ensure_signing_key(db)
-            print(f"Tickets are signed with key {key.key_id}.")
+            print(_("Tickets are signed with key %(key)s.") % {"key": key.key_id})
     finally:
         db.dispose()
     return 0
@@ -256,8 +293,44 @@ def cmd_mail(args: argparse.Namespace) -> int:
         sent = anyio.run(send_due_mail, db, settings)
     finally:
         db.dispose()
-    print(f"Sent {sent} queued mail(s).")
+    print(
+        ngettext("Sent %(count)d queued mail(s).", "Sent %(count)d queued mail(s).", sent)
+        % {"count": sent}
+    )
     return 0
+
+
+def cmd_translations(args: argparse.Namespace) -> int:
+    from confapp.catalogues import DOMAINS, check_catalogue, existing_languages, update_catalogues
+
+    if args.action == "update":
+        for path in update_catalogues(args.language):
+            print(_("Updated %(path)s") % {"path": path})
+        return 0
+    problems = [
+        problem
+        for language in ([args.language] if args.language else existing_languages())
+        for domain in DOMAINS
+        for problem in check_catalogue(language, domain)
+    ]
+    for problem in problems:
+        print(problem)
+    print(
+        ngettext("%(count)d problem.", "%(count)d problems.", len(problems))
+        % {"count": len(problems)}
+    )
+    return 1 if problems else 0
+
+
+def _terminal_languages() -> tuple[str, ...]:
+    """The languages the person at the terminal reads, from the locale variables (LANGUAGE
+    first, as gettext does): "es_AR.UTF-8" means es-AR."""
+    wanted: list[str] = []
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for value in os.environ.get(name, "").split(":"):
+            if tag := normal_tag(value.split(".")[0].split("@")[0]):
+                wanted.append(tag)
+    return tuple(dict.fromkeys(wanted))
 
 
 def _read_password(prompt: str) -> str:
@@ -267,8 +340,8 @@ def _read_password(prompt: str) -> str:
         import getpass
 
         first = getpass.getpass(prompt)
-        if getpass.getpass("Again: ") != first:
-            raise SystemExit("confapp: the two passwords differ")
+        if getpass.getpass(_("Again: ")) != first:
+            raise SystemExit("confapp: " + _("the two passwords differ"))
         return first
     return sys.stdin.readline().rstrip("\r\n")
 
@@ -283,7 +356,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             exists = find_user(session, args.email) is not None
         password = None
         if not exists:
-            password = _read_password(f"Password for {args.email}: ")
+            password = _read_password(_("Password for %(email)s: ") % {"email": args.email})
             problem = password_problem(password)
             if problem:
                 print(f"confapp user add: {problem}", file=sys.stderr)
@@ -295,12 +368,15 @@ def cmd_user(args: argparse.Namespace) -> int:
             return 2
     finally:
         db.dispose()
-    what = "Created" if created else "Updated"
     where = database_shown(_settings_from(args).database_url)
+    done = (
+        _("Created %(email)s: %(role)s at %(conference)s (database: %(database)s).")
+        if created
+        else _("Updated %(email)s: %(role)s at %(conference)s (database: %(database)s).")
+    )
     print(
-        _("{what} {email}: {role} at {conference} (database: {database}).").format(
-            what=what, email=user.email, role=args.role, conference=args.conference, database=where
-        )
+        done
+        % {"email": user.email, "role": args.role, "conference": args.conference, "database": where}
     )
     return 0
 
@@ -313,12 +389,16 @@ def cmd_token(args: argparse.Namespace) -> int:
         with db.transaction() as session:
             user = find_user(session, args.email)
             if user is None:
-                print(f"confapp token add: no user {args.email}", file=sys.stderr)
+                problem = _("no user %(email)s") % {"email": args.email}
+                print(f"confapp token add: {problem}", file=sys.stderr)
                 return 2
-            _, secret = create_api_token(session, user, args.name or "command line")
+            _token, secret = create_api_token(session, user, args.name or _("command line"))
     finally:
         db.dispose()
-    print(f"A new API token for {user.email} (shown once; send it as Authorization: Bearer):")
+    print(
+        _("A new API token for %(email)s (shown once; send it as Authorization: Bearer):")
+        % {"email": user.email}
+    )
     print(secret)
     return 0
 
@@ -350,106 +430,130 @@ def database_url_for_elsewhere(database_url: str) -> str:
     return url.render_as_string(hide_password=True)
 
 
-_VERBOSE_HELP = "also print the schema migrations' log lines (Alembic's)"
+_VERBOSE_HELP = N_("also print the schema migrations' log lines (Alembic's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="confapp", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="confapp",
+        description=_(
+            "The `confapp` command: serve, load, export, migrate, purge, keys, mail, user, token."
+        ),
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    parser.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.add_argument("--verbose", action="store_true", help=_(_VERBOSE_HELP))
 
     def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--database-url",
-            help="SQLAlchemy URL (default: CONFAPP_DATABASE_URL or sqlite:///confapp.sqlite3)",
+            help=_("SQLAlchemy URL (default: CONFAPP_DATABASE_URL or sqlite:///confapp.sqlite3)"),
         )
         # After the command as well as before it; SUPPRESS keeps a `--verbose` given before it.
         p.add_argument(
-            "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=_(_VERBOSE_HELP)
         )
         return p
 
-    serve = with_database(commands.add_parser("serve", help="serve the app (demo by default)"))
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve = with_database(commands.add_parser("serve", help=_("serve the app (demo by default)")))
+    serve.add_argument("--host", help=_("address to listen on (default 127.0.0.1)"))
+    serve.add_argument("--port", type=int, help=_("port (default 8000)"))
+    serve.add_argument("--workers", type=int, help=_("worker processes (default 1)"))
     serve.add_argument(
         "--no-seed",
         action="store_true",
-        help="do not load the demo conference into an empty database",
+        help=_("do not load the demo conference into an empty database"),
     )
     serve.set_defaults(func=cmd_serve)
 
-    load = with_database(commands.add_parser("load", help="import or update a conference file"))
-    load.add_argument("file", help="a conference TOML file (see docs/conference-file.md)")
+    load = with_database(commands.add_parser("load", help=_("import or update a conference file")))
+    load.add_argument("file", help=_("a conference TOML file (see docs/conference-file.md)"))
     load.add_argument(
         "--dry-run",
         action="store_true",
-        help="show what loading the file would change, and change nothing",
+        help=_("show what loading the file would change, and change nothing"),
     )
     load.add_argument(
         "--cancel-web-sessions",
         action="store_true",
-        help="also cancel sessions made on the web that the file lacks (by default they are kept)",
+        help=_(
+            "also cancel sessions made on the web that the file lacks (by default they are kept)"
+        ),
     )
     load.set_defaults(func=cmd_load)
 
     export = with_database(
-        commands.add_parser("export", help="write a conference as a conference file")
+        commands.add_parser("export", help=_("write a conference as a conference file"))
     )
-    export.add_argument("slug", help="the conference's slug")
-    export.add_argument("--output", help="the file to write (default: standard output)")
+    export.add_argument("slug", help=_("the conference's slug"))
+    export.add_argument("--output", help=_("the file to write (default: standard output)"))
     export.set_defaults(func=cmd_export)
 
-    migrate = with_database(commands.add_parser("migrate", help="create or upgrade the schema"))
+    migrate = with_database(commands.add_parser("migrate", help=_("create or upgrade the schema")))
     migrate.set_defaults(func=cmd_migrate)
 
     purge = with_database(
         commands.add_parser(
-            "purge", help="erase attendees' personal data past the retention period"
+            "purge", help=_("erase attendees' personal data past the retention period")
         )
     )
-    purge.add_argument("--ticket", help="erase one attendee now, by ticket code")
+    purge.add_argument("--ticket", help=_("erase one attendee now, by ticket code"))
     purge.set_defaults(func=cmd_purge)
 
-    keys = with_database(commands.add_parser("keys", help="the ticket-signing keys"))
+    keys = with_database(commands.add_parser("keys", help=_("the ticket-signing keys")))
     keys.add_argument("action", choices=["show", "rotate", "retire"])
     keys.add_argument("key_id", nargs="?", type=int)
     keys.set_defaults(func=cmd_keys)
 
-    mail = with_database(commands.add_parser("mail", help="send queued mail now"))
+    mail = with_database(commands.add_parser("mail", help=_("send queued mail now")))
     mail.set_defaults(func=cmd_mail)
 
-    user = commands.add_parser("user", help="back-office accounts")
+    user = commands.add_parser("user", help=_("back-office accounts"))
     user_actions = user.add_subparsers(dest="action", required=True)
     user_add = with_database(
         user_actions.add_parser(
             "add",
-            help="create a user or give one a role; the password is read from a prompt "
-            "(or stdin), never from the command line",
+            help=_(
+                "create a user or give one a role; the password is read from a prompt "
+                "(or stdin), never from the command line"
+            ),
         )
     )
     user_add.add_argument("email")
     user_add.add_argument(
         "--role", required=True, choices=["organiser", "access-coordinator", "steward"]
     )
-    user_add.add_argument("--conference", required=True, help="the conference's slug")
+    user_add.add_argument("--conference", required=True, help=_("the conference's slug"))
     user_add.set_defaults(func=cmd_user)
 
-    token = commands.add_parser("token", help="API tokens for scripts and door devices")
+    token = commands.add_parser("token", help=_("API tokens for scripts and door devices"))
     token_actions = token.add_subparsers(dest="action", required=True)
     token_add = with_database(
-        token_actions.add_parser("add", help="make a token; printed alone on the last line")
+        token_actions.add_parser("add", help=_("make a token; printed alone on the last line"))
     )
     token_add.add_argument("email")
-    token_add.add_argument("--name", help="what the token is for (e.g. 'door phone 3')")
+    token_add.add_argument("--name", help=_("what the token is for (e.g. 'door phone 3')"))
     token_add.set_defaults(func=cmd_token)
+
+    translations = commands.add_parser(
+        "translations", help=_("keep the interface's translation catalogues in step with the code")
+    )
+    translation_actions = translations.add_subparsers(dest="action", required=True)
+    for action, action_help in (
+        ("update", _("extract the marked strings and merge them into the .po files")),
+        ("check", _("list strings missing, fuzzy or with placeholders that differ")),
+    ):
+        command = translation_actions.add_parser(action, help=action_help)
+        command.add_argument(
+            "--language", help=_("one language (a new one is created by update), e.g. pt-BR")
+        )
+        command.set_defaults(func=cmd_translations)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    set_wanted_languages(_terminal_languages())
     args = build_parser().parse_args(argv)
     # Alembic says "Context impl SQLiteImpl" and every migration it runs: for --verbose only.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)

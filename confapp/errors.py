@@ -18,19 +18,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from confapp.access_log import redact_path
 from confapp.request_body import BadRequestBody
 from confapp.templating import render
+from confapp.translation import N_, _
 
 log = logging.getLogger("confapp")
 
+# The titles of error pages, translated where shown; JSON's "error" is the English, lower-cased:
+# a code that clients match on.
 _TITLES = {
-    400: "Bad request",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Too large",
-    422: "Please check the form",
-    429: "Too many requests",
-    500: "Something went wrong",
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    422: N_("Please check the form"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
 }
 
 
@@ -51,7 +54,11 @@ def error_response(
     return render(
         request,
         "error.html",
-        {"status": status, "title": _TITLES.get(status, "Error"), "message": message},
+        {
+            "status": status,
+            "title": _(_TITLES[status]) if status in _TITLES else _("Error"),
+            "message": message,
+        },
         status_code=status,
     )
 
@@ -60,7 +67,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = exc.detail if exc.detail and exc.detail != _phrase(exc.status_code) else ""
     if exc.status_code == 404 and not message:
-        message = "There is no page at this address."
+        message = _("There is no page at this address.")
     response = error_response(request, exc.status_code, message)
     if exc.headers:
         response.headers.update(exc.headers)
@@ -83,7 +90,9 @@ async def not_found_handler(request: Request, exc: Exception) -> Response:
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     log_server_error(request, exc)
     return error_response(
-        request, 500, "The server hit a problem. Nothing you sent was half-saved; please try again."
+        request,
+        500,
+        _("The server hit a problem. Nothing you sent was half-saved; please try again."),
     )
 
 

@@ -14,12 +14,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confapp.settings import Settings
+from confapp.translation import N_, _
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # Addresses that mean "every interface": not a name anybody can type.
 _EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
 
-INVALID_HOST_MESSAGE = "Invalid host header: this site does not answer to that name."
+INVALID_HOST_MESSAGE = N_("Invalid host header: this site does not answer to that name.")
 
 
 def host_name(host: str) -> str:
@@ -65,6 +66,7 @@ class AllowedHostsMiddleware:
 
 
 def _invalid_host(scope: Scope) -> Response:
+    message = _(INVALID_HOST_MESSAGE)
     if scope["path"].startswith("/api/"):
-        return JSONResponse({"error": "invalid_host", "detail": INVALID_HOST_MESSAGE}, 400)
-    return PlainTextResponse(INVALID_HOST_MESSAGE, status_code=400)
+        return JSONResponse({"error": "invalid_host", "detail": message}, 400)
+    return PlainTextResponse(message, status_code=400)

@@ -20,7 +20,9 @@ from typing import Any
 
 import jinja2
 
+from confapp.content import localized_values
 from confapp.templating import templates
+from confapp.translation import current_language
 
 MAIL_TEMPLATES = "mail"
 
@@ -92,7 +94,9 @@ def compose_mail(
     images: Sequence[InlineImage] = (),
     auto_submitted: bool = True,
 ) -> EmailMessage:
-    """The message of one kind of mail to one person, from its templates and `context`."""
+    """The message of one kind of mail to one person, from its templates and `context`, in the
+    language in force (confapp.translation.in_language)."""
+    context = localized_values(context)
     subject, text = render_text(kind, context)
     message = EmailMessage()
     message["Subject"] = subject
@@ -105,7 +109,7 @@ def compose_mail(
     if html is None:
         if images:
             raise LookupError(f"{MAIL_TEMPLATES}/{kind} shows images but has no HTML part")
-        return message
+        return _in_its_language(message)
     cids = {image.name: make_msgid(domain="confapp.invalid") for image in images}
     addresses = {name: f"cid:{cid[1:-1]}" for name, cid in cids.items()}
     message.add_alternative(html.render({**context, "images": addresses}), subtype="html")
@@ -119,4 +123,11 @@ def compose_mail(
             filename=image.filename,
             disposition="inline",
         )
+    return _in_its_language(message)
+
+
+def _in_its_language(message: EmailMessage) -> EmailMessage:
+    """Says the language the mail was built in (confapp.outbox sets it around every builder
+    to the recipient's). Set last: setting the content drops Content-* headers set before."""
+    message["Content-Language"] = current_language()
     return message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid as uuid_lib
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 from sqlalchemy import (
     JSON,
@@ -54,6 +54,7 @@ def _created() -> datetime:
 
 
 class Conference(SQLModel, table=True):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("name", "description")
     __table_args__ = (
         CheckConstraint(
             "capacity IS NULL OR places_taken <= capacity", name="conference_within_capacity"
@@ -96,11 +97,23 @@ class Conference(SQLModel, table=True):
     # The programme's daily hours, local time; sessions outside them are flagged as clashes.
     day_starts: time | None = None
     day_ends: time | None = None
+    # The interface languages offered (BCP 47 tags, shipped catalogues), the default first
+    # among them; readers get the best match to what they asked for, else the default.
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], sa_column=Column(JSON, nullable=False)
+    )
+    default_language: str = Field(default="en", max_length=20)
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
 
 class Room(SQLModel, table=True):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("access_notes",)
     __table_args__ = (UniqueConstraint("conference_id", "slug"),)
     id: int | None = Field(default=None, primary_key=True)
     conference_id: int = Field(foreign_key="conference.id", index=True)
@@ -110,6 +123,11 @@ class Room(SQLModel, table=True):
     access_notes: str = Field(default="", sa_type=Text)
     # None: nobody has said. A speaker who needs step-free access clashes with anything else.
     step_free: bool | None = None
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     position: int = 0
     # Goes up with every saved change: a write naming an older version is refused (409).
     version: int = 1
@@ -117,6 +135,7 @@ class Room(SQLModel, table=True):
 
 
 class Track(SQLModel, table=True):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("name", "description")
     __table_args__ = (UniqueConstraint("conference_id", "slug"),)
     id: int | None = Field(default=None, primary_key=True)
     conference_id: int = Field(foreign_key="conference.id", index=True)
@@ -124,6 +143,11 @@ class Track(SQLModel, table=True):
     name: str = Field(max_length=200)
     colour: str = Field(default="#555555", max_length=7)
     description: str = Field(default="", sa_type=Text)
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     position: int = 0
     version: int = 1
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
@@ -142,6 +166,8 @@ class Speaker(SQLModel, table=True):
     links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # Organisers' data only (never public): the speaker needs rooms with step-free access.
     needs_step_free: bool = False
+    # The language mail to the speaker is written in ("" : the conference's default).
+    language: str = Field(default="", max_length=20)
     version: int = 1
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
@@ -149,6 +175,7 @@ class Speaker(SQLModel, table=True):
 class ProgrammeSession(SQLModel, table=True):
     """A session in the programme (talk, panel, ...). Named so to keep clear of db sessions."""
 
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "abstract")
     __tablename__ = "programme_session"
     __table_args__ = (
         UniqueConstraint("conference_id", "slug"),
@@ -166,7 +193,13 @@ class ProgrammeSession(SQLModel, table=True):
     room_id: int | None = Field(default=None, foreign_key="room.id")
     start: datetime = Field(sa_type=UTCDateTime)
     end: datetime = Field(sa_type=UTCDateTime)
+    # The language the session is given in (not the reader's: see translations).
     language: str = Field(default="en", max_length=20)
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     status: str = Field(default=SessionStatus.confirmed.value, max_length=20)
     reading_list: list[dict[str, str]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
@@ -267,6 +300,7 @@ class ProgrammeChangeBatch(SQLModel, table=True):
 
 
 class TicketType(SQLModel, table=True):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("name", "description")
     __tablename__ = "ticket_type"
     __table_args__ = (
         UniqueConstraint("conference_id", "code"),
@@ -279,6 +313,11 @@ class TicketType(SQLModel, table=True):
     code: str = Field(max_length=40)
     name: str = Field(max_length=200)
     description: str = Field(default="", sa_type=Text)
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     kind: str = Field(default=TicketKind.fixed.value, max_length=20)
     # Money in the smallest currency unit (cents).
     price_cents: int = 0
@@ -322,6 +361,8 @@ class Registration(SQLModel, table=True):
     childcare_children: int = 0
     childcare_ages: str = Field(default="", max_length=200)
     email_consent: bool = False
+    # The language the attendee registered in: every mail to them is written in it.
+    language: str = Field(default="en", max_length=20)
     amount_cents: int = 0
     solidarity_topup_cents: int = 0
     # Whether the top-up is in the conference's solidarity fund: only once it is paid.
@@ -424,6 +465,10 @@ class OutboxMail(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # What else the mail is about, as its kind's builder reads it (an invitation, a notice).
     reference_id: int | None = None
+    # The language to write it in when it is to no registration (an invitation, a password
+    # reset): the language of the request that queued it. Mail to a registration is written in
+    # the registration's own language.
+    language: str = Field(default="", max_length=20)
 
 
 class Agenda(SQLModel, table=True):
@@ -546,11 +591,18 @@ class Notice(SQLModel, table=True):
     """A short message from the organisers to attendees: to those who agreed to programme
     e-mails, or, marked essential, to every active attendee."""
 
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("subject", "body")
+
     id: int | None = Field(default=None, primary_key=True)
     conference_id: int = Field(foreign_key="conference.id", index=True)
     ticket_type_id: int | None = Field(default=None, foreign_key="ticket_type.id")
     subject: str = Field(max_length=200)
     body: str = Field(sa_type=Text)
+    # Organisers' words in the conference's other languages: {language: {field: text}} for the
+    # fields TRANSLATED names; the plain columns hold the default language (confapp.content).
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     created_by_user_id: int | None = Field(
         default=None, foreign_key="app_user.id", ondelete="SET NULL"
     )

@@ -24,9 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from confapp.db import Database, rowcount, saved_ids
-from confapp.models import OutboxMail
+from confapp.models import OutboxMail, Registration
 from confapp.settings import Settings
 from confapp.times import utcnow
+from confapp.translation import current_language, in_language
 
 log = logging.getLogger("confapp.mail")
 
@@ -105,7 +106,7 @@ def mail_builder(kind: str) -> Callable[[MailBuilder], MailBuilder]:
 
 def queue_mail(session: Session, kind: str, registration_id: int | None) -> OutboxMail:
     """Queue a mail inside the caller's transaction; it goes out after the commit."""
-    mail = OutboxMail(registration_id=registration_id, kind=kind)
+    mail = OutboxMail(registration_id=registration_id, kind=kind, language=current_language())
     session.add(mail)
     session.flush()
     return mail
@@ -132,11 +133,22 @@ def _build(db: Database, settings: Settings, mail_id: int) -> EmailMessage | Non
         if builder is None:  # this process was started without that kind: another may send it
             raise LookupError(f"no builder for mail of kind {mail.kind!r} in this process")
         try:
-            return builder(session, mail, settings)
+            with in_language(_recipient_language(session, mail)):
+                return builder(session, mail, settings)
         except (Undeliverable, SQLAlchemyError):
             raise
         except Exception as exc:  # the data cannot make a message: retrying will not help
             raise Undeliverable(f"the message cannot be built ({type(exc).__name__})") from exc
+
+
+def _recipient_language(session: Session, mail: OutboxMail) -> str:
+    """Mail to a registration is in the language they registered in; other mail in the
+    language of the request that queued it."""
+    if mail.registration_id is not None:
+        registration = session.get(Registration, mail.registration_id)
+        if registration is not None and registration.language:
+            return registration.language
+    return mail.language
 
 
 def _record(

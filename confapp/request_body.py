@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from babel.numbers import format_decimal
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from confapp.translation import N_, _, babel_locale, ngettext
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 20
@@ -29,7 +32,7 @@ CSRF_FIELD = "csrf_token"  # a form's CSRF token, noted for the auth layer (see 
 # C0 controls but tab, newline and carriage return; DEL and C1 controls; lone surrogates.
 _REFUSED_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_NOT_JSON = "The body must be a JSON object, in UTF-8."
+_NOT_JSON = N_("The body must be a JSON object, in UTF-8.")
 
 
 class BadRequestBody(Exception):
@@ -69,12 +72,12 @@ def bad_request_json(refused: BadRequestBody) -> JSONResponse:
 def character_problem(text: str, allowed_controls: str = "\t\n\r") -> str | None:
     """Why `text` cannot be kept as it is, or None: a lone surrogate or a control character."""
     if _SURROGATE.search(text):
-        return "This holds a broken character (a lone surrogate) that cannot be stored."
+        return _("This holds a broken character (a lone surrogate) that cannot be stored.")
     for match in _REFUSED_CHARACTER.finditer(text):
         if match.group() not in allowed_controls:
-            return "This holds a control character (like a NUL byte) that cannot be stored."
+            return _("This holds a control character (like a NUL byte) that cannot be stored.")
     if any(c in text for c in "\t\n\r" if c not in allowed_controls):
-        return "This must be on one line, without tabs."
+        return _("This must be on one line, without tabs.")
     return None
 
 
@@ -82,7 +85,10 @@ def character_problem(text: str, allowed_controls: str = "\t\n\r") -> str | None
 
 
 def _too_large(limit: int) -> BadRequestBody:
-    return BadRequestBody(413, "too_large", f"The body is larger than {limit:,} bytes.")
+    detail = ngettext(
+        "The body is larger than %(limit)s byte.", "The body is larger than %(limit)s bytes.", limit
+    ) % {"limit": format_decimal(limit, locale=babel_locale())}
+    return BadRequestBody(413, "too_large", detail)
 
 
 def _check_declared_length(request: Request, limit: int) -> None:
@@ -110,14 +116,24 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 
 class _Refused:
-    """Put in place of a number JSON may spell but this app will not take."""
+    """Put in place of a number JSON may spell but this app will not take (or a form field it
+    will not read). `reason` words why, in the language in force when it is called."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Callable[[], str]) -> None:
         self.reason = reason
 
 
-_LONG_NUMBER = _Refused(f"Numbers are limited to {MAX_NUMBER_CHARS} characters.")
-_NOT_A_NUMBER = _Refused("NaN and Infinity are not numbers this API takes.")
+_LONG_NUMBER = _Refused(
+    lambda: (
+        ngettext(
+            "Numbers are limited to %(count)d character.",
+            "Numbers are limited to %(count)d characters.",
+            MAX_NUMBER_CHARS,
+        )
+        % {"count": MAX_NUMBER_CHARS}
+    )
+)
+_NOT_A_NUMBER = _Refused(lambda: _("NaN and Infinity are not numbers this API takes."))
 
 
 def _parse_int(literal: str) -> int | _Refused:
@@ -178,14 +194,17 @@ def _json_problems(document: dict[str, Any]) -> dict[str, str]:
         path, value = pending.pop()
         reason: str | None = None
         if isinstance(value, _Refused):
-            reason = value.reason
+            reason = value.reason()
         elif isinstance(value, str):
             reason = character_problem(value)
         elif isinstance(value, dict):
             for key, item in value.items():
                 key_reason = character_problem(key, allowed_controls="")
                 if key_reason:
-                    problems.setdefault(_path_label(path) or "(body)", f"A key: {key_reason}")
+                    problems.setdefault(
+                        _path_label(path) or "(body)",
+                        _("A key: %(reason)s") % {"reason": key_reason},
+                    )
                 pending.append(((*path, key), item))
         elif isinstance(value, list):
             pending.extend(((*path, index), item) for index, item in enumerate(value))
@@ -208,9 +227,14 @@ async def read_json_object(request: Request, max_bytes: int | None = None) -> di
     try:
         text = raw.decode("utf-8") if raw else "null"
     except UnicodeDecodeError as error:
-        raise BadRequestBody(400, "invalid_json", _NOT_JSON) from error
+        raise BadRequestBody(400, "invalid_json", _(_NOT_JSON)) from error
     if _nesting_depth(text) > MAX_DEPTH:
-        raise BadRequestBody(400, "invalid_json", f"The JSON nests deeper than {MAX_DEPTH} levels.")
+        too_deep = ngettext(
+            "The JSON nests deeper than %(count)d level.",
+            "The JSON nests deeper than %(count)d levels.",
+            MAX_DEPTH,
+        ) % {"count": MAX_DEPTH}
+        raise BadRequestBody(400, "invalid_json", too_deep)
     try:
         document = json.loads(
             text,
@@ -219,21 +243,21 @@ async def read_json_object(request: Request, max_bytes: int | None = None) -> di
             parse_constant=_parse_constant,
         )
     except (ValueError, RecursionError) as error:
-        raise BadRequestBody(400, "invalid_json", _NOT_JSON) from error
+        raise BadRequestBody(400, "invalid_json", _(_NOT_JSON)) from error
     if not isinstance(document, dict):
-        raise BadRequestBody(400, "invalid_json", _NOT_JSON)
+        raise BadRequestBody(400, "invalid_json", _(_NOT_JSON))
     problems = _json_problems(document)
     if problems:
         raise BadRequestBody(
-            422, "invalid", "Some values cannot be taken as they are.", fields=problems
+            422, "invalid", _("Some values cannot be taken as they are."), fields=problems
         )
     return document
 
 
 # --- forms ------------------------------------------------------------------------------------
 
-_A_FILE = _Refused("This field takes text, not a file.")
-_NOT_UTF8 = _Refused("This could not be read as text (it is not UTF-8).")
+_A_FILE = _Refused(lambda: _("This field takes text, not a file."))
+_NOT_UTF8 = _Refused(lambda: _("This could not be read as text (it is not UTF-8)."))
 
 
 def _decode_urlencoded(raw: bytes) -> str:
@@ -246,12 +270,12 @@ def _urlencoded_items(body: bytes) -> list[tuple[str, str | _Refused]]:
         if not pair:
             continue
         if len(items) >= MAX_FORM_FIELDS:
-            raise BadRequestBody(400, "invalid_form", "The form has too many fields.")
-        raw_name, _, raw_value = pair.partition(b"=")
+            raise BadRequestBody(400, "invalid_form", _("The form has too many fields."))
+        raw_name, _sep, raw_value = pair.partition(b"=")
         try:
             name = _decode_urlencoded(raw_name)
         except UnicodeDecodeError as error:
-            raise BadRequestBody(400, "invalid_form", "A field name is not UTF-8.") from error
+            raise BadRequestBody(400, "invalid_form", _("A field name is not UTF-8.")) from error
         try:
             items.append((name, _decode_urlencoded(raw_value)))
         except UnicodeDecodeError:
@@ -270,7 +294,7 @@ async def _multipart_items(request: Request, limit: int) -> list[tuple[str, str 
     try:
         form = await parser.parse()
     except MultiPartException as error:
-        raise BadRequestBody(400, "invalid_form", "The form could not be read.") from error
+        raise BadRequestBody(400, "invalid_form", _("The form could not be read.")) from error
     try:
         return [
             (name, _A_FILE if isinstance(value, UploadFile) else value)
@@ -300,7 +324,7 @@ async def read_form_fields(
         raise BadRequestBody(
             415,
             "unsupported_media_type",
-            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
+            _("Send the form as application/x-www-form-urlencoded or multipart/form-data."),
         )
     values: dict[str, str] = {}
     problems: dict[str, str] = {}
@@ -309,11 +333,11 @@ async def read_form_fields(
             # Noted for the auth layer, which checks it against the session's on unsafe methods.
             request.state.csrf_form_token = value
         if value is _A_FILE and name not in names:
-            raise BadRequestBody(400, "invalid_form", "This form takes no files.")
+            raise BadRequestBody(400, "invalid_form", _("This form takes no files."))
         if name not in names or name in problems:
             continue
         if isinstance(value, _Refused):
-            problems[name] = value.reason
+            problems[name] = value.reason()
         elif reason := character_problem(value):
             problems[name] = reason
         else:
@@ -324,7 +348,7 @@ async def read_form_fields(
         raise BadRequestBody(
             422,
             "invalid",
-            "Some fields cannot be taken as they are.",
+            _("Some fields cannot be taken as they are."),
             fields=problems,
             values=values,
         )

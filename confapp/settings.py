@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Public origin used in links that leave the site (emails, QR codes, feeds).
     base_url: str = ""
     debug: bool = False
+    # Offers the made-up language "qps" (accented, longer, right to left) for finding words
+    # left unmarked and layouts that break: for tests and translators, never for attendees.
+    pseudo_language: bool = False
     # Host names the site answers to (the Host header). Empty: base_url's host, and loopback.
     # "*" answers to any name: only behind a proxy that checks the name itself.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()

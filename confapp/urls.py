@@ -172,3 +172,8 @@ def agenda_page_path(conference_slug: str) -> str:
 
 def agenda_key_feed_path(key: str) -> str:
     return f"/agenda/{key}.ics"
+
+
+def language_switch_path(language: str, next_path: str) -> str:
+    """The language switcher's link: remembers `language` and goes back to `next_path`."""
+    return "/language?" + urlencode({"lang": language, "next": next_path})

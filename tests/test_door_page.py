@@ -29,7 +29,8 @@ class _Scripts(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         named = dict(attrs)
         self.handlers += [name for name, _ in attrs if name.startswith("on")]
-        if tag == "script":
+        # Data for a script (the page's words, type="application/json") runs nothing.
+        if tag == "script" and named.get("type") != "application/json":
             self._in_script = True
             if named.get("src"):
                 self.sources.append(named["src"] or "")

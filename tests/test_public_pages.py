@@ -150,7 +150,7 @@ def test_health_check_reports_the_database(client: TestClient) -> None:
 def test_pages_are_accessible_landmarks_and_self_hosted(client: TestClient) -> None:
     for path in [f"/{DEMO}/", f"/{DEMO}/programme", f"/{DEMO}/speakers"]:
         page = client.get(path).text
-        assert '<html lang="en-AU">' in page
+        assert '<html lang="en-AU" dir="ltr">' in page
         assert '<main id="main"' in page and "<header" in page and "<footer" in page
         assert 'class="skip-link"' in page
         assert len(re.findall(r"<h1[ >]", page)) == 1

@@ -20,7 +20,13 @@ from sqlmodel import Session, col, select
 from confapp import urls
 from confapp.accounts.audit import record
 from confapp.accounts.passwords import password_problem
-from confapp.accounts.people import MAX_EMAIL, ROLE_DESCRIPTIONS, clean_email, clean_role
+from confapp.accounts.people import (
+    MAX_EMAIL,
+    clean_email,
+    clean_role,
+    role_description,
+    role_name,
+)
 from confapp.accounts.secrets import new_secret, secret_hash
 from confapp.accounts.service import (
     AccountError,
@@ -44,6 +50,7 @@ from confapp.outbox import mail_builder, queue_mail
 from confapp.settings import Settings
 from confapp.throttle import HOUR, Decision, Limit, take
 from confapp.times import utcnow
+from confapp.translation import _
 
 INVITATION = "invitation"
 PASSWORD_RESET = "password_reset"
@@ -77,7 +84,7 @@ def password_reset_path(secret: str) -> str:
 
 def choose_password_problem(password: str, again: str) -> str | None:
     if password != again:
-        return "The two passwords differ. Type the same one twice."
+        return _("The two passwords differ. Type the same one twice.")
     return password_problem(password)
 
 
@@ -144,10 +151,12 @@ def invite(
     role = clean_role(role)
     user = find_user(session, email)
     if user is not None and session.get(ConferenceRole, (user.id, conference.id, role)) is not None:
-        raise AccountError(f"{email} is already {ROLE_DESCRIPTIONS[role].split(':')[0]} here.")
+        raise AccountError(
+            _("%(email)s is already %(role)s here.") % {"email": email, "role": role_name(role)}
+        )
     now = now or utcnow()
     if not take(session, mails_per_recipient, email, now).allowed:
-        raise AccountError("Several mails have gone to this address just now; try again later.")
+        raise AccountError(_("Several mails have gone to this address just now; try again later."))
     link = AccountLink(
         kind=INVITATION,
         email=email,
@@ -215,15 +224,19 @@ def accept_invitation(
             owner_id = existing.id
         elif not password:
             raise AccountError(
-                f"Enter the password of the account for {invitation.email} to accept, or sign "
-                "in to that account first and open the link again."
+                _(
+                    "Enter the password of the account for %(email)s to accept, or sign in to "
+                    "that account first and open the link again."
+                )
+                % {"email": invitation.email}
             )
         else:
             try:
                 owner_id = check_password(db, invitation.email, password, address).id
             except WrongPassword as exc:
                 raise AccountError(
-                    f"That is not the password of the account for {invitation.email}."
+                    _("That is not the password of the account for %(email)s.")
+                    % {"email": invitation.email}
                 ) from exc
     else:
         problem = choose_password_problem(password, again)
@@ -237,12 +250,15 @@ def accept_invitation(
         user = find_user(session, link.email)
         if user is None:
             if invitation.has_account:  # deleted in between: start again with the form
-                raise AccountError("Choose a password for your new account.")
+                raise AccountError(_("Choose a password for your new account."))
             user = User(email=normalise_email(link.email))
             set_password(session, user, password)
             session.flush()
         elif user.id != owner_id:  # made (or re-made) in between: its password was not given
-            raise AccountError(f"{link.email} has an account now: enter its password to accept.")
+            raise AccountError(
+                _("%(email)s has an account now: enter its password to accept.")
+                % {"email": link.email}
+            )
         assert user.id is not None
         if session.get(ConferenceRole, (user.id, link.conference_id, link.role)) is None:
             session.add(
@@ -277,8 +293,8 @@ def build_invitation_mail(
         kind=INVITATION,
         context={
             "conference": conference,
-            "who": inviter.email if inviter else "An organiser",
-            "role": ROLE_DESCRIPTIONS.get(link.role, link.role),
+            "who": inviter.email if inviter else _("An organiser"),
+            "role": role_description(link.role),
             "expires_at": link.expires_at,
             "url": url,
         },

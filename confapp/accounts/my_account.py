@@ -31,6 +31,7 @@ from confapp.accounts.sign_in import code_step, use_code
 from confapp.db import Database, column_length
 from confapp.models import ApiToken, Conference, ConferenceRole, User, WebSession
 from confapp.throttle import HOUR, Limit, take
+from confapp.translation import _, ngettext
 
 PASSWORD_CHECKS = Limit("account-password-check", 10, HOUR // 4)
 TOTP_ISSUER = "confapp"
@@ -41,7 +42,7 @@ _BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")
 def _user(session: Session, principal: Principal) -> User:
     user = session.get(User, principal.user_id)
     if user is None:
-        raise AccountError("This account no longer exists.")
+        raise AccountError(_("This account no longer exists."))
     return user
 
 
@@ -51,9 +52,9 @@ def _check_password(db: Database, principal: Principal, password: str) -> None:
         user = _user(session, principal)
         allowed = take(session, PASSWORD_CHECKS, user.email).allowed
     if not allowed:
-        raise AccountError("Too many tries just now. Please wait a quarter of an hour.")
+        raise AccountError(_("Too many tries just now. Please wait a quarter of an hour."))
     if not verify_password(user.password_hash, password):
-        raise AccountError("That is not your current password.")
+        raise AccountError(_("That is not your current password."))
 
 
 def _audit(session: Session, principal: Principal, action: str, detail: str = "") -> None:
@@ -114,12 +115,12 @@ def set_up_second_factor(
     """Save the authenticator's secret once a code from it proves it was added. The password
     is asked for first: whoever holds only a signed-in browser cannot swap in their phone."""
     if not is_totp_secret(secret):
-        raise AccountError("The set-up form was out of date; please start again.")
+        raise AccountError(_("The set-up form was out of date; please start again."))
     _check_password(db, principal, password)
     step = code_step(secret, code, now)
     if step is None:
         raise AccountError(
-            "That code did not match. Check the app shows confapp, and type the current code."
+            _("That code did not match. Check the app shows confapp, and type the current code.")
         )
     with db.transaction() as session:
         user = _user(session, principal)
@@ -151,8 +152,11 @@ def remove_second_factor(db: Database, principal: Principal, password: str) -> N
         required_by = conferences_requiring_second_factor(session, principal.user_id)
     if required_by:
         raise AccountError(
-            f"{', '.join(required_by)} requires a second factor for your role, so it cannot "
-            "be removed. You can set up a new one instead (a new phone)."
+            _(
+                "%(conferences)s requires a second factor for your role, so it cannot be "
+                "removed. You can set up a new one instead (a new phone)."
+            )
+            % {"conferences": ", ".join(required_by)}
         )
     _check_password(db, principal, password)
     with db.transaction() as session:
@@ -227,9 +231,18 @@ def add_token(
     outlives the browser, so it takes the password, and a code if the account has a factor."""
     name = " ".join(name.split())
     if not name:
-        raise AccountError("Give the token a name that says where it is used (e.g. door phone 3).")
+        raise AccountError(
+            _("Give the token a name that says where it is used (e.g. door phone 3).")
+        )
     if len(name) > MAX_TOKEN_NAME:
-        raise AccountError(f"Keep the name under {MAX_TOKEN_NAME} characters.")
+        raise AccountError(
+            ngettext(
+                "Keep the name under %(count)d character.",
+                "Keep the name under %(count)d characters.",
+                MAX_TOKEN_NAME,
+            )
+            % {"count": MAX_TOKEN_NAME}
+        )
     _check_password(db, principal, password)
     with db.read() as session:
         has_second_factor = bool(_user(session, principal).totp_secret)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from confapp.translation import _, ngettext
+
 _hasher = PasswordHasher()
 
 MIN_LENGTH = 10
@@ -17,11 +19,17 @@ _DUMMY_HASH = _hasher.hash("not a password anyone has")
 
 def password_problem(password: str) -> str | None:
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters (a few words in a row are easy to remember)."
+        return ngettext(
+            "Use at least %(count)d character (a few words in a row are easy to remember).",
+            "Use at least %(count)d characters (a few words in a row are easy to remember).",
+            MIN_LENGTH,
+        ) % {"count": MIN_LENGTH}
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return ngettext(
+            "Use at most %(count)d character.", "Use at most %(count)d characters.", MAX_LENGTH
+        ) % {"count": MAX_LENGTH}
     if "\x00" in password:
-        return "A password cannot hold a NUL character."
+        return _("A password cannot hold a NUL character.")
     return None
 
 

@@ -15,18 +15,47 @@ from confapp.accounts.service import AccountError, Principal, normalise_email
 from confapp.db import column_length, rowcount
 from confapp.models import AccountLink, ConferenceRole, ConferenceRoleName, OutboxMail, User
 from confapp.times import utcnow
+from confapp.translation import N_, _, ngettext
 
 ORGANISER = ConferenceRoleName.organiser.value
 MAX_EMAIL = column_length(User, "email")
 
-# What each role may do, in the words the invitation form and mail use.
+# What each role may do, in the words the invitation form and mail use (translated where
+# shown: role_description).
 ROLE_DESCRIPTIONS = {
-    ConferenceRoleName.organiser.value: "organiser: everything for this conference",
-    ConferenceRoleName.access_coordinator.value: (
+    ConferenceRoleName.organiser.value: N_("organiser: everything for this conference"),
+    ConferenceRoleName.access_coordinator.value: N_(
         "access coordinator: the access-needs and childcare reports only"
     ),
-    ConferenceRoleName.steward.value: "steward: the door only",
+    ConferenceRoleName.steward.value: N_("steward: the door only"),
 }
+# What each role is called in a sentence ("… is already organiser here").
+ROLE_NAMES = {
+    ConferenceRoleName.organiser.value: N_("organiser"),
+    ConferenceRoleName.access_coordinator.value: N_("access coordinator"),
+    ConferenceRoleName.steward.value: N_("steward"),
+}
+
+
+def role_description(role: str) -> str:
+    """What a role may do, in the reader's language (an unknown role: its code)."""
+    description = ROLE_DESCRIPTIONS.get(role)
+    return _(description) if description is not None else role
+
+
+def role_descriptions() -> dict[str, str]:
+    """Every role's description in the reader's language, in the form's order."""
+    return {role: _(description) for role, description in ROLE_DESCRIPTIONS.items()}
+
+
+def role_name(role: str) -> str:
+    """A role's name in the reader's language (an unknown role: its code in words)."""
+    name = ROLE_NAMES.get(role)
+    return _(name) if name is not None else role.replace("-", " ")
+
+
+def role_names() -> dict[str, str]:
+    return {role: _(name) for role, name in ROLE_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -50,20 +79,27 @@ def clean_email(text: str) -> str:
     """A staff member's address, normalised as accounts store it; AccountError if it is none."""
     text = text.strip()
     if not text:
-        raise AccountError("Give an e-mail address.")
+        raise AccountError(_("Give an e-mail address."))
     if len(text) > MAX_EMAIL:
-        raise AccountError(f"This e-mail address is too long ({MAX_EMAIL} characters at most).")
+        raise AccountError(
+            ngettext(
+                "This e-mail address is too long (%(count)d character at most).",
+                "This e-mail address is too long (%(count)d characters at most).",
+                MAX_EMAIL,
+            )
+            % {"count": MAX_EMAIL}
+        )
     try:
         return normalise_email(validate_email(text, check_deliverability=False).normalized)
     except EmailNotValidError as exc:
         raise AccountError(
-            "This does not look like an e-mail address (like name@example.org)."
+            _("This does not look like an e-mail address (like name@example.org).")
         ) from exc
 
 
 def clean_role(text: str) -> str:
     if text not in ROLE_DESCRIPTIONS:
-        raise AccountError("Choose a role: organiser, access coordinator or steward.")
+        raise AccountError(_("Choose a role: organiser, access coordinator or steward."))
     return text
 
 
@@ -118,7 +154,7 @@ def revoke_role(
     organisers remove each other at the same moment."""
     user = session.get(User, user_id)
     if user is None:
-        raise AccountError("That person does not hold that role here (any more).")
+        raise AccountError(_("That person does not hold that role here (any more)."))
     if role == ORGANISER:
         # PostgreSQL: lock the conference's organiser rows, so a concurrent removal waits for
         # this one and then sees it (SQLite takes its write lock at BEGIN and has no FOR UPDATE).
@@ -146,9 +182,9 @@ def revoke_role(
         still_held = session.get(ConferenceRole, (user_id, conference_id, role))
         if still_held is not None:
             raise AccountError(
-                "This is the conference's only organiser: invite another before removing it."
+                _("This is the conference's only organiser: invite another before removing it.")
             )
-        raise AccountError("That person does not hold that role here (any more).")
+        raise AccountError(_("That person does not hold that role here (any more)."))
     record(
         session,
         "role revoked",

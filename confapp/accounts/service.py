@@ -22,6 +22,7 @@ from confapp.models import (
     WebSession,
 )
 from confapp.times import utcnow
+from confapp.translation import _
 
 # A signed-in session ends after this long without a request (a phone left at the venue).
 IDLE_TIMEOUT = timedelta(hours=12)
@@ -97,18 +98,22 @@ def add_user_role(
     """Create the user if need be (with `password`) and give them `role` at the conference.
     Returns the user and whether it was created."""
     if role not in {r.value for r in ConferenceRoleName}:
-        raise AccountError(f"no such role: {role} (organiser, access-coordinator or steward)")
+        raise AccountError(
+            _("no such role: %(role)s (organiser, access-coordinator or steward)") % {"role": role}
+        )
     with db.transaction() as session:
         conference = session.exec(
             select(Conference).where(Conference.slug == conference_slug)
         ).first()
         if conference is None or conference.id is None:
-            raise AccountError(f"no conference with the slug {conference_slug!r}")
+            raise AccountError(
+                _("no conference with the slug %(slug)s") % {"slug": repr(conference_slug)}
+            )
         user = find_user(session, email)
         created = user is None
         if user is None:
             if not password:
-                raise AccountError("a new user needs a password")
+                raise AccountError(_("a new user needs a password"))
             user = User(email=normalise_email(email), password_hash=hash_password(password))
             session.add(user)
             session.flush()
@@ -250,7 +255,7 @@ def principal_for_api_token(
     token_id, last_used_at, user_id, email, totp_secret = rows[0][:5]
     assert user_id is not None  # read from the database: saved
     roles: dict[int, set[str]] = {}
-    for *_, conference_id, role in rows:
+    for *_columns, conference_id, role in rows:
         if conference_id is not None:
             roles.setdefault(conference_id, set()).add(role)
     if last_used_at is None or now - last_used_at > TOUCH_EVERY:

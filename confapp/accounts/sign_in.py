@@ -37,7 +37,7 @@ from confapp.db import Database, rowcount
 from confapp.models import User
 from confapp.throttle import HOUR, Decision, Limit, give_back, hits_so_far, take
 from confapp.times import utcnow
-from confapp.translation import _
+from confapp.translation import N_, _, ngettext
 
 # Staff are tens of people: a handful of wrong passwords is normal, hundreds are an attack.
 SIGN_IN_PER_ADDRESS = Limit("signin-address", 60, HOUR // 4)
@@ -51,33 +51,42 @@ FAILED_FROM_ADDRESS = Limit("signin-failed-from-address", 1, HOUR)
 # Seconds between the attempts then checked, doubling with each failure past the ceiling.
 SLOWED_DELAYS = (5, 10, 20, 40, 80, 160, 320)
 
-WRONG_PASSWORD = "That e-mail address and password do not match an account."
-WRONG_CODE = "That code did not match. Codes change every 30 seconds; try the current one."
-CODE_USED = "That code has been used already. Wait for the next one: codes change every 30 seconds."
-TOO_MANY = "Too many attempts to sign in just now. Please wait a quarter of an hour and try again."
+# Translated where raised (the reader's language): _(WRONG_PASSWORD).
+WRONG_PASSWORD = N_("That e-mail address and password do not match an account.")
+WRONG_CODE = N_("That code did not match. Codes change every 30 seconds; try the current one.")
+CODE_USED = N_(
+    "That code has been used already. Wait for the next one: codes change every 30 seconds."
+)
+TOO_MANY = N_(
+    "Too many attempts to sign in just now. Please wait a quarter of an hour and try again."
+)
 
 _SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
 class TooManyAttempts(AccountError):
-    def __init__(self, message: str = TOO_MANY, retry_after_seconds: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None, retry_after_seconds: int = 0) -> None:
+        super().__init__(message if message is not None else _(TOO_MANY))
         self.retry_after_seconds = retry_after_seconds
 
 
 def _slowed_down(seconds: int) -> TooManyAttempts:
     return TooManyAttempts(
-        _(
+        ngettext(
             "Many wrong passwords have been tried for this account just now, so it is slowed "
-            "down. Please wait {seconds} seconds and try again."
-        ).format(seconds=seconds),
+            "down. Please wait %(seconds)d second and try again.",
+            "Many wrong passwords have been tried for this account just now, so it is slowed "
+            "down. Please wait %(seconds)d seconds and try again.",
+            seconds,
+        )
+        % {"seconds": seconds},
         seconds,
     )
 
 
 class WrongPassword(AccountError):
     def __init__(self) -> None:
-        super().__init__(WRONG_PASSWORD)
+        super().__init__(_(WRONG_PASSWORD))
 
 
 class WrongCode(AccountError):
@@ -232,4 +241,4 @@ def use_code(db: Database, user_id: int, code: str, now: datetime | None = None)
                 give_back(session, WRONG_CODES, key, now)
                 return
         problem = CODE_USED
-    raise WrongCode(problem)
+    raise WrongCode(_(problem))

@@ -40,6 +40,7 @@ from confapp.models import Conference
 from confapp.programme.queries import require_conference
 from confapp.request_context import app_settings, database, now
 from confapp.same_origin import sent_from_this_site
+from confapp.translation import _
 
 SESSION_COOKIE = "confapp_admin"
 DEVICE_COOKIE = "confapp_door_device"
@@ -62,7 +63,7 @@ class SecondFactorNeeded(Exception):
 
 def _bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _space, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
@@ -170,11 +171,11 @@ def _check_csrf(request: Request, principal: Principal) -> None:
     if request.method not in UNSAFE_METHODS or principal.csrf_token is None:
         return  # a safe method, or a Bearer token (no browser sends one by itself)
     if not sent_from_this_site(request):
-        raise Forbidden("This request came from another site.")
+        raise Forbidden(_("This request came from another site."))
     sent = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf_form_token", None)
     accepted = [principal.csrf_token, getattr(request.state, "door_csrf_token", None)]
     if not sent or not any(hmac.compare_digest(str(sent), token) for token in accepted if token):
-        raise Forbidden("The form was out of date; please go back, reload it and try again.")
+        raise Forbidden(_("The form was out of date; please go back, reload it and try again."))
 
 
 def set_session_cookie(request: Request, response: Response, secret: str) -> None:
@@ -237,7 +238,10 @@ def safe_next(value: str | None, fallback: str = "/admin/") -> str:
 async def not_signed_in_handler(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return JSONResponse(
-            {"error": "unauthorized", "detail": "Sign in, or send Authorization: Bearer TOKEN."},
+            {
+                "error": "unauthorized",
+                "detail": _("Sign in, or send Authorization: Bearer TOKEN."),
+            },
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -245,12 +249,12 @@ async def not_signed_in_handler(request: Request, exc: Exception) -> Response:
 
 
 async def forbidden_handler(request: Request, exc: Exception) -> Response:
-    message = str(exc) or "Your account does not have a role that may see this."
+    message = str(exc) or _("Your account does not have a role that may see this.")
     return error_response(request, 403, message)
 
 
 async def second_factor_needed_handler(request: Request, exc: Exception) -> Response:
-    message = (
+    message = _(
         "This conference requires a second factor for accounts that can read attendee data. "
         "Set one up under My account (/admin/account), then come back."
     )

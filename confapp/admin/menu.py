@@ -1,12 +1,13 @@
 """The back office's pages for one conference, and who may open each: one list, so the
-conference home, the role checks in tests and the pages themselves agree."""
+conference home, the role checks in tests and the pages themselves agree. Labels and hints are
+kept in English (msgids) and translated where shown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from confapp.models import ConferenceRoleName
-from confapp.translation import _
+from confapp.translation import N_
 
 ORGANISER = ConferenceRoleName.organiser.value
 ACCESS_COORDINATOR = ConferenceRoleName.access_coordinator.value
@@ -25,23 +26,37 @@ class MenuItem:
 
 
 MENU = (
-    MenuItem("Registrations", "registrations", ORGANISERS, "search, payment, cancel, resend"),
-    MenuItem("Register someone at the desk", "desk", ORGANISERS, "cash on the day"),
-    MenuItem("Ticket types and registration", "settings", ORGANISERS, "open, close, capacity"),
-    MenuItem("Access needs report", "reports/access", ACCESS_TEAM),
-    MenuItem("Childcare report", "reports/childcare", ACCESS_TEAM),
-    MenuItem("Mail attendees", "notices", ORGANISERS, "to those who agreed"),
-    MenuItem("People and invitations", "people", ORGANISERS, "organisers, coordinators, stewards"),
-    MenuItem("Programme editor", "programme", ORGANISERS, "sessions by day and room"),
-    MenuItem("Programme problems", "programme/problems", ORGANISERS, "clashes to sort out"),
-    MenuItem("Speakers, rooms, tracks, days", "programme/speakers", ORGANISERS, "and publishing"),
-    MenuItem("Door dashboard", "door", ORGANISERS, "admitted, conflicts, undo"),
-    MenuItem("Session doors", "door/sessions", (ORGANISER, STEWARD), "full, headcount"),
     MenuItem(
-        _("Door devices"), "door/devices", (ORGANISER, STEWARD), _("phones signed in, revoke")
+        N_("Registrations"), "registrations", ORGANISERS, N_("search, payment, cancel, resend")
     ),
-    MenuItem("Audit log", "audit", ORGANISERS),
-    MenuItem("Export registrations (CSV)", "registrations.csv", ORGANISERS),
+    MenuItem(N_("Register someone at the desk"), "desk", ORGANISERS, N_("cash on the day")),
+    MenuItem(
+        N_("Ticket types and registration"), "settings", ORGANISERS, N_("open, close, capacity")
+    ),
+    MenuItem(N_("Access needs report"), "reports/access", ACCESS_TEAM),
+    MenuItem(N_("Childcare report"), "reports/childcare", ACCESS_TEAM),
+    MenuItem(N_("Mail attendees"), "notices", ORGANISERS, N_("to those who agreed")),
+    MenuItem(
+        N_("People and invitations"),
+        "people",
+        ORGANISERS,
+        N_("organisers, coordinators, stewards"),
+    ),
+    MenuItem(N_("Programme editor"), "programme", ORGANISERS, N_("sessions by day and room")),
+    MenuItem(N_("Programme problems"), "programme/problems", ORGANISERS, N_("clashes to sort out")),
+    MenuItem(
+        N_("Speakers, rooms, tracks, days"),
+        "programme/speakers",
+        ORGANISERS,
+        N_("and publishing"),
+    ),
+    MenuItem(N_("Door dashboard"), "door", ORGANISERS, N_("admitted, conflicts, undo")),
+    MenuItem(N_("Session doors"), "door/sessions", (ORGANISER, STEWARD), N_("full, headcount")),
+    MenuItem(
+        N_("Door devices"), "door/devices", (ORGANISER, STEWARD), N_("phones signed in, revoke")
+    ),
+    MenuItem(N_("Audit log"), "audit", ORGANISERS),
+    MenuItem(N_("Export registrations (CSV)"), "registrations.csv", ORGANISERS),
 )
 
 

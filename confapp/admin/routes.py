@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp.accounts.audit import record
+from confapp.accounts.people import role_name
 from confapp.accounts.service import (
     AccountError,
     Principal,
@@ -47,7 +48,7 @@ from confapp.request_body import CSRF_FIELD, read_form_fields
 from confapp.request_context import database, now
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
-from confapp.translation import _
+from confapp.translation import N_, _
 
 
 def admin_page(
@@ -74,9 +75,9 @@ async def login_submit(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     email = form.get("email", "").strip()
     if not sent_from_this_site(request):
-        error, status = "This sign-in form was sent from another site.", 403
+        error, status = _("This sign-in form was sent from another site."), 403
     elif not email or not form.get("password"):
-        error, status = "Enter your e-mail address and password.", 422
+        error, status = _("Enter your e-mail address and password."), 422
     else:
         try:
             signed_in = await run_in_threadpool(
@@ -183,11 +184,11 @@ def admin_home(request: Request) -> Response:
     principal = require_user(request)
     with database(request).read() as session:
         conferences = list(session.exec(select(Conference).order_by(col(Conference.start_date))))
-    mine = [
-        (conference, sorted(principal.roles.get(conference.id or 0, frozenset())))
-        for conference in conferences
-        if conference.id in principal.roles
-    ]
+    mine = []
+    for conference in conferences:
+        if conference.id in principal.roles:
+            roles = sorted(principal.roles[conference.id])
+            mine.append((conference, roles, ", ".join(role_name(role) for role in roles)))
     return admin_page(request, "admin/home.html", {"conferences": mine})
 
 
@@ -221,7 +222,8 @@ def home_counts(session: Session, conference: Conference, now: datetime) -> Home
 
 
 # The home's groups, in order; each menu item belongs to the group of its address's first part.
-HOME_GROUPS = (_("Programme"), _("Registrations"), _("Door"), _("Accounts"))
+# Translated where shown.
+HOME_GROUPS = (N_("Programme"), N_("Registrations"), N_("Door"), N_("Accounts"))
 _GROUP_OF_SECTION = {"programme": 0, "door": 2, "people": 3, "audit": 3}
 
 
@@ -237,7 +239,11 @@ def conference_home(request: Request) -> Response:
     groups: dict[str, list[dict[str, str]]] = {name: [] for name in HOME_GROUPS}
     for item in menu_for(roles):
         groups[home_group(item)].append(
-            {"label": item.label, "href": base + item.suffix, "hint": item.hint}
+            {
+                "label": _(item.label),
+                "href": base + item.suffix,
+                "hint": _(item.hint) if item.hint else "",
+            }
         )
     counts = None
     if ORGANISER in roles:  # an access coordinator sees the reports, not payments or the door
@@ -248,7 +254,7 @@ def conference_home(request: Request) -> Response:
         "admin/conference_home.html",
         {
             "conference": conference,
-            "groups": [(name, links) for name, links in groups.items() if links],
+            "groups": [(_(name), links) for name, links in groups.items() if links],
             "counts": counts,
             "is_organiser": ORGANISER in roles,
         },

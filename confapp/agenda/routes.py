@@ -20,6 +20,7 @@ from confapp.agenda.service import (
 )
 from confapp.calendar.ical import CalendarInfo, build_calendar
 from confapp.calendar.publish import ICALENDAR_TYPE, last_modified
+from confapp.content import localized
 from confapp.http_cache import PRIVATE_HEADERS, conditional_response
 from confapp.models import Agenda, Conference
 from confapp.programme.queries import load_programme, public_session, require_conference
@@ -27,6 +28,7 @@ from confapp.request_body import read_form_fields
 from confapp.request_context import database
 from confapp.same_origin import sent_from_this_site
 from confapp.templating import render
+from confapp.translation import _, current_language, use_conference_language
 
 
 def _safe_next(value: str | None, fallback: str) -> str:
@@ -59,7 +61,7 @@ def _star(
 async def star_session(request: Request) -> Response:
     # Another site's page must not star into a visitor's agenda, nor give them a new one.
     if not sent_from_this_site(request):
-        raise HTTPException(403, "Stars can only be added from this site's own pages.")
+        raise HTTPException(403, _("Stars can only be added from this site's own pages."))
     form = await read_form_fields(request, ("starred", "agenda", "next"))
     starred = form.get("starred", "yes") != "no"
     candidate_key = form.get("agenda") or None
@@ -83,7 +85,7 @@ def agenda_page(request: Request) -> Response:
         conference = require_conference(session, request.path_params["conference"])
         agenda = agenda_from_cookie(request, session, conference)
         starred = starred_session_ids(session, agenda)
-        programme = load_programme(session, conference)
+        programme = load_programme(session, conference).in_language(current_language())
     entries = starred_entries(programme, starred)
     response = render(
         request,
@@ -105,15 +107,21 @@ def agenda_feed(
     request: Request, agenda: Agenda, conference: Conference, feed_path: str
 ) -> Response:
     """An agenda's iCalendar feed of its starred sessions; `feed_path` is where it is served."""
+    # Found by its key, not through require_conference: its words in one of the conference's
+    # languages all the same.
+    use_conference_language(conference.languages, conference.default_language)
     base_url = urls.site_origin(request)
     with database(request).read() as session:
-        programme = load_programme(session, conference)
+        programme = load_programme(session, conference).in_language(current_language())
         entries = starred_entries(programme, starred_session_ids(session, agenda))
     calendar = CalendarInfo(
-        name=f"{conference.name}: my agenda",
+        name=_("%(conference)s: my agenda") % {"conference": localized(conference).name},
         source_url=urls.absolute(base_url, feed_path),
         description=(
-            f"The sessions you starred at {conference.name}. Times are {conference.timezone} time."
+            _("The sessions you starred at %(conference)s.")
+            % {"conference": localized(conference).name}
+            + " "
+            + _("Times are %(zone)s time.") % {"zone": conference.timezone}
         ),
         transparent=False,
     )
@@ -136,7 +144,7 @@ def agenda_key_feed(request: Request) -> Response:
         agenda = session.get(Agenda, key) if len(key) <= 43 else None
         conference = session.get(Conference, agenda.conference_id) if agenda else None
     if agenda is None or conference is None:
-        raise HTTPException(404, "There is no agenda at this address.")
+        raise HTTPException(404, _("There is no agenda at this address."))
     return agenda_feed(request, agenda, conference, urls.agenda_key_feed_path(key))
 
 

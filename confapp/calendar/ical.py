@@ -20,8 +20,9 @@ from icalendar.prop import vCategory, vDuration, vText
 
 from confapp import urls
 from confapp.models import Conference
-from confapp.programme.queries import SessionEntry
+from confapp.programme.queries import SessionEntry, kind_name
 from confapp.times import to_local
+from confapp.translation import _, current_language, in_language, ngettext
 
 PRODID = "-//confapp//Programme feed//EN"
 UID_DOMAIN = "confapp"
@@ -146,6 +147,8 @@ class _EventInputs:
     venue_address: str
     transparent: bool
     base_url: str
+    # The language of the event's own words (its description's labels, a room not yet known).
+    language: str
 
     @classmethod
     def of(
@@ -174,13 +177,15 @@ class _EventInputs:
             venue_address=conference.venue_address,
             transparent=calendar.transparent,
             base_url=base_url,
+            language=current_language(),
         )
 
 
 # Kept per process, like functools' own caches: what they hold is a pure function of the key.
 @functools.lru_cache(maxsize=20_000)
 def _event_bytes(inputs: _EventInputs) -> bytes:
-    ical: bytes = _event(inputs).to_ical()
+    with in_language(inputs.language):
+        ical: bytes = _event(inputs).to_ical()
     return ical
 
 
@@ -212,7 +217,7 @@ def _event(inputs: _EventInputs) -> Event:
     event.add("STATUS", "CANCELLED" if inputs.cancelled else "CONFIRMED")
     event.add("TRANSP", "TRANSPARENT" if inputs.transparent else "OPAQUE")
     categories = [inputs.track] if inputs.track else []
-    event.add("CATEGORIES", _categories([*categories, inputs.kind.capitalize()]))
+    event.add("CATEGORIES", _categories([*categories, kind_name(inputs.kind)]))
     return event
 
 
@@ -227,19 +232,22 @@ def _event_time(instant: datetime, tz_name: str) -> datetime:
 
 
 def _location(inputs: _EventInputs) -> str:
-    room = inputs.room or "Room to be announced"
+    room = inputs.room or _("Room to be announced")
     return ", ".join(part for part in (room, inputs.venue, inputs.venue_address) if part)
 
 
 def _description(inputs: _EventInputs, page_url: str) -> str:
     people = []
     if inputs.speakers:
-        label = "Speaker" if len(inputs.speakers) == 1 else "Speakers"
-        people.append(f"{label}: " + ", ".join(inputs.speakers))
+        names = ", ".join(inputs.speakers)
+        people.append(
+            ngettext("Speaker: %(names)s", "Speakers: %(names)s", len(inputs.speakers))
+            % {"names": names}
+        )
     if inputs.chairs:
-        people.append("Chair: " + ", ".join(inputs.chairs))
+        people.append(_("Chair: %(names)s") % {"names": ", ".join(inputs.chairs)})
     blocks = [
-        "This session is cancelled." if inputs.cancelled else "",
+        _("This session is cancelled.") if inputs.cancelled else "",
         "\n".join(people),
         inputs.abstract.strip(),
         page_url,

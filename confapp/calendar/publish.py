@@ -35,6 +35,7 @@ from confapp.programme.queries import (
     Programme,
     SessionEntry,
 )
+from confapp.translation import _
 
 ICALENDAR_TYPE = "text/calendar; charset=utf-8; method=PUBLISH"
 XML_TYPE = "application/xml; charset=utf-8"
@@ -75,7 +76,15 @@ def published(
 
 
 def feed_cache_key(state: PublishedState, feed: Feed, base_url: str) -> Hashable:
-    return (state.conference_id, state.programme_version, state.published, feed, base_url)
+    # A feed's own words (its description, "Room to be announced") are in the state's language.
+    return (
+        state.conference_id,
+        state.programme_version,
+        state.published,
+        feed,
+        base_url,
+        state.language,
+    )
 
 
 def build_feed_for(
@@ -113,31 +122,32 @@ def feed_contents(
     elif feed.scope == "session":
         entry = programme.session(feed.key)
         if entry is None:
-            raise NotFound("There is no session at this address.")
+            raise NotFound(_("There is no session at this address."))
         path, name, entries = urls.session_feed_path(slug, feed.key), entry.title, [entry]
     elif feed.scope == "track":
         track = programme.track(feed.key)
         if track is None:
-            raise NotFound(f"There is no track called “{feed.key}”.")
+            raise NotFound(_("There is no track called “%(slug)s”.") % {"slug": feed.key})
         path, name = urls.track_feed_path(slug, feed.key), track.name
         entries = [e for e in programme.sessions if e.track is not None and e.track.id == track.id]
     elif feed.scope == "room":
         room = programme.room(feed.key)
         if room is None:
-            raise NotFound(f"There is no room called “{feed.key}”.")
+            raise NotFound(_("There is no room called “%(slug)s”.") % {"slug": feed.key})
         path, name = urls.room_feed_path(slug, feed.key), room.name
         entries = [e for e in programme.sessions if e.room is not None and e.room.id == room.id]
     else:
         speaker = programme.speaker(feed.key)
         if speaker is None:
-            raise NotFound("There is no speaker at this address.")
+            raise NotFound(_("There is no speaker at this address."))
         path, name = urls.speaker_feed_path(slug, feed.key), speaker.name
         entries = programme.sessions_by_speaker.get(speaker.id or 0, [])
     title = conf.name if feed.scope == "programme" else f"{conf.name}: {name}"
+    times = _("Times are %(zone)s time.") % {"zone": conf.timezone}
     calendar = CalendarInfo(
         name=title,
         source_url=urls.absolute(base_url, path),
-        description=f"{conf.name}, {conf.venue}. Times are {conf.timezone} time.",
+        description=f"{conf.name}, {conf.venue}. {times}",
         transparent=feed.scope != "session",
     )
     return calendar, list(entries)

@@ -20,12 +20,13 @@ from confapp import urls
 from confapp.models import Room
 from confapp.programme.queries import Programme, SessionEntry
 from confapp.times import iso, local_day_bounds
+from confapp.translation import N_, _
 
 SCHEMA_URL = "https://c3voc.de/schedule/schema.json"
 # Rooms have no UUID of their own; these are derived like session UUIDs, from the conference
 # slug and the room key, so they are the same on every host that loads the same file.
 ROOM_UUID_NAMESPACE = uuid_lib.UUID("0f2f1c52-4b87-4c1e-8f0a-9d8a52f5c3b7")
-NO_ROOM = "Room to be announced"
+NO_ROOM = N_("Room to be announced")
 
 _FRAB_SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")  # both schemas' slug patterns at once
 _TIME_ZONE_NAME = re.compile(r"^([A-Z][a-z]+/[A-Z][a-z]+)|UTC$")  # schema.json's pattern
@@ -76,7 +77,7 @@ def _room_names(rooms: list[Room]) -> dict[int | None, str]:
         room.id: room.name if counts[room.name] == 1 else f"{room.name} ({room.slug})"
         for room in rooms
     }
-    names[None] = NO_ROOM
+    names[None] = _(NO_ROOM)
     return names
 
 
@@ -169,7 +170,7 @@ def _event(
         if _web_url(item.get("url", ""))
     ]
     if _web_url(record.recording_url):
-        links.append({"title": "Recording", "url": record.recording_url, "type": "media"})
+        links.append({"title": _("Recording"), "url": record.recording_url, "type": "media"})
     return {
         "guid": record.uuid,
         "id": record.id,

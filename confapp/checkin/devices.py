@@ -20,7 +20,7 @@ from confapp.db import Database, column_length
 from confapp.models import Conference, ConferenceRole, ConferenceRoleName, DoorDevice, User
 from confapp.request_body import character_problem
 from confapp.times import local_day_bounds
-from confapp.translation import _
+from confapp.translation import _, ngettext
 
 # What check-ins made through a device record as their `device`: "door-device-12". A door
 # page's own random ids ("door-6177e8...") can never take this form (hex has no "v").
@@ -102,7 +102,13 @@ def checked_name(name: str) -> str:
         raise DeviceProblem("name", _("Give this phone a name, like “Front door 2”."))
     if len(name) > MAX_NAME_LENGTH:
         raise DeviceProblem(
-            "name", _("Keep the name to {count} characters.").format(count=MAX_NAME_LENGTH)
+            "name",
+            ngettext(
+                "Keep the name to %(count)d character.",
+                "Keep the name to %(count)d characters.",
+                MAX_NAME_LENGTH,
+            )
+            % {"count": MAX_NAME_LENGTH},
         )
     problem = character_problem(name, allowed_controls="")
     if problem:

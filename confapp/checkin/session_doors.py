@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from babel.numbers import format_decimal
 from sqlalchemy import case, func, literal, update
 from sqlmodel import Session, col, select
 
@@ -31,6 +32,7 @@ from confapp.models import (
 )
 from confapp.tickets.tokens import display_code
 from confapp.times import iso, local_day_bounds, utcnow
+from confapp.translation import _, babel_locale
 
 MAX_HEADCOUNT = bodies.MAX_HEADCOUNT
 MAX_HEADCOUNT_CHANGE = bodies.MAX_HEADCOUNT_CHANGE
@@ -175,13 +177,23 @@ def conference_rooms(session: Session, conference: Conference) -> list[Room]:
 
 def check_door_change(change: DoorChange) -> None:
     if change.full is None and change.headcount_change is None and change.headcount is None:
-        raise DoorProblem("full", "Say what changed: full, headcount_change or headcount.")
+        raise DoorProblem("full", _("Say what changed: full, headcount_change or headcount."))
     if change.headcount_change is not None and abs(change.headcount_change) > MAX_HEADCOUNT_CHANGE:
         raise DoorProblem(
-            "headcount_change", f"Change the headcount by at most {MAX_HEADCOUNT_CHANGE:,} at once."
+            "headcount_change",
+            _("Change the headcount by at most %(count)s at once.")
+            % {"count": _number(MAX_HEADCOUNT_CHANGE)},
         )
     if change.headcount is not None and not 0 <= change.headcount <= MAX_HEADCOUNT:
-        raise DoorProblem("headcount", f"A headcount is a number from 0 to {MAX_HEADCOUNT:,}.")
+        raise DoorProblem(
+            "headcount",
+            _("A headcount is a number from 0 to %(most)s.") % {"most": _number(MAX_HEADCOUNT)},
+        )
+
+
+def _number(value: int) -> str:
+    """A count as the reader's language writes it (100,000 in English)."""
+    return format_decimal(value, locale=babel_locale())
 
 
 def _ensure_door(session: Session, session_id: int, by: str) -> None:
@@ -237,7 +249,7 @@ def set_overflow_room(
                 select(Room).where(Room.conference_id == conference.id, Room.slug == room_slug)
             ).first()
             if room is None:
-                raise DoorProblem("overflow_room", "Choose one of this conference's rooms.")
+                raise DoorProblem("overflow_room", _("Choose one of this conference's rooms."))
             room_id = room.id
         _ensure_door(session, session_id, by)
         table = table_of(SessionDoor)
@@ -318,7 +330,7 @@ def conflicts(session: Session, conference: Conference, limit: int = 100) -> lis
         )
         .limit(limit)
     ).all()
-    standing_ids = [c.checkin_id for c, _ in found if c.checkin_id]
+    standing_ids = [c.checkin_id for c, _code in found if c.checkin_id]
     standing = {
         c.id: c for c in session.exec(select(Checkin).where(col(Checkin.id).in_(standing_ids)))
     }

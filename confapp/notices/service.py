@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
+from babel.numbers import format_decimal
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
@@ -34,7 +35,7 @@ from confapp.models import (
 from confapp.outbox import mail_builder, queue_mails
 from confapp.settings import Settings
 from confapp.times import utcnow
-from confapp.translation import _
+from confapp.translation import _, babel_locale, ngettext
 
 NOTICE_MAIL = "notice"
 NOTICE_FIELDS = ("subject", "body", "audience", "essential")
@@ -76,23 +77,34 @@ def check_notice(
     typed_subject = form.get("subject", "")
     subject = " ".join(typed_subject.split())
     if any(c in typed_subject for c in "\r\n"):
-        errors["subject"] = "Keep the subject on one line."
+        errors["subject"] = _("Keep the subject on one line.")
     elif not subject:
-        errors["subject"] = "Give the mail a subject, like “Room change for Saturday’s plenary”."
+        errors["subject"] = _("Give the mail a subject, like “Room change for Saturday’s plenary”.")
     elif len(subject) > MAX_SUBJECT_CHARS:
-        errors["subject"] = f"Keep the subject under {MAX_SUBJECT_CHARS} characters."
+        errors["subject"] = ngettext(
+            "Keep the subject under %(count)d character.",
+            "Keep the subject under %(count)d characters.",
+            MAX_SUBJECT_CHARS,
+        ) % {"count": MAX_SUBJECT_CHARS}
     body = form.get("body", "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not body:
-        errors["body"] = "Write the message."
+        errors["body"] = _("Write the message.")
     elif len(body) > MAX_BODY_CHARS:
-        errors["body"] = (
-            f"Keep the message under {MAX_BODY_CHARS:,} characters (it has {len(body):,}): "
-            "a notice is short; link to the website for more."
-        )
+        locale = babel_locale()
+        errors["body"] = ngettext(
+            "Keep the message under %(limit)s character (it has %(length)s): a notice is short; "
+            "link to the website for more.",
+            "Keep the message under %(limit)s characters (it has %(length)s): a notice is "
+            "short; link to the website for more.",
+            MAX_BODY_CHARS,
+        ) % {
+            "limit": format_decimal(MAX_BODY_CHARS, locale=locale),
+            "length": format_decimal(len(body), locale=locale),
+        }
     audience = form.get("audience", "")
     ticket_type = next((t for t in ticket_types if t.code == audience), None)
     if audience != EVERYONE and ticket_type is None:
-        errors["audience"] = "Choose everyone, or one ticket type."
+        errors["audience"] = _("Choose everyone, or one ticket type.")
     if form.get("essential", "") not in ("", ESSENTIAL):
         errors["essential"] = _("Tick the box, or leave it empty.")
     if errors:
@@ -208,7 +220,7 @@ def past_notices(db: Database, conference: Conference, limit: int = 50) -> list[
             .order_by(col(Notice.created_at).desc(), col(Notice.id).desc())
             .limit(limit)
         ).all()
-        ids = [notice.id for notice, _ in rows]
+        ids = [notice.id for notice, _type_name in rows]
         outcomes: dict[tuple[int, str], int] = {}
         if ids:
             for reference_id, status, n in session.exec(

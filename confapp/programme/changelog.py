@@ -30,6 +30,7 @@ from confapp.models import Conference, ProgrammeChange, ProgrammeRelease, Progra
 from confapp.programme.queries import NotFound, require_conference
 from confapp.request_context import database
 from confapp.templating import render, templates
+from confapp.translation import _, current_language, ngettext
 
 PER_PAGE = 100
 # Feed readers poll the newest few; the page holds the whole history.
@@ -104,8 +105,11 @@ def require_published(db: Session, conference_slug: str) -> Conference:
     conference = require_conference(db, conference_slug)
     if conference.programme_published_at is None:
         raise NotFound(
-            f"The programme of {conference.name} is not published yet, so it has no changes "
-            "to show. Come back when it is."
+            _(
+                "The programme of %(conference)s is not published yet, so it has no changes "
+                "to show. Come back when it is."
+            )
+            % {"conference": conference.name}
         )
     return conference
 
@@ -149,7 +153,12 @@ def read_changelog(db: Database, conference_slug: str, page: int) -> Changelog:
         total = count_changes(session, conference)
         pages = max(1, math.ceil(total / PER_PAGE))
         if page > pages:
-            raise NotFound(f"The changelog has {pages} page{'s' if pages > 1 else ''}.")
+            raise NotFound(
+                ngettext(
+                    "The changelog has %(count)d page.", "The changelog has %(count)d pages.", pages
+                )
+                % {"count": pages}
+            )
         changes = read_changes(session, conference, PER_PAGE, (page - 1) * PER_PAGE)
     return Changelog(conference, changes, total, page, pages)
 
@@ -191,13 +200,16 @@ def changes_feed(
             changes = read_changes(session, conference, FEED_ENTRIES)
         return build_changes_feed(conference, changes, base_url)
 
-    # The version is read before the changes, so a body is never older than its key.
+    # The version is read before the changes, so a body is never older than its key; the
+    # feed's words are in the request's language (narrowed to the conference's by
+    # require_published).
     key = (
         "changes.atom",
         conference.id,
         conference.programme_version,
         conference.programme_published_at,
         base_url,
+        current_language(),
     )
     return cache.get_or_build(key, build)
 
@@ -208,7 +220,9 @@ def changes_feed(
 def _page_number(value: str | None) -> int:
     typed = (value or "1").strip() or "1"
     if not (typed.isascii() and typed.isdigit() and len(typed) <= 6) or int(typed) < 1:
-        raise HTTPException(404, f"There is no page “{typed[:20]}” of the changelog.")
+        raise HTTPException(
+            404, _("There is no page “%(page)s” of the changelog.") % {"page": typed[:20]}
+        )
     return int(typed)
 
 

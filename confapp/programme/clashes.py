@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from confapp.models import SessionKind
 from confapp.programme.queries import Programme, SessionEntry
+from confapp.translation import _, ngettext
 
 
 class ClashKind(StrEnum):
@@ -42,7 +43,8 @@ class Clash:
     kind: ClashKind
     session: str  # the session's slug
     other_session: str | None  # the slug of the session it clashes with, if any
-    message: str  # what clashes with what, in words an organiser can act on
+    message: str  # what clashes with what, in words an organiser can act on (in the language
+    # of the request that found it)
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -87,7 +89,8 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                 first,
                 second,
                 lambda a, b: (
-                    f"{a.room.name if a.room else ''} is also booked for “{b.title}” ({_when(b)})."
+                    _("%(room)s is also booked for “%(title)s” (%(when)s).")
+                    % {"room": a.room.name if a.room else "", "title": b.title, "when": _when(b)}
                 ),
             )
 
@@ -102,7 +105,11 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
         name = names[speaker_id]
 
         def also_in(a: SessionEntry, b: SessionEntry, name: str = name) -> str:
-            return f"{name} is also in “{b.title}” ({_when(b)})."
+            return _("%(name)s is also in “%(title)s” (%(when)s).") % {
+                "name": name,
+                "title": b.title,
+                "when": _when(b),
+            }
 
         for first, second in _overlapping_pairs(entries):
             clashes += _both_ways(ClashKind.person_double_booked, first, second, also_in)
@@ -116,8 +123,12 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                     ClashKind.outside_conference_days,
                     entry.slug,
                     None,
-                    f"It is on {entry.local_start:%a %d %b %Y}, outside the conference's days "
-                    f"({conference.start_date:%d %b} to {conference.end_date:%d %b %Y}).",
+                    _("It is on %(day)s, outside the conference's days (%(first)s to %(last)s).")
+                    % {
+                        "day": f"{entry.local_start:%a %d %b %Y}",
+                        "first": f"{conference.start_date:%d %b}",
+                        "last": f"{conference.end_date:%d %b %Y}",
+                    },
                 )
             )
         elif conference.day_starts is not None and conference.day_ends is not None:
@@ -128,29 +139,34 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                         ClashKind.outside_conference_hours,
                         entry.slug,
                         None,
-                        f"It runs {_when(entry)}, outside the programme's hours "
-                        f"({conference.day_starts:%H:%M}–{conference.day_ends:%H:%M}).",
+                        _("It runs %(when)s, outside the programme's hours (%(hours)s).")
+                        % {
+                            "when": _when(entry),
+                            "hours": f"{conference.day_starts:%H:%M}–{conference.day_ends:%H:%M}",
+                        },
                     )
                 )
         if entry.room is not None and entry.room.step_free is not True:
             for person in entry.people:
                 if person.speaker.needs_step_free:
-                    state = (
-                        "is not step-free"
+                    needs = (
+                        _("%(name)s needs step-free access; %(room)s is not step-free.")
                         if entry.room.step_free is False
-                        else ("is not known to be step-free")
+                        else _(
+                            "%(name)s needs step-free access; %(room)s is not known to be "
+                            "step-free."
+                        )
                     )
                     clashes.append(
                         Clash(
                             ClashKind.not_step_free,
                             entry.slug,
                             None,
-                            f"{person.speaker.name} needs step-free access; "
-                            f"{entry.room.name} {state}.",
+                            needs % {"name": person.speaker.name, "room": entry.room.name},
                         )
                     )
         if entry.room is None:
-            clashes.append(Clash(ClashKind.no_room, entry.slug, None, "It has no room yet."))
+            clashes.append(Clash(ClashKind.no_room, entry.slug, None, _("It has no room yet.")))
         elif entry.room.capacity and stars:
             starred = stars.get(entry.record.id or 0, 0)
             if starred > entry.room.capacity:
@@ -159,12 +175,22 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                         ClashKind.room_too_small,
                         entry.slug,
                         None,
-                        f"{starred} people starred it; {entry.room.name} holds "
-                        f"{entry.room.capacity}.",
+                        ngettext(
+                            "%(count)d person starred it; %(room)s holds %(capacity)d.",
+                            "%(count)d people starred it; %(room)s holds %(capacity)d.",
+                            starred,
+                        )
+                        % {
+                            "count": starred,
+                            "room": entry.room.name,
+                            "capacity": entry.room.capacity,
+                        },
                     )
                 )
         if not entry.speakers and entry.record.kind not in KINDS_WITHOUT_SPEAKERS:
-            clashes.append(Clash(ClashKind.no_speaker, entry.slug, None, "It has no speaker yet."))
+            clashes.append(
+                Clash(ClashKind.no_speaker, entry.slug, None, _("It has no speaker yet."))
+            )
     return sorted(clashes, key=lambda c: (c.session, c.kind.value, c.other_session or ""))
 
 

@@ -23,6 +23,7 @@ an existing conference never publishes or unpublishes it (the report notes the d
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import uuid as uuid_lib
@@ -39,6 +40,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
@@ -67,6 +69,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.times import is_valid_zone, to_local, to_utc, utcnow
+from confapp.translation import N_, _, normal_tag, shipped_languages
 from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
@@ -83,6 +86,18 @@ Link = records.Link
 OptionalLink = records.OptionalLink
 
 
+# {language: {field: text}}: a record's texts in the conference's other languages.
+Translations = dict[str, dict[str, str]]
+# The sections of a file whose texts may be given per language, and those texts (the models'
+# TRANSLATED fields).
+TRANSLATED_SECTIONS: dict[str, tuple[str, ...]] = {
+    "conference": Conference.TRANSLATED,
+    "rooms": Room.TRANSLATED,
+    "tracks": Track.TRANSLATED,
+    "sessions": ProgrammeSession.TRANSLATED,
+    "ticket_types": TicketType.TRANSLATED,
+}
+
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 
 
@@ -97,7 +112,10 @@ def _clock_time(value: Any) -> Any:
     raise PydanticCustomError(
         "clock_time",
         "{problem}",
-        {"problem": f'{shown[:40]} is not a local time of day such as "09:30"'},
+        {
+            "problem": _('%(value)s is not a local time of day such as "09:30"')
+            % {"value": shown[:40]}
+        },
     )
 
 
@@ -127,14 +145,21 @@ class ConferenceSpec(_Spec):
     day_ends: ClockTime | None = None
     # Only read when the file creates the conference (see the module's docstring).
     draft: bool = False
+    # The interface languages offered, and the one plain strings are in (the first unless
+    # told). Translated texts are tables of languages; see _split_languages.
+    languages: list[str] = ["en"]
+    default_language: str = ""
+    translations: Translations = {}
 
 
 class RoomSpec(records.RoomFields):
     key: records.RecordKey
+    translations: Translations = {}
 
 
 class TrackSpec(records.TrackFields):
     key: records.RecordKey
+    translations: Translations = {}
 
 
 class SpeakerSpec(records.SpeakerFields):
@@ -159,12 +184,14 @@ class SessionSpec(records.SessionFields):
     reading: list[ReadingSpec] = []
     recording_url: OptionalLink = ""
     uuid: uuid_lib.UUID | None = None
+    translations: Translations = {}
 
 
 class TicketTypeSpec(records.TicketTypeFields):
     price: Money | None = None
     min_price: Money | None = None
     suggested_price: Money | None = None
+    translations: Translations = {}
 
 
 class ConferenceFileSpec(_Spec):
@@ -177,7 +204,8 @@ class ConferenceFileSpec(_Spec):
 
 
 class ConferenceFileError(Exception):
-    """A conference file that cannot be loaded; the message names the file, the place and why."""
+    """A conference file that cannot be loaded; the message names the file, the place and why
+    (in the language in force where it was raised; pydantic's own reasons stay English)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
@@ -273,24 +301,33 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConferenceFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+        raise ConferenceFileError(
+            str(path), [_("cannot read the file: %(reason)s") % {"reason": exc.strerror}]
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise ConferenceFileError(str(path), ["the file is not UTF-8 text"]) from exc
+        raise ConferenceFileError(str(path), [_("the file is not UTF-8 text")]) from exc
 
 
 def parse_conference_text(raw: str, source: str = "<text>") -> ConferenceFileSpec:
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
-        raise ConferenceFileError(source, [f"not valid TOML: {exc}"]) from exc
+        raise ConferenceFileError(
+            source, [_("not valid TOML: %(error)s") % {"error": exc}]
+        ) from exc
     return check_conference_data(data, raw=raw, source=source)
 
 
 def check_conference_data(
     data: dict[str, Any], raw: str = "", source: str = "<data>"
 ) -> ConferenceFileSpec:
+    plain, language_problems = _split_languages(data)
+    if language_problems:
+        raise ConferenceFileError(
+            source, [_describe(raw, data, loc, msg) for loc, msg in language_problems]
+        )
     try:
-        spec = ConferenceFileSpec.model_validate(data)
+        spec = ConferenceFileSpec.model_validate(plain)
     except ValidationError as exc:
         problems = [
             _describe(raw, data, tuple(error["loc"]), error["msg"]) for error in exc.errors()
@@ -302,8 +339,162 @@ def check_conference_data(
     return spec
 
 
+def _file_languages(data: dict[str, Any]) -> tuple[list[str], str]:
+    conference = data.get("conference")
+    conference = conference if isinstance(conference, dict) else {}
+    languages = conference.get("languages", ["en"])
+    if not isinstance(languages, list) or not languages:
+        return ["en"], "en"
+    tags = [normal_tag(str(t)) or str(t) for t in languages]
+    default = conference.get("default_language") or tags[0]
+    return tags, normal_tag(str(default)) or str(default)
+
+
+def _split_languages(
+    data: dict[str, Any],
+) -> tuple[dict[str, Any], list[tuple[tuple[Any, ...], str]]]:
+    """The file's data with each text given as a table of languages (`title = {en = "...",
+    es = "..."}`) split into the default language's text, in the name, and the others, in the
+    record's `translations`. A plain string is the default language's."""
+    languages, default = _file_languages(data)
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    plain = dict(data)
+
+    def split(record: Any, fields: tuple[str, ...], loc: tuple[Any, ...]) -> Any:
+        if not isinstance(record, dict) or not any(isinstance(record.get(f), dict) for f in fields):
+            return record
+        record = dict(record)
+        translations: dict[str, dict[str, Any]] = {
+            k: dict(v) for k, v in (record.get("translations") or {}).items()
+        }
+        for name in fields:
+            texts = record.get(name)
+            if not isinstance(texts, dict):
+                continue
+            by_language = {normal_tag(str(k)) or str(k): v for k, v in texts.items()}
+            unknown = [k for k in by_language if k not in languages]
+            if unknown:
+                problems.append(
+                    (
+                        loc + (name,),
+                        _("%(unknown)s is not one of the conference's languages (%(offered)s)")
+                        % {"unknown": ", ".join(unknown), "offered": ", ".join(languages)},
+                    )
+                )
+                continue
+            if default not in by_language:
+                problems.append(
+                    (
+                        loc + (name,),
+                        _("gives no text in the default language, %(language)s")
+                        % {"language": default},
+                    )
+                )
+                continue
+            record[name] = by_language.pop(default)
+            for language, text in by_language.items():
+                translations.setdefault(language, {})[name] = text
+        record["translations"] = translations
+        return record
+
+    for section, fields in TRANSLATED_SECTIONS.items():
+        value = plain.get(section)
+        if section == "conference":
+            plain[section] = split(value, fields, (section,))
+        elif isinstance(value, list):
+            plain[section] = [
+                split(item, fields, (section, index)) for index, item in enumerate(value)
+            ]
+    return plain, problems
+
+
+_TRANSLATED_SPECS: dict[str, type[BaseModel]] = {
+    "conference": ConferenceSpec,
+    "rooms": RoomSpec,
+    "tracks": TrackSpec,
+    "sessions": SessionSpec,
+    "ticket_types": TicketTypeSpec,
+}
+
+
+def _translation_problems(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
+    """Each translated text checked as its name is (a title's length, say), in the
+    conference's languages only."""
+    conf = spec.conference
+    default = conf.default_language or conf.languages[0]
+    others = [language for language in conf.languages if language != default]
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for section, model in _TRANSLATED_SPECS.items():
+        records_of: list[Any] = [conf] if section == "conference" else getattr(spec, section)
+        for index, record in enumerate(records_of):
+            loc: tuple[Any, ...] = (section,) if section == "conference" else (section, index)
+            for language, texts in record.translations.items():
+                if language not in others:
+                    problems.append(
+                        (
+                            loc + ("translations", language),
+                            _("%(unknown)s is not one of the conference's other languages")
+                            % {"unknown": language},
+                        )
+                    )
+                    continue
+                for name, text in texts.items():
+                    if name not in TRANSLATED_SECTIONS[section]:
+                        problems.append(
+                            (
+                                loc + ("translations", language, name),
+                                _("%(field)s is not a text given per language") % {"field": name},
+                            )
+                        )
+                        continue
+                    try:
+                        _field_adapter(model, name).validate_python(text)
+                    except ValidationError as exc:
+                        problems += [
+                            (loc + (name, language), str(error["msg"])) for error in exc.errors()
+                        ]
+    return problems
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[arg-type]
+
+
+def _language_problems(conf: ConferenceSpec) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    offered = shipped_languages()
+    for position, language in enumerate(conf.languages):
+        if normal_tag(language) != language or _catalogue_base(language) not in {
+            _catalogue_base(s) for s in offered
+        }:
+            problems.append(
+                (
+                    ("conference", "languages", position),
+                    _("%(language)s is not a language confapp has a catalogue for (%(shipped)s)")
+                    % {"language": repr(language), "shipped": ", ".join(offered)},
+                )
+            )
+    if len(set(conf.languages)) != len(conf.languages):
+        problems.append((("conference", "languages"), _("a language is listed twice")))
+    if conf.default_language and conf.default_language not in conf.languages:
+        problems.append(
+            (
+                ("conference", "default_language"),
+                _("%(language)s is not one of the conference's languages")
+                % {"language": repr(conf.default_language)},
+            )
+        )
+    return problems
+
+
+def _catalogue_base(language: str) -> str:
+    return language.split("-")[0]
+
+
 _FILE_DAYS_WORDING: dict[records.DaysProblem, str] = {
-    "ends_before_it_starts": "the conference ends before it starts",
+    "ends_before_it_starts": N_("the conference ends before it starts"),
     "too_many_days": records.TOO_MANY_DAYS,
 }
 
@@ -311,11 +502,22 @@ _FILE_DAYS_WORDING: dict[records.DaysProblem, str] = {
 def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
     conf = spec.conference
+    problems += _language_problems(conf)
+    if not problems:
+        problems += _translation_problems(spec)
     if conf.slug in RESERVED_SLUGS:
-        problems.append((("conference", "slug"), f"{conf.slug!r} is reserved for the app itself"))
+        problems.append(
+            (
+                ("conference", "slug"),
+                _("%(slug)s is reserved for the app itself") % {"slug": repr(conf.slug)},
+            )
+        )
     if not is_valid_zone(conf.timezone):
         problems.append(
-            (("conference", "timezone"), f"{conf.timezone!r} is not an IANA time zone name")
+            (
+                ("conference", "timezone"),
+                _("%(zone)s is not an IANA time zone name") % {"zone": repr(conf.timezone)},
+            )
         )
     days = records.conference_days_problems(
         conf.start_date, conf.end_date, conf.day_starts, conf.day_ends
@@ -325,23 +527,25 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
             # A file has a line for the hour given, none for the one left out: name that line.
             missing = blamed
             given = "day_ends" if missing == "day_starts" else "day_starts"
-            problems.append((("conference", given), f"give {missing} too, or neither"))
+            problems.append(
+                (("conference", given), _("give %(key)s too, or neither") % {"key": missing})
+            )
         elif problem == "hours_backwards":
             problems.append(
                 (
                     ("conference", "day_ends"),
-                    f"the day ends ({conf.day_ends:%H:%M}) before it starts "
-                    f"({conf.day_starts:%H:%M})",
+                    _("the day ends (%(ends)s) before it starts (%(starts)s)")
+                    % {"ends": f"{conf.day_ends:%H:%M}", "starts": f"{conf.day_starts:%H:%M}"},
                 )
             )
         else:
-            problems.append((("conference", blamed), _FILE_DAYS_WORDING[problem]))
+            problems.append((("conference", blamed), _(_FILE_DAYS_WORDING[problem])))
 
     def unique(section: str, keys: list[str], what: str = "key") -> set[str]:
         seen: set[str] = set()
         for index, key in enumerate(keys):
             if key in seen:
-                problems.append(((section, index, what), f"{what} {key!r} is used twice"))
+                problems.append(((section, index, what), _used_twice(what, key)))
             seen.add(key)
         return seen
 
@@ -354,7 +558,7 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
         if session.uuid is not None:
             if session.uuid in fixed_uuids:
                 problems.append(
-                    (("sessions", index, "uuid"), f"uuid {str(session.uuid)!r} is used twice")
+                    (("sessions", index, "uuid"), _used_twice("uuid", str(session.uuid)))
                 )
             fixed_uuids.add(session.uuid)
     unique("ticket_types", [t.code for t in spec.ticket_types], "code")
@@ -362,34 +566,59 @@ def _cross_check(spec: ConferenceFileSpec) -> list[tuple[tuple[Any, ...], str]]:
     for index, session in enumerate(spec.sessions):
         loc = ("sessions", index)
         if session.room is not None and session.room not in rooms:
-            problems.append(((*loc, "room"), f"there is no room with key {session.room!r}"))
+            problems.append(
+                (
+                    (*loc, "room"),
+                    _("there is no room with key %(key)s") % {"key": repr(session.room)},
+                )
+            )
         if session.track is not None and session.track not in tracks:
-            problems.append(((*loc, "track"), f"there is no track with key {session.track!r}"))
+            problems.append(
+                (
+                    (*loc, "track"),
+                    _("there is no track with key %(key)s") % {"key": repr(session.track)},
+                )
+            )
         billed: set[str] = set()
         for role in ("speakers", "chairs"):
             for key in getattr(session, role):
                 if key not in speakers:
-                    problems.append(((*loc, role), f"there is no speaker with key {key!r}"))
+                    problems.append(
+                        (
+                            (*loc, role),
+                            _("there is no speaker with key %(key)s") % {"key": repr(key)},
+                        )
+                    )
                 elif key in billed:
-                    problems.append(((*loc, role), f"speaker {key!r} is listed twice"))
+                    problems.append(
+                        ((*loc, role), _("speaker %(key)s is listed twice") % {"key": repr(key)})
+                    )
                 billed.add(key)
         if is_valid_zone(conf.timezone):
             start, end = to_utc(session.start, conf.timezone), to_utc(session.end, conf.timezone)
             if end <= start:
-                problems.append(((*loc, "end"), "the session ends before it starts"))
+                problems.append(((*loc, "end"), _("the session ends before it starts")))
     for index, ticket in enumerate(spec.ticket_types):
         loc = ("ticket_types", index)
         if ticket.kind == "fixed" and ticket.price is None:
-            problems.append(((*loc, "price"), "a fixed-price ticket type needs a price"))
+            problems.append(((*loc, "price"), _("a fixed-price ticket type needs a price")))
         if ticket.kind == "pay_what_you_can" and ticket.min_price is None:
-            problems.append(((*loc, "min_price"), "pay-what-you-can needs a min_price (may be 0)"))
+            problems.append(
+                ((*loc, "min_price"), _("pay-what-you-can needs a min_price (may be 0)"))
+            )
         if ticket.from_solidarity_pool and ticket.kind != "free":
-            problems.append(((*loc, "from_solidarity_pool"), "only a free ticket type can be"))
+            # Translators: after "from_solidarity_pool:", the file's key; "can be" that.
+            problems.append(((*loc, "from_solidarity_pool"), _("only a free ticket type can be")))
         if ticket.from_solidarity_pool and conf.solidarity_place_price is None:
             problems.append(
-                ((*loc, "from_solidarity_pool"), "set solidarity_place_price in [conference]")
+                ((*loc, "from_solidarity_pool"), _("set solidarity_place_price in [conference]"))
             )
     return problems
+
+
+def _used_twice(key: str, value: str) -> str:
+    # Translators: a key of the conference file ("key", "code", "uuid"), then its value.
+    return _("%(key)s %(value)s is used twice") % {"key": key, "value": repr(value)}
 
 
 def _describe(raw: str, data: dict[str, Any], loc: tuple[Any, ...], message: str) -> str:
@@ -402,14 +631,24 @@ def _describe(raw: str, data: dict[str, Any], loc: tuple[Any, ...], message: str
             if isinstance(item, dict):
                 ident = item.get("key") or item.get("code")
                 if isinstance(ident, str):
-                    parts[-1] += f" (key {ident!r})"
+                    # Translators: a place in the conference file, like sessions[3], and the
+                    # key of the record there.
+                    parts[-1] = _("%(place)s (key %(key)s)") % {
+                        "place": parts[-1],
+                        "key": repr(ident),
+                    }
         else:
             parts.append(str(part))
-    where = ".".join(parts) or "file"
+    where = ".".join(parts) or _("file")
     value = _item(data, loc) if loc else None
     line = _line_of(raw, loc, value if isinstance(value, str) else "")
-    prefix = f"line {line}, " if line else ""
-    return f"{prefix}{where}: {message}"
+    if line:
+        return _("line %(line)d, %(where)s: %(problem)s") % {
+            "line": line,
+            "where": where,
+            "problem": message,
+        }
+    return f"{where}: {message}"
 
 
 def _item(data: Any, loc: tuple[Any, ...]) -> Any:
@@ -495,7 +734,7 @@ def load_conference_file(
                 session.rollback()
                 report.dry_run = True
     except (IntegrityError, DataError) as exc:  # refused only at commit: no place to name
-        raise ConferenceFileError(source, [_refused_by_database("file", exc)]) from exc
+        raise ConferenceFileError(source, [_refused_by_database(_("file"), exc)]) from exc
     return report
 
 
@@ -552,7 +791,8 @@ def _check_against_database(
         problems.append(
             (
                 ("conference", "capacity"),
-                f"capacity {capacity} is below the {conference.places_taken} places already taken",
+                _("capacity %(capacity)d is below the %(taken)d places already taken")
+                % {"capacity": capacity, "taken": conference.places_taken},
             )
         )
     taken = {
@@ -569,15 +809,22 @@ def _check_against_database(
             problems.append(
                 (
                     ("ticket_types", index, "capacity"),
-                    f"ticket type {ticket.code!r}: capacity {ticket.capacity} is below the "
-                    f"{places_taken} places already taken",
+                    _(
+                        "ticket type %(code)s: capacity %(capacity)d is below the %(taken)d "
+                        "places already taken"
+                    )
+                    % {
+                        "code": repr(ticket.code),
+                        "capacity": ticket.capacity,
+                        "taken": places_taken,
+                    },
                 )
             )
     return problems
 
 
 def _refused_by_database(where: str, exc: IntegrityError | DataError) -> str:
-    _, reason = _database_problem((), exc)
+    _place, reason = _database_problem((), exc)
     return f"{where}: {reason}"
 
 
@@ -588,10 +835,10 @@ def _database_problem(
     said = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
     if "within_capacity" in said:
         # Checked before writing, so someone registered while the file was loading.
-        return (*loc, "capacity"), "the capacity is below the places already taken"
+        return (*loc, "capacity"), _("the capacity is below the places already taken")
     if "uuid" in said and loc[:1] == ("sessions",):
-        return (*loc, "uuid"), "this uuid already belongs to another session, here or elsewhere"
-    return loc, f"the database refused this: {said}"
+        return (*loc, "uuid"), _("this uuid already belongs to another session, here or elsewhere")
+    return loc, _("the database refused this: %(said)s") % {"said": said}
 
 
 # The file's name for a stored field, where the two differ.
@@ -682,6 +929,7 @@ def _write_conference(
     ).first()
     conf_values = conf_spec.model_dump(exclude={"solidarity_place_price", "draft"})
     conf_values["solidarity_place_cents"] = _cents(conf_spec.solidarity_place_price)
+    conf_values["default_language"] = conf_spec.default_language or conf_spec.languages[0]
     place.loc = ("conference",)
     if conference is None:
         conference = Conference(**conf_values, created_at=now, updated_at=now)
@@ -704,10 +952,19 @@ def _write_conference(
             )
             programme_changed = True
         if conf_spec.draft != (conference.programme_published_at is None):
+            stays = (
+                _(
+                    "the file says draft = %(draft)s, which counts only when a file creates the "
+                    "conference: the programme of %(slug)s stays published."
+                )
+                if conference.programme_published_at
+                else _(
+                    "the file says draft = %(draft)s, which counts only when a file creates the "
+                    "conference: the programme of %(slug)s stays unpublished."
+                )
+            )
             report.notes.append(
-                f"the file says draft = {str(conf_spec.draft).lower()}, which counts only when a "
-                f"file creates the conference: the programme of {conference.slug} stays "
-                + ("published." if conference.programme_published_at else "unpublished.")
+                stays % {"draft": str(conf_spec.draft).lower(), "slug": conference.slug}
             )
     assert conference.id is not None
     tz = conference.timezone
@@ -757,6 +1014,7 @@ def _write_conference(
                 "capacity": r.capacity,
                 "step_free": r.step_free,
                 "access_notes": r.access_notes,
+                "translations": r.translations,
                 "position": position,
             },
             "rooms",
@@ -774,6 +1032,7 @@ def _write_conference(
                 "name": t.name,
                 "colour": t.colour.lower(),
                 "description": t.description,
+                "translations": t.translations,
                 "position": position,
             },
             "tracks",
@@ -816,6 +1075,7 @@ def _write_conference(
                 "capacity": t.capacity,
                 "from_solidarity_pool": t.from_solidarity_pool,
                 "on_sale": True,  # again, if it had been taken off sale
+                "translations": t.translations,
                 "position": position,
             },
             "ticket types",
@@ -880,6 +1140,7 @@ def _write_conference(
             "status": s.status,
             "reading_list": [r.model_dump() for r in s.reading],
             "recording_url": s.recording_url,
+            "translations": s.translations,
         }
         record = existing.get(s.key)
         details: list[str] = []

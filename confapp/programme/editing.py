@@ -47,7 +47,9 @@ from confapp.programme.changes import (
 )
 from confapp.programme.clashes import Clash, clashes_of, programme_clashes
 from confapp.programme.queries import NotFound, load_programme, staged_record
+from confapp.programme.records import FieldReason
 from confapp.times import utcnow
+from confapp.translation import N_, _
 from confapp.urls import RESERVED_SLUGS
 
 # "new" would collide with the editor's own /programme/sessions/new and similar pages.
@@ -65,15 +67,33 @@ class EditRefused(Exception):
         super().__init__("; ".join(f"{name}: {why}" for name, why in self.fields.items()))
 
 
+_CHANGED_MEANWHILE = {
+    "session": N_(
+        "Someone else changed this session since you opened it (it is now version "
+        "%(version)d). Nothing was saved."
+    ),
+    "speaker": N_(
+        "Someone else changed this speaker since you opened it (it is now version "
+        "%(version)d). Nothing was saved."
+    ),
+    "room": N_(
+        "Someone else changed this room since you opened it (it is now version "
+        "%(version)d). Nothing was saved."
+    ),
+    "track": N_(
+        "Someone else changed this track since you opened it (it is now version "
+        "%(version)d). Nothing was saved."
+    ),
+}
+
+
 class VersionConflict(Exception):
-    """Someone saved the record since the version the writer started from."""
+    """Someone saved the record since the version the writer started from; the message is in
+    the language of the request that raised it."""
 
     def __init__(self, what: str, current_version: int) -> None:
         self.current_version = current_version
-        super().__init__(
-            f"Someone else changed this {what} since you opened it (it is now version "
-            f"{current_version}). Nothing was saved."
-        )
+        super().__init__(_(_CHANGED_MEANWHILE[what]) % {"version": current_version})
 
 
 class InUse(Exception):
@@ -100,20 +120,24 @@ def slugify(text: str, max_length: int = 80) -> str:
 def _moment(data: Mapping[str, Any], name: str, errors: dict[str, str]) -> datetime | None:
     value = data.get(name)
     if not isinstance(value, str):
-        errors[name] = (
-            "must be a date and time in ISO 8601 with an offset, e.g. 2027-07-03T10:00+10:00"
+        errors[name] = FieldReason(
+            _("must be a date and time in ISO 8601 with an offset, e.g. 2027-07-03T10:00+10:00")
         )
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        errors[name] = "is not a date and time in ISO 8601, e.g. 2027-07-03T10:00+10:00"
+        errors[name] = FieldReason(
+            _("is not a date and time in ISO 8601, e.g. 2027-07-03T10:00+10:00")
+        )
         return None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        errors[name] = "needs a UTC offset (e.g. +10:00 or Z), so the time is not ambiguous"
+        errors[name] = FieldReason(
+            _("needs a UTC offset (e.g. +10:00 or Z), so the time is not ambiguous")
+        )
         return None
     if not 2000 <= moment.year <= 2200:
-        errors[name] = "is not a plausible year"
+        errors[name] = FieldReason(_("is not a plausible year"))
         return None
     return moment
 
@@ -133,13 +157,18 @@ def _slug_of(
     if value is None or value == "":
         return True, None
     if not isinstance(value, str):
-        errors[name] = "must be a slug or null"
+        errors[name] = FieldReason(_("must be a slug or null"))
         return True, None
     record = db.exec(
         select(model).where(model.conference_id == conference.id, model.slug == value)
     ).first()
     if record is None:
-        errors[name] = f"there is no {name} “{value}” in this conference"
+        missing = (
+            _("there is no room “%(slug)s” in this conference")
+            if model is Room
+            else _("there is no track “%(slug)s” in this conference")
+        )
+        errors[name] = missing % {"slug": value}
         return True, None
     return True, record.id
 
@@ -151,18 +180,24 @@ def _people(
         return None
     value = data["people"]
     if not isinstance(value, list):
-        errors["people"] = 'must be a list of {"speaker": slug, "role": "speaker" or "chair"}'
+        errors["people"] = FieldReason(
+            _('must be a list of {"speaker": slug, "role": "speaker" or "chair"}')
+        )
         return None
     wanted: list[tuple[str, str]] = []
     for index, item in enumerate(value):
         if isinstance(item, str):
             item = {"speaker": item, "role": PersonRole.speaker.value}
         if not isinstance(item, dict) or not isinstance(item.get("speaker"), str):
-            errors["people"] = f"item {index + 1} must name a speaker by slug"
+            errors["people"] = _("item %(number)d must name a speaker by slug") % {
+                "number": index + 1
+            }
             return None
         role = item.get("role", PersonRole.speaker.value)
         if role not in [r.value for r in PersonRole]:
-            errors["people"] = f"item {index + 1}: role must be speaker or chair"
+            errors["people"] = _("item %(number)d: role must be speaker or chair") % {
+                "number": index + 1
+            }
             return None
         wanted.append((item["speaker"], role))
     slugs = {slug for slug, _ in wanted}
@@ -177,10 +212,12 @@ def _people(
     }
     missing = sorted(slugs - set(found))
     if missing:
-        errors["people"] = "no speaker called " + ", ".join(f"“{m}”" for m in missing)
+        errors["people"] = _("no speaker called %(slugs)s") % {
+            "slugs": ", ".join(f"“{m}”" for m in missing)
+        }
         return None
     if len(set(wanted)) != len(wanted):
-        errors["people"] = "names the same person twice in the same role"
+        errors["people"] = FieldReason(_("names the same person twice in the same role"))
         return None
     return [(found[slug], role) for slug, role in wanted]
 
@@ -207,11 +244,11 @@ def read_session_input(
     errors: dict[str, str] = {}
     unknown = sorted(set(data) - SESSION_FIELDS - {"version", "slug"})
     for name in unknown:
-        errors[name] = "is not a field of a session"
+        errors[name] = FieldReason(_("is not a field of a session"))
     values: dict[str, Any] = {}
     creating = current is None
     if current is not None and "slug" in data and data["slug"] != current.slug:
-        errors["slug"] = "cannot be changed: links and feeds use it"
+        errors["slug"] = _("cannot be changed: links and feeds use it")
     for name in ("start", "end"):
         if creating or name in data:
             moment = _moment(data, name, errors)
@@ -221,9 +258,11 @@ def read_session_input(
     end = values.get("end", current.end if current else None)
     if start is not None and end is not None and "start" not in errors and "end" not in errors:
         if end <= start:
-            errors["end"] = "must be after the start"
+            errors["end"] = FieldReason(_("must be after the start"))
         elif end - start > timedelta(hours=MAX_SESSION_HOURS):
-            errors["end"] = f"a session may last at most {MAX_SESSION_HOURS} hours"
+            errors["end"] = _("a session may last at most %(hours)d hours") % {
+                "hours": MAX_SESSION_HOURS
+            }
     for name, model in (("room", Room), ("track", Track)):
         given, record_id = _slug_of(db, model, conference, data, name, errors)
         if given and name not in errors:
@@ -249,7 +288,7 @@ def read_version(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise EditRefused({"version": "must be a whole number"})
+        raise EditRefused({"version": FieldReason(_("must be a whole number"))})
     if isinstance(value, int):
         return value
     text = str(value).strip()
@@ -257,7 +296,7 @@ def read_version(value: Any) -> int | None:
         text = text[2:]
     text = text.strip('"')
     if not text.isdigit() or len(text) > 9:
-        raise EditRefused({"version": "must be a whole number"})
+        raise EditRefused({"version": FieldReason(_("must be a whole number"))})
     return int(text)
 
 
@@ -274,7 +313,7 @@ def conference_for_update(db: Session, slug: str) -> Conference:
         select(Conference).where(Conference.slug == slug).with_for_update()
     ).first()
     if conference is None:
-        raise NotFound(f"There is no conference called “{slug}”.")
+        raise NotFound(_("There is no conference called “%(slug)s”.") % {"slug": slug})
     return conference
 
 
@@ -285,7 +324,7 @@ def find_session(db: Session, conference: Conference, slug: str) -> ProgrammeSes
     """The public (or draft) session, as stored."""
     record = _public_session(db, conference, slug)
     if record is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     return record
 
 
@@ -307,7 +346,7 @@ def find_working_session(
     if staged is not None:
         return staged_record(staged, public), staged
     if public is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     return public, None
 
 
@@ -354,16 +393,18 @@ def _new_slug(
     if given in (None, ""):
         return _free_slug(db, model, conference, slugify(source))
     if not isinstance(given, str) or not SLUG_PATTERN.match(given) or len(given) > 80:
-        raise EditRefused({"slug": "must be lower-case letters, digits and dashes"})
+        raise EditRefused({"slug": FieldReason(_("must be lower-case letters, digits and dashes"))})
     exists = db.exec(
         select(model.id).where(model.conference_id == conference.id, model.slug == given)
     ).first()
     if exists is None and model is ProgrammeSession:
         exists = working_copy.find_staged(db, conference, given)
     if given in UNAVAILABLE_SLUGS:
-        raise EditRefused({"slug": f"“{given}” is kept for the site's own pages"})
+        raise EditRefused(
+            {"slug": _("“%(slug)s” is kept for the site's own pages") % {"slug": given}}
+        )
     if exists is not None:
-        raise EditRefused({"slug": f"“{given}” is taken in this conference"})
+        raise EditRefused({"slug": _("“%(slug)s” is taken in this conference") % {"slug": given}})
     return given
 
 
@@ -510,12 +551,19 @@ def new_clashes(before: list[Clash], after: list[Clash]) -> list[Clash]:
 # --- speakers, rooms, tracks --------------------------------------------------------------
 
 
+_NO_SUCH_RECORD = {
+    "speaker": N_("There is no speaker called “%(slug)s”."),
+    "room": N_("There is no room called “%(slug)s”."),
+    "track": N_("There is no track called “%(slug)s”."),
+}
+
+
 def _find(db: Session, model: Any, conference: Conference, slug: str, what: str) -> Any:
     record = db.exec(
         select(model).where(model.conference_id == conference.id, model.slug == slug)
     ).first()
     if record is None:
-        raise NotFound(f"There is no {what} called “{slug}”.")
+        raise NotFound(_(_NO_SUCH_RECORD[what]) % {"slug": slug})
     return record
 
 
@@ -534,8 +582,17 @@ def find_track(db: Session, conference: Conference, slug: str) -> Track:
     return track
 
 
+_NOT_A_FIELD = {
+    "speaker": N_("is not a field of a speaker"),
+    "room": N_("is not a field of a room"),
+    "track": N_("is not a field of a track"),
+}
+
+
 def _refuse_unknown(data: Mapping[str, Any], known: set[str], what: str) -> dict[str, str]:
-    return {name: f"is not a field of a {what}" for name in sorted(set(data) - known - {"version"})}
+    return {
+        name: FieldReason(_(_NOT_A_FIELD[what])) for name in sorted(set(data) - known - {"version"})
+    }
 
 
 def _check_record(
@@ -582,6 +639,25 @@ def read_track_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, An
 
 _READERS = {Speaker: read_speaker_input, Room: read_room_input, Track: read_track_input}
 _WHAT = {Speaker: "speaker", Room: "room", Track: "track"}
+_USED_IN_THE_WORKING_COPY = {
+    "speaker": N_(
+        "This speaker is used by sessions in the working copy; move them or take it off them "
+        "first, or discard those pending changes."
+    ),
+    "room": N_(
+        "This room is used by sessions in the working copy; move them or take it off them "
+        "first, or discard those pending changes."
+    ),
+    "track": N_(
+        "This track is used by sessions in the working copy; move them or take it off them "
+        "first, or discard those pending changes."
+    ),
+}
+_STILL_USED = {
+    "speaker": N_("This speaker is still used by sessions; move them or take it off them first."),
+    "room": N_("This room is still used by sessions; move them or take it off them first."),
+    "track": N_("This track is still used by sessions; move them or take it off them first."),
+}
 
 
 def create_record(
@@ -621,7 +697,7 @@ def update_record(
     now = now or utcnow()
     record = _find(db, model, conference, slug, _WHAT[model])
     if "slug" in data and data["slug"] != slug:
-        raise EditRefused({"slug": "cannot be changed: links and feeds use it"})
+        raise EditRefused({"slug": _("cannot be changed: links and feeds use it")})
     values = _READERS[model]({k: v for k, v in data.items() if k != "slug"}, creating=False)
     _check_version(_WHAT[model], record, expected_version)
     changed = apply_changes(record, values, now)
@@ -661,14 +737,9 @@ def delete_record(
             field: Literal["room_id", "track_id"] = "room_id" if model is Room else "track_id"
             staged_use = working_copy.staged_room_or_track_users(db, conference, field, record.id)
         if staged_use:
-            raise InUse(
-                f"This {_WHAT[model]} is used by sessions in the working copy; move them or "
-                "take it off them first, or discard those pending changes."
-            )
+            raise InUse(_(_USED_IN_THE_WORKING_COPY[_WHAT[model]]))
     if used is not None:
-        raise InUse(
-            f"This {_WHAT[model]} is still used by sessions; move them or take it off them first."
-        )
+        raise InUse(_(_STILL_USED[_WHAT[model]]))
     db.delete(record)
     bump_programme_version(conference, now or utcnow())
     db.flush()
@@ -678,10 +749,11 @@ def delete_record(
 
 
 _DAYS_WORDING: dict[records.DaysProblem, str] = {
-    "ends_before_it_starts": "must be on or after the first day",
-    "too_many_days": records.TOO_MANY_DAYS,
-    "one_hour_only": "give both hours, or neither",
-    "hours_backwards": "must be after the day starts",
+    "ends_before_it_starts": N_("must be on or after the first day"),
+    # Not records.TOO_MANY_DAYS: the form puts the field's name first ("The last day must...").
+    "too_many_days": N_("must be at most a month after the first day"),
+    "one_hour_only": N_("give both hours, or neither"),
+    "hours_backwards": N_("must be after the day starts"),
 }
 
 
@@ -696,7 +768,7 @@ def set_days_and_hours(
 ) -> set[str]:
     problems = records.conference_days_problems(start_date, end_date, day_starts, day_ends)
     if problems:
-        raise EditRefused({field: _DAYS_WORDING[problem] for field, problem in problems.items()})
+        raise EditRefused({field: _(_DAYS_WORDING[problem]) for field, problem in problems.items()})
     now = now or utcnow()
     values = {
         "start_date": start_date,

@@ -24,6 +24,7 @@ import tomli_w
 from sqlalchemy import true
 from sqlmodel import Session, col, select
 
+from confapp.content import Translatable
 from confapp.models import (
     Conference,
     PersonRole,
@@ -151,6 +152,22 @@ def _conference(conference: Conference) -> dict[str, Any]:
     )
     if conference.programme_published_at is None:
         table["draft"] = True
+    if conference.languages != ["en"]:
+        table["languages"] = list(conference.languages)
+    if conference.default_language != conference.languages[0]:
+        table["default_language"] = conference.default_language
+    return _with_translations(table, conference)
+
+
+def _with_translations(table: dict[str, Any], row: Translatable) -> dict[str, Any]:
+    """The record's texts in other languages, as its `translations` table (written last)."""
+    texts = {
+        language: dict(sorted(fields.items()))
+        for language, fields in sorted((row.translations or {}).items())
+        if fields
+    }
+    if texts:
+        table["translations"] = texts
     return table
 
 
@@ -163,19 +180,21 @@ def _clock_time(value: time | None) -> str | None:
 
 def _room(room: Room) -> dict[str, Any]:
     # step_free is left out while nobody has said (None), and written when it is true or false.
-    return _with(
+    table = _with(
         {"key": room.slug, "name": room.name},
         capacity=room.capacity,
         step_free=room.step_free,
         access_notes=room.access_notes,
     )
+    return _with_translations(table, room)
 
 
 def _track(track: Track) -> dict[str, Any]:
-    return _with(
+    table = _with(
         {"key": track.slug, "name": track.name, "colour": track.colour},
         description=track.description,
     )
+    return _with_translations(table, track)
 
 
 def _speaker(speaker: Speaker) -> dict[str, Any]:
@@ -263,7 +282,7 @@ def _sessions(
         # Left out when it is the one the loader derives from the slugs anyway.
         if session.uuid != session_uuid(conference.slug, session.slug):
             table["uuid"] = session.uuid
-        exported.append(table)
+        exported.append(_with_translations(table, session))
     return exported
 
 
@@ -284,7 +303,7 @@ def _ticket_type(ticket_type: TicketType) -> dict[str, Any]:
     )
     if ticket_type.from_solidarity_pool:
         table["from_solidarity_pool"] = True
-    return table
+    return _with_translations(table, ticket_type)
 
 
 def _strings(value: Any) -> list[str]:

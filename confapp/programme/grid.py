@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from confapp.models import Room
 from confapp.programme.queries import SessionEntry
+from confapp.translation import _
 
 SLOT_MINUTES = 5
 LABEL_EVERY_MINUTES = 30
@@ -20,7 +21,7 @@ class GridColumn:
 
     @property
     def name(self) -> str:
-        return self.room.name if self.room else "Room to be announced"
+        return self.room.name if self.room else _("Room to be announced")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ costs, and on SQLite the ORM's unit of work made it forty times dearer than the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from confapp.http_cache import BodyCache
 from confapp.models import Conference
 from confapp.programme.queries import NotFound, Programme, load_programme
 from confapp.request_context import database
+from confapp.translation import _, use_conference_language
 
 FullDoors = tuple[tuple[int, int | None], ...]
 
@@ -33,17 +35,20 @@ class PublishedState:
     # (session id, overflow room id) of every session whose door is marked full now: public
     # pages show it, feeds do not.
     full_doors: FullDoors = ()
+    # The language the request is answered in: one of the conference's, the best for this
+    # reader (confapp.translation). Part of every key built from this state.
+    language: str = "en"
 
 
 _CONFERENCE = (
-    "SELECT id, programme_version, programme_published_at IS NOT NULL"
-    " FROM conference WHERE slug = {p}"
+    "SELECT id, programme_version, programme_published_at IS NOT NULL, languages,"
+    " default_language FROM conference WHERE slug = {p}"
 )
 # The same with a row for each full door (or one row with NULLs when none is full): one round
 # trip for a page.
 _CONFERENCE_AND_FULL_DOORS = (
-    "SELECT c.id, c.programme_version, c.programme_published_at IS NOT NULL,"
-    " d.session_id, d.overflow_room_id"
+    "SELECT c.id, c.programme_version, c.programme_published_at IS NOT NULL, c.languages,"
+    " c.default_language, d.session_id, d.overflow_room_id"
     " FROM conference c LEFT JOIN ("
     "  SELECT s.conference_id, d.session_id, d.overflow_room_id FROM session_door d"
     "  JOIN programme_session s ON s.id = d.session_id WHERE d.full_since IS NOT NULL"
@@ -71,17 +76,20 @@ async def published_state(
 
 def _state(conference_slug: str, rows: list[tuple[Any, ...]]) -> PublishedState:
     if not rows:
-        raise NotFound(f"There is no conference called “{conference_slug}”.")
-    conference_id, version, published = rows[0][:3]
-    full_doors: FullDoors = tuple((row[3], row[4]) for row in rows if len(row) > 3 and row[3])
-    return PublishedState(int(conference_id), int(version), bool(published), full_doors)
+        raise NotFound(_("There is no conference called “%(slug)s”.") % {"slug": conference_slug})
+    conference_id, version, published, languages, default_language = rows[0][:5]
+    if isinstance(languages, str):  # SQLite hands JSON back as text, PostgreSQL parsed
+        languages = json.loads(languages)
+    language = use_conference_language(languages, default_language)
+    full_doors: FullDoors = tuple((row[5], row[6]) for row in rows if len(row) > 5 and row[5])
+    return PublishedState(int(conference_id), int(version), bool(published), full_doors, language)
 
 
 def programme_cache() -> BodyCache[Programme]:
     """The programmes of the last few states, for building pages, feeds and ticket pages: after
     a change, the first of them loads the programme and the others build from the same one. The
     loaded rows are detached from their unit of work and only ever read."""
-    return BodyCache(max_entries=4, size=lambda _: 0)
+    return BodyCache(max_entries=8, size=lambda _: 0)
 
 
 def published_programme(
@@ -93,7 +101,9 @@ def published_programme(
         with db.read() as session:
             conference = session.get(Conference, state.conference_id)
             if conference is None:  # deleted since the state was read
-                raise NotFound("There is no conference at this address.")
+                raise NotFound(_("There is no conference at this address."))
             return load_programme(session, conference)
 
-    return cache.get_or_build(state, load)
+    # Loaded once per version, whatever the language; each language's copy is made from it.
+    loaded = cache.get_or_build(replace(state, language=""), load)
+    return cache.get_or_build(state, lambda: loaded.in_language(state.language))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import true
 from sqlmodel import Session, col, select
 
+from confapp.content import localized
 from confapp.models import (
     Conference,
     ProgrammeSession,
@@ -23,6 +24,7 @@ from confapp.models import (
     Track,
 )
 from confapp.times import to_local
+from confapp.translation import N_, _, use_conference_language
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,28 @@ class SessionEntry:
     def duration_minutes(self) -> int:
         return int((self.record.end - self.record.start).total_seconds() // 60)
 
+    @property
+    def kind_name(self) -> str:
+        """The session's kind as readers see it: "Talk", "Workshop"."""
+        return kind_name(self.record.kind)
+
+
+# What each kind of session is called on pages and in calendars (SessionKind's values).
+KIND_NAMES = {
+    "talk": N_("Talk"),
+    "panel": N_("Panel"),
+    "debate": N_("Debate"),
+    "workshop": N_("Workshop"),
+    "plenary": N_("Plenary"),
+    "social": N_("Social"),
+}
+
+
+def kind_name(kind: str) -> str:
+    """A session kind in the reader's language (an unknown one as it is stored, capitalised)."""
+    name = KIND_NAMES.get(kind)
+    return _(name) if name else kind.capitalize()
+
 
 @dataclass
 class Programme:
@@ -126,6 +150,44 @@ class Programme:
     def session(self, slug: str) -> SessionEntry | None:
         return next((s for s in self.sessions if s.slug == slug), None)
 
+    def in_language(self, language: str) -> Programme:
+        """The programme as a reader of `language` sees it: organisers' words translated where
+        they gave a translation (confapp.content); itself when they gave none."""
+        conference = localized(self.conference, language)
+        rooms = [localized(r, language) for r in self.rooms]
+        tracks = [localized(t, language) for t in self.tracks]
+        records = [localized(e.record, language) for e in self.sessions]
+        unchanged = (
+            conference is self.conference
+            and all(a is b for a, b in zip(rooms, self.rooms, strict=True))
+            and all(a is b for a, b in zip(tracks, self.tracks, strict=True))
+            and all(r is e.record for r, e in zip(records, self.sessions, strict=True))
+        )
+        if unchanged:
+            return self
+        rooms_by_id = {r.id: r for r in rooms}
+        tracks_by_id = {t.id: t for t in tracks}
+        entries = [
+            replace(
+                entry,
+                record=record,
+                room=rooms_by_id.get(entry.room.id) if entry.room else None,
+                track=tracks_by_id.get(entry.track.id) if entry.track else None,
+                overflow_room=(
+                    rooms_by_id.get(entry.overflow_room.id) if entry.overflow_room else None
+                ),
+            )
+            for entry, record in zip(self.sessions, records, strict=True)
+        ]
+        by_speaker: dict[int, list[SessionEntry]] = defaultdict(list)
+        for entry in entries:
+            for person in entry.people:
+                if person.speaker.id is not None:
+                    by_speaker[person.speaker.id].append(entry)
+        return Programme(
+            conference, rooms, tracks, self.speakers, entries, dict(by_speaker), self.doors
+        )
+
 
 def list_conferences(db: Session) -> list[Conference]:
     return list(
@@ -151,14 +213,18 @@ def public_session(db: Session, conference: Conference, slug: str) -> ProgrammeS
             )
         ).first()
     if record is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     return record
 
 
 def require_conference(db: Session, slug: str) -> Conference:
+    """The conference a request is about. Also narrows the request's language to the best of
+    the conference's languages for this reader (confapp.translation), so that everything
+    rendered after it is in a language the conference offers."""
     conference = get_conference(db, slug)
     if conference is None:
-        raise NotFound(f"There is no conference called “{slug}”.")
+        raise NotFound(_("There is no conference called “%(slug)s”.") % {"slug": slug})
+    use_conference_language(conference.languages, conference.default_language)
     return conference
 
 

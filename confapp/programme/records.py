@@ -30,6 +30,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from confapp.links import link_problem
+from confapp.translation import N_, _
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # Bounds that keep places, positions and cents within the database's 32-bit integers.
@@ -39,7 +40,7 @@ MAX_LINK = 500
 MAX_LINKS = 20
 # The editor's day view and the programme's pages have a page a day: a month at most.
 MAX_CONFERENCE_DAYS = 31
-TOO_MANY_DAYS = "a conference may last at most a month"
+TOO_MANY_DAYS = N_("a conference may last at most a month")
 SessionKind = Literal["talk", "panel", "debate", "workshop", "plenary", "social"]
 SessionStatus = Literal["confirmed", "cancelled"]
 SESSION_KINDS: tuple[str, ...] = get_args(SessionKind)
@@ -220,11 +221,23 @@ def longest(model: type[BaseModel], field: str) -> int:
 
 # ---- checking what the editor and the API are sent ----------------------------------------
 
-# A reason per field where the generic one would not help the person who typed it.
-_REASONS = {
-    "colour": "must be a colour like #c0392b",
-    "links": f"must be a list of at most {MAX_LINKS} web addresses starting with https://",
-}
+
+class FieldReason(str):
+    """A reason worded to follow its field's name ("must not be empty": "Title must not be
+    empty."), as opposed to one that is a sentence of its own ("there is no room “x”"). A form
+    tells the two apart by this type: their words, in the reader's language, cannot tell."""
+
+
+def _reasons(field: str) -> str | None:
+    """A reason per field where the generic one would not help the person who typed it."""
+    if field == "colour":
+        return FieldReason(_("must be a colour like #c0392b"))
+    if field == "links":
+        return FieldReason(
+            _("must be a list of at most %(count)d web addresses starting with https://")
+            % {"count": MAX_LINKS}
+        )
+    return None
 
 
 @cache
@@ -250,26 +263,37 @@ def _nullable(model: type[Record], field: str) -> bool:
 def _reason(model: type[Record], field: str, refused: ValidationError) -> str:
     """The first problem with a field's value, as the fragment the editor shows after its
     label ("must be at most 200 characters")."""
-    if field in _REASONS:
-        return _REASONS[field]
+    special = _reasons(field)
+    if special is not None:
+        return special
     error = refused.errors()[0]
     kind, ctx = error["type"], error.get("ctx", {})
-    or_null = " or null" if _nullable(model, field) else ""
+    nullable = _nullable(model, field)
     if kind == "string_type":
-        return "must be text"
+        return FieldReason(_("must be text"))
     if kind in {"string_too_short", "too_short"}:
         least = ctx.get("min_length", 1)
-        return "must not be empty" if least == 1 else f"must be at least {least} characters"
+        if least == 1:
+            return FieldReason(_("must not be empty"))
+        return FieldReason(_("must be at least %(count)d characters") % {"count": least})
     if kind in {"string_too_long", "too_long"}:
-        return f"must be at most {ctx['max_length']} characters"
+        return FieldReason(_("must be at most %(count)d characters") % {"count": ctx["max_length"]})
     if kind == "bool_type":
-        return "must be true or false" + or_null
+        if nullable:
+            return FieldReason(_("must be true or false or null"))
+        return FieldReason(_("must be true or false"))
     if kind in {"int_type", "int_parsing", "greater_than_equal", "less_than_equal"}:
-        return f"must be a whole number from 0 to {MAX_PLACES}" + (", or null" if or_null else "")
+        if nullable:
+            return FieldReason(
+                _("must be a whole number from 0 to %(most)d, or null") % {"most": MAX_PLACES}
+            )
+        return FieldReason(_("must be a whole number from 0 to %(most)d") % {"most": MAX_PLACES})
     if kind == "literal_error":
-        return "must be one of: " + ", ".join(_choices(model, field))
+        return FieldReason(
+            _("must be one of: %(choices)s") % {"choices": ", ".join(_choices(model, field))}
+        )
     if kind == "string_pattern_mismatch":
-        return "must be lower-case letters, digits and dashes"
+        return FieldReason(_("must be lower-case letters, digits and dashes"))
     return str(error["msg"])
 
 
@@ -296,5 +320,5 @@ def check_fields(
     if creating:
         for field, info in model.model_fields.items():
             if info.is_required() and field not in data:
-                errors[field] = "is required"
+                errors[field] = FieldReason(_("is required"))
     return values, errors

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.content import localized
 from confapp.http_cache import (
     BuiltBody,
     PersonalisedPage,
@@ -41,6 +42,7 @@ from confapp.programme.visitor_stars import (
 )
 from confapp.request_context import database
 from confapp.templating import render, templates
+from confapp.translation import _
 
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -93,7 +95,9 @@ def conference_home(request: Request) -> Response:
     state = read_published_state(database(request), request.path_params["conference"])
     programme = _published_programme(request, state)
     with database(request).read() as db:
-        ticket_types = list_ticket_types(db, programme.conference, on_sale_only=True)
+        ticket_types = [
+            localized(t) for t in list_ticket_types(db, programme.conference, on_sale_only=True)
+        ]
     plenaries = [s for s in programme.sessions if s.record.kind == "plenary"]
     return render(
         request,
@@ -114,9 +118,11 @@ def _parse_day(value: str | None, programme: Programme) -> date:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(404, f"“{value}” is not a date (use YYYY-MM-DD).") from None
+        raise HTTPException(
+            404, _("“%(value)s” is not a date (use YYYY-MM-DD).") % {"value": value}
+        ) from None
     if day not in days:
-        raise HTTPException(404, f"The programme has no sessions on {value}.")
+        raise HTTPException(404, _("The programme has no sessions on %(day)s.") % {"day": value})
     return day
 
 
@@ -126,7 +132,7 @@ async def programme_page(request: Request) -> Response:
     query = request.query_params
     day_text, track_slug, view = query.get("day") or "", query.get("track") or "", query.get("view")
     if view is not None and view not in VIEWS:
-        raise HTTPException(404, f"Unknown view “{view}”: use grid or list.")
+        raise HTTPException(404, _("Unknown view “%(view)s”: use grid or list.") % {"view": view})
     state = await published_state(request, request.path_params["conference"], with_doors=True)
     base_url = urls.site_origin(request)
 
@@ -135,7 +141,9 @@ async def programme_page(request: Request) -> Response:
         day = _parse_day(day_text, programme)
         track = programme.track(track_slug) if track_slug else None
         if track_slug and track is None:
-            raise HTTPException(404, f"There is no track called “{track_slug}”.")
+            raise HTTPException(
+                404, _("There is no track called “%(slug)s”.") % {"slug": track_slug}
+            )
         entries = [
             e
             for e in programme.sessions
@@ -171,7 +179,7 @@ async def session_page(request: Request) -> Response:
         programme = _published_programme(request, state)
         entry = programme.session(slug)
         if entry is None:
-            raise HTTPException(404, "There is no session at this address.")
+            raise HTTPException(404, _("There is no session at this address."))
         context = {
             "conference": programme.conference,
             "programme": programme,
@@ -208,7 +216,7 @@ async def speaker_page(request: Request) -> Response:
         programme = _published_programme(request, state)
         speaker = programme.speaker(slug)
         if speaker is None:
-            raise HTTPException(404, "There is no speaker at this address.")
+            raise HTTPException(404, _("There is no speaker at this address."))
         context = {
             "conference": programme.conference,
             "programme": programme,

@@ -51,6 +51,7 @@ from confapp.request_body import character_problem, row_id
 from confapp.spreadsheet import csv_bytes
 from confapp.tickets.tokens import display_code, normalise_ticket_code
 from confapp.times import to_local
+from confapp.translation import _, ngettext
 
 PER_PAGE = 50
 MAX_QUERY_CHARS = 200
@@ -157,22 +158,33 @@ def parse_filters(
     errors: dict[str, str] = {}
     q = params.get("q", "").strip()
     if len(q) > MAX_QUERY_CHARS:
-        errors["q"] = f"Search for at most {MAX_QUERY_CHARS} characters."
+        errors["q"] = ngettext(
+            "Search for at most %(count)d character.",
+            "Search for at most %(count)d characters.",
+            MAX_QUERY_CHARS,
+        ) % {"count": MAX_QUERY_CHARS}
     elif problem := character_problem(q, allowed_controls=""):
         errors["q"] = problem
     if "q" in errors:
         q = ""
 
-    def choice(name: str, allowed: Collection[str], words: str) -> str:
+    def choice(name: str, allowed: Collection[str], problem: str) -> str:
         value = params.get(name, "").strip()
         if value and value not in allowed:
-            errors[name] = f"Choose one of {words}, or leave it empty."
+            errors[name] = problem
             return ""
         return value
 
-    ticket_type = choice("ticket_type", ticket_type_codes, "the conference's ticket types")
-    payment = choice("payment", PAYMENT_CHOICES, ", ".join(PAYMENT_CHOICES))
-    status = choice("status", STATUS_CHOICES, ", ".join(STATUS_CHOICES))
+    def one_of(choices: Collection[str]) -> str:
+        return _("Choose one of %(choices)s, or leave it empty.") % {"choices": ", ".join(choices)}
+
+    ticket_type = choice(
+        "ticket_type",
+        ticket_type_codes,
+        _("Choose one of the conference's ticket types, or leave it empty."),
+    )
+    payment = choice("payment", PAYMENT_CHOICES, one_of(PAYMENT_CHOICES))
+    status = choice("status", STATUS_CHOICES, one_of(STATUS_CHOICES))
     page = 1
     typed_page = params.get("page", "").strip()
     if typed_page:
@@ -180,7 +192,7 @@ def parse_filters(
         if parsed is not None and parsed <= 999_999:
             page = parsed
         else:
-            errors["page"] = "A page is a whole number from 1."
+            errors["page"] = _("A page is a whole number from 1.")
     return Filters(q, ticket_type, payment, status, page), errors
 
 
@@ -346,7 +358,7 @@ def find_registration(session: Session, conference: Conference, typed_code: str)
         else None
     )
     if registration is None:
-        raise NotFound("There is no registration with this code at this conference.")
+        raise NotFound(_("There is no registration with this code at this conference."))
     ticket_type = session.get(TicketType, registration.ticket_type_id)
     assert ticket_type is not None
     return Listed(registration, ticket_type)
@@ -486,7 +498,7 @@ def check_details(
     clean, errors = check_registration(probe, [TicketOffer(details_only, None)], conference)
     errors = {name: message for name, message in errors.items() if name in fields}
     if clean is None or errors:
-        return {}, errors or {"form": "These details cannot be taken as they are."}
+        return {}, errors or {"form": _("These details cannot be taken as they are.")}
     values: dict[str, Any] = {
         "name": clean.name,
         "email": "" if no_email else clean.email,
@@ -509,7 +521,7 @@ def check_desk_registration(
     typed = (data.get("payment_status") or PaymentStatus.paid.value).strip()
     payment = next((p for p in DESK_PAYMENT_CHOICES if p.value == typed), None)
     if payment is None:
-        errors["payment_status"] = "Choose paid, not yet paid, or nothing to pay."
+        errors["payment_status"] = _("Choose paid, not yet paid, or nothing to pay.")
         payment = PaymentStatus.paid
     if clean is None or errors:
         return None, payment, errors
@@ -573,11 +585,11 @@ def resend_ticket_mail(
     with db.transaction() as session:
         registration = find_registration(session, conference, typed_code).registration
         if registration.erased_at is not None:
-            raise CannotResend("This attendee's details were erased: there is no one to mail.")
+            raise CannotResend(_("This attendee's details were erased: there is no one to mail."))
         if registration.status != RegistrationStatus.active.value:
-            raise CannotResend("This registration is cancelled: its ticket no longer admits.")
+            raise CannotResend(_("This registration is cancelled: its ticket no longer admits."))
         if not registration.email:
-            raise CannotResend("There is no e-mail address to send the ticket to.")
+            raise CannotResend(_("There is no e-mail address to send the ticket to."))
         assert registration.id is not None
         mail = queue_mail(session, TICKET_MAIL, registration.id)
         _audit(session, actor, conference, "resent ticket mail", registration)

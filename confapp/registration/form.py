@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
 
@@ -21,6 +22,7 @@ from confapp.money import format_money
 from confapp.programme.records import longest
 from confapp.registration.places import TicketOffer
 from confapp.request_body import character_problem
+from confapp.translation import N_, _, babel_locale, ngettext
 
 MAX_AMOUNT_CENTS = 1_000_000
 
@@ -114,7 +116,7 @@ _UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 def unknown_json_fields(body: Mapping[str, Any]) -> dict[str, str]:
     """Fields a registration does not take, named so a script's typo is not silently lost."""
     unknown = {
-        name: "is not a field of a registration"
+        name: _("is not a field of a registration")
         for name in body
         if name not in RegistrationInput.model_fields
     }
@@ -122,7 +124,7 @@ def unknown_json_fields(body: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(childcare, Mapping):
         for name in childcare:
             if name not in Childcare.model_fields:
-                unknown[f"childcare.{name}"] = "is not a field of childcare"
+                unknown[f"childcare.{name}"] = _("is not a field of childcare")
     return unknown
 
 
@@ -149,7 +151,7 @@ def _consent(value: Any) -> bool | None:
     return None
 
 
-_NOT_TEXT = "This must be text."
+_NOT_TEXT = N_("This must be text.")
 
 
 def _text(
@@ -160,7 +162,7 @@ def _text(
     if value is None:
         return ""
     if not isinstance(value, str):
-        errors[field] = _NOT_TEXT
+        errors[field] = _(_NOT_TEXT)
         return ""
     problem = character_problem(value, allowed_controls)
     if problem:
@@ -170,8 +172,8 @@ def _text(
 
 
 _AMOUNT = re.compile(r"\$? *([0-9]{1,7})(?:\.([0-9]{1,2}))?")
-_DIGITS_ONLY = "Enter the amount with the digits 0-9 only, like 40 or 42.50."
-_NO_SEPARATORS = "Enter the amount without commas or spaces, like 1000 or 1000.50."
+_DIGITS_ONLY = N_("Enter the amount with the digits 0-9 only, like 40 or 42.50.")
+_NO_SEPARATORS = N_("Enter the amount without commas or spaces, like 1000 or 1000.50.")
 
 
 class NotAnAmount(ValueError):
@@ -199,7 +201,7 @@ def parse_amount(value: Any) -> int:
             raise NotAnAmount()
         cents = Decimal(repr(value)) * 100  # repr: the shortest decimal that is this float
         if cents != int(cents):
-            raise NotAnAmount("Amounts have at most two decimals, like 42.50.")
+            raise NotAnAmount(_("Amounts have at most two decimals, like 42.50."))
         return int(cents)
     if not isinstance(value, str):
         raise NotAnAmount()
@@ -208,9 +210,9 @@ def parse_amount(value: Any) -> int:
     if match:
         return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
     if any(not c.isascii() and (c.isdigit() or c.isnumeric()) for c in text):
-        raise NotAnAmount(_DIGITS_ONLY)
+        raise NotAnAmount(_(_DIGITS_ONLY))
     if re.search(r"[0-9][,' _\u00a0\u202f][0-9]", text):
-        raise NotAnAmount(_NO_SEPARATORS)
+        raise NotAnAmount(_(_NO_SEPARATORS))
     raise NotAnAmount()
 
 
@@ -232,6 +234,15 @@ def _children(value: Any) -> int | None:
     return None
 
 
+def _too_long(most: int) -> str:
+    """ "Please keep this under 2,000 characters.", the number as the reader writes numbers."""
+    return ngettext(
+        "Please keep this under %(count)s character.",
+        "Please keep this under %(count)s characters.",
+        most,
+    ) % {"count": format_decimal(most, locale=babel_locale())}
+
+
 def check_registration(
     data: Mapping[str, Any], offers: list[TicketOffer], conference: Conference
 ) -> tuple[CleanRegistration | None, dict[str, str]]:
@@ -241,22 +252,32 @@ def check_registration(
     if "name" in errors:
         pass
     elif not name:
-        errors["name"] = "Please give a name. A first name or an alias is fine."
+        errors["name"] = _("Please give a name. A first name or an alias is fine.")
     elif len(name) > MAX_NAME:
-        errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+        errors["name"] = ngettext(
+            "Please keep the name under %(count)d character.",
+            "Please keep the name under %(count)d characters.",
+            MAX_NAME,
+        ) % {"count": MAX_NAME}
 
     email = _text(data, "email", errors)
     if "email" in errors:
         pass
     elif not email:
-        errors["email"] = "Please give an e-mail address: your ticket is sent there."
+        errors["email"] = _("Please give an e-mail address: your ticket is sent there.")
     elif len(email) > MAX_EMAIL:
-        errors["email"] = f"This e-mail address is too long ({MAX_EMAIL} characters at most)."
+        errors["email"] = ngettext(
+            "This e-mail address is too long (%(count)d character at most).",
+            "This e-mail address is too long (%(count)d characters at most).",
+            MAX_EMAIL,
+        ) % {"count": MAX_EMAIL}
     else:
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError:
-            errors["email"] = "This does not look like an e-mail address (like name@example.org)."
+            errors["email"] = _(
+                "This does not look like an e-mail address (like name@example.org)."
+            )
 
     ticket_code = _text(data, "ticket_type", errors)
     offer = next((o for o in offers if o.code == ticket_code), None)
@@ -265,9 +286,9 @@ def check_registration(
         pass
     elif offer is None:
         errors["ticket_type"] = (
-            "Please choose a ticket type."
+            _("Please choose a ticket type.")
             if not ticket_code
-            else "There is no such ticket type; please choose one from the list."
+            else _("There is no such ticket type; please choose one from the list.")
         )
     else:
         ticket = offer.ticket_type
@@ -280,59 +301,64 @@ def check_registration(
                     raise NotAnAmount()
                 amount_cents = parse_amount(data.get("amount"))
             except NotAnAmount as mistake:
-                errors["amount"] = (
-                    mistake.hint
-                    or f"Enter what you will pay, {minimum} or more (like 40 or 42.50)."
-                )
+                errors["amount"] = mistake.hint or _(
+                    "Enter what you will pay, %(minimum)s or more (like 40 or 42.50)."
+                ) % {"minimum": minimum}
             else:
                 if amount_cents < ticket.min_price_cents:
-                    errors["amount"] = f"The least for this ticket is {minimum}."
+                    errors["amount"] = _("The least for this ticket is %(minimum)s.") % {
+                        "minimum": minimum
+                    }
                 elif amount_cents > MAX_AMOUNT_CENTS:
-                    errors["amount"] = "That is more than this form can take; please contact us."
+                    errors["amount"] = _("That is more than this form can take; please contact us.")
 
     topup_cents = 0
     topup = data.get("solidarity_topup")
     if not _is_blank(topup):
         if not conference.solidarity_place_cents:
-            errors["solidarity_topup"] = "This conference has no solidarity fund."
+            errors["solidarity_topup"] = _("This conference has no solidarity fund.")
         else:
             try:
                 topup_cents = parse_amount(topup)
             except NotAnAmount as mistake:
-                errors["solidarity_topup"] = (
-                    mistake.hint or "Enter an amount like 20 or 22.50, or leave it empty."
+                errors["solidarity_topup"] = mistake.hint or _(
+                    "Enter an amount like 20 or 22.50, or leave it empty."
                 )
             else:
                 if topup_cents > MAX_AMOUNT_CENTS:
-                    errors["solidarity_topup"] = (
+                    errors["solidarity_topup"] = _(
                         "That is more than this form can take; please contact us."
                     )
 
     access_needs = _text(data, "access_needs", errors, allowed_controls="\t\n\r")
     if len(access_needs) > MAX_ACCESS_NEEDS:
-        errors["access_needs"] = f"Please keep this under {MAX_ACCESS_NEEDS:,} characters."
+        errors["access_needs"] = _too_long(MAX_ACCESS_NEEDS)
 
     childcare = data.get("childcare")
     if childcare is not None and not isinstance(childcare, Mapping):
-        errors["childcare"] = 'This must be an object like {"children": 1, "ages": "4"}, or null.'
+        errors["childcare"] = _(
+            'This must be an object like {"children": 1, "ages": "4"}, or null.'
+        )
     children = 0
     if not _is_blank(data.get("childcare_children")):
         counted = _children(data.get("childcare_children"))
         if counted is None:
-            errors["childcare_children"] = f"Enter a number of children from 0 to {MAX_CHILDREN}."
+            errors["childcare_children"] = _("Enter a number of children from 0 to %(most)d.") % {
+                "most": MAX_CHILDREN
+            }
         else:
             children = counted
     ages = _text(data, "childcare_ages", errors)
     if "childcare_ages" in errors:
         pass
     elif children and not ages:
-        errors["childcare_ages"] = "Tell us the children's ages so the creche can plan."
+        errors["childcare_ages"] = _("Tell us the children's ages so the creche can plan.")
     elif len(ages) > MAX_CHILDCARE_AGES:
-        errors["childcare_ages"] = f"Please keep this under {MAX_CHILDCARE_AGES} characters."
+        errors["childcare_ages"] = _too_long(MAX_CHILDCARE_AGES)
 
     email_consent = _consent(data.get("email_consent"))
     if email_consent is None:
-        errors["email_consent"] = "Tick the box or leave it empty (in JSON: true or false)."
+        errors["email_consent"] = _("Tick the box or leave it empty (in JSON: true or false).")
 
     if errors or offer is None:
         return None, errors

@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from confapp import urls
+from confapp.content import localized
 from confapp.models import (
     Conference,
     ManageLink,
@@ -92,7 +93,8 @@ def load_ticket(session: Session, registration: Registration, manage_secret: str
     conference = session.get(Conference, registration.conference_id)
     assert ticket_type is not None and conference is not None
     token = admission_token(session, registration)
-    return Ticket(registration, ticket_type, conference, token, manage_secret)
+    # Shown to the attendee (page, mail): organisers' words in the language in force.
+    return Ticket(registration, localized(ticket_type), localized(conference), token, manage_secret)
 
 
 def ticket_for_secret(session: Session, secret: str) -> Ticket | None:

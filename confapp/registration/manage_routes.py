@@ -51,8 +51,9 @@ from confapp.request_context import app_settings, database
 from confapp.templating import render, templates
 from confapp.throttle import Decision, Limit, Limits, take
 from confapp.tickets.admission import admission_for_token
+from confapp.translation import N_, _, ngettext, use_conference_language
 
-NOT_YOUR_TICKET_LINK = (
+NOT_YOUR_TICKET_LINK = N_(
     "This is not a valid ticket link. Check that the whole link was copied; if your ticket was "
     "erased at your request or after the conference, it no longer exists."
 )
@@ -62,7 +63,10 @@ def _ticket(request: Request) -> Ticket:
     with database(request).read() as session:
         ticket = ticket_for_secret(session, request.path_params["secret"])
     if ticket is None:
-        raise HTTPException(404, NOT_YOUR_TICKET_LINK, headers=PRIVATE_HEADERS)
+        raise HTTPException(404, _(NOT_YOUR_TICKET_LINK), headers=PRIVATE_HEADERS)
+    # Found by its secret, not through require_conference: its pages in one of the
+    # conference's languages all the same.
+    use_conference_language(ticket.conference.languages, ticket.conference.default_language)
     return ticket
 
 
@@ -254,12 +258,14 @@ async def send_link(request: Request) -> Response:
     )
     if isinstance(mail_id, Decision):
         minutes = max(1, round(mail_id.retry_after_seconds / 60))
-        response = error_response(
-            request,
-            429,
+        message = ngettext(
             "This ticket's link has been e-mailed several times just now. Please look in the "
-            f"inbox (and the spam folder), or try again in about {minutes} minutes.",
-        )
+            "inbox (and the spam folder), or try again in about %(count)d minute.",
+            "This ticket's link has been e-mailed several times just now. Please look in the "
+            "inbox (and the spam folder), or try again in about %(count)d minutes.",
+            minutes,
+        ) % {"count": minutes}
+        response = error_response(request, 429, message)
         response.headers["Retry-After"] = str(mail_id.retry_after_seconds)
         return _private(response)
     background = (
@@ -281,7 +287,7 @@ def legacy_agenda_feed(request: Request) -> Response:
     with database(request).transaction() as session:
         admission = admission_for_token(session, token)
         if admission is None or not admission.legacy:
-            raise HTTPException(404, "There is no agenda at this address.")
+            raise HTTPException(404, _("There is no agenda at this address."))
         agenda = registration_agenda(session, admission.registration)
     return agenda_feed(request, agenda, admission.conference, urls.legacy_agenda_feed_path(token))
 

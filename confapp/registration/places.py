@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from confapp.content import localized
 from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
 from confapp.times import local_today
@@ -55,6 +56,6 @@ def places_left(conference: Conference, ticket_type: TicketType) -> int | None:
 def ticket_offers(db: Session, conference: Conference) -> list[TicketOffer]:
     """What may be bought now: every ticket type on sale, with its places left."""
     return [
-        TicketOffer(t, places_left(conference, t))
+        TicketOffer(localized(t), places_left(conference, t))
         for t in list_ticket_types(db, conference, on_sale_only=True)
     ]

@@ -43,9 +43,13 @@ from confapp.request_body import (
 from confapp.request_context import app_settings, database
 from confapp.templating import render
 from confapp.times import local_today
+from confapp.translation import N_, _, ngettext
 
-SOLD_OUT_MESSAGE = "Sorry, the last place of this ticket type has just gone. Please choose another."
-CLOSED_MESSAGE = "Online registration is closed."
+# Shown where they are used with _(...), in the reader's language.
+SOLD_OUT_MESSAGE = N_(
+    "Sorry, the last place of this ticket type has just gone. Please choose another."
+)
+CLOSED_MESSAGE = N_("Online registration is closed.")
 
 
 def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
@@ -70,11 +74,15 @@ def _requester(request: Request) -> Requester:
 
 def throttled_message(retry_after_seconds: int) -> str:
     minutes = max(1, round(retry_after_seconds / 60))
-    return (
+    return ngettext(
         "There have been a lot of registrations from this connection or for this e-mail address "
-        f"just now. Please try again in about {minutes} minute{'s' if minutes != 1 else ''}; "
-        "if you are at the venue, the registration desk can help straight away."
-    )
+        "just now. Please try again in about %(count)d minute; "
+        "if you are at the venue, the registration desk can help straight away.",
+        "There have been a lot of registrations from this connection or for this e-mail address "
+        "just now. Please try again in about %(count)d minutes; "
+        "if you are at the venue, the registration desk can help straight away.",
+        minutes,
+    ) % {"count": minutes}
 
 
 def _form_page(
@@ -95,7 +103,7 @@ def _form_page(
             "errors": errors,
             "pool_places": funded_pool_places(conference),
             "is_open": registration_is_open(conference),
-            "closed_message": CLOSED_MESSAGE,
+            "closed_message": _(CLOSED_MESSAGE),
             "conference_over": local_today(conference.timezone) > conference.end_date,
             "nav": "register",
         },
@@ -131,10 +139,10 @@ async def register_submit(request: Request) -> Response:
             register, database(request), conference.id, clean, _requester(request)
         )
     except SoldOut:
-        _, offers = await run_in_threadpool(_conference_and_offers, request)
+        offers = (await run_in_threadpool(_conference_and_offers, request))[1]
         values = form_values(data)
         return _form_page(
-            request, conference, offers, values, {"ticket_type": SOLD_OUT_MESSAGE}, 409
+            request, conference, offers, values, {"ticket_type": _(SOLD_OUT_MESSAGE)}, 409
         )
     except Throttled as throttled:
         response = _form_page(
@@ -162,7 +170,7 @@ async def registrations_api(request: Request) -> Response:
         return bad_request_json(refused)
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
     if not registration_is_open(conference):
-        return JSONResponse({"error": "registration_closed", "detail": CLOSED_MESSAGE}, 409)
+        return JSONResponse({"error": "registration_closed", "detail": _(CLOSED_MESSAGE)}, 409)
     clean, errors = check_registration(json_values(body), offers, conference)
     unknown = unknown_json_fields(body)
     if clean is None or unknown:
@@ -186,7 +194,7 @@ async def registrations_api(request: Request) -> Response:
         return JSONResponse(
             {
                 "error": "sold_out",
-                "detail": SOLD_OUT_MESSAGE,
+                "detail": _(SOLD_OUT_MESSAGE),
                 "ticket_type": body.get("ticket_type"),
             },
             status_code=409,

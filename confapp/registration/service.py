@@ -37,6 +37,7 @@ from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
 from confapp.tickets.tokens import new_ticket_code
 from confapp.times import utcnow
+from confapp.translation import best_language, current_language
 
 
 class SoldOut(Exception):
@@ -133,6 +134,15 @@ def seen_sold_out(session: Session, conference_id: int, ticket_type_id: int) -> 
     return not ticket_type.on_sale or places_left(conference, ticket_type) == 0
 
 
+def _registering_language(session: Session, conference_id: int) -> str:
+    """The request's language, which a conference's pages have narrowed to one of its own;
+    outside a request (the CLI, a script), the closest of the conference's languages."""
+    conference = session.get(Conference, conference_id)
+    if conference is None:
+        return current_language()
+    return best_language([current_language()], conference.languages, conference.default_language)
+
+
 def register(
     db: Database,
     conference_id: int,
@@ -166,6 +176,8 @@ def register(
             amount_cents=clean.amount_cents,
             solidarity_topup_cents=clean.solidarity_topup_cents,
             payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
+            # The language they registered in (one of the conference's): their mail's.
+            language=_registering_language(session, conference_id),
         )
         session.add(registration)
         session.flush()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
+from babel.numbers import format_decimal
 from sqlalchemy import func, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -29,6 +30,7 @@ from confapp.programme.records import MAX_PLACES
 from confapp.registration.form import NotAnAmount, parse_amount
 from confapp.request_body import character_problem
 from confapp.times import utcnow
+from confapp.translation import _, babel_locale, ngettext
 
 SETTINGS_FIELDS = ("registration", "capacity", "second_factor")
 TICKET_TYPE_FIELDS = (
@@ -67,11 +69,22 @@ class CodeTaken(Exception):
 
 
 def capacity_too_low_message(places_taken: int) -> str:
-    return (
-        f"{places_taken} place{'' if places_taken == 1 else 's'} "
-        f"{'is' if places_taken == 1 else 'are'} already taken: the capacity cannot be lower. "
-        "Cancel registrations first, or choose a higher number."
-    )
+    return ngettext(
+        "%(count)d place is already taken: the capacity cannot be lower. "
+        "Cancel registrations first, or choose a higher number.",
+        "%(count)d places are already taken: the capacity cannot be lower. "
+        "Cancel registrations first, or choose a higher number.",
+        places_taken,
+    ) % {"count": places_taken}
+
+
+def _number(value: int) -> str:
+    """A count as the reader's language writes it ("1,000,000" in English)."""
+    return format_decimal(value, locale=babel_locale())
+
+
+def _no_ticket_type(code: str) -> NotFound:
+    return NotFound(_("This conference has no ticket type “%(code)s”.") % {"code": code})
 
 
 # ---- reading the forms ------------------------------------------------------------------------
@@ -95,10 +108,10 @@ def _capacity(
         return None
     capacity = _places(typed, least=least)
     if capacity is None:
-        errors["capacity"] = (
-            f"Enter a whole number of places from {least} to {MAX_PLACES:,}, "
+        errors["capacity"] = _(
+            "Enter a whole number of places from %(least)s to %(most)s, "
             "or leave it empty for no limit."
-        )
+        ) % {"least": _number(least), "most": _number(MAX_PLACES)}
     elif capacity < places_taken:
         errors["capacity"] = capacity_too_low_message(places_taken)
     return capacity
@@ -126,11 +139,11 @@ def check_settings(
     errors: dict[str, str] = {}
     registration = form.get("registration", "")
     if registration not in ("open", "closed"):
-        errors["registration"] = "Choose whether online registration is open or closed."
+        errors["registration"] = _("Choose whether online registration is open or closed.")
     capacity = _capacity(form, errors, least=1, places_taken=conference.places_taken)
     second_factor = form.get("second_factor", "")
     if second_factor not in ("required", "optional"):
-        errors["second_factor"] = "Choose whether a second factor is required or optional."
+        errors["second_factor"] = _("Choose whether a second factor is required or optional.")
     elif (
         second_factor == "required"
         and not conference.second_factor_required
@@ -138,7 +151,7 @@ def check_settings(
         and not actor.has_second_factor
     ):
         # Otherwise the rule would lock the organiser who set it out of this very page.
-        errors["second_factor"] = (
+        errors["second_factor"] = _(
             "Set up a second factor for your own account first (under My account); "
             "then you can require one of everyone."
         )
@@ -225,10 +238,10 @@ def _money(
     try:
         cents = parse_amount(typed)
     except NotAnAmount as mistake:
-        errors[field] = mistake.hint or "Enter an amount like 40 or 42.50."
+        errors[field] = mistake.hint or _("Enter an amount like 40 or 42.50.")
         return None
     if cents > MAX_PRICE_CENTS:
-        errors[field] = f"Enter at most {format_money(MAX_PRICE_CENTS)}."
+        errors[field] = _("Enter at most %(amount)s.") % {"amount": format_money(MAX_PRICE_CENTS)}
         return None
     return cents
 
@@ -237,16 +250,18 @@ def check_code(typed: str, taken: set[str]) -> tuple[str, str | None]:
     """A new ticket type's code, and what is wrong with it (or None)."""
     code = typed.strip()
     if not code:
-        return code, "Give the ticket type a short code, like waged or concession."
+        return code, _("Give the ticket type a short code, like waged or concession.")
     if not _CODE.fullmatch(code) or len(code) > MAX_CODE_CHARS:
-        return code, (
+        return code, _(
             "Use lower-case letters, digits and hyphens only (up to 40), starting with a letter "
             "or digit, like pay-what-you-can."
         )
     if code in RESERVED_CODES:
-        return code, f"“{code}” is kept for the back office's own pages; choose another code."
+        return code, _(
+            "“%(code)s” is kept for the back office's own pages; choose another code."
+        ) % {"code": code}
     if code in taken:
-        return code, "Another ticket type already has this code."
+        return code, _("Another ticket type already has this code.")
     return code, None
 
 
@@ -260,32 +275,45 @@ def check_ticket_type(
     if problem := character_problem(form.get("name", ""), allowed_controls=""):
         errors["name"] = problem
     elif not name:
-        errors["name"] = "Give the ticket type a name attendees will understand, like Waged."
+        errors["name"] = _("Give the ticket type a name attendees will understand, like Waged.")
     elif len(name) > MAX_NAME_CHARS:
-        errors["name"] = f"Keep the name under {MAX_NAME_CHARS} characters."
+        errors["name"] = ngettext(
+            "Keep the name under %(count)s character.",
+            "Keep the name under %(count)s characters.",
+            MAX_NAME_CHARS,
+        ) % {"count": _number(MAX_NAME_CHARS)}
     description = form.get("description", "").replace("\r\n", "\n").strip()
     if len(description) > MAX_DESCRIPTION_CHARS:
-        errors["description"] = f"Keep the description under {MAX_DESCRIPTION_CHARS:,} characters."
+        errors["description"] = ngettext(
+            "Keep the description under %(count)s character.",
+            "Keep the description under %(count)s characters.",
+            MAX_DESCRIPTION_CHARS,
+        ) % {"count": _number(MAX_DESCRIPTION_CHARS)}
 
     kind = form.get("kind", "")
     price = min_price = suggested = None
     if kind not in KIND_CHOICES:
-        errors["kind"] = "Choose fixed price, pay what you can, or free."
+        errors["kind"] = _("Choose fixed price, pay what you can, or free.")
     elif kind == TicketKind.fixed:
-        price = _money(form, "price", errors, required="A fixed-price ticket type needs a price.")
+        price = _money(
+            form, "price", errors, required=_("A fixed-price ticket type needs a price.")
+        )
     elif kind == TicketKind.pay_what_you_can:
         min_price = _money(
-            form, "min_price", errors, required="Give the least an attendee may pay (it may be 0)."
+            form,
+            "min_price",
+            errors,
+            required=_("Give the least an attendee may pay (it may be 0)."),
         )
         suggested = _money(form, "suggested_price", errors, required=None)
         if min_price is not None and suggested is not None and suggested < min_price:
-            errors["suggested_price"] = "The suggested price cannot be below the minimum."
+            errors["suggested_price"] = _("The suggested price cannot be below the minimum.")
 
     pool = form.get("from_solidarity_pool", "").strip().lower() in _YES
     if pool and kind != TicketKind.free:
-        errors["from_solidarity_pool"] = "Only a free ticket type can be paid for by the pool."
+        errors["from_solidarity_pool"] = _("Only a free ticket type can be paid for by the pool.")
     elif pool and not conference.solidarity_place_cents:
-        errors["from_solidarity_pool"] = (
+        errors["from_solidarity_pool"] = _(
             "This conference has no solidarity fund (it is set in the conference file)."
         )
     capacity = _capacity(form, errors, least=0, places_taken=places_taken)
@@ -351,7 +379,7 @@ def save_settings(
     with db.transaction() as session:
         current = session.get(Conference, conference.id)
         if current is None:
-            raise NotFound("This conference no longer exists.")
+            raise NotFound(_("This conference no longer exists."))
         changed = _changes({name: getattr(current, name) for name in after}, after)
         if not changed:
             return []
@@ -381,7 +409,7 @@ def find_ticket_type(db: Database, conference: Conference, code: str) -> TicketT
             )
         ).first()
     if found is None:
-        raise NotFound(f"This conference has no ticket type “{code}”.")
+        raise _no_ticket_type(code)
     return found
 
 
@@ -429,7 +457,7 @@ def edit_ticket_type(
             )
         ).first()
         if current is None:
-            raise NotFound(f"This conference has no ticket type “{code}”.")
+            raise _no_ticket_type(code)
         changed = _changes({name: getattr(current, name) for name in after}, after)
         if not changed:
             return []
@@ -465,7 +493,7 @@ def set_on_sale(
             )
         ).first()
         if ticket_type is None:
-            raise NotFound(f"This conference has no ticket type “{code}”.")
+            raise _no_ticket_type(code)
         if ticket_type.on_sale == on_sale:
             return False
         ticket_type.on_sale = on_sale

@@ -24,8 +24,9 @@ from confapp.tickets.admission import (
 from confapp.tickets.keys import accepted_public_keys
 from confapp.tickets.qr import qr_png, qr_svg
 from confapp.tickets.tokens import display_code
+from confapp.translation import N_, _
 
-NOT_A_TICKET = (
+NOT_A_TICKET = N_(
     "This is not a valid ticket. Check that the whole link was copied; a ticket erased at its "
     "holder's request or after the conference no longer exists."
 )
@@ -35,7 +36,7 @@ def _admission(request: Request) -> Admission:
     with database(request).read() as session:
         admission = admission_for_token(session, request.path_params["token"])
     if admission is None:
-        raise HTTPException(404, NOT_A_TICKET, headers=PRIVATE_HEADERS)
+        raise HTTPException(404, _(NOT_A_TICKET), headers=PRIVATE_HEADERS)
     return admission
 
 

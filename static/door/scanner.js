@@ -6,6 +6,8 @@
 import { displayCode, normaliseTicketCode, parseScan, verifyToken } from "./verify.js";
 import { DoorStore } from "./queue.js";
 
+const { gettext: _, ngettext, format } = window.confappText;
+
 const body = document.body;
 const conference = {
   id: Number(body.dataset.conferenceId),
@@ -54,21 +56,48 @@ function deviceId() {
 // ---- answers: colour, word, sound, vibration ---------------------------------------------
 
 const ANSWERS = {
-  admitted: { tone: "good", word: "ADMITTED" },
-  admitted_offline: { tone: "good", word: "ADMITTED (offline)" },
-  already_admitted: { tone: "warn", word: "ALREADY IN" },
-  cancelled: { tone: "bad", word: "CANCELLED" },
-  invalid: { tone: "bad", word: "INVALID" },
-  wrong_conference: { tone: "bad", word: "WRONG CONFERENCE" },
-  cannot_check: { tone: "warn", word: "CANNOT CHECK OFFLINE" },
-  signed_out: { tone: "bad", word: "SIGNED OUT" },
-  refused: { tone: "bad", word: "NOT ALLOWED" },
-  error: { tone: "bad", word: "TRY AGAIN" },
+  admitted: { tone: "good" },
+  admitted_offline: { tone: "good" },
+  already_admitted: { tone: "warn" },
+  cancelled: { tone: "bad" },
+  invalid: { tone: "bad" },
+  wrong_conference: { tone: "bad" },
+  cannot_check: { tone: "warn" },
+  signed_out: { tone: "bad" },
+  refused: { tone: "bad" },
+  error: { tone: "bad" },
 };
+
+// The word shown full screen for each answer, in the steward's language (the JSON's `result`
+// codes stay English).
+function answerWord(kind) {
+  switch (kind) {
+    case "admitted":
+      return _("ADMITTED");
+    case "admitted_offline":
+      return _("ADMITTED (offline)");
+    case "already_admitted":
+      return _("ALREADY IN");
+    case "cancelled":
+      return _("CANCELLED");
+    case "invalid":
+      return _("INVALID");
+    case "wrong_conference":
+      return _("WRONG CONFERENCE");
+    case "cannot_check":
+      return _("CANNOT CHECK OFFLINE");
+    case "signed_out":
+      return _("SIGNED OUT");
+    case "refused":
+      return _("NOT ALLOWED");
+    default:
+      return _("TRY AGAIN");
+  }
+}
 
 // Times on the door are the conference's wall clock, 24-hour (13:27), as the back office shows
 // them, whatever zone and locale the phone is set to: online (the server's ISO time) and offline
-// (the device's own UTC record) alike.
+// (the device's own UTC record) alike; written as the page's language writes them.
 let doorClock = null;
 function doorTime(iso) {
   const when = new Date(iso);
@@ -76,40 +105,46 @@ function doorTime(iso) {
   if (!doorClock) {
     const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
     try {
-      doorClock = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: conference.timezone });
+      doorClock = new Intl.DateTimeFormat(window.confappText.formatLanguage, {
+        ...options,
+        timeZone: conference.timezone,
+      });
     } catch {
-      doorClock = new Intl.DateTimeFormat("en-GB", options); // a zone this browser does not know
+      // a zone this browser does not know
+      doorClock = new Intl.DateTimeFormat(window.confappText.formatLanguage, options);
     }
   }
   return doorClock.format(when);
 }
 
-// The words the page carries for the answers (marked for translation in scanner.html), with
-// {placeholders} filled in.
-function word(name, values = {}) {
-  const element = document.querySelector(`#door-words [data-word="${name}"]`);
-  const text = element ? element.textContent.trim() : "";
-  return text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
-}
-
 // What ADMITTED says about payment, as the conference chose ("desk", "collect" or "silent").
 function paymentLine(paymentStatus, unpaidAtDoor) {
   if (paymentStatus !== "unpaid") return "";
-  if (unpaidAtDoor === "collect") return word("unpaid_collect");
+  if (unpaidAtDoor === "collect") return _("Unpaid: take the payment now.");
   if (unpaidAtDoor === "silent") return "";
-  return word("unpaid_desk");
+  return _("Unpaid: send them to the desk.");
 }
 
 // What the steward does next when the answer is not a plain "let them in".
 function nextStep(kind, otherConference) {
-  if (kind === "invalid") return word("next_invalid");
+  if (kind === "invalid") {
+    return _(
+      "Not a ticket of ours, or damaged. Ask for the ticket e-mail or search by name or code; if in doubt, send them to the desk.",
+    );
+  }
   if (kind === "wrong_conference") {
     return otherConference
-      ? word("next_wrong_conference", { conference: otherConference })
-      : word("next_wrong_conference_unnamed");
+      ? format(_("This ticket is for %(conference)s, not for this conference. Send them to the desk."), {
+          conference: otherConference,
+        })
+      : _("This ticket is for another conference. Send them to the desk.");
   }
-  if (kind === "already_admitted") return word("next_already_admitted");
-  if (kind === "cancelled") return word("next_cancelled");
+  if (kind === "already_admitted") {
+    return _(
+      "This ticket has already let someone in. If they went out and are coming back, let them through; if not, send them to the desk.",
+    );
+  }
+  if (kind === "cancelled") return _("This ticket was cancelled and lets nobody in. Send them to the desk.");
   return "";
 }
 
@@ -133,7 +168,7 @@ function showAnswer(kind, lines, { payment = "", otherConference = null } = {}) 
   const shape = ANSWERS[kind] || ANSWERS.error;
   answer.className = `answer answer--${shape.tone}`;
   answer.dataset.result = kind;
-  $("answer-word").textContent = shape.word;
+  $("answer-word").textContent = answerWord(kind in ANSWERS ? kind : "error");
   const detail = $("answer-detail");
   detail.replaceChildren();
   for (const line of lines.filter(Boolean)) {
@@ -175,9 +210,14 @@ function showServerAnswer(data) {
   const lines = [];
   if (data.attendee) lines.push(data.attendee.name, data.attendee.ticket_type);
   if (data.result === "already_admitted" && data.admitted_at) {
-    lines.push(`In at ${doorTime(data.admitted_at)}${data.by ? ` by ${data.by}` : ""}`);
+    const time = doorTime(data.admitted_at);
+    lines.push(
+      data.by
+        ? format(_("In at %(time)s by %(by)s"), { time, by: data.by })
+        : format(_("In at %(time)s"), { time }),
+    );
   }
-  if (data.ticket_code) lines.push(`Ticket ${data.ticket_code}`);
+  if (data.ticket_code) lines.push(format(_("Ticket %(code)s"), { code: data.ticket_code }));
   const payment = data.result === "admitted" ? paymentLine(data.payment_status, data.unpaid_at_door) : "";
   showAnswer(data.result in ANSWERS ? data.result : "invalid", lines, {
     payment,
@@ -193,11 +233,17 @@ async function updateBanner() {
   body.classList.toggle("is-offline", offline);
   banner.hidden = !offline && waiting === 0;
   banner.className = offline ? "banner banner--offline" : "banner banner--waiting";
-  const plural = waiting === 1 ? "admission" : "admissions";
-  $("banner-word").textContent = offline ? "OFFLINE" : "Back online";
-  $("banner-detail").textContent = offline
-    ? `Checking tickets on this device. ${waiting} ${plural} waiting to sync.`
-    : `${waiting} ${plural} waiting to sync…`;
+  $("banner-word").textContent = offline ? _("OFFLINE") : _("Back online");
+  $("banner-detail").textContent = format(
+    offline
+      ? ngettext(
+          "Checking tickets on this device. %(count)s admission waiting to sync.",
+          "Checking tickets on this device. %(count)s admissions waiting to sync.",
+          waiting,
+        )
+      : ngettext("%(count)s admission waiting to sync…", "%(count)s admissions waiting to sync…", waiting),
+    { count: waiting },
+  );
   banner.dataset.queue = String(waiting);
 }
 
@@ -278,12 +324,14 @@ async function checkIn(scan, method) {
     state.networkDown = false;
     if (response.status === 401) {
       signedOut();
-      showAnswer("signed_out", ["Sign in again to go on scanning."]);
+      showAnswer("signed_out", [_("Sign in again to go on scanning.")]);
     } else if (response.status === 403) {
-      showAnswer("refused", ["This account may not check people in here."]);
+      showAnswer("refused", [_("This account may not check people in here.")]);
     } else if (!response.ok) {
       const data = await response.json().catch(() => ({}));
-      showAnswer("error", [data.detail || `The server answered ${response.status}.`]);
+      showAnswer("error", [
+        data.detail || format(_("The server answered %(status)s."), { status: response.status }),
+      ]);
     } else {
       const data = await response.json();
       showServerAnswer(data);
@@ -302,42 +350,45 @@ async function checkIn(scan, method) {
 async function checkOffline(scan) {
   const parsed = parseScan(scan);
   if (!parsed) {
-    showAnswer("invalid", ["Not a ticket."]);
+    showAnswer("invalid", [_("Not a ticket.")]);
     return;
   }
   const { keys, revoked, unpaid } = offlineData();
   if (parsed.code) {
     showAnswer("cannot_check", [
-      "A typed code needs the network.",
-      "Scan the QR code, or try again when back online.",
+      _("A typed code needs the network."),
+      _("Scan the QR code, or try again when back online."),
     ]);
     return;
   }
   if (!state.store) {
-    showAnswer("cannot_check", ["This browser keeps no offline queue here."]);
+    showAnswer("cannot_check", [_("This browser keeps no offline queue here.")]);
     return;
   }
   if (!keys || keys.conference_id !== conference.id) {
-    showAnswer("cannot_check", ["This device has not loaded the ticket keys yet."]);
+    showAnswer("cannot_check", [_("This device has not loaded the ticket keys yet.")]);
     return;
   }
   const verdict = await verifyToken(parsed.token, keys.keys, conference.id, revoked ? revoked.revoked : []);
   if (verdict.result !== "admitted") {
-    showAnswer(verdict.result, ["Checked on this device (offline)."]);
+    showAnswer(verdict.result, [_("Checked on this device (offline).")]);
     return;
   }
   const earlier = await state.store.seen(verdict.ticket_code);
   if (earlier) {
     showAnswer("already_admitted", [
-      `In at ${doorTime(earlier.admitted_at)} on this device`,
-      `Ticket ${displayCode(verdict.ticket_code)}`,
+      format(_("In at %(time)s on this device"), { time: doorTime(earlier.admitted_at) }),
+      format(_("Ticket %(code)s"), { code: displayCode(verdict.ticket_code) }),
     ]);
     return;
   }
   await state.store.queueAdmission(scan, verdict.ticket_code, new Date().toISOString());
   showAnswer(
     "admitted_offline",
-    ["Genuine ticket. Name shown when back online.", `Ticket ${displayCode(verdict.ticket_code)}`],
+    [
+      _("Genuine ticket. Name shown when back online."),
+      format(_("Ticket %(code)s"), { code: displayCode(verdict.ticket_code) }),
+    ],
     { payment: offlinePaymentLine(unpaid, verdict.ticket_code) },
   );
 }
@@ -393,8 +444,10 @@ async function sendQueue() {
     if (!response.ok) {
       note(
         response.status === 401
-          ? "Signed out: sign in again so the admissions on this device can be sent."
-          : `The server did not take the queue (${response.status}); it stays on this device.`,
+          ? _("Signed out: sign in again so the admissions on this device can be sent.")
+          : format(_("The server did not take the queue (%(status)s); it stays on this device."), {
+              status: response.status,
+            }),
       );
       return;
     }
@@ -403,12 +456,36 @@ async function sendQueue() {
     await state.store.remove(answered.map((item) => item.id));
     const counts = {};
     for (const item of results) counts[item.result] = (counts[item.result] || 0) + 1;
-    const parts = [`Sent ${answered.length} offline admission${answered.length === 1 ? "" : "s"}.`];
+    const parts = [
+      format(ngettext("Sent %(count)s offline admission.", "Sent %(count)s offline admissions.", answered.length), {
+        count: answered.length,
+      }),
+    ];
     if (counts.already_admitted) {
-      parts.push(`${counts.already_admitted} had been admitted elsewhere: reported to organisers.`);
+      parts.push(
+        format(
+          ngettext(
+            "%(count)s had been admitted elsewhere: reported to organisers.",
+            "%(count)s had been admitted elsewhere: reported to organisers.",
+            counts.already_admitted,
+          ),
+          { count: counts.already_admitted },
+        ),
+      );
     }
     const refused = (counts.cancelled || 0) + (counts.invalid || 0) + (counts.wrong_conference || 0);
-    if (refused) parts.push(`${refused} turned out not to be valid: reported to organisers.`);
+    if (refused) {
+      parts.push(
+        format(
+          ngettext(
+            "%(count)s turned out not to be valid: reported to organisers.",
+            "%(count)s turned out not to be valid: reported to organisers.",
+            refused,
+          ),
+          { count: refused },
+        ),
+      );
+    }
     note(parts.join(" "));
     if (pending.length === SYNC_BATCH) syncSoon();
   } finally {
@@ -424,7 +501,7 @@ async function startCamera() {
   }
   if (state.scanning) return;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    $("camera-status").textContent = "This browser gives no camera here: type a code or search below.";
+    $("camera-status").textContent = _("This browser gives no camera here: type a code or search below.");
     return;
   }
   try {
@@ -433,14 +510,16 @@ async function startCamera() {
       audio: false,
     });
   } catch (error) {
-    $("camera-status").textContent = `No camera (${error.name}): type a code or search below.`;
+    $("camera-status").textContent = format(_("No camera (%(error)s): type a code or search below."), {
+      error: error.name,
+    });
     return;
   }
   await video.play().catch(() => {});
   state.scanning = true;
   body.classList.add("is-scanning");
   $("start").hidden = true;
-  $("camera-status").textContent = "Hold the ticket's QR code up to the camera.";
+  $("camera-status").textContent = _("Hold the ticket's QR code up to the camera.");
   scanFrame();
 }
 
@@ -478,17 +557,19 @@ async function search(query) {
       cache: "no-store",
     });
   } catch {
-    $("search-status").textContent = "Search needs the network.";
+    $("search-status").textContent = _("Search needs the network.");
     return;
   }
   if (response.status === 401) signedOut();
   if (!response.ok) {
     const data = await response.json().catch(() => ({}));
-    $("search-status").textContent = data.detail || "Type at least two letters of a name or code.";
+    $("search-status").textContent = data.detail || _("Type at least two letters of a name or code.");
     return;
   }
   const matches = (await response.json()).matches || [];
-  $("search-status").textContent = matches.length ? `${matches.length} found.` : "No one found.";
+  $("search-status").textContent = matches.length
+    ? format(ngettext("%(count)s found.", "%(count)s found.", matches.length), { count: matches.length })
+    : _("No one found.");
   for (const match of matches) {
     const item = document.createElement("li");
     const who = document.createElement("div");
@@ -496,10 +577,10 @@ async function search(query) {
     name.textContent = match.name;
     const about = document.createElement("span");
     const status = match.admitted_at
-      ? `in at ${doorTime(match.admitted_at)}`
+      ? format(_("in at %(time)s"), { time: doorTime(match.admitted_at) })
       : match.status === "cancelled"
-        ? "cancelled"
-        : "not yet in";
+        ? _("cancelled")
+        : _("not yet in");
     about.textContent = ` ${match.ticket_type} · ${match.ticket_code} · ${status}`;
     who.append(name, about);
     item.append(who);
@@ -507,15 +588,15 @@ async function search(query) {
       const admit = document.createElement("button");
       admit.type = "button";
       admit.className = "big-button";
-      admit.textContent = word("admit");
-      admit.setAttribute("aria-label", word("admit_label", { name: match.name }));
+      admit.textContent = _("Admit");
+      admit.setAttribute("aria-label", format(_("Admit %(name)s"), { name: match.name }));
       admit.addEventListener("click", () => checkIn(match.ticket_code, "search"));
       item.append(admit);
     } else {
       // A cancelled ticket lets nobody in: say so, and offer nothing to tap.
       const why = document.createElement("p");
       why.className = "search-refusal";
-      why.textContent = word("search_cancelled");
+      why.textContent = _("Cancelled: this ticket lets nobody in. Send them to the desk.");
       item.append(why);
     }
     list.append(item);
@@ -538,7 +619,7 @@ async function clearIfOver() {
     localStorage.removeItem(storageKey("keys"));
     localStorage.removeItem(storageKey("revoked"));
     localStorage.removeItem(storageKey("unpaid"));
-    note("The conference is over: this device no longer keeps its keys or admissions.");
+    note(_("The conference is over: this device no longer keeps its keys or admissions."));
   }
   return true;
 }
@@ -578,7 +659,7 @@ async function main() {
   try {
     state.store = await new DoorStore(conference.slug).open();
   } catch {
-    note("This browser keeps no offline queue (private mode?): scanning needs the network.");
+    note(_("This browser keeps no offline queue (private mode?): scanning needs the network."));
   }
   if (state.store && (await clearIfOver())) {
     body.dataset.offlineReady = "no";

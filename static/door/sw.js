@@ -3,7 +3,7 @@
 // Network first, the kept copy when the network fails: a steward online always gets the newest
 // page. The API is never kept here (the page keeps the keys and revocations itself).
 
-const CACHE = "confapp-door-v1";
+const CACHE = "confapp-door-v2";
 const SHELL = [
   "/static/door/scanner.js",
   "/static/door/verify.js",
@@ -13,6 +13,7 @@ const SHELL = [
   "/static/door/icon-512.png",
   "/static/vendor/jsqr/jsQR.js",
   "/static/vendor/noble-ed25519/index.js",
+  "/static/js/text.js",
 ];
 
 function pagePath() {
@@ -24,7 +25,11 @@ function isKept(url) {
   if (url.pathname === pagePath() || url.pathname === `${pagePath()}/manifest.webmanifest`) {
     return true;
   }
-  return url.pathname.startsWith("/static/door/") || url.pathname.startsWith("/static/vendor/");
+  return (
+    url.pathname.startsWith("/static/door/") ||
+    url.pathname.startsWith("/static/vendor/") ||
+    url.pathname === "/static/js/text.js"
+  );
 }
 
 self.addEventListener("install", (event) => {

@@ -5,6 +5,7 @@
 // made here, one per page load, because the page itself is the same for every visitor (cached).
 (function () {
   "use strict";
+  const { gettext: _ } = window.confappText;
   var inFlight = new WeakSet();
   var candidateKey = null;
   function agendaKey() {
@@ -23,7 +24,7 @@
     button.setAttribute("aria-pressed", starred ? "true" : "false");
     button.classList.toggle("is-starred", starred);
     button.querySelector('[aria-hidden="true"]').textContent = starred ? "\u2605" : "\u2606";
-    button.querySelector(".star-label").textContent = starred ? "In my agenda" : "Add to my agenda";
+    button.querySelector(".star-label").textContent = starred ? _("In my agenda") : _("Add to my agenda");
   }
   document.addEventListener("submit", function (event) {
     var form = event.target;

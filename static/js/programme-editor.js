@@ -6,6 +6,7 @@
 // their UTC offset in each slot's data-start; the script never works out a time zone.
 (function () {
   "use strict";
+  const { gettext: _, format } = window.confappText;
   var grid = document.querySelector("[data-programme-editor]");
   var tokenTag = document.querySelector('meta[name="csrf-token"]');
   if (!grid || !tokenTag || !window.fetch || !window.Promise) return;
@@ -64,11 +65,14 @@
     var body = answer.body || {};
     var reasons = [];
     if (body.fields) {
-      Object.keys(body.fields).forEach(function (name) { reasons.push(name + " " + body.fields[name]); });
+      Object.keys(body.fields).forEach(function (name) {
+        // The API's name for the field, then the server's reason (already in the reader's words).
+        reasons.push(format(_("%(field)s %(reason)s"), { field: name, reason: body.fields[name] }));
+      });
     }
-    var text = (body.detail || "The server answered " + answer.status + ".") +
+    var text = (body.detail || format(_("The server answered %(status)s."), { status: answer.status })) +
       (reasons.length ? " " + reasons.join("; ") : "");
-    return new Error("Not moved. " + text + " You can still change it with its form.");
+    return new Error(format(_("Not moved. %(reason)s You can still change it with its form."), { reason: text }));
   }
 
   function clashKey(clash) { return clash.kind + ":" + (clash.other_session || ""); }
@@ -77,7 +81,7 @@
   function ask(what, clashes) {
     var messages = clashes.map(function (clash) { return clash.message; });
     if (!dialog || typeof dialog.showModal !== "function") {
-      return Promise.resolve(window.confirm(what + "\n\n" + messages.join("\n") + "\n\nMove it anyway?"));
+      return Promise.resolve(window.confirm(what + "\n\n" + messages.join("\n") + "\n\n" + _("Move it anyway?")));
     }
     document.getElementById("move-dialog-what").textContent = what;
     var list = document.getElementById("move-dialog-clashes");
@@ -130,7 +134,9 @@
     var end = new Date(Date.parse(start) + Date.parse(oldEnd) - Date.parse(oldStart))
       .toISOString().replace(".000Z", "Z");
     var change = { room: room, start: start, end: end };
-    var what = "Moving “" + title + "” to " + target.roomName + " at " + target.label + ".";
+    var what = format(_("Moving “%(title)s” to %(room)s at %(time)s."), {
+      title: title, room: target.roomName, time: target.label
+    });
     var before = (card.getAttribute("data-clashes") || "").split(" ").filter(Boolean);
     busy = true;
     card.classList.add("is-saving");
@@ -151,7 +157,7 @@
         asked.forEach(function (clash) { before.push(clashKey(clash)); });
         var decided = asked.length ? ask(what, asked) : Promise.resolve(true);
         return decided.then(function (go) {
-          if (!go) return stop("Not moved: “" + title + "” stays where it was.");
+          if (!go) return stop(format(_("Not moved: “%(title)s” stays where it was."), { title: title }));
           return send("PATCH", apiBase + encodeURIComponent(slug), change, version)
             .then(function (moved) { return afterMove(moved); });
         });
@@ -168,7 +174,8 @@
           clash.kind !== "no_room" && clash.kind !== "no_speaker";
       });
       if (!unexpected.length) return goBack("moved", slug);
-      return ask(what + " It was moved, but it now clashes:", unexpected).then(function (keep) {
+      var clashesNow = format(_("%(what)s It was moved, but it now clashes:"), { what: what });
+      return ask(clashesNow, unexpected).then(function (keep) {
         if (keep) return goBack("moved", slug);
         var back = { room: oldRoom, start: oldStart, end: oldEnd };
         return send("PATCH", apiBase + encodeURIComponent(slug), back, moved.body.session.version)

@@ -3,6 +3,7 @@
 // load. Without JS the same forms post to the page and it reloads.
 (function () {
   "use strict";
+  const { gettext: _, format } = window.confappText;
   const root = document.getElementById("session-door");
   if (!root) return;
   const url = root.dataset.apiUrl;
@@ -10,7 +11,7 @@
   const part = (name) => root.querySelector('[data-door="' + name + '"]');
 
   function show(state) {
-    part("status").textContent = state.full ? "FULL" : "Not full";
+    part("status").textContent = state.full ? _("FULL") : _("Not full");
     root.querySelector(".door-state").classList.toggle("is-full", state.full);
     part("headcount").textContent = String(state.headcount);
     const overflow = part("overflow");
@@ -39,9 +40,9 @@
       // The sign-in (or door device) has ended: the page's own link leads back in.
       if (answer.status === 401) part("signed-out").hidden = false;
       else if (answer.ok) show(body);
-      else fail(body.detail || "That did not work (" + answer.status + ").");
+      else fail(body.detail || format(_("That did not work (%(status)s)."), { status: answer.status }));
     } catch (e) {
-      fail("No connection: that tap was not counted. Try again.");
+      fail(_("No connection: that tap was not counted. Try again."));
     }
   }
 

@@ -19,78 +19,82 @@ from confapp.db import Database
 from confapp.models import AuditEntry, Conference, PaymentStatus
 from confapp.request_context import database
 from confapp.tickets.tokens import display_code
-from confapp.translation import _
+from confapp.translation import N_, _
 
 PER_PAGE = 50
 
-# What each action is called on the page and in its filter. The log stores the action as it
-# was written (some are sentences, some identifiers); an action missing here still reads as
-# words (see action_label). tests/test_audit_labels.py checks every action confapp writes is here.
+# A payment change: one whole message per status, so a translator can make the words agree.
+_PAYMENT_LABELS = {
+    PaymentStatus.unpaid: N_("Marked payment as unpaid"),
+    PaymentStatus.paid: N_("Marked payment as paid"),
+    PaymentStatus.waived: N_("Marked payment as waived"),
+    PaymentStatus.refunded: N_("Marked payment as refunded"),
+}
+
+# What each action is called on the page and in its filter (in English here: action_label
+# translates it). The log stores the action as it was written (some are sentences, some
+# identifiers); an action missing here still reads as words (see action_label).
+# tests/test_audit_labels.py checks every action confapp writes is here.
 AUDIT_ACTION_LABELS: dict[str, str] = {
     # accounts
-    "signed in": _("Signed in"),
-    "password changed": _("Changed their password"),
-    "password reset asked for": _("Asked for a password reset"),
-    "password reset by mail": _("Reset their password by mail"),
-    "second factor set up": _("Set up a second factor"),
-    "second factor replaced": _("Replaced their second factor"),
-    "second factor removed": _("Removed their second factor"),
-    "signed out other sessions": _("Signed out their other sessions"),
-    "signed out a session": _("Signed out a session"),
-    "API token created": _("Made an API token"),
-    "API token revoked": _("Revoked an API token"),
-    "API tokens revoked": _("Revoked all their API tokens"),
-    "invited": _("Invited someone"),
-    "invitation accepted": _("Accepted an invitation"),
-    "invitation withdrawn": _("Withdrew an invitation"),
-    "role revoked": _("Took a role away"),
+    "signed in": N_("Signed in"),
+    "password changed": N_("Changed their password"),
+    "password reset asked for": N_("Asked for a password reset"),
+    "password reset by mail": N_("Reset their password by mail"),
+    "second factor set up": N_("Set up a second factor"),
+    "second factor replaced": N_("Replaced their second factor"),
+    "second factor removed": N_("Removed their second factor"),
+    "signed out other sessions": N_("Signed out their other sessions"),
+    "signed out a session": N_("Signed out a session"),
+    "API token created": N_("Made an API token"),
+    "API token revoked": N_("Revoked an API token"),
+    "API tokens revoked": N_("Revoked all their API tokens"),
+    "invited": N_("Invited someone"),
+    "invitation accepted": N_("Accepted an invitation"),
+    "invitation withdrawn": N_("Withdrew an invitation"),
+    "role revoked": N_("Took a role away"),
     # registrations
-    "viewed registrations": _("Viewed the registrations list"),
-    "viewed registration": _("Viewed a registration"),
-    "exported registrations": _("Exported registrations (CSV)"),
-    "registered at the desk": _("Registered someone at the desk"),
-    "edited details": _("Edited an attendee's details"),
-    **{
-        f"changed payment to {status.value}": _("Marked payment as {status}").format(
-            status=status.value
-        )
-        for status in PaymentStatus
-    },
-    "cancelled": _("Cancelled a registration"),
-    "resent ticket mail": _("Resent the ticket mail"),
-    "cancelled by the attendee": _("Cancelled by the attendee"),
-    "erased by the attendee": _("Erased by the attendee"),
-    "viewed access report": _("Viewed the access report"),
-    "viewed childcare report": _("Viewed the childcare report"),
-    "changed registration settings": _("Changed registration settings"),
-    "created ticket type": _("Added a ticket type"),
-    "edited ticket type": _("Edited a ticket type"),
-    "showed ticket type": _("Put a ticket type on sale"),
-    "hid ticket type": _("Took a ticket type off sale"),
-    "sent notice": _("Sent a notice"),
+    "viewed registrations": N_("Viewed the registrations list"),
+    "viewed registration": N_("Viewed a registration"),
+    "exported registrations": N_("Exported registrations (CSV)"),
+    "registered at the desk": N_("Registered someone at the desk"),
+    "edited details": N_("Edited an attendee's details"),
+    **{f"changed payment to {status.value}": label for status, label in _PAYMENT_LABELS.items()},
+    "cancelled": N_("Cancelled a registration"),
+    "resent ticket mail": N_("Resent the ticket mail"),
+    "cancelled by the attendee": N_("Cancelled by the attendee"),
+    "erased by the attendee": N_("Erased by the attendee"),
+    "viewed access report": N_("Viewed the access report"),
+    "viewed childcare report": N_("Viewed the childcare report"),
+    "changed registration settings": N_("Changed registration settings"),
+    "created ticket type": N_("Added a ticket type"),
+    "edited ticket type": N_("Edited a ticket type"),
+    "showed ticket type": N_("Put a ticket type on sale"),
+    "hid ticket type": N_("Took a ticket type off sale"),
+    "sent notice": N_("Sent a notice"),
     # the door
-    "checkin_undone": _("Undid a check-in"),
-    "resolved a door conflict": _("Resolved a door conflict"),
-    "changed door settings": _("Changed door settings"),
-    "added a door device": _("Added a door device"),
-    "replaced a door device": _("Replaced a door device"),
-    "revoked a door device": _("Revoked a door device"),
-    "signed out a door device": _("Signed out a door device"),
-    "door_device_added": _("Added a door device"),
-    "door_device_revoked": _("Revoked a door device"),
+    "checkin_undone": N_("Undid a check-in"),
+    "resolved a door conflict": N_("Resolved a door conflict"),
+    "changed door settings": N_("Changed door settings"),
+    "added a door device": N_("Added a door device"),
+    "replaced a door device": N_("Replaced a door device"),
+    "revoked a door device": N_("Revoked a door device"),
+    "signed out a door device": N_("Signed out a door device"),
+    "door_device_added": N_("Added a door device"),
+    "door_device_revoked": N_("Revoked a door device"),
     # the programme
-    "programme_session_added": _("Added a session"),
-    "programme_session_changed": _("Changed a session"),
-    "programme_session_cancelled": _("Cancelled a session"),
-    "programme_session_restored": _("Restored a cancelled session"),
-    "programme_session_deleted": _("Deleted a session"),
-    "programme_record_added": _("Added a speaker, room or track"),
-    "programme_record_changed": _("Changed a speaker, room or track"),
-    "programme_record_deleted": _("Deleted a speaker, room or track"),
-    "programme_published": _("Published the programme"),
-    "programme_changes_published": _("Published programme changes"),
-    "programme_changes_discarded": _("Discarded programme changes"),
-    "programme_mode_changed": _("Changed how programme edits are published"),
+    "programme_session_added": N_("Added a session"),
+    "programme_session_changed": N_("Changed a session"),
+    "programme_session_cancelled": N_("Cancelled a session"),
+    "programme_session_restored": N_("Restored a cancelled session"),
+    "programme_session_deleted": N_("Deleted a session"),
+    "programme_record_added": N_("Added a speaker, room or track"),
+    "programme_record_changed": N_("Changed a speaker, room or track"),
+    "programme_record_deleted": N_("Deleted a speaker, room or track"),
+    "programme_published": N_("Published the programme"),
+    "programme_changes_published": N_("Published programme changes"),
+    "programme_changes_discarded": N_("Discarded programme changes"),
+    "programme_mode_changed": N_("Changed how programme edits are published"),
 }
 
 
@@ -98,7 +102,7 @@ def action_label(action: str) -> str:
     """The words for an audit action; one not in the mapping reads as its name in words."""
     label = AUDIT_ACTION_LABELS.get(action)
     if label is not None:
-        return label
+        return _(label)
     words = " ".join(action.replace("_", " ").split())
     return words[:1].upper() + words[1:]
 
@@ -138,14 +142,14 @@ def parse_audit_query(
     errors: dict[str, str] = {}
     action = params.get("action", "").strip()
     if action and action not in actions:
-        errors["action"] = "The log holds no such action; choose one from the list."
+        errors["action"] = _("The log holds no such action; choose one from the list.")
         action = ""
     typed_page = params.get("page", "1").strip() or "1"
     page = 1
     if typed_page.isascii() and typed_page.isdigit() and len(typed_page) <= 6:
         page = max(1, int(typed_page))
     else:
-        errors["page"] = "There is no such page; here is the first."
+        errors["page"] = _("There is no such page; here is the first.")
     return AuditQuery(action, page), errors
 
 

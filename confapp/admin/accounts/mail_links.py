@@ -21,7 +21,7 @@ from confapp.accounts.links import (
     request_password_reset,
     reset_password,
 )
-from confapp.accounts.people import ROLE_DESCRIPTIONS
+from confapp.accounts.people import role_description
 from confapp.accounts.service import AccountError, end_web_session
 from confapp.accounts.sign_in import TooManyAttempts
 from confapp.admin.auth import (
@@ -35,21 +35,23 @@ from confapp.request_body import CSRF_FIELD, read_form_fields
 from confapp.request_context import app_settings, database
 from confapp.same_origin import sent_from_this_site
 from confapp.throttle import Decision
+from confapp.translation import N_, _
 
 RESET_REQUEST_PATH = "/admin/password-reset"
-NOT_FROM_THIS_SITE = "This form was sent from another site."
+# Translated where shown: _(NOT_FROM_THIS_SITE), _(PROBLEMS[reason]).
+NOT_FROM_THIS_SITE = N_("This form was sent from another site.")
 
 PROBLEMS = {
-    UNKNOWN: "This link is not valid. Check it was copied whole from the mail.",
-    EXPIRED: "This link has expired.",
-    "used": "This link has already been used (or was withdrawn). Each link works once.",
+    UNKNOWN: N_("This link is not valid. Check it was copied whole from the mail."),
+    EXPIRED: N_("This link has expired."),
+    "used": N_("This link has already been used (or was withdrawn). Each link works once."),
 }
 
 
 def _problem(request: Request, template: str, problem: LinkProblem) -> Response:
     status = 404 if problem.reason == UNKNOWN else 410
     return admin_page(
-        request, template, {"problem": PROBLEMS[problem.reason], "error": ""}, status_code=status
+        request, template, {"problem": _(PROBLEMS[problem.reason]), "error": ""}, status_code=status
     )
 
 
@@ -79,7 +81,7 @@ def _invitation_page(
             "signed_in_as_invited": principal is not None
             and principal.session_id_hash is not None
             and principal.email == invitation.email,
-            "role": ROLE_DESCRIPTIONS.get(invitation.role, invitation.role),
+            "role": role_description(invitation.role),
             "action": INVITATION_PREFIX + secret,
             "problem": "",
             "error": error,
@@ -96,7 +98,7 @@ async def invitation_accept(request: Request) -> Response:
     secret = request.path_params["secret"]
     form = await read_form_fields(request, ("password", "password_again", CSRF_FIELD))
     if not sent_from_this_site(request):
-        return _invitation_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
+        return _invitation_page(request, secret, _(NOT_FROM_THIS_SITE), status_code=403)
     # Signed in, the browser may accept for its own account without the password; the page
     # then carries the session's CSRF token, which is checked like on any other form.
     principal = current_principal(request)
@@ -140,7 +142,7 @@ async def reset_request_submit(request: Request) -> Response:
     form = await read_form_fields(request, ("email",))
     email = form.get("email", "").strip()
     if not sent_from_this_site(request) or not email:
-        error = NOT_FROM_THIS_SITE if email else "Enter the e-mail address of your account."
+        error = _(NOT_FROM_THIS_SITE) if email else _("Enter the e-mail address of your account.")
         return admin_page(
             request,
             "admin/password_reset.html",
@@ -161,8 +163,10 @@ async def reset_request_submit(request: Request) -> Response:
             {
                 "sent": False,
                 "email": email,
-                "error": "Many resets have been asked for from this connection just now. "
-                "Please try again in an hour.",
+                "error": _(
+                    "Many resets have been asked for from this connection just now. "
+                    "Please try again in an hour."
+                ),
             },
             status_code=429,
         )
@@ -202,7 +206,7 @@ async def reset_submit(request: Request) -> Response:
     secret = request.path_params["secret"]
     form = await read_form_fields(request, ("password", "password_again"))
     if not sent_from_this_site(request):
-        return _new_password_page(request, secret, NOT_FROM_THIS_SITE, status_code=403)
+        return _new_password_page(request, secret, _(NOT_FROM_THIS_SITE), status_code=403)
     try:
         signed_in = await run_in_threadpool(
             reset_password,

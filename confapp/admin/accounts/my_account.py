@@ -35,6 +35,7 @@ from confapp.models import User
 from confapp.request_body import CSRF_FIELD, read_form_fields, row_id
 from confapp.request_context import database, now
 from confapp.tickets.qr import qr_svg
+from confapp.translation import N_, _
 
 ACCOUNT_PATH = "/admin/account"
 SECOND_FACTOR_PATH = "/admin/account/second-factor"
@@ -42,30 +43,39 @@ SECOND_FACTOR_PATH = "/admin/account/second-factor"
 REVOKE_TOKENS = "revoke_tokens"
 
 # What the page says after a change: ?done=KEY (a fixed list, so a link cannot put words there).
+# Translated where shown.
 DONE = {
-    "password": "Your password is changed. Every other browser signed in to this account is "
-    "signed out.",
-    "second-factor": "Your second factor is set up: from now on, signing in asks for a code.",
-    "second-factor-removed": "Your second factor is removed.",
-    "password-tokens": "Your password is changed. Every other browser signed in to this account "
-    "is signed out, and every API token is revoked.",
-    "sessions": "Every other browser is signed out.",
-    "sessions-tokens": "Every other browser is signed out, and every API token is revoked.",
-    "session": "That browser is signed out.",
-    "token-revoked": "The token is revoked: it no longer works.",
+    "password": N_(
+        "Your password is changed. Every other browser signed in to this account is signed out."
+    ),
+    "second-factor": N_("Your second factor is set up: from now on, signing in asks for a code."),
+    "second-factor-removed": N_("Your second factor is removed."),
+    "password-tokens": N_(
+        "Your password is changed. Every other browser signed in to this account is signed "
+        "out, and every API token is revoked."
+    ),
+    "sessions": N_("Every other browser is signed out."),
+    "sessions-tokens": N_("Every other browser is signed out, and every API token is revoked."),
+    "session": N_("That browser is signed out."),
+    "token-revoked": N_("The token is revoked: it no longer works."),
 }
 
 
 def _browser_user(request: Request) -> Principal:
     principal = require_user(request)
     if principal.session_id_hash is None:
-        raise Forbidden("Change your account from a signed-in browser, not with an API token.")
+        raise Forbidden(_("Change your account from a signed-in browser, not with an API token."))
     return principal
 
 
 async def _form(request: Request, *names: str) -> tuple[Principal, dict[str, str]]:
     form = await read_form_fields(request, (*names, CSRF_FIELD))
     return _browser_user(request), form
+
+
+def _done_message(key: str) -> str:
+    message = DONE.get(key)
+    return _(message) if message is not None else ""
 
 
 def _done(key: str) -> RedirectResponse:
@@ -95,7 +105,7 @@ def _account_page(
             "sessions": sessions,
             "tokens": tokens,
             "new_token": new_token,
-            "done": DONE.get(request.query_params.get("done", ""), ""),
+            "done": _done_message(request.query_params.get("done", "")),
             "errors": errors or {},
         },
         status_code=status_code,
@@ -220,7 +230,7 @@ async def token_add(request: Request) -> Response:
 
 
 async def token_revoke(request: Request) -> Response:
-    principal, _ = await _form(request)
+    principal, _fields = await _form(request)
     token_id = row_id(request.path_params["token_id"])
     if token_id is not None:  # no such token can exist otherwise: nothing to revoke
         await run_in_threadpool(revoke_token, database(request), principal, token_id)

@@ -11,11 +11,12 @@ from starlette.routing import Route
 
 from confapp.accounts.links import invite
 from confapp.accounts.people import (
-    ROLE_DESCRIPTIONS,
     cancel_invitation,
     pending_invitations,
     people_at,
     revoke_role,
+    role_descriptions,
+    role_names,
 )
 from confapp.accounts.service import AccountError, Principal
 from confapp.admin.routes import admin_page, organiser_conference
@@ -24,11 +25,13 @@ from confapp.outbox import send_mail
 from confapp.request_body import CSRF_FIELD, read_form_fields, row_id
 from confapp.request_context import app_settings, database
 from confapp.throttle import Limits
+from confapp.translation import N_, _
 
+# What the page says after a change: ?done=KEY. Translated where shown.
 DONE = {
-    "invited": "The invitation is on its way. The link in it works once, for 7 days.",
-    "revoked": "The role is taken away.",
-    "withdrawn": "The invitation is withdrawn: its link no longer works.",
+    "invited": N_("The invitation is on its way. The link in it works once, for 7 days."),
+    "revoked": N_("The role is taken away."),
+    "withdrawn": N_("The invitation is withdrawn: its link no longer works."),
 }
 
 
@@ -46,6 +49,7 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     assert conference.id is not None
+    done = request.query_params.get("done", "")
     with database(request).read() as session:
         people = people_at(session, conference.id)
         invitations = pending_invitations(session, conference.id)
@@ -56,8 +60,9 @@ def _page(
             "conference": conference,
             "people": people,
             "invitations": invitations,
-            "roles": ROLE_DESCRIPTIONS,
-            "done": DONE.get(request.query_params.get("done", ""), ""),
+            "roles": role_descriptions(),
+            "role_names": role_names(),
+            "done": _(DONE[done]) if done in DONE else "",
             "error": error,
             "values": values or {},
         },
@@ -116,7 +121,7 @@ async def revoke(request: Request) -> Response:
 
     def take_away() -> None:
         if user_id is None:
-            raise AccountError("Choose whose role to take away.")
+            raise AccountError(_("Choose whose role to take away."))
         with database(request).transaction() as session:
             revoke_role(session, conference_id, user_id, form.get("role", ""), principal)
 
@@ -140,7 +145,7 @@ async def withdraw(request: Request) -> Response:
             )
 
     if not await run_in_threadpool(cancel):
-        error = "That invitation was already accepted, withdrawn or has expired."
+        error = _("That invitation was already accepted, withdrawn or has expired.")
         return _page(request, conference, principal, error=error, status_code=422)
     return RedirectResponse(_people_path(conference) + "?done=withdrawn", status_code=303)
 

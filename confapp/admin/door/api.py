@@ -28,6 +28,7 @@ from confapp.programme.queries import require_conference
 from confapp.request_body import BadRequestBody, character_problem, read_json_object
 from confapp.request_context import database
 from confapp.times import utcnow
+from confapp.translation import _, ngettext
 
 # Who works the door: stewards, and organisers, who may do anything a steward may.
 DOOR_TEAM = (ORGANISER, STEWARD)
@@ -64,7 +65,7 @@ def _recorded_device(request: Request, sent: str) -> str:
 
 
 def _invalid(fields: dict[str, str]) -> BadRequestBody:
-    return BadRequestBody(422, "invalid", "Some fields need fixing.", fields=fields)
+    return BadRequestBody(422, "invalid", _("Some fields need fixing."), fields=fields)
 
 
 def _refuse_unknown(body: dict[str, Any], model: type[BaseModel], where: str = "") -> None:
@@ -72,7 +73,7 @@ def _refuse_unknown(body: dict[str, Any], model: type[BaseModel], where: str = "
     unknown = sorted(set(body) - set(model.model_fields))
     if unknown:
         raise _invalid(
-            {f"{where}{name}": "This is not a field the door takes." for name in unknown}
+            {f"{where}{name}": _("This is not a field the door takes.") for name in unknown}
         )
 
 
@@ -81,11 +82,20 @@ def _text(body: dict[str, Any], name: str, *, required: bool, max_length: int) -
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise _invalid({name: "This must be text."})
+        raise _invalid({name: _("This must be text.")})
     if required and not value.strip():
-        raise _invalid({name: "This is required."})
+        raise _invalid({name: _("This is required.")})
     if len(value) > max_length:
-        raise _invalid({name: f"This must be at most {max_length} characters."})
+        raise _invalid(
+            {
+                name: ngettext(
+                    "This must be at most %(count)d character.",
+                    "This must be at most %(count)d characters.",
+                    max_length,
+                )
+                % {"count": max_length}
+            }
+        )
     return value
 
 
@@ -97,11 +107,18 @@ def _scan_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     _refuse_unknown(body, bodies.Checkin)
     scan = body.get("scan")
     if not isinstance(scan, str) or not scan.strip():
-        raise _invalid({"scan": "The text read from the QR code, or a ticket code, is required."})
+        raise _invalid(
+            {"scan": _("The text read from the QR code, or a ticket code, is required.")}
+        )
     device = _text(body, "device", required=False, max_length=service.MAX_DEVICE_LENGTH)
     method = body.get("method", "scan")
     if method not in service.METHODS:
-        raise _invalid({"method": "This must be one of: " + ", ".join(service.METHODS) + "."})
+        raise _invalid(
+            {
+                "method": _("This must be one of: %(choices)s.")
+                % {"choices": ", ".join(service.METHODS)}
+            }
+        )
     return scan, device, method
 
 
@@ -138,13 +155,13 @@ async def checkin_create(request: Request) -> Response:
 
 def _admitted_at(value: Any, where: str) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
-        raise _invalid({where: "This must be a time like 2027-07-10T09:30:00+10:00."})
+        raise _invalid({where: _("This must be a time like 2027-07-10T09:30:00+10:00.")})
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid({where: "This must be a time like 2027-07-10T09:30:00+10:00."}) from None
+        raise _invalid({where: _("This must be a time like 2027-07-10T09:30:00+10:00.")}) from None
     if moment.tzinfo is None:
-        raise _invalid({where: "This time needs its UTC offset, like +10:00 or Z."})
+        raise _invalid({where: _("This time needs its UTC offset, like +10:00 or Z.")})
     return moment
 
 
@@ -152,18 +169,20 @@ def _offline_admissions(body: dict[str, Any]) -> list[service.OfflineAdmission]:
     _refuse_unknown(body, bodies.CheckinSync)
     items = body.get("admissions")
     if not isinstance(items, list):
-        raise _invalid({"admissions": "This must be a list of admissions."})
+        raise _invalid({"admissions": _("This must be a list of admissions.")})
     if len(items) > MAX_SYNC_ADMISSIONS:
-        raise _invalid({"admissions": f"Send at most {MAX_SYNC_ADMISSIONS} at a time."})
+        raise _invalid(
+            {"admissions": _("Send at most %(count)d at a time.") % {"count": MAX_SYNC_ADMISSIONS}}
+        )
     admissions = []
     for number, item in enumerate(items):
         where = f"admissions[{number}]"
         if not isinstance(item, dict):
-            raise _invalid({where: "Each admission is an object with scan and admitted_at."})
+            raise _invalid({where: _("Each admission is an object with scan and admitted_at.")})
         _refuse_unknown(item, bodies.OfflineAdmission, f"{where}.")
         scan = item.get("scan")
         if not isinstance(scan, str):
-            raise _invalid({f"{where}.scan": "This must be text."})
+            raise _invalid({f"{where}.scan": _("This must be text.")})
         admitted_at = _admitted_at(item.get("admitted_at"), f"{where}.admitted_at")
         admissions.append(service.OfflineAdmission(scan, admitted_at))
     return admissions
@@ -199,11 +218,15 @@ def checkin_delete(request: Request) -> Response:
             service.undo(session, conference, typed, by, now=utcnow())
     except service.UnknownTicket:
         return _json(
-            {"error": "not found", "detail": "This conference has no ticket with that code."}, 404
+            {"error": "not found", "detail": _("This conference has no ticket with that code.")},
+            404,
         )
     except service.NothingToUndo:
         return _json(
-            {"error": "not_admitted", "detail": "This ticket is not checked in; nothing changed."},
+            {
+                "error": "not_admitted",
+                "detail": _("This ticket is not checked in; nothing changed."),
+            },
             409,
         )
     return _json({"result": "undone"})
@@ -213,12 +236,12 @@ def checkin_delete(request: Request) -> Response:
 
 
 def door_search(request: Request) -> Response:
-    conference, _ = _authorised(request, DOOR_TEAM)
+    conference, _principal = _authorised(request, DOOR_TEAM)
     q = request.query_params.get("q", "")
     if len(q.strip()) < service.MIN_SEARCH_LENGTH:
-        raise _invalid({"q": f"Type at least {service.MIN_SEARCH_LENGTH} characters."})
+        raise _invalid({"q": _characters(service.MIN_SEARCH_LENGTH, at_least=True)})
     if len(q) > service.MAX_SEARCH_LENGTH:
-        raise _invalid({"q": f"Type at most {service.MAX_SEARCH_LENGTH} characters."})
+        raise _invalid({"q": _characters(service.MAX_SEARCH_LENGTH, at_least=False)})
     problem = character_problem(q)
     if problem:
         raise _invalid({"q": problem})
@@ -227,8 +250,20 @@ def door_search(request: Request) -> Response:
     return _json({"matches": [match.document(conference.timezone) for match in matches]})
 
 
+def _characters(count: int, *, at_least: bool) -> str:
+    if at_least:
+        text = ngettext(
+            "Type at least %(count)d character.", "Type at least %(count)d characters.", count
+        )
+    else:
+        text = ngettext(
+            "Type at most %(count)d character.", "Type at most %(count)d characters.", count
+        )
+    return text % {"count": count}
+
+
 def door_stats(request: Request) -> Response:
-    conference, _ = _authorised(request, ORGANISERS)
+    conference, _principal = _authorised(request, ORGANISERS)
     with database(request).read() as session:
         stats = service.door_stats(session, conference, now=utcnow())
     return _json(stats.document(conference.timezone))
@@ -236,7 +271,7 @@ def door_stats(request: Request) -> Response:
 
 def door_unpaid_tickets(request: Request) -> Response:
     """The unpaid tickets a door device keeps, so it says the same about payment offline."""
-    conference, _ = _authorised(request, DOOR_TEAM)
+    conference, _principal = _authorised(request, DOOR_TEAM)
     with database(request).read() as session:
         unpaid = unpaid_tickets(session, conference)
     return _json(unpaid.document())

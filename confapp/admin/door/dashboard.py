@@ -51,14 +51,14 @@ from confapp.request_body import CSRF_FIELD, read_form_fields, read_json_object,
 from confapp.request_context import database
 from confapp.spreadsheet import csv_bytes
 from confapp.times import local_today, to_local, utcnow
-from confapp.translation import _
+from confapp.translation import N_, _
 
 DOOR_TEAM = (ORGANISER, STEWARD)
 POLL_SECONDS = 5
 # An undo is asked about once: the form is sent again with this, from the confirmation page or
 # from the dashboard's second tap (door-dashboard.js).
 CONFIRM_UNDO = "undo"
-DONE_MESSAGES = {"undone": _("Admission undone: the ticket lets its holder in again.")}
+DONE_MESSAGES = {"undone": N_("Admission undone: the ticket lets its holder in again.")}
 
 
 def dashboard_path(conference: Conference) -> str:
@@ -77,7 +77,7 @@ def session_door_path(conference: Conference, session_id: int) -> str:
 
 
 def dashboard_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).read() as session:
         stats = door_stats(session, conference, now=utcnow()).document(conference.timezone)
         admissions = latest_admissions(session, conference)
@@ -97,13 +97,18 @@ def dashboard_page(request: Request) -> Response:
             "stats_path": dashboard_path(conference) + "/stats.json",
             "poll_seconds": POLL_SECONDS,
             "confirm_undo": CONFIRM_UNDO,
-            "message": DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
+            "message": _done_message(request.query_params.get("done", "")),
         },
     )
 
 
+def _done_message(done: str) -> str:
+    message = DONE_MESSAGES.get(done)
+    return _(message) if message else ""
+
+
 def dashboard_stats(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).read() as session:
         stats = door_stats(session, conference, now=utcnow())
     return JSONResponse(stats.document(conference.timezone), headers=PRIVATE_HEADERS)
@@ -131,7 +136,7 @@ def _resolve(request: Request) -> Response:
                     ticket_code=code,
                 )
     if code is None:
-        return error_response(request, 404, "There is no such conflict at this conference.")
+        return error_response(request, 404, _("There is no such conflict at this conference."))
     return RedirectResponse(dashboard_path(conference) + "#conflicts", status_code=303)
 
 
@@ -164,9 +169,9 @@ def _undo(request: Request, typed_code: str, confirmed: bool) -> Response:
         with database(request).transaction() as session:
             undo(session, conference, typed_code, principal, now=utcnow())
     except UnknownTicket:
-        return error_response(request, 404, "This conference has no ticket with that code.")
+        return error_response(request, 404, _("This conference has no ticket with that code."))
     except NothingToUndo:
-        return error_response(request, 409, "This ticket is not checked in; nothing changed.")
+        return error_response(request, 409, _("This ticket is not checked in; nothing changed."))
     return RedirectResponse(dashboard_path(conference) + "?done=undone#admissions", status_code=303)
 
 
@@ -222,7 +227,7 @@ def _door_view(
     with database(request).read() as session:
         record_ = conference_session(session, conference, session_id) if session_id else None
         if record_ is None or session_id is None:
-            return error_response(request, 404, "There is no such session at this conference.")
+            return error_response(request, 404, _("There is no such session at this conference."))
         state = door_state(session, session_id)
         rooms = conference_rooms(session, conference)
     room = next((r for r in rooms if r.id == record_.room_id), None)
@@ -260,7 +265,7 @@ DOOR_FORM_FIELDS = ("full", "headcount_change", "headcount", "overflow_room")
 def _form_change(form: dict[str, str]) -> DoorChange:
     full = {"yes": True, "no": False}.get(form.get("full", ""))
     if form.get("full") and full is None:
-        raise DoorProblem("full", "Choose full or not full.")
+        raise DoorProblem("full", _("Choose full or not full."))
     numbers: dict[str, int | None] = {}
     for name in ("headcount_change", "headcount"):
         text = form.get(name, "").strip()
@@ -270,7 +275,7 @@ def _form_change(form: dict[str, str]) -> DoorChange:
         signed = text.replace("−", "-")
         digits = signed.removeprefix("-").removeprefix("+")
         if not (digits.isascii() and digits.isdigit()) or len(digits) > 7:
-            raise DoorProblem(name, "Give a whole number.")
+            raise DoorProblem(name, _("Give a whole number."))
         numbers[name] = int(signed)
     return DoorChange(full, numbers["headcount_change"], numbers["headcount"])
 
@@ -287,7 +292,7 @@ def _door_submit(request: Request, form: dict[str, str]) -> Response:
     try:
         if "overflow_room" in form:
             if not principal.has_role(conference.id, ORGANISER):
-                return error_response(request, 403, "Only organisers choose the overflow room.")
+                return error_response(request, 403, _("Only organisers choose the overflow room."))
             state = (
                 set_overflow_room(
                     db, conference, session_id, form["overflow_room"], principal.email
@@ -312,22 +317,24 @@ def _door_submit(request: Request, form: dict[str, str]) -> Response:
             status_code=422,
         )
     if state is None or session_id is None:
-        return error_response(request, 404, "There is no such session at this conference.")
+        return error_response(request, 404, _("There is no such session at this conference."))
     return RedirectResponse(session_door_path(conference, session_id), status_code=303)
 
 
 def _json_change(body: dict[str, object]) -> DoorChange:
     unknown = set(body) - {"full", "headcount_change", "headcount"}
     if unknown:
-        raise DoorProblem(sorted(unknown)[0], "This API takes full, headcount_change, headcount.")
+        raise DoorProblem(
+            sorted(unknown)[0], _("This API takes full, headcount_change, headcount.")
+        )
     full = body.get("full")
     if full is not None and not isinstance(full, bool):
-        raise DoorProblem("full", "Use true or false.")
+        raise DoorProblem("full", _("Use true or false."))
     numbers: dict[str, int | None] = {}
     for name in ("headcount_change", "headcount"):
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise DoorProblem(name, "Use a whole number.")
+            raise DoorProblem(name, _("Use a whole number."))
         numbers[name] = value
     return DoorChange(full, numbers["headcount_change"], numbers["headcount"])
 
@@ -355,7 +362,7 @@ def _door_api(request: Request, body: dict[str, object]) -> Response:
         )
     if state is None:
         return JSONResponse(
-            {"error": "not found", "detail": "There is no such session at this conference."},
+            {"error": "not found", "detail": _("There is no such session at this conference.")},
             status_code=404,
             headers=PRIVATE_HEADERS,
         )
@@ -366,7 +373,7 @@ HEADCOUNT_COLUMNS = ("day", "start", "end", "session", "room", "headcount", "ful
 
 
 def headcounts_csv(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).read() as session:
         rows = door_sessions(session, conference)
     tz = conference.timezone

@@ -19,6 +19,7 @@ from confapp.admin.door.devices import add_device_path, sign_in_again_path, sign
 from confapp.admin.menu import ORGANISER, STEWARD
 from confapp.admin.routes import admin_conference, admin_page
 from confapp.resources import static_dir
+from confapp.translation import _
 
 # The service worker and manifest hold no attendee data and no secret: anyone may fetch them
 # (browsers fetch a manifest without cookies). They change with a deploy, so no long caching.
@@ -62,9 +63,10 @@ def manifest(request: Request) -> Response:
     base = door_path(conference.slug)
     body = {
         "id": base,
-        "name": f"Door – {conference.name}",
-        "short_name": "Door",
-        "description": f"Check tickets in at {conference.name}, online or offline.",
+        "name": f"{_('Door')} – {conference.name}",
+        "short_name": _("Door"),
+        "description": _("Check tickets in at %(conference)s, online or offline.")
+        % {"conference": conference.name},
         "start_url": base,
         "scope": base,
         "display": "standalone",

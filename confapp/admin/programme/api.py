@@ -36,6 +36,7 @@ from confapp.programme.as_json import (
 )
 from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import NotFound, SessionEntry, load_programme, require_conference
+from confapp.programme.records import FieldReason
 from confapp.programme.working_copy import (
     discard_changes,
     publish_changes,
@@ -120,7 +121,7 @@ def track_record(conference: Conference, track: Track) -> dict[str, Any]:
 def _session_entry(db: Session, conference: Conference, slug: str) -> SessionEntry:
     entry = load_programme(db, conference, slug, as_organiser=True).session(slug)
     if entry is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     return entry
 
 
@@ -143,7 +144,7 @@ def _invalid(refused: EditRefused) -> JSONResponse:
     return _json(
         {
             "error": "invalid",
-            "detail": "Nothing was saved: some fields need fixing.",
+            "detail": _("Nothing was saved: some fields need fixing."),
             "fields": refused.fields,
         },
         422,
@@ -182,7 +183,7 @@ async def _authorised_body(request: Request) -> dict[str, Any]:
 
 
 def sessions_list(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).read() as db:
         programme = load_programme(db, conference, as_organiser=True)
         return _json(
@@ -194,7 +195,7 @@ def sessions_list(request: Request) -> Response:
 
 
 def session_get(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).read() as db:
         answer = _session_answer(db, conference, request.path_params["session"])
     return _json(answer, version=answer["session"]["version"])
@@ -328,13 +329,13 @@ def _record_routes(kind: RecordKind) -> list[Route]:
     """GET/POST /api/{conference}/{many} and GET/PATCH/DELETE /api/{conference}/{many}/{one}."""
 
     def listing(request: Request) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         with database(request).read() as db:
             records = kind.all(db, conference)
         return _json({kind.many: [kind.document(conference, record) for record in records]})
 
     def get_one(request: Request) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         with database(request).read() as db:
             record = kind.find(db, conference, request.path_params[kind.one])
         return _json({kind.one: kind.document(conference, record)}, version=record.version)
@@ -440,12 +441,17 @@ NOTE_MAX = 2000
 
 
 def _publish_options(body: dict[str, Any]) -> tuple[str, bool]:
-    errors = {name: "is not a field of a publish request" for name in set(body) - PUBLISH_FIELDS}
+    errors = {
+        name: FieldReason(_("is not a field of a publish request"))
+        for name in set(body) - PUBLISH_FIELDS
+    }
     note, with_clashes = body.get("note", ""), body.get("with_clashes", False)
     if not isinstance(note, str) or len(note) > NOTE_MAX:
-        errors["note"] = f"must be text of at most {NOTE_MAX} characters"
+        errors["note"] = FieldReason(
+            _("must be text of at most %(count)d characters") % {"count": NOTE_MAX}
+        )
     if not isinstance(with_clashes, bool):
-        errors["with_clashes"] = "must be true or false"
+        errors["with_clashes"] = FieldReason(_("must be true or false"))
     if errors:
         raise EditRefused(errors)
     return str(note), bool(with_clashes)
@@ -465,8 +471,10 @@ def _publish(request: Request, body: dict[str, Any]) -> Response:
         return _json(
             {
                 "error": "clashes",
-                "detail": "Publishing would make these clashes public; nothing was published. "
-                'Send "with_clashes": true to publish anyway.',
+                "detail": _(
+                    "Publishing would make these clashes public; nothing was published. "
+                    'Send "with_clashes": true to publish anyway.'
+                ),
                 "clashes": [clash.as_json() for clash in review.new_clashes],
             },
             409,
@@ -519,7 +527,7 @@ async def programme_publish(request: Request) -> Response:
 
 
 def _pending(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     review = read_review(database(request), conference.slug)
     return _json(
         {

@@ -36,8 +36,10 @@ from confapp.admin.programme.session_form import (
     form_errors,
     form_from_entry,
     form_from_fields,
+    kind_name,
     merge_after_conflict,
     people_from_text,
+    role_name,
     session_input,
 )
 from confapp.admin.routes import admin_page, organiser_conference
@@ -82,6 +84,7 @@ from confapp.request_body import (
 )
 from confapp.request_context import database
 from confapp.times import local_today, to_local
+from confapp.translation import N_, _
 
 # Problems that are the programme's to-do list rather than clashes a change makes: a session
 # waiting for a room or a speaker is saved without asking (and still listed).
@@ -92,19 +95,21 @@ DROP_MINUTES = 15  # where a dragged session can land
 LABEL_MINUTES = 30
 DEFAULT_HOURS = (time(8), time(22))
 
-STATUS_CONFLICT = (
+STATUS_CONFLICT = N_(
     "Someone else changed this session since you opened it; nothing was saved. Here it is as "
     "it is now: cancel or restore it again if you still mean to."
 )
 NOTICES = {
-    "saved": "Saved “{title}”.",
-    "moved": "Moved “{title}”.",
-    "undone": "“{title}” is back where it was.",
-    "deleted": "Deleted “{title}”.",
-    "cancelled": "Cancelled “{title}”.",
-    "restored": "Restored “{title}”.",
-    "conflict": "Someone else changed “{title}” since this page was loaded; nothing was moved. "
-    "Here is the programme as it is now.",
+    "saved": N_("Saved “%(title)s”."),
+    "moved": N_("Moved “%(title)s”."),
+    "undone": N_("“%(title)s” is back where it was."),
+    "deleted": N_("Deleted “%(title)s”."),
+    "cancelled": N_("Cancelled “%(title)s”."),
+    "restored": N_("Restored “%(title)s”."),
+    "conflict": N_(
+        "Someone else changed “%(title)s” since this page was loaded; nothing was moved. "
+        "Here is the programme as it is now."
+    ),
 }
 
 
@@ -491,8 +496,8 @@ def _load(db: Database, conference: Conference) -> tuple[Programme, list[Clash]]
 
 def programme_home(request: Request) -> Response:
     """Today's day during the conference, else its first day."""
-    conference, _ = organiser_conference(request)
-    programme, _ = _load(database(request), conference)
+    conference, _principal = organiser_conference(request)
+    programme, _clashes = _load(database(request), conference)
     today = local_today(conference.timezone)
     days = programme.days
     day = today if today in days else days[0]
@@ -504,7 +509,7 @@ def day_page(request: Request) -> Response:
     day = _parse_day(request.path_params["day"])
     programme, clashes = _load(database(request), conference)
     if day is None or day not in programme.days:
-        raise NotFound("The programme has no such day.")
+        raise NotFound(_("The programme has no such day."))
     entries = [entry for entry in programme.sessions if entry.day == day]
     by_session: dict[str, list[Clash]] = {}
     for clash in clashes:
@@ -522,9 +527,9 @@ def day_page(request: Request) -> Response:
     notice = ""
     kind, slug = request.query_params.get("notice", ""), request.query_params.get("session", "")
     if kind in NOTICES and slug in titles:
-        notice = NOTICES[kind].format(title=titles[slug])
+        notice = _(NOTICES[kind]) % {"title": titles[slug]}
     elif kind == "deleted":  # gone from the programme: its title comes with the notice
-        notice = NOTICES[kind].format(title=request.query_params.get("title", "")[:200])
+        notice = _(NOTICES[kind]) % {"title": request.query_params.get("title", "")[:200]}
     return admin_page(
         request,
         "admin/programme/day.html",
@@ -587,22 +592,31 @@ class ShownChange:
     also_mine: bool
 
 
+def _person_and_role(name: str, role: str) -> str:
+    # Translators: a person billed for a session and their role in it ("speaker", "chair").
+    return _("%(name)s (%(role)s)") % {"name": name, "role": role_name(role)}
+
+
 def _describe(name: str, value: str, programme: Programme, speakers: list[Speaker]) -> str:
     if name == "room":
         room = programme.room(value)
-        return room.name if room else "no room yet"
+        return room.name if room else _("no room yet")
     if name == "track":
         track = programme.track(value)
-        return track.name if track else "no track"
+        return track.name if track else _("no track")
     if name == "people":
         names = {speaker.slug: speaker.name for speaker in speakers}
-        people = [f"{names.get(slug, slug)} ({role})" for slug, role in people_from_text(value)]
-        return ", ".join(people) or "nobody"
+        people = [
+            _person_and_role(names.get(slug, slug), role) for slug, role in people_from_text(value)
+        ]
+        return ", ".join(people) or _("nobody")
     if name == "day":
         day = _parse_day(value)
         return f"{day:%A} {day.day} {day:%B}" if day else value
+    if name == "kind":
+        return kind_name(value) if value else value
     if name == "end_next_day":
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     return value
 
 
@@ -612,7 +626,7 @@ def _shown_changes(
     shown = []
     for change in changes:
         if change.name == "abstract":  # the form only remembers a digest of it
-            shown.append(ShownChange(change.label, "", "changed", change.also_mine))
+            shown.append(ShownChange(change.label, "", _("changed"), change.also_mine))
             continue
         shown.append(
             ShownChange(
@@ -655,7 +669,7 @@ def _session_form_page(
     speakers = _all_speakers(db, conference)
     entry = programme.session(session_slug) if session_slug else None
     if session_slug is not None and entry is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     current_clashes = [c for c in clashes if entry and c.session == entry.slug]
     in_new_place = bool(to_confirm) and entry is not None
     if in_new_place and entry is not None:  # "Save anyway": the clashes where it would be
@@ -687,7 +701,9 @@ def _session_form_page(
             "titles": {e.slug: e.title for e in programme.sessions},
             "speakers": speakers,
             "kinds": KINDS,
+            "kind_name": kind_name,
             "roles": ROLES,
+            "role_name": role_name,
             "action": action,
             "status_action": f"{action}/status" if session_slug else "",
             "delete_action": f"{action}/delete" if session_slug else "",
@@ -711,10 +727,10 @@ def new_session_form(request: Request) -> Response:
 def edit_session_form(request: Request) -> Response:
     conference, principal = organiser_conference(request)
     slug = request.path_params["session"]
-    programme, _ = _load(database(request), conference)
+    programme, _clashes = _load(database(request), conference)
     entry = programme.session(slug)
     if entry is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     return _session_form_page(
         request, conference, principal, form_from_entry(entry), session_slug=slug
     )
@@ -783,10 +799,10 @@ def _conflict_page(
     form: SessionForm,
     session_slug: str,
 ) -> Response:
-    programme, _ = _load(database(request), conference)
+    programme, _clashes = _load(database(request), conference)
     entry = programme.session(session_slug)
     if entry is None:
-        raise NotFound("This session was deleted meanwhile.")
+        raise NotFound(_("This session was deleted meanwhile."))
     merged, changes = merge_after_conflict(form, form_from_entry(entry))
     return _session_form_page(
         request,
@@ -795,7 +811,7 @@ def _conflict_page(
         merged,
         session_slug=session_slug,
         errors={
-            "form": "Someone else changed this session since you opened it. Nothing was saved."
+            "form": _("Someone else changed this session since you opened it. Nothing was saved.")
         },
         conflict=changes,
         status_code=409,
@@ -824,11 +840,11 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
     slug = request.path_params["session"]
     status = fields.get("status", "")
     if status not in (SessionStatus.cancelled.value, SessionStatus.confirmed.value):
-        raise BadRequestBody(400, "invalid", "Cancel or restore: nothing else.", "status")
-    programme, _ = _load(database(request), conference)
+        raise BadRequestBody(400, "invalid", _("Cancel or restore: nothing else."), "status")
+    programme, _clashes = _load(database(request), conference)
     entry = programme.session(slug)
     if entry is None:
-        raise NotFound("There is no session at this address.")
+        raise NotFound(_("There is no session at this address."))
     if status == SessionStatus.cancelled.value and fields.get("confirm_cancel") != "1":
         # Cancelling tells every calendar and mails those who starred it: asked once, on a
         # page of its own, so it works without JavaScript.
@@ -885,7 +901,7 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
             principal,
             form,
             session_slug=slug,
-            errors={"form": STATUS_CONFLICT},
+            errors={"form": _(STATUS_CONFLICT)},
             status_code=409,
         )
     cancelled = status == SessionStatus.cancelled.value
@@ -893,11 +909,11 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
 
 
 async def session_status_submit(request: Request) -> Response:
-    fields, _ = await _read_form(request)
+    fields, _refused = await _read_form(request)
     return await run_in_threadpool(_change_status, request, fields)
 
 
-DRAFT_ONLY = (
+DRAFT_ONLY = N_(
     "The programme is published: cancel the session instead, so that calendars which have it "
     "are told."
 )
@@ -915,7 +931,7 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
             record, staged = find_working_session(db, locked, slug)
             staged_new = staged is not None and staged.session_id is None
             if locked.programme_published_at is not None and not staged_new:
-                raise EditRefused({"form": DRAFT_ONLY})
+                raise EditRefused({"form": _(DRAFT_ONLY)})
             title, day = record.title, to_local(record.start, locked.timezone).date()
             delete_session(
                 db,
@@ -926,12 +942,12 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
             )
             audit_programme_edit(db, principal, locked, "programme_session_deleted", slug)
     except (EditRefused, VersionConflict) as refusal:
-        programme, _ = _load(database(request), conference)
+        programme, _clashes = _load(database(request), conference)
         entry = programme.session(slug)
         if entry is None:
-            raise NotFound("There is no session at this address.") from None
+            raise NotFound(_("There is no session at this address.")) from None
         if isinstance(refusal, VersionConflict):
-            problem, status_code = STATUS_CONFLICT, 409
+            problem, status_code = _(STATUS_CONFLICT), 409
         else:
             problem, status_code = "; ".join(refusal.fields.values()), 422
         return _session_form_page(
@@ -948,7 +964,7 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
 
 
 async def session_delete_submit(request: Request) -> Response:
-    fields, _ = await _read_form(request)
+    fields, _refused = await _read_form(request)
     return await run_in_threadpool(_delete_draft_session, request, fields)
 
 
@@ -958,7 +974,7 @@ MOVE_FIELDS = ("room", "start", "end")
 
 
 def _check_move(request: Request, body: dict[str, Any]) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     data = {name: body[name] for name in MOVE_FIELDS if name in body}
     try:
         version = read_version(body.get("version"))
@@ -967,7 +983,7 @@ def _check_move(request: Request, body: dict[str, Any]) -> Response:
         )
     except EditRefused as refusal:
         return bad_request_json(
-            BadRequestBody(422, "invalid", "This move cannot be made.", fields=refusal.fields)
+            BadRequestBody(422, "invalid", _("This move cannot be made."), fields=refusal.fields)
         )
     except VersionConflict as conflict:
         return JSONResponse(

@@ -27,6 +27,7 @@ from confapp.admin.programme.editor import (
     session_form_path,
     working_copy_summary,
 )
+from confapp.admin.programme.session_form import kind_name, role_name
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.db import Database
@@ -46,7 +47,7 @@ from confapp.programme.working_copy import (
 from confapp.request_body import CSRF_FIELD, read_form_fields
 from confapp.request_context import database
 from confapp.times import to_local
-from confapp.translation import _
+from confapp.translation import N_, _
 
 NOTE_MAX = 2000
 
@@ -77,16 +78,16 @@ class ShownPending:
 
 
 FIELD_LABELS = {
-    "title": "Title",
-    "start": "Starts",
-    "end": "Ends",
-    "room_id": "Room",
-    "track_id": "Track",
-    "status": "Status",
-    "kind": "Kind",
-    "abstract": "Abstract",
-    "language": "Language",
-    "people": "People",
+    "title": N_("Title"),
+    "start": N_("Starts"),
+    "end": N_("Ends"),
+    "room_id": N_("Room"),
+    "track_id": N_("Track"),
+    "status": N_("Status"),
+    "kind": N_("Kind"),
+    "abstract": N_("Abstract"),
+    "language": N_("Language"),
+    "people": N_("People"),
 }
 FIELD_ORDER = tuple(FIELD_LABELS)
 
@@ -106,11 +107,23 @@ def _words(session: Session, conference: Conference, name: str, value: Any) -> s
         names = []
         for speaker_id, role in value:
             speaker = session.get(Speaker, speaker_id)
-            if speaker is not None:
-                names.append(speaker.name + (f" ({_('chair')})" if role == "chair" else ""))
+            if speaker is None:
+                continue
+            if role == "chair":
+                # Translators: a person billed for a session and their role in it.
+                names.append(
+                    _("%(name)s (%(role)s)") % {"name": speaker.name, "role": role_name(role)}
+                )
+            else:
+                names.append(speaker.name)
         return ", ".join(names) or _("nobody")
     if name == "abstract":
         return _("(changed)") if value else "—"
+    if name == "kind":
+        return kind_name(str(value))
+    if name == "status":
+        statuses = {"confirmed": _("confirmed"), "cancelled": _("cancelled")}
+        return statuses.get(str(value), str(value))
     return str(value)
 
 
@@ -169,11 +182,13 @@ def read_review(db: Database, conference_slug: str) -> Review:
 # ---- pages ------------------------------------------------------------------------------------
 
 NOTICES = {
-    "published": "Published: the changes are public now, in one changelog entry.",
-    "nothing": "There was nothing to publish: the working copy is the public programme.",
-    "discarded": "Discarded the pending changes: the working copy is the public programme again.",
-    "every_save_public": "Every save is public from now on.",
-    "working_copy": "Saves now go to the working copy until you publish them.",
+    "published": N_("Published: the changes are public now, in one changelog entry."),
+    "nothing": N_("There was nothing to publish: the working copy is the public programme."),
+    "discarded": N_(
+        "Discarded the pending changes: the working copy is the public programme again."
+    ),
+    "every_save_public": N_("Every save is public from now on."),
+    "working_copy": N_("Saves now go to the working copy until you publish them."),
 }
 
 

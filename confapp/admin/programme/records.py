@@ -18,6 +18,7 @@ from datetime import date, time
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from sqlmodel import Session, col, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from confapp import urls
 from confapp.admin.auth import current_principal
 from confapp.admin.programme.audit_trail import audit_programme_edit
 from confapp.admin.programme.editor import editor_path, session_form_path
+from confapp.admin.programme.session_form import field_and_reason
 from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.links import link_problem
@@ -38,13 +40,14 @@ from confapp.programme.editing import EditRefused, InUse, VersionConflict
 from confapp.programme.queries import load_programme
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
+from confapp.translation import N_, _, babel_locale, ngettext
 
 Record = Speaker | Room | Track
 MAX_LINKS = records.MAX_LINKS
 STEP_FREE_CHOICES = {"yes": True, "no": False, "unknown": None}
 _HEX = re.compile(r"^#?[0-9a-fA-F]{6}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
-OTHER_LABELS = {"slug": "The address"}
+OTHER_LABELS = {"slug": N_("The address")}
 
 
 def programme_admin_path(conference: Conference, rest: str) -> str:
@@ -54,7 +57,7 @@ def programme_admin_path(conference: Conference, rest: str) -> str:
 
 def _sentence(label: str, reason: str) -> str:
     """The service's reasons are fragments ("must not be empty"); a form shows a sentence."""
-    text = reason if reason[:1].isupper() else f"{label} {reason}"
+    text = reason if reason[:1].isupper() else field_and_reason(label, reason)
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
@@ -63,11 +66,14 @@ def _whole_number(text: str, label: str, errors: dict[str, str], name: str) -> i
     if not text:
         return None
     if not (text.isascii() and text.isdigit()) or len(text) > 7:
-        errors[name] = f"{label}: enter a whole number (digits only), or leave it empty."
+        errors[name] = _("%(field)s: enter a whole number (digits only), or leave it empty.") % {
+            "field": label
+        }
         return None
     value = int(text)
     if value > editing.MAX_CAPACITY:
-        errors[name] = f"{label}: at most {editing.MAX_CAPACITY:,}."
+        most = format_decimal(editing.MAX_CAPACITY, locale=babel_locale())
+        errors[name] = _("%(field)s: at most %(most)s.") % {"field": label, "most": most}
         return None
     return value
 
@@ -86,13 +92,13 @@ def _speaker_input(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, s
     links = [link for _, link in lines if link]
     for number, link in lines:
         if link and (link_problem(link) is not None or len(link) > records.MAX_LINK):
-            errors["links"] = (
-                f"Line {number} is not a web address: put one address on each line, "
+            errors["links"] = _(
+                "Line %(number)d is not a web address: put one address on each line, "
                 "each starting with https:// (or http://)."
-            )
+            ) % {"number": number}
             break
     if len(links) > MAX_LINKS:
-        errors["links"] = f"At most {MAX_LINKS} links."
+        errors["links"] = _("At most %(count)d links.") % {"count": MAX_LINKS}
     if "links" not in errors:
         data["links"] = links
     data["needs_step_free"] = "needs_step_free" in form
@@ -116,17 +122,17 @@ def _room_input(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]
         "name": form.get("name", ""),
         "access_notes": form.get("access_notes", ""),
     }
-    capacity = _whole_number(form.get("capacity", ""), "Seats", errors, "capacity")
+    capacity = _whole_number(form.get("capacity", ""), _("Seats"), errors, "capacity")
     if "capacity" not in errors:
         data["capacity"] = capacity
-    position = _whole_number(form.get("position", ""), "Position", errors, "position")
+    position = _whole_number(form.get("position", ""), _("Position"), errors, "position")
     if position is not None:
         data["position"] = position
     step_free = form.get("step_free", "")
     if step_free in STEP_FREE_CHOICES:
         data["step_free"] = STEP_FREE_CHOICES[step_free]
     else:
-        errors["step_free"] = "Say whether the room is step-free: yes, no or not known."
+        errors["step_free"] = _("Say whether the room is step-free: yes, no or not known.")
     return data, errors
 
 
@@ -152,8 +158,8 @@ def _track_input(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
     if _HEX.match(colour):
         data["colour"] = "#" + colour.lstrip("#").lower()
     elif colour:
-        errors["colour"] = "Colour: six hexadecimal digits after a #, like #c0392b."
-    position = _whole_number(form.get("position", ""), "Position", errors, "position")
+        errors["colour"] = _("Colour: six hexadecimal digits after a #, like #c0392b.")
+    position = _whole_number(form.get("position", ""), _("Position"), errors, "position")
     if position is not None:
         data["position"] = position
     return data, errors
@@ -175,8 +181,8 @@ class RecordKind:
 
     model: type[Speaker] | type[Room] | type[Track]
     what: str  # "speaker"
-    plural: str  # "speakers": the path segment and the list's heading
-    labels: dict[str, str]  # form field -> what the form calls it
+    plural: str  # "speakers": the path segment and the template's name
+    labels: dict[str, str]  # form field -> what the form calls it (marked N_: `_()` to show)
     read_form: Callable[[Mapping[str, str]], tuple[dict[str, Any], dict[str, str]]]
     form_values: Callable[[Any], dict[str, str]]
     blank: dict[str, str]
@@ -196,18 +202,84 @@ class RecordKind:
     def list_template(self) -> str:
         return f"admin/programme_records/{self.plural}.html"
 
+    # The pages' words about this kind of record, each a whole message in the reader's language.
+
+    def add_title(self) -> str:
+        return {
+            "speaker": _("Add a speaker"),
+            "room": _("Add a room"),
+            "track": _("Add a track"),
+        }[self.what]
+
+    def add_button(self) -> str:
+        return {
+            "speaker": _("Add the speaker"),
+            "room": _("Add the room"),
+            "track": _("Add the track"),
+        }[self.what]
+
+    def save_button(self) -> str:
+        return {
+            "speaker": _("Save the speaker"),
+            "room": _("Save the room"),
+            "track": _("Save the track"),
+        }[self.what]
+
+    def all_of_them(self) -> str:
+        return {
+            "speaker": _("All speakers"),
+            "room": _("All rooms"),
+            "track": _("All tracks"),
+        }[self.what]
+
+    def unused(self) -> str:
+        return {
+            "speaker": _("No session bills this speaker."),
+            "room": _("No session uses this room."),
+            "track": _("No session uses this track."),
+        }[self.what]
+
+    def cannot_delete(self, sessions: int) -> str:
+        if self.what == "speaker":
+            return ngettext(
+                "Billed on %(num)d session, so it cannot be deleted: take it off it first.",
+                "Billed on %(num)d sessions, so it cannot be deleted: take it off them first.",
+                sessions,
+            ) % {"num": sessions}
+        return ngettext(
+            "Used by %(num)d session, so it cannot be deleted: take it off it first.",
+            "Used by %(num)d sessions, so it cannot be deleted: take it off them first.",
+            sessions,
+        ) % {"num": sessions}
+
+    def changed_meanwhile(self) -> str:
+        return {
+            "speaker": _(
+                "Someone else changed this speaker since you opened it, so it was not deleted. "
+                "Check what is saved now, then delete it if you still mean to."
+            ),
+            "room": _(
+                "Someone else changed this room since you opened it, so it was not deleted. "
+                "Check what is saved now, then delete it if you still mean to."
+            ),
+            "track": _(
+                "Someone else changed this track since you opened it, so it was not deleted. "
+                "Check what is saved now, then delete it if you still mean to."
+            ),
+        }[self.what]
+
 
 SPEAKERS = RecordKind(
     model=Speaker,
     what="speaker",
     plural="speakers",
     labels={
-        "name": "Name",
-        "pronouns": "Pronouns",
-        "affiliation": "Affiliation",
-        "bio": "Biography",
-        "links": "Links",
-        "needs_step_free": "Needs step-free access",
+        "name": N_("Name"),
+        "pronouns": N_("Pronouns"),
+        "affiliation": N_("Affiliation"),
+        "bio": N_("Biography"),
+        "links": N_("Links"),
+        "needs_step_free": N_("Needs step-free access"),
     },
     read_form=_speaker_input,
     form_values=_speaker_values,
@@ -219,11 +291,11 @@ ROOMS = RecordKind(
     what="room",
     plural="rooms",
     labels={
-        "name": "Name",
-        "capacity": "Seats",
-        "access_notes": "Access notes",
-        "step_free": "Step-free",
-        "position": "Position",
+        "name": N_("Name"),
+        "capacity": N_("Seats"),
+        "access_notes": N_("Access notes"),
+        "step_free": N_("Step-free"),
+        "position": N_("Position"),
     },
     read_form=_room_input,
     form_values=_room_values,
@@ -235,11 +307,11 @@ TRACKS = RecordKind(
     what="track",
     plural="tracks",
     labels={
-        "name": "Name",
-        "colour": "Colour",
-        "colour_text": "Colour",
-        "description": "Description",
-        "position": "Position",
+        "name": N_("Name"),
+        "colour": N_("Colour"),
+        "colour_text": N_("Colour"),
+        "description": N_("Description"),
+        "position": N_("Position"),
     },
     read_form=_track_input,
     form_values=_track_values,
@@ -318,10 +390,10 @@ def _find(db: Session, kind: RecordKind, conference: Conference, slug: str) -> A
 # ---- pages ----------------------------------------------------------------------------------
 
 DONE = {
-    "added": "Added “{name}”.",
-    "saved": "Saved “{name}”.",
-    "unchanged": "Nothing to save: “{name}” was already so.",
-    "deleted": "Deleted.",
+    "added": N_("Added “%(name)s”."),
+    "saved": N_("Saved “%(name)s”."),
+    "unchanged": N_("Nothing to save: “%(name)s” was already so."),
+    "deleted": N_("Deleted."),
 }
 
 
@@ -335,11 +407,11 @@ def _common(conference: Conference, section: str) -> dict[str, Any]:
         "days_path": days_path,
         "problems_path": problems_path,
         "nav": [
-            ("speakers", "Speakers", SPEAKERS.list_path(conference)),
-            ("rooms", "Rooms", ROOMS.list_path(conference)),
-            ("tracks", "Tracks", TRACKS.list_path(conference)),
-            ("days", "Days, hours and publishing", days_path),
-            ("problems", "Problems", problems_path),
+            ("speakers", _("Speakers"), SPEAKERS.list_path(conference)),
+            ("rooms", _("Rooms"), ROOMS.list_path(conference)),
+            ("tracks", _("Tracks"), TRACKS.list_path(conference)),
+            ("days", _("Days, hours and publishing"), days_path),
+            ("problems", _("Problems"), problems_path),
         ],
     }
 
@@ -361,7 +433,9 @@ def _list_view(
     if done in DONE:
         named = next((r for r in records if r.slug == request.query_params.get("slug")), None)
         if named is not None or done == "deleted":
-            message = DONE[done].format(name=named.name if named else "")
+            message = _(DONE[done])
+            if done != "deleted":
+                message %= {"name": named.name if named else ""}
     return admin_page(
         request,
         kind.list_template,
@@ -446,12 +520,12 @@ def _explained(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:
     explained = {}
     for name, reason in fields.items():
         if name == "version":
-            explained["form"] = (
+            explained["form"] = _(
                 "This page was damaged (its version is not a number); open it again."
             )
         else:
-            label = kind.labels.get(name) or OTHER_LABELS.get(name, "This")
-            explained[name] = _sentence(label, reason)
+            label = kind.labels.get(name) or OTHER_LABELS.get(name)
+            explained[name] = _sentence(_(label) if label else _("This"), reason)
     return explained
 
 
@@ -477,13 +551,13 @@ def _list_page(kind: RecordKind) -> Callable[[Request], Response]:
 
 def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         values = _typed(form, (*kind.labels, "slug"))
         data, errors = kind.read_form(form)
         errors.update(problems)
         wanted = form.get("slug", "").strip()
         if wanted and (len(wanted) > 80 or not editing.SLUG_PATTERN.match(wanted)):
-            errors["slug"] = "The address takes lower-case letters, digits and dashes only."
+            errors["slug"] = _("The address takes lower-case letters, digits and dashes only.")
         elif wanted:
             data["slug"] = wanted
         try:
@@ -518,15 +592,15 @@ def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
 
 def _record_page(kind: RecordKind) -> Callable[[Request], Response]:
     def page(request: Request) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         return _record_view(request, kind, conference, request.path_params["slug"])
 
     return page
 
 
 CHOICE_WORDS = {
-    "needs_step_free": {"yes": "Yes", "": "No"},
-    "step_free": {"yes": "Yes", "no": "No", "unknown": "Not known"},
+    "needs_step_free": {"yes": N_("Yes"), "": N_("No")},
+    "step_free": {"yes": N_("Yes"), "no": N_("No"), "unknown": N_("Not known")},
 }
 
 
@@ -545,14 +619,14 @@ def _conflict_rows(
         if name == "colour":
             now, yours = now.lower(), yours.lower()
         if now != yours:
-            words = CHOICE_WORDS.get(name, {})
-            rows.append((label, words.get(now, now), words.get(yours, yours)))
+            words = {value: _(word) for value, word in CHOICE_WORDS.get(name, {}).items()}
+            rows.append((_(label), words.get(now, now), words.get(yours, yours)))
     return rows
 
 
 def _save(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         slug = request.path_params["slug"]
         values = _typed(form, (*kind.labels, "version"))
         data, errors = kind.read_form(form)
@@ -621,7 +695,7 @@ def _conflict_view(
 
 def _delete(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-        conference, _ = organiser_conference(request)
+        conference, _principal = organiser_conference(request)
         slug = request.path_params["slug"]
         try:
             with database(request).transaction() as session:
@@ -639,15 +713,13 @@ def _delete(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
             errors = _explained(kind, refused.fields)
             return _record_view(request, kind, conference, slug, errors=errors, status_code=422)
         except VersionConflict:
-            message = (
-                f"Someone else changed this {kind.what} since you opened it, so it was not "
-                "deleted. Check what is saved now, then delete it if you still mean to."
-            )
+            message = kind.changed_meanwhile()
             return _record_view(
                 request, kind, conference, slug, errors={"form": message}, status_code=409
             )
         except InUse as in_use:
-            message = f"{in_use} Nothing was deleted."
+            # Translators: why a record cannot be deleted, then that nothing was.
+            message = _("%(reason)s Nothing was deleted.") % {"reason": in_use}
             return _record_view(
                 request, kind, conference, slug, errors={"form": message}, status_code=409
             )
@@ -664,17 +736,19 @@ def _delete(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
 
 DAYS_FIELDS = ("start_date", "end_date", "day_starts", "day_ends", "opened")
 DAYS_LABELS = {
-    "start_date": "The first day",
-    "end_date": "The last day",
-    "day_starts": "The day's start",
-    "day_ends": "The day's end",
+    "start_date": N_("The first day"),
+    "end_date": N_("The last day"),
+    "day_starts": N_("The day's start"),
+    "day_ends": N_("The day's end"),
 }
 DAYS_DONE = {
-    "saved": "Days and hours saved.",
-    "unchanged": "Nothing to save: the days and hours were already so.",
-    "published": "The programme is published: everyone can see it, and every change from now on "
-    "is public at once and goes into the public changelog.",
-    "already": "The programme was already published.",
+    "saved": N_("Days and hours saved."),
+    "unchanged": N_("Nothing to save: the days and hours were already so."),
+    "published": N_(
+        "The programme is published: everyone can see it, and every change from now on "
+        "is public at once and goes into the public changelog."
+    ),
+    "already": N_("The programme was already published."),
 }
 
 
@@ -708,7 +782,9 @@ def _read_days(
         try:
             dates[name] = date.fromisoformat(text)
         except ValueError:
-            errors[name] = f"{DAYS_LABELS[name]}: enter a date, like 2027-07-09."
+            errors[name] = _("%(field)s: enter a date, like 2027-07-09.") % {
+                "field": _(DAYS_LABELS[name])
+            }
     hours: dict[str, time | None] = {}
     for name in ("day_starts", "day_ends"):
         text = form.get(name, "").strip()
@@ -720,9 +796,9 @@ def _read_days(
                 raise ValueError(text)
             hours[name] = time.fromisoformat(text.zfill(5) if len(text) == 4 else text)
         except ValueError:
-            errors[name] = (
-                f"{DAYS_LABELS[name]}: enter a time of day like 09:30, or leave it empty."
-            )
+            errors[name] = _("%(field)s: enter a time of day like 09:30, or leave it empty.") % {
+                "field": _(DAYS_LABELS[name])
+            }
     if errors:
         return None, errors
     return (dates["start_date"], dates["end_date"], hours["day_starts"], hours["day_ends"]), {}
@@ -736,6 +812,7 @@ def _days_view(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    done = request.query_params.get("done", "")
     with database(request).read() as session:
         programme = load_programme(session, conference, as_organiser=True)
         clashes = programme_clashes(programme, stars=star_counts(session, conference.id or 0))
@@ -746,7 +823,7 @@ def _days_view(
             **_common(conference, "days"),
             "values": values or _days_values(conference),
             "errors": errors or {},
-            "message": DAYS_DONE.get(request.query_params.get("done", ""), ""),
+            "message": _(DAYS_DONE[done]) if done in DAYS_DONE else "",
             "sessions": len(programme.sessions),
             "problems": len(clashes),
             "self_path": programme_admin_path(conference, "days"),
@@ -768,20 +845,28 @@ class _DaysChangedMeanwhile(Exception):
 
 
 def _conflicting_days_message(saved: Mapping[str, str]) -> str:
-    hours = (
-        f"{saved['day_starts']} to {saved['day_ends']} each day"
-        if saved["day_starts"]
-        else "no daily hours"
-    )
-    return (
-        "Someone else changed the days or hours since you opened this page; nothing was saved. "
-        f"Saved now: {saved['start_date']} to {saved['end_date']}, {hours}. "
-        "Your values are still in the form: save again to replace theirs with yours."
-    )
+    if saved["day_starts"]:
+        message = _(
+            "Someone else changed the days or hours since you opened this page; nothing was "
+            "saved. Saved now: %(first)s to %(last)s, %(starts)s to %(ends)s each day. Your "
+            "values are still in the form: save again to replace theirs with yours."
+        )
+    else:
+        message = _(
+            "Someone else changed the days or hours since you opened this page; nothing was "
+            "saved. Saved now: %(first)s to %(last)s, no daily hours. Your values are still in "
+            "the form: save again to replace theirs with yours."
+        )
+    return message % {
+        "first": saved["start_date"],
+        "last": saved["end_date"],
+        "starts": saved["day_starts"],
+        "ends": saved["day_ends"],
+    }
 
 
 def _save_days(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     values = _typed(form, DAYS_FIELDS)
     wanted, errors = _read_days(form)
     errors.update(problems)
@@ -797,7 +882,7 @@ def _save_days(request: Request, form: dict[str, str], problems: dict[str, str])
             changed = editing.set_days_and_hours(session, locked, *wanted)
     except EditRefused as refused:
         errors = {
-            name: _sentence(DAYS_LABELS.get(name, "This"), why)
+            name: _sentence(_(DAYS_LABELS[name]) if name in DAYS_LABELS else _("This"), why)
             for name, why in refused.fields.items()
         }
         return _days_view(request, conference, values=values, errors=errors, status_code=422)
@@ -818,7 +903,7 @@ async def days_submit(request: Request) -> Response:
 
 
 def _publish(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     with database(request).transaction() as session:
         locked = editing.conference_for_update(session, conference.slug)
         published = editing.publish_programme(session, locked)

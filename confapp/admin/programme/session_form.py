@@ -18,7 +18,9 @@ from typing import Any
 
 from confapp.models import PersonRole, SessionKind
 from confapp.programme.queries import SessionEntry
+from confapp.programme.records import FieldReason
 from confapp.times import wall_clock_instant
+from confapp.translation import N_, _
 
 # The fields a person types or picks; `people` comes from the person_N / role_N rows.
 SESSION_FIELDS = (
@@ -47,18 +49,19 @@ COMPARED_FIELDS = (
     "language",
     "abstract",
 )
+# What the form calls each field (translated where shown: `_(FIELD_LABELS[name])`).
 FIELD_LABELS = {
-    "title": "Title",
-    "kind": "Kind",
-    "day": "Day",
-    "start": "Start",
-    "end": "End",
-    "end_next_day": "Ends after midnight",
-    "room": "Room",
-    "track": "Track",
-    "people": "Speakers and chairs",
-    "language": "Language",
-    "abstract": "Abstract",
+    "title": N_("Title"),
+    "kind": N_("Kind"),
+    "day": N_("Day"),
+    "start": N_("Start"),
+    "end": N_("End"),
+    "end_next_day": N_("Ends after midnight"),
+    "room": N_("Room"),
+    "track": N_("Track"),
+    "people": N_("Speakers and chairs"),
+    "language": N_("Language"),
+    "abstract": N_("Abstract"),
 }
 MAX_PEOPLE = 40
 SPARE_PEOPLE_ROWS = 2
@@ -70,6 +73,28 @@ WAS_FIELDS = tuple(f"was_{name}" for name in COMPARED_FIELDS)
 FORM_FIELDS = (*SESSION_FIELDS, *PERSON_FIELDS, *WAS_FIELDS, "version", "confirm_clashes")
 KINDS = [kind.value for kind in SessionKind]
 ROLES = [role.value for role in PersonRole]
+# The kinds and roles in words, for the form's choices (the values sent stay the codes).
+KIND_NAMES = {
+    "talk": N_("talk"),
+    "panel": N_("panel"),
+    "debate": N_("debate"),
+    "workshop": N_("workshop"),
+    "plenary": N_("plenary"),
+    "social": N_("social"),
+}
+ROLE_NAMES = {"speaker": N_("speaker"), "chair": N_("chair")}
+
+
+def kind_name(kind: str) -> str:
+    """A session kind in words ("talk"; the form's choices capitalise it); an unknown one as
+    it is."""
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def role_name(role: str) -> str:
+    """A person's role as the form offers it ("speaker", "chair")."""
+    return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
 
 # ASCII digits only: "²".isdigit() is true and int("٣") is 3, neither belongs in a time.
 _CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
@@ -190,12 +215,16 @@ def session_input(
     }
     day = next((d for d in days if d.isoformat() == values.get("day", "").strip()), None)
     if day is None:
-        errors["day"] = "Choose one of the conference's days."
+        errors["day"] = _("Choose one of the conference's days.")
     clocks: dict[str, time] = {}
-    for name, word in (("start", "start"), ("end", "end")):
+    for name in ("start", "end"):
         clock = _clock(values.get(name, ""))
         if clock is None:
-            errors[name] = f"Enter the {word} time as hours and minutes, like 09:30."
+            errors[name] = (
+                _("Enter the start time as hours and minutes, like 09:30.")
+                if name == "start"
+                else _("Enter the end time as hours and minutes, like 09:30.")
+            )
         else:
             clocks[name] = clock
     if day is None:
@@ -208,11 +237,14 @@ def session_input(
             continue
         moment = wall_clock_instant(on_day, clocks[name], tz_name)
         if moment is None:
-            errors[name] = (
-                f"{clocks[name]:%H:%M} does not happen on {on_day:%A} {on_day.day} "
-                f"{on_day:%B %Y} in {tz_name}: the clocks skip that hour when daylight saving "
-                "starts. Choose another time."
-            )
+            errors[name] = _(
+                "%(time)s does not happen on %(day)s in %(zone)s: the clocks skip that hour "
+                "when daylight saving starts. Choose another time."
+            ) % {
+                "time": f"{clocks[name]:%H:%M}",
+                "day": f"{on_day:%A} {on_day.day} {on_day:%B %Y}",
+                "zone": tz_name,
+            }
         else:
             data[name] = moment.isoformat()
     return data, errors
@@ -222,8 +254,12 @@ def session_input(
 SERVICE_TO_FORM_FIELD = {"people": "person_1", "status": "form", "slug": "title"}
 
 
-# Reasons worded about the field ("must not be empty") read as a sentence after its name.
-_SAYS_WHAT_IT_MUST_BE = frozenset({"must", "is", "needs", "names"})
+def field_and_reason(label: str, reason: str) -> str:
+    """A field's name and a reason worded to follow it, as one sentence ("Title must not be
+    empty"): a message of its own, so that a language can put the two its own way."""
+    # Translators: a field's name, then what is wrong with its value ("Title" "must not be
+    # empty", "The first day" "must be on or after..."). The reason is worded to follow it.
+    return _("%(field)s %(reason)s") % {"field": label, "reason": reason}
 
 
 def form_errors(service_errors: Mapping[str, str]) -> dict[str, str]:
@@ -233,11 +269,13 @@ def form_errors(service_errors: Mapping[str, str]) -> dict[str, str]:
         target = SERVICE_TO_FORM_FIELD.get(name, name)
         if target not in SESSION_FIELDS and target not in ("person_1", "form"):
             target = "form"
-        if reason.split(" ", 1)[0] in _SAYS_WHAT_IT_MUST_BE:
-            label = (
-                "The list of speakers and chairs" if name == "people" else FIELD_LABELS.get(name)
-            )
-            message = f"{label or name.capitalize()} {reason}"
+        # Reasons worded about the field ("must not be empty") read as a sentence after its name.
+        if isinstance(reason, FieldReason):
+            if name == "people":
+                label = _("The list of speakers and chairs")
+            else:
+                label = _(FIELD_LABELS[name]) if name in FIELD_LABELS else name.capitalize()
+            message = field_and_reason(label, reason)
         else:
             message = reason[:1].upper() + reason[1:]
         if not message.endswith("."):
@@ -280,7 +318,7 @@ def merge_after_conflict(
                 merged_values[name] = current.values[name]
         if they_changed:
             changes.append(
-                TheirChange(name, FIELD_LABELS[name], seen or "", theirs[name], i_changed)
+                TheirChange(name, _(FIELD_LABELS[name]), seen or "", theirs[name], i_changed)
             )
     merged = SessionForm(merged_values, merged_people, current.version, current.compared())
     return merged, changes

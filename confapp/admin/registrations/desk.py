@@ -61,14 +61,16 @@ from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields, r
 from confapp.request_context import app_settings, database
 from confapp.tickets.qr import qr_svg
 from confapp.tickets.tokens import display_code, normalise_ticket_code
+from confapp.translation import N_, _
 
-ERASED_MESSAGE = "This attendee's details were erased; nothing about them can be changed."
+# Marked here, translated where they are shown (`_(...)`, in the reader's language).
+ERASED_MESSAGE = N_("This attendee's details were erased; nothing about them can be changed.")
 ACTION_FIELDS = (CSRF_FIELD, "action", "payment_status", *DETAIL_FIELDS)
 DONE_MESSAGES = {
-    "payment": "Payment recorded.",
-    "cancel": "Registration cancelled; its place is free again.",
-    "resend": "The ticket mail is queued and on its way.",
-    "edit": "Details saved.",
+    "payment": N_("Payment recorded."),
+    "cancel": N_("Registration cancelled; its place is free again."),
+    "resend": N_("The ticket mail is queued and on its way."),
+    "edit": N_("Details saved."),
 }
 
 
@@ -174,6 +176,7 @@ def _registration_view(
     db = database(request)
     found = view_registration(db, conference, request.path_params["code"], principal)
     registration = found.registration
+    done = DONE_MESSAGES.get(request.query_params.get("done", ""))
     shown = {
         "name": registration.name,
         "email": registration.email,
@@ -192,7 +195,7 @@ def _registration_view(
             "mail": mail_status(db, registration.id or 0, TICKET_MAIL),
             "values": shown | (values or {}),
             "errors": errors or {},
-            "message": message or DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
+            "message": message or (_(done) if done else ""),
             "payment_choices": PAYMENT_CHOICES,
             "self_path": registration_path(conference, registration.ticket_code),
             "registrations_path": registrations_path(conference),
@@ -213,14 +216,14 @@ def _changes_from_form(
     if action == "payment":
         typed = form.get("payment_status", "")
         if typed not in PAYMENT_CHOICES:
-            return Changes(), {"payment_status": "Choose unpaid, paid, waived or refunded."}
+            return Changes(), {"payment_status": _("Choose unpaid, paid, waived or refunded.")}
         return Changes(payment_status=PaymentStatus(typed)), {}
     if action == "cancel":
         return Changes(cancel=True), {}
     if action == "edit":
         details, errors = check_details(form, conference, DETAIL_FIELDS)
         return Changes(details=details), errors
-    return Changes(), {"action": "Choose what to do: payment, cancel, resend or edit."}
+    return Changes(), {"action": _("Choose what to do: payment, cancel, resend or edit.")}
 
 
 def _apply_form(request: Request, form: dict[str, str]) -> Response:
@@ -242,7 +245,7 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
                 )
             change_registration(db, conference, code, changes, principal)
     except (RegistrationErased, CannotResend) as refused:
-        message = str(refused) or ERASED_MESSAGE
+        message = str(refused) or _(ERASED_MESSAGE)
         return _registration_view(
             request, conference, principal, errors={"form": message}, status_code=409
         )
@@ -284,18 +287,22 @@ def changes_from_json(
     errors: dict[str, str] = {}
     for name in body:
         if name not in PATCHABLE:
-            errors[name] = "This cannot be changed here: only payment_status, status, name, email."
+            errors[name] = _(
+                "This cannot be changed here: only payment_status, status, name, email."
+            )
     if not body:
-        errors["body"] = "Send at least one of payment_status, status, name and email."
+        errors["body"] = _("Send at least one of payment_status, status, name and email.")
     payment = None
     if "payment_status" in body:
         typed = body["payment_status"]
         if isinstance(typed, str) and typed in PAYMENT_CHOICES:
             payment = PaymentStatus(typed)
         else:
-            errors["payment_status"] = "Must be one of " + ", ".join(PAYMENT_CHOICES) + "."
+            errors["payment_status"] = _("Must be one of %(choices)s.") % {
+                "choices": ", ".join(PAYMENT_CHOICES)
+            }
     if "status" in body and body["status"] != "cancelled":
-        errors["status"] = 'Only "cancelled" can be set: a cancellation cannot be undone.'
+        errors["status"] = _('Only "cancelled" can be set: a cancellation cannot be undone.')
     fields = [name for name in API_DETAIL_FIELDS if name in body]
     details: dict[str, Any] = {}
     if fields:
@@ -310,7 +317,7 @@ def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Resp
     changes, errors = changes_from_json(body, conference)
     if errors:
         return JSONResponse(
-            {"error": "invalid", "detail": "Nothing was changed.", "fields": errors},
+            {"error": "invalid", "detail": _("Nothing was changed."), "fields": errors},
             422,
             PRIVATE_HEADERS,
         )
@@ -319,12 +326,12 @@ def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Resp
             database(request), conference, request.path_params["code"], changes, principal
         )
     except RegistrationErased:
-        return JSONResponse({"error": "erased", "detail": ERASED_MESSAGE}, 409, PRIVATE_HEADERS)
+        return JSONResponse({"error": "erased", "detail": _(ERASED_MESSAGE)}, 409, PRIVATE_HEADERS)
     return JSONResponse(registration_record(found, conference), headers=PRIVATE_HEADERS)
 
 
 async def registration_patch_api(request: Request) -> Response:
-    _, principal = await run_in_threadpool(organiser_conference, request)
+    _conference, principal = await run_in_threadpool(organiser_conference, request)
     body = await read_json_object(request)
     return await run_in_threadpool(_patch, request, body, principal)
 
@@ -367,7 +374,7 @@ def _desk_values(data: dict[str, str]) -> dict[str, str]:
 
 
 def desk_form(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     offers = _offers(request, conference)
     first_open = next((o.code for o in offers if not o.sold_out), "")
     return _desk_page(request, conference, offers, _desk_values({"ticket_type": first_open}), {})
@@ -401,14 +408,14 @@ def handover_page(request: Request) -> Response:
     """The ticket handed over on screen, after registering at the desk. A page of its own
     (the desk form redirects here), so reloading it never registers the person again; each
     showing makes a fresh link to their own ticket page, since only hashes are kept."""
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     db = database(request)
     with db.transaction() as session:
         registration = find_registration(
             session, conference, request.path_params["code"]
         ).registration
         if registration.erased_at is not None or registration.id is None:
-            raise NotFound(ERASED_MESSAGE)
+            raise NotFound(_(ERASED_MESSAGE))
         ticket = load_ticket(session, registration, new_manage_secret(session, registration.id))
     mailed = mail_status(db, registration.id) is not None
     return _desk_done(request, conference, ticket, mailed)
@@ -424,7 +431,7 @@ def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
         registered = register_at_desk(database(request), conference, clean, payment, principal)
     except SoldOut:
         offers = _offers(request, conference)
-        errors = {"ticket_type": SOLD_OUT_MESSAGE}
+        errors = {"ticket_type": _(SOLD_OUT_MESSAGE)}
         return _desk_page(request, conference, offers, _desk_values(data), errors, 409)
     # Post, redirect, get: reloading the handed-over ticket must not register them twice.
     code = display_code(registered.ticket.registration.ticket_code)
@@ -441,7 +448,7 @@ async def desk_submit(request: Request) -> Response:
     except BadRequestBody as refused:
         if not refused.fields:
             raise
-        conference, _ = await run_in_threadpool(organiser_conference, request)
+        conference, _principal = await run_in_threadpool(organiser_conference, request)
         offers = await run_in_threadpool(_offers, request, conference)
         values = _desk_values(refused.values)
         return _desk_page(request, conference, offers, values, refused.fields, 422)

@@ -3,6 +3,7 @@ who will get it, then send it (a second POST with `confirm=send`) through the ou
 
 from __future__ import annotations
 
+from babel.numbers import format_decimal
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -28,6 +29,7 @@ from confapp.programme.queries import list_ticket_types
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
 from confapp.times import to_local
+from confapp.translation import babel_locale, ngettext
 
 CONFIRM = "send"
 
@@ -71,6 +73,7 @@ def _notices_view(
             "just_sent": just_sent,
             "max_subject": MAX_SUBJECT_CHARS,
             "max_body": MAX_BODY_CHARS,
+            "max_body_shown": format_decimal(MAX_BODY_CHARS, locale=babel_locale()),
             "notices_path": notices_path(conference),
         },
         status_code=status_code,
@@ -78,7 +81,7 @@ def _notices_view(
 
 
 def notices_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     return _notices_view(request, conference)
 
 
@@ -109,15 +112,19 @@ def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
     except AlreadySent as already:
         when = to_local(already.sent_at, conference.timezone).strftime("%H:%M")
         errors = {
-            "form": f"This notice already went to {already.recipients} people at {when}; "
-            "it was not sent again."
+            "form": ngettext(
+                "This notice already went to %(count)d person at %(time)s; it was not sent again.",
+                "This notice already went to %(count)d people at %(time)s; it was not sent again.",
+                already.recipients,
+            )
+            % {"count": already.recipients, "time": when}
         }
         return _notices_view(request, conference, values=values, errors=errors, status_code=409)
     return RedirectResponse(f"{notices_path(conference)}?sent={notice.id}", status_code=303)
 
 
 def _refused(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     return _notices_view(
         request, conference, values=_typed(refused.values), errors=refused.fields, status_code=422
     )

@@ -42,23 +42,30 @@ from confapp.registration.setup import (
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
 from confapp.times import local_today
-from confapp.translation import _
+from confapp.translation import N_, _
 
+# Marked here, translated where they are shown (`_(...)`, in the reader's language).
 DONE_MESSAGES = {
-    "saved": "Settings saved.",
-    "door_saved": _("Saved: the door says this about unpaid tickets from its next scan."),
-    "unchanged": "Nothing to save: the settings were already so.",
-    "created": "Ticket type added; it is on sale now.",
-    "edited": "Ticket type saved.",
-    "hidden": "Ticket type hidden: it is no longer offered, and tickets already issued stay valid.",
-    "shown": "Ticket type on sale again.",
+    "saved": N_("Settings saved."),
+    "door_saved": N_("Saved: the door says this about unpaid tickets from its next scan."),
+    "unchanged": N_("Nothing to save: the settings were already so."),
+    "created": N_("Ticket type added; it is on sale now."),
+    "edited": N_("Ticket type saved."),
+    "hidden": N_(
+        "Ticket type hidden: it is no longer offered, and tickets already issued stay valid."
+    ),
+    "shown": N_("Ticket type on sale again."),
 }
 UNPAID_AT_DOOR_WORDS = {
-    "desk": _("Send them to the desk: the door says “Unpaid: send them to the desk”"),
-    "collect": _("Take the payment at the door: the door says “Unpaid: take the payment now”"),
-    "silent": _("Say nothing: the door does not mention payment"),
+    "desk": N_("Send them to the desk: the door says “Unpaid: send them to the desk”"),
+    "collect": N_("Take the payment at the door: the door says “Unpaid: take the payment now”"),
+    "silent": N_("Say nothing: the door does not mention payment"),
 }
-KIND_WORDS = {"fixed": "Fixed price", "pay_what_you_can": "Pay what you can", "free": "Free"}
+KIND_WORDS = {
+    "fixed": N_("Fixed price"),
+    "pay_what_you_can": N_("Pay what you can"),
+    "free": N_("Free"),
+}
 
 
 def settings_path(conference: Conference) -> str:
@@ -75,6 +82,16 @@ def ticket_type_path(conference: Conference, code: str) -> str:
 
 def _done(path: str, what: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?done={what}", status_code=303)
+
+
+def _done_message(request: Request) -> str:
+    """What the page says about the change just made (`?done=`), or nothing."""
+    message = DONE_MESSAGES.get(request.query_params.get("done", ""))
+    return _(message) if message else ""
+
+
+def _kind_words() -> dict[str, str]:
+    return {kind: _(words) for kind, words in KIND_WORDS.items()}
 
 
 async def _read_form(
@@ -118,12 +135,14 @@ def _settings_view(
             "values": settings_values(conference)
             | {UNPAID_AT_DOOR_FIELD: conference.unpaid_at_door}
             | (values or {}),
-            "unpaid_at_door_words": UNPAID_AT_DOOR_WORDS,
+            "unpaid_at_door_words": {
+                choice: _(words) for choice, words in UNPAID_AT_DOOR_WORDS.items()
+            },
             "door_settings_path": door_settings_path(conference),
             "errors": errors or {},
-            "message": DONE_MESSAGES.get(request.query_params.get("done", ""), ""),
+            "message": _done_message(request),
             "ticket_types": ticket_types,
-            "kind_words": KIND_WORDS,
+            "kind_words": _kind_words(),
             "is_open": registration_is_open(conference),
             "conference_over": local_today(conference.timezone) > conference.end_date,
             "settings_path": settings_path(conference),
@@ -134,7 +153,7 @@ def _settings_view(
 
 
 def settings_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     return _settings_view(request, conference)
 
 
@@ -157,7 +176,7 @@ def _save_settings(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_settings(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     values = _typed(refused.values, SETTINGS_FIELDS)
     return _settings_view(
         request, conference, values=values, errors=refused.fields, status_code=422
@@ -221,7 +240,7 @@ def _ticket_type_view(
             "places_left": places_left(conference, ticket_type) if ticket_type else None,
             "values": values or ticket_type_values(ticket_type),
             "errors": errors or {},
-            "kinds": [(kind, KIND_WORDS[kind]) for kind in KIND_CHOICES],
+            "kinds": [(kind, _(KIND_WORDS[kind])) for kind in KIND_CHOICES],
             "has_pool": bool(conference.solidarity_place_cents),
             "self_path": ticket_type_path(conference, code),
             "settings_path": settings_path(conference),
@@ -231,7 +250,7 @@ def _ticket_type_view(
 
 
 def new_ticket_type_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     return _ticket_type_view(request, conference, None)
 
 
@@ -250,7 +269,7 @@ def _create(request: Request, form: dict[str, str]) -> Response:
     try:
         create_ticket_type(db, conference, code, choice, principal)
     except CodeTaken:
-        errors = {"code": "Another ticket type already has this code."}
+        errors = {"code": _("Another ticket type already has this code.")}
         return _ticket_type_view(
             request, conference, None, values=values, errors=errors, status_code=409
         )
@@ -258,7 +277,7 @@ def _create(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_new(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     values = _typed(refused.values, TICKET_TYPE_FIELDS)
     return _ticket_type_view(
         request, conference, None, values=values, errors=refused.fields, status_code=422
@@ -270,7 +289,7 @@ async def new_ticket_type_submit(request: Request) -> Response:
 
 
 def ticket_type_page(request: Request) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     ticket_type = find_ticket_type(database(request), conference, request.path_params["code"])
     return _ticket_type_view(request, conference, ticket_type)
 
@@ -286,7 +305,7 @@ def _change(request: Request, form: dict[str, str]) -> Response:
         return _done(settings_path(conference), "shown" if action == "show" else "hidden")
     values = _typed(form, TICKET_TYPE_FIELDS) | {"code": code}
     if action != "save":
-        errors = {"action": "Choose what to do: save, hide or show."}
+        errors = {"action": _("Choose what to do: save, hide or show.")}
         return _ticket_type_view(
             request, conference, ticket_type, values=values, errors=errors, status_code=422
         )
@@ -306,7 +325,7 @@ def _change(request: Request, form: dict[str, str]) -> Response:
 
 
 def _refused_change(request: Request, refused: BadRequestBody) -> Response:
-    conference, _ = organiser_conference(request)
+    conference, _principal = organiser_conference(request)
     ticket_type = find_ticket_type(database(request), conference, request.path_params["code"])
     values = _typed(refused.values, TICKET_TYPE_FIELDS) | {"code": ticket_type.code}
     return _ticket_type_view(
