@@ -122,6 +122,11 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
             {"code": RUSH_TICKET_TYPE, "name": "Rush", "kind": "fixed", "price": 95,
              "capacity": RUSH_PLACES},
         ]  # fmt: skip
+        # Two languages, as a multilingual conference has them: every session's title in
+        # Spanish too, so the Spanish page is built from translated content.
+        data["conference"]["languages"] = ["en-AU", "es"]
+        for item in data["sessions"]:
+            item["title"] = {"en-AU": item["title"], "es": "Sesión: " + item["title"]}
         spec = check_conference_data(data, source="<bench>")
         with db.transaction() as session:
             load_conference_spec(session, spec)
@@ -401,6 +406,11 @@ def targets(bench: BenchData, bases: dict[str, str], run_id: str) -> list[Target
             "programme page (day 1), visitor with stars", "confapp",
             f"/{SLUG}/programme?day={bench.first_day}",
             headers={**html, "Cookie": agenda_cookie(bases["confapp"], bench.day_one_sessions)},
+        ),
+        Target(
+            "programme page (day 1), in Spanish", "confapp",
+            f"/{SLUG}/programme?day={bench.first_day}",
+            headers={**html, "Accept-Language": "es-ES,es;q=0.9"},
         ),
         Target("session page", "confapp", f"/{SLUG}/sessions/{bench.session_slug}", headers=html),
         Target("speaker page", "confapp", f"/{SLUG}/speakers/{bench.speaker_slug}", headers=html),
