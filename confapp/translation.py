@@ -216,7 +216,11 @@ def use_conference_language(offered: Iterable[str], default: str) -> str:
 
 def babel_locale(language: str | None = None) -> Locale:
     """The Babel locale dates, numbers and money are formatted with."""
-    language = language or _language_now()
+    return _babel_locale(language or _language_now())
+
+
+@functools.lru_cache(maxsize=64)
+def _babel_locale(language: str) -> Locale:
     if language == PSEUDO_LANGUAGE:
         return Locale.parse("en")
     try:
@@ -227,7 +231,11 @@ def babel_locale(language: str | None = None) -> Locale:
 
 def text_direction(language: str | None = None) -> str:
     """ "rtl" or "ltr", for <html dir>."""
-    language = language or _language_now()
+    return _text_direction(language or _language_now())
+
+
+@functools.lru_cache(maxsize=64)
+def _text_direction(language: str) -> str:
     if language == PSEUDO_LANGUAGE:
         return "rtl"
     return "rtl" if babel_locale(language).character_order == "right-to-left" else "ltr"
