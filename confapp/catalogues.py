@@ -16,7 +16,12 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
-from confapp.translation import LOCALE_DIR, SCRIPTS_DOMAIN, SOURCE_LANGUAGE
+from confapp.translation import (
+    LOCALE_DIR,
+    SCRIPTS_DOMAIN,
+    SOURCE_LANGUAGE,
+    catalogued_languages,
+)
 
 PROJECT_ROOT = LOCALE_DIR.parent.parent
 DOMAINS = {"messages": "babel.cfg", SCRIPTS_DOMAIN: "babel-scripts.cfg"}
@@ -80,11 +85,8 @@ def update_catalogues(language: str | None = None) -> list[Path]:
 
 
 def existing_languages() -> list[str]:
-    return sorted(
-        p.name.replace("_", "-")
-        for p in LOCALE_DIR.iterdir()
-        if (p / "LC_MESSAGES" / "messages.po").is_file() and p.name != SOURCE_LANGUAGE
-    )
+    """The languages with a catalogue, the source language aside."""
+    return [language for language in catalogued_languages() if language != SOURCE_LANGUAGE]
 
 
 def _first(msgid: str | list[str] | tuple[str, ...]) -> str:

@@ -113,13 +113,14 @@ def offer_pseudo_language(offered: bool) -> None:
 
 def shipped_languages() -> tuple[str, ...]:
     """The languages with an interface catalogue, the source language first."""
-    languages = _catalogued_languages()
+    languages = catalogued_languages()
     return (*languages, PSEUDO_LANGUAGE) if _pseudo_offered else languages
 
 
 @functools.cache
-def _catalogued_languages() -> tuple[str, ...]:
-    # Catalogues ship with the code: looked for once per process, not at every message.
+def catalogued_languages() -> tuple[str, ...]:
+    """The languages with a catalogue on disk, the source language first (the pseudo-language
+    is not one). Catalogues ship with the code: looked for once per process."""
     found = sorted(
         p.name
         for p in LOCALE_DIR.iterdir()
@@ -130,6 +131,11 @@ def _catalogued_languages() -> tuple[str, ...]:
 
 def _catalogue_language(language: str) -> str | None:
     return _catalogue_for(language, _pseudo_offered)
+
+
+def has_catalogue(language: str) -> bool:
+    """Whether the interface can be shown in `language` (its own catalogue or its base's)."""
+    return _catalogue_language(language) is not None
 
 
 @functools.lru_cache(maxsize=256)  # tags come from readers' headers: bounded

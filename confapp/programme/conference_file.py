@@ -69,7 +69,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.times import is_valid_zone, to_local, to_utc, utcnow
-from confapp.translation import N_, _, normal_tag, shipped_languages
+from confapp.translation import N_, _, has_catalogue, normal_tag, shipped_languages
 from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
@@ -464,16 +464,13 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
 
 def _language_problems(conf: ConferenceSpec) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
-    offered = shipped_languages()
     for position, language in enumerate(conf.languages):
-        if normal_tag(language) != language or _catalogue_base(language) not in {
-            _catalogue_base(s) for s in offered
-        }:
+        if normal_tag(language) != language or not has_catalogue(language):
             problems.append(
                 (
                     ("conference", "languages", position),
                     _("%(language)s is not a language confapp has a catalogue for (%(shipped)s)")
-                    % {"language": repr(language), "shipped": ", ".join(offered)},
+                    % {"language": repr(language), "shipped": ", ".join(shipped_languages())},
                 )
             )
     if len(set(conf.languages)) != len(conf.languages):
@@ -487,10 +484,6 @@ def _language_problems(conf: ConferenceSpec) -> list[tuple[tuple[Any, ...], str]
             )
         )
     return problems
-
-
-def _catalogue_base(language: str) -> str:
-    return language.split("-")[0]
 
 
 _FILE_DAYS_WORDING: dict[records.DaysProblem, str] = {
