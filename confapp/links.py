@@ -10,29 +10,32 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import urlsplit
 
+from confapp.translation import _
+
 LINK_SCHEMES = ("http", "https", "mailto")
 
 
 def link_problem(url: str) -> str | None:
-    """Why `url` may not be shown as a link, in words for whoever typed it; None when it may."""
+    """Why `url` may not be shown as a link, in words for whoever typed it (in the language in
+    force); None when it may."""
     if not url:
-        return "a link cannot be empty"
+        return _("a link cannot be empty")
     try:
         parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+        _port = parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:
-        return "this is not a well-formed address"
+        return _("this is not a well-formed address")
     if parts.scheme not in LINK_SCHEMES:
-        return "only http, https and mailto links are allowed (https://example.org/...)"
+        return _("only http, https and mailto links are allowed (https://example.org/...)")
     # Browsers drop tabs and newlines inside an href ("java\tscript:" runs as "javascript:"),
     # and invisible characters can disguise an address; a real URL encodes them anyway.
     if any(unicodedata.category(char)[0] in "CZ" for char in url):
-        return "a link cannot contain spaces, line breaks or invisible characters"
+        return _("a link cannot contain spaces, line breaks or invisible characters")
     if parts.scheme == "mailto":
         if "@" not in parts.path:
-            return "a mailto link needs an e-mail address (mailto:someone@example.org)"
+            return _("a mailto link needs an e-mail address (mailto:someone@example.org)")
     elif not parts.hostname:
-        return "an http or https link needs a host (https://example.org/...)"
+        return _("an http or https link needs a host (https://example.org/...)")
     return None
 
 

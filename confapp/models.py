@@ -111,6 +111,11 @@ class Conference(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
+    def other_languages(self) -> list[str]:
+        """The languages besides the default, as offered: organisers' words may be given in
+        each (`translations`), and the editor has a field per language for them."""
+        return [language for language in self.languages if language != self.default_language]
+
 
 class Room(SQLModel, table=True):
     TRANSLATED: ClassVar[tuple[str, ...]] = ("access_notes",)

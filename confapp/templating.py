@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
-from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton
 from jinja2 import Undefined
 from markupsafe import Markup
 from starlette.requests import Request
@@ -19,81 +14,20 @@ from starlette.templating import Jinja2Templates
 
 from confapp import urls
 from confapp.content import localized_values
+from confapp.dates import day_name, day_range, short_day, time_of_day
 from confapp.links import is_safe_link
 from confapp.money import format_money
 from confapp.resources import templates_dir
 from confapp.times import to_local
 from confapp.translation import (
-    as_shown,
-    babel_locale,
     current_language,
     language_name,
+    language_name_for_reader,
     script_messages,
     shipped_languages,
     text_direction,
     translations,
 )
-
-
-def _hm(value: datetime, tz: str) -> str:
-    """A time of day, 24-hour, as the reader's language writes it."""
-    locale = babel_locale()
-    pattern = _time_pattern(str(locale))
-    if pattern == "HH:mm":  # most languages: strftime is many times faster than Babel
-        return to_local(value, tz).strftime("%H:%M")
-    return format_datetime(to_local(value, tz), pattern, locale=locale)
-
-
-@functools.lru_cache(maxsize=64)
-def _time_pattern(locale_name: str) -> str:
-    return str(Locale.parse(locale_name).datetime_skeletons["Hm"].pattern)
-
-
-def _day_name(value: date | datetime) -> str:
-    """ "Saturday 11 July" (en-AU), "Saturday, July 11" (en), "Sábado, 11 de julio" (es)."""
-    pattern = re.sub("E+", "EEEE", _skeleton_pattern("MMMMEd"))
-    return as_shown(_capitalised(format_date(_as_date(value), pattern, locale=babel_locale())))
-
-
-def _short_day(value: date) -> str:
-    """ "Sat 11 Jul" (en-AU), "sáb, 11 jul" (es)."""
-    return as_shown(format_skeleton("MMMEd", value, locale=babel_locale()))
-
-
-def day_range(start: date, end: date) -> str:
-    """ "9–11 July 2027" (en-AU), "9–11 de julio de 2027" (es): a range of days, months in
-    full, as the reader's language writes it (CLDR's interval formats)."""
-    locale = babel_locale()
-    if start == end:
-        return as_shown(format_date(start, _skeleton_pattern("yMMMMd"), locale=locale))
-    formats = locale.interval_formats
-    halves = formats.get("yMMMMd") or {
-        field: [_full_months(p) for p in patterns] for field, patterns in formats["yMMMd"].items()
-    }
-    differs = "y" if start.year != end.year else "M" if start.month != end.month else "d"
-    first, second = halves[differs]
-    return as_shown(format_date(start, first, locale=locale) + format_date(end, second, locale))
-
-
-def _full_months(pattern: str) -> str:
-    return re.sub(r"(?<!M)MMM(?!M)", "MMMM", str(pattern))
-
-
-def _skeleton_pattern(skeleton: str) -> str:
-    """The reader's language's pattern for a skeleton; months in full where a language has
-    only the abbreviated form (en-AU's yMMMd for yMMMMd)."""
-    skeletons = babel_locale().datetime_skeletons
-    if skeleton in skeletons:
-        return str(skeletons[skeleton].pattern)
-    return _full_months(str(skeletons[skeleton.replace("MMMM", "MMM")].pattern))
-
-
-def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -133,9 +67,10 @@ templates.env.globals["page_language"] = current_language
 templates.env.globals["page_direction"] = text_direction
 templates.env.globals["script_text"] = _script_text
 templates.env.globals["language_choices"] = _language_choices
-templates.env.filters["hm"] = _hm
-templates.env.filters["day_name"] = _day_name
-templates.env.filters["short_day"] = _short_day
+templates.env.globals["language_label"] = language_name_for_reader
+templates.env.filters["hm"] = time_of_day
+templates.env.filters["day_name"] = day_name
+templates.env.filters["short_day"] = short_day
 templates.env.filters["date_range"] = day_range
 templates.env.filters["money"] = format_money
 templates.env.filters["paragraphs"] = _paragraphs

@@ -255,6 +255,14 @@ def language_name(language: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def language_name_for_reader(language: str) -> str:
+    """A language's name in the reader's language, for labels ("Title in Spanish", "Título en
+    español"); a regional one with its region ("English (Australia)")."""
+    if language == PSEUDO_LANGUAGE:
+        return pseudo("Pseudo")
+    return as_shown(babel_locale(language).get_display_name(babel_locale()) or language)
+
+
 def catalogue(language: str, domain: str = "messages") -> _gettext.NullTranslations:
     if language == PSEUDO_LANGUAGE:
         return _PSEUDO

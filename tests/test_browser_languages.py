@@ -15,9 +15,8 @@ from tests.support import DEMO
 from tests.support.accounts import PASSWORD, STEWARD, make_user
 from tests.support.browser import assert_no_sideways_scroll, screenshot
 from tests.support.door_camera import register_over_http
-from tests.support.languages import data_words, english_left
+from tests.support.languages import data_words, english_left, offer_languages
 from tests.support.servers import LiveServer, live_settings
-from tests.test_languages import offer_languages
 
 pytestmark = pytest.mark.browser
 

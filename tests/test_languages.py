@@ -13,20 +13,13 @@ from starlette.testclient import TestClient
 
 from confapp.app import create_app
 from confapp.db import Database
-from confapp.models import Conference, Registration
+from confapp.models import Registration
 from confapp.outbox import send_due_mail
 from confapp.settings import Settings
 from tests.conftest import app_clock
 from tests.support import DEMO
+from tests.support.languages import offer_languages
 from tests.support.mail import Mailbox
-
-
-def offer_languages(db: Database, languages: list[str], default: str | None = None) -> None:
-    with db.transaction() as session:
-        conference = session.exec(select(Conference).where(Conference.slug == DEMO)).one()
-        conference.languages = languages
-        conference.default_language = default or languages[0]
-        conference.programme_version += 1
 
 
 def test_a_spanish_browser_gets_the_programme_in_spanish(client: TestClient, db: Database) -> None:

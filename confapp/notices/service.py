@@ -11,7 +11,7 @@ erased or withdrawn consent since gets nothing. No mail carries the ticket page'
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
+from confapp.content import localized
 from confapp.db import Database, saved_ids
 from confapp.mail_compose import compose_mail, render_text
 from confapp.models import (
@@ -33,6 +34,7 @@ from confapp.models import (
     may_still_get_mail_where,
 )
 from confapp.outbox import mail_builder, queue_mails
+from confapp.programme.records import FormFields, translation_key
 from confapp.settings import Settings
 from confapp.times import utcnow
 from confapp.translation import _, babel_locale, ngettext
@@ -64,34 +66,36 @@ class NoticeDraft:
     body: str
     ticket_type: TicketType | None  # None: everyone who consented
     essential: bool = False  # to every active attendee, consent or not
+    # The subject and body in the conference's other languages: each recipient gets theirs.
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def audience(self) -> str:
         return self.ticket_type.code if self.ticket_type else EVERYONE
 
 
-def check_notice(
-    form: Mapping[str, str], ticket_types: Sequence[TicketType]
-) -> tuple[NoticeDraft | None, dict[str, str]]:
-    errors: dict[str, str] = {}
-    typed_subject = form.get("subject", "")
-    subject = " ".join(typed_subject.split())
-    if any(c in typed_subject for c in "\r\n"):
-        errors["subject"] = _("Keep the subject on one line.")
-    elif not subject:
-        errors["subject"] = _("Give the mail a subject, like “Room change for Saturday’s plenary”.")
+def _subject(typed: str, errors: dict[str, str], key: str, *, required: bool) -> str:
+    subject = " ".join(typed.split())
+    if any(c in typed for c in "\r\n"):
+        errors[key] = _("Keep the subject on one line.")
+    elif not subject and required:
+        errors[key] = _("Give the mail a subject, like “Room change for Saturday’s plenary”.")
     elif len(subject) > MAX_SUBJECT_CHARS:
-        errors["subject"] = ngettext(
+        errors[key] = ngettext(
             "Keep the subject under %(count)d character.",
             "Keep the subject under %(count)d characters.",
             MAX_SUBJECT_CHARS,
         ) % {"count": MAX_SUBJECT_CHARS}
-    body = form.get("body", "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not body:
-        errors["body"] = _("Write the message.")
+    return subject
+
+
+def _body(typed: str, errors: dict[str, str], key: str, *, required: bool) -> str:
+    body = typed.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body and required:
+        errors[key] = _("Write the message.")
     elif len(body) > MAX_BODY_CHARS:
         locale = babel_locale()
-        errors["body"] = ngettext(
+        errors[key] = ngettext(
             "Keep the message under %(limit)s character (it has %(length)s): a notice is short; "
             "link to the website for more.",
             "Keep the message under %(limit)s characters (it has %(length)s): a notice is "
@@ -101,6 +105,36 @@ def check_notice(
             "limit": format_decimal(MAX_BODY_CHARS, locale=locale),
             "length": format_decimal(len(body), locale=locale),
         }
+    return body
+
+
+def notice_form_fields(*more: str) -> FormFields:
+    """The names the notice form may send, its per-language subject and body included."""
+    return FormFields((*NOTICE_FIELDS, *more), Notice.TRANSLATED)
+
+
+def check_notice(
+    form: Mapping[str, str], ticket_types: Sequence[TicketType], languages: Sequence[str] = ()
+) -> tuple[NoticeDraft | None, dict[str, str]]:
+    """The notice as typed, or a message per field. `languages`: the conference's other
+    languages, each with an optional subject and body of its own (checked as the default's)."""
+    errors: dict[str, str] = {}
+    subject = _subject(form.get("subject", ""), errors, "subject", required=True)
+    body = _body(form.get("body", ""), errors, "body", required=True)
+    translations: dict[str, dict[str, str]] = {}
+    for language in languages:
+        subject_key = translation_key(language, "subject")
+        body_key = translation_key(language, "body")
+        texts = {
+            "subject": _subject(form.get(subject_key, ""), errors, subject_key, required=False),
+            "body": _body(form.get(body_key, ""), errors, body_key, required=False),
+        }
+        if texts["subject"] and not texts["body"]:
+            errors[body_key] = _("Write the message in this language too, or leave both empty.")
+        elif texts["body"] and not texts["subject"]:
+            errors[subject_key] = _("Give it a subject in this language too, or leave both empty.")
+        elif texts["subject"]:
+            translations[language] = texts
     audience = form.get("audience", "")
     ticket_type = next((t for t in ticket_types if t.code == audience), None)
     if audience != EVERYONE and ticket_type is None:
@@ -109,7 +143,8 @@ def check_notice(
         errors["essential"] = _("Tick the box, or leave it empty.")
     if errors:
         return None, errors
-    return NoticeDraft(subject, body, ticket_type, form.get("essential") == ESSENTIAL), {}
+    essential = form.get("essential") == ESSENTIAL
+    return NoticeDraft(subject, body, ticket_type, essential, translations), {}
 
 
 def _notice_context(
@@ -187,6 +222,7 @@ def send_notice(
             created_by_user_id=actor.user_id,
             recipients=len(recipients),
             essential=draft.essential,
+            translations=draft.translations,
         )
         session.add(notice)
         session.flush()
@@ -255,11 +291,13 @@ def build_notice_mail(
         return None
     conference = session.get(Conference, notice.conference_id)
     assert conference is not None
+    # Built in the recipient's language (the outbox has put it in force).
+    shown, conference_shown = localized(notice), localized(conference)
     # Notices have never carried Auto-Submitted (the other mails do).
     return compose_mail(
         sender=settings.mail_from,
         to=registration.email,
         kind=NOTICE_MAIL,
-        context=_notice_context(conference.name, notice.subject, notice.body, notice.essential),
+        context=_notice_context(conference_shown.name, shown.subject, shown.body, notice.essential),
         auto_submitted=False,
     )

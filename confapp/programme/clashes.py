@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from confapp.dates import short_date, weekday_and_times
 from confapp.models import SessionKind
 from confapp.programme.queries import Programme, SessionEntry
 from confapp.translation import _, ngettext
@@ -60,7 +61,7 @@ def _overlap(a: SessionEntry, b: SessionEntry) -> bool:
 
 
 def _when(entry: SessionEntry) -> str:
-    return f"{entry.local_start:%a %H:%M}–{entry.local_end:%H:%M}"
+    return weekday_and_times(entry.record.start, entry.record.end, entry.tz)
 
 
 def _overlapping_pairs(entries: list[SessionEntry]) -> Iterable[tuple[SessionEntry, SessionEntry]]:
@@ -125,9 +126,9 @@ def programme_clashes(programme: Programme, stars: Mapping[int, int] | None = No
                     None,
                     _("It is on %(day)s, outside the conference's days (%(first)s to %(last)s).")
                     % {
-                        "day": f"{entry.local_start:%a %d %b %Y}",
-                        "first": f"{conference.start_date:%d %b}",
-                        "last": f"{conference.end_date:%d %b %Y}",
+                        "day": short_date(entry.local_start, weekday=True, year=True),
+                        "first": short_date(conference.start_date),
+                        "last": short_date(conference.end_date, year=True),
                     },
                 )
             )

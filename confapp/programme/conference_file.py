@@ -69,7 +69,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.times import is_valid_zone, to_local, to_utc, utcnow
-from confapp.translation import N_, _, has_catalogue, normal_tag, shipped_languages
+from confapp.translation import N_, _, ngettext, normal_tag
 from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
@@ -224,10 +224,47 @@ class RecordChange:
     details: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        head = f"{self.action} {self.what} {self.key}"
+        """In the language in force: "changed session opening-rally:", then a field a line."""
+        head = _(_CHANGE_HEADS[(self.action, self.what)]) % {"key": self.key}
         if self.action == "changed":
             return [f"{head}:", *(f"    {detail}" for detail in self.details)]
         return [f"{head}: {'; '.join(self.details)}" if self.details else head]
+
+
+# What happened to which kind of record, a message for each pair, so that a language can make
+# the words agree ("sala nueva", "eje temático nuevo").
+_CHANGE_HEADS = {
+    ("new", "conference"): N_("new conference %(key)s"),
+    ("new", "room"): N_("new room %(key)s"),
+    ("new", "track"): N_("new track %(key)s"),
+    ("new", "speaker"): N_("new speaker %(key)s"),
+    ("new", "session"): N_("new session %(key)s"),
+    ("new", "ticket type"): N_("new ticket type %(key)s"),
+    ("changed", "conference"): N_("changed conference %(key)s"),
+    ("changed", "room"): N_("changed room %(key)s"),
+    ("changed", "track"): N_("changed track %(key)s"),
+    ("changed", "speaker"): N_("changed speaker %(key)s"),
+    ("changed", "session"): N_("changed session %(key)s"),
+    ("changed", "ticket type"): N_("changed ticket type %(key)s"),
+    ("cancelled", "session"): N_("cancelled session %(key)s"),
+    ("kept", "session"): N_("kept session %(key)s"),
+    ("off sale", "ticket type"): N_("off sale ticket type %(key)s"),
+}
+
+
+def _counted(kind: str, count: int) -> str:
+    """How many records of a kind (a key of `LoadReport.created`) a load wrote: "7 rooms"."""
+    forms = {
+        # Translators: the English keeps one word for every number ("1 rooms", "7 rooms"), as
+        # do the other counts of a load's summary; give each plural form its own.
+        "conference": ngettext("%(num)d conference", "%(num)d conference", count),
+        "rooms": ngettext("%(num)d rooms", "%(num)d rooms", count),
+        "tracks": ngettext("%(num)d tracks", "%(num)d tracks", count),
+        "speakers": ngettext("%(num)d speakers", "%(num)d speakers", count),
+        "sessions": ngettext("%(num)d sessions", "%(num)d sessions", count),
+        "ticket types": ngettext("%(num)d ticket types", "%(num)d ticket types", count),
+    }
+    return forms[kind] % {"num": count} if kind in forms else f"{count} {kind}"
 
 
 @dataclass
@@ -263,31 +300,59 @@ class LoadReport:
         return [line for change in self.changes for line in change.lines()]
 
     def summary(self) -> str:
-        def fmt(bucket: dict[str, int]) -> str:
-            return ", ".join(f"{n} {kind}" for kind, n in sorted(bucket.items())) or "nothing"
+        """One line on what the load wrote (or, dry, would write), in the language in force."""
 
-        if self.dry_run:
-            text = (
-                f"{self.conference_slug} (dry run, nothing was written): would create "
-                f"{fmt(self.created)}; would update {fmt(self.updated)}"
+        def counts(bucket: dict[str, int]) -> str:
+            return ", ".join(_counted(kind, n) for kind, n in sorted(bucket.items())) or _(
+                "nothing"
             )
-            cancel, take_off, keep = "would cancel", "would take off sale", "would keep"
-        else:
-            text = (
-                f"{self.conference_slug}: created {fmt(self.created)}; updated {fmt(self.updated)}"
+
+        done = {
+            "conference": self.conference_slug,
+            "created": counts(self.created),
+            "updated": counts(self.updated),
+        }
+        parts = [
+            _(
+                "%(conference)s (dry run, nothing was written): would create %(created)s; "
+                "would update %(updated)s"
             )
-            cancel, take_off, keep = "cancelled", "took off sale", "kept"
+            % done
+            if self.dry_run
+            else _("%(conference)s: created %(created)s; updated %(updated)s") % done
+        ]
         if self.cancelled_sessions:
-            text += f"; {cancel} {len(self.cancelled_sessions)} session(s) no longer in the file"
+            count = len(self.cancelled_sessions)
+            cancelled = (
+                # Translators: the English says "session(s)" for every number.
+                ngettext(
+                    "would cancel %(num)d session(s) no longer in the file",
+                    "would cancel %(num)d session(s) no longer in the file",
+                    count,
+                )
+                if self.dry_run
+                else ngettext(
+                    "cancelled %(num)d session(s) no longer in the file",
+                    "cancelled %(num)d session(s) no longer in the file",
+                    count,
+                )
+            )
+            parts.append(cancelled % {"num": count})
         if self.ticket_types_off_sale:
-            text += f"; {take_off} ticket type(s) no longer in the file: " + ", ".join(
-                self.ticket_types_off_sale
+            off_sale = (
+                _("would take off sale ticket type(s) no longer in the file: %(codes)s")
+                if self.dry_run
+                else _("took off sale ticket type(s) no longer in the file: %(codes)s")
             )
+            parts.append(off_sale % {"codes": ", ".join(self.ticket_types_off_sale)})
         if self.kept_web_sessions:
-            text += f"; {keep} session(s) made on the web that are not in the file: " + ", ".join(
-                self.kept_web_sessions
+            kept = (
+                _("would keep session(s) made on the web that are not in the file: %(slugs)s")
+                if self.dry_run
+                else _("kept session(s) made on the web that are not in the file: %(slugs)s")
             )
-        return text
+            parts.append(kept % {"slugs": ", ".join(self.kept_web_sessions)})
+        return "; ".join(parts)
 
 
 # ---- reading and checking -------------------------------------------------------------------
@@ -465,14 +530,8 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
 def _language_problems(conf: ConferenceSpec) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
     for position, language in enumerate(conf.languages):
-        if normal_tag(language) != language or not has_catalogue(language):
-            problems.append(
-                (
-                    ("conference", "languages", position),
-                    _("%(language)s is not a language confapp has a catalogue for (%(shipped)s)")
-                    % {"language": repr(language), "shipped": ", ".join(shipped_languages())},
-                )
-            )
+        if problem := records.offered_language_problem(language):
+            problems.append((("conference", "languages", position), problem))
     if len(set(conf.languages)) != len(conf.languages):
         problems.append((("conference", "languages"), _("a language is listed twice")))
     if conf.default_language and conf.default_language not in conf.languages:

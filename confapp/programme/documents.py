@@ -101,6 +101,16 @@ class Session(Document, records.SessionFields):
 
 # ---- what organisers see --------------------------------------------------------------------
 
+TRANSLATIONS = (
+    "Its texts in the conference's other languages, {language: {field: text}}, like "
+    '{"es": {"title": "..."}}; the plain fields hold the default language\'s. Readers of a '
+    "language get its text where there is one, else the default's. Sent, it replaces "
+    "the texts given (others stay); an empty one takes its text away."
+)
+Translations = Annotated[
+    dict[str, dict[str, str]], Field(description=TRANSLATIONS, examples=[{"es": {"name": "..."}}])
+]
+
 
 class OrganiserRoom(Room):
     """A room as organisers see it; `position` orders the columns."""
@@ -110,6 +120,7 @@ class OrganiserRoom(Room):
         description="Whether the room has step-free access; null: nobody has said."
     )
     position: int
+    translations: Translations
     version: Version
 
 
@@ -118,6 +129,7 @@ class OrganiserTrack(Track):
 
     model_config = SENT
     position: int
+    translations: Translations
     version: Version
 
 
@@ -133,6 +145,7 @@ class OrganiserSession(Session):
     """A session as organisers see it, drafts included."""
 
     model_config = SENT
+    translations: Translations
     version: Version
     made_on_web: bool = Field(
         description="Made in the editor or this API, not by a conference file."
@@ -169,6 +182,7 @@ class NewSession(records.SessionFields):
     people: People = Field(
         [], description="Who is billed, in billing order; replaces the list as a whole."
     )
+    translations: Translations = Field(default_factory=dict)
 
 
 class _Change(records.Record):
@@ -182,8 +196,14 @@ class SpeakerInput(_Change, records.SpeakerFields):
 
 
 class RoomInput(_Change, records.RoomFields, records.WithPosition):
-    """`name` is required to create one; a change takes any of the fields."""
+    """`name` is required to create one; a change takes any of the fields. Its access notes
+    may be given per language (`translations`)."""
+
+    translations: Translations = Field(default_factory=dict)
 
 
 class TrackInput(_Change, records.TrackFields, records.WithPosition):
-    """`name` is required to create one; a change takes any of the fields."""
+    """`name` is required to create one; a change takes any of the fields. Its name and
+    description may be given per language (`translations`)."""
+
+    translations: Translations = Field(default_factory=dict)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -229,7 +229,19 @@ class SessionInput:
 
 
 SESSION_FIELDS = frozenset(
-    {"title", "start", "end", "room", "track", "status", "people", "kind", "abstract", "language"}
+    {
+        "title",
+        "start",
+        "end",
+        "room",
+        "track",
+        "status",
+        "people",
+        "kind",
+        "abstract",
+        "language",
+        "translations",
+    }
 )
 
 
@@ -277,6 +289,17 @@ def read_session_input(
     checked, refused = records.check_fields(records.SessionFields, own, creating=creating)
     values.update(checked)
     errors.update(refused)
+    if "translations" in data:
+        sent, refused = records.check_translations(
+            records.SessionFields,
+            ProgrammeSession.TRANSLATED,
+            data["translations"],
+            conference.other_languages(),
+        )
+        errors.update(refused)
+        values["translations"] = records.merge_translations(
+            current.translations if current else {}, sent
+        )
     people = _people(db, conference, data, errors)
     if errors:
         raise EditRefused(errors)
@@ -596,21 +619,34 @@ def _refuse_unknown(data: Mapping[str, Any], known: set[str], what: str) -> dict
 
 
 def _check_record(
-    model: type[records.Record], data: Mapping[str, Any], what: str, *, creating: bool
+    model: type[records.Record],
+    data: Mapping[str, Any],
+    what: str,
+    *,
+    creating: bool,
+    translated: tuple[str, ...] = (),
+    languages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A speaker's, room's or track's values, checked against its model in
-    confapp.programme.records: text is taken without surrounding spaces, as a form sends it."""
-    errors = _refuse_unknown(data, set(model.model_fields), what)
+    confapp.programme.records: text is taken without surrounding spaces, as a form sends it.
+    `translated` names its fields given per language in `translations`, in `languages`."""
+    known = set(model.model_fields) - {"translations"} | ({"translations"} if translated else set())
+    errors = _refuse_unknown(data, known, what)
     # The slug is made or checked when creating, and the version read, by the callers.
     given = {
         name: value.strip() if isinstance(value, str) else value
         for name, value in data.items()
-        if name in model.model_fields and name not in {"slug", "version"}
+        if name in model.model_fields and name not in {"slug", "version", "translations"}
     }
     if given.get("capacity") == "":
         given["capacity"] = None
     values, refused = records.check_fields(model, given, creating=creating)
     errors.update(refused)
+    if translated and "translations" in data:
+        values["translations"], refused = records.check_translations(
+            model, translated, data["translations"], languages
+        )
+        errors.update(refused)
     if errors:
         raise EditRefused(errors)
     if "position" in values:
@@ -625,16 +661,36 @@ ROOM_FIELDS = set(documents.RoomInput.model_fields)
 TRACK_FIELDS = set(documents.TrackInput.model_fields)
 
 
-def read_speaker_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+def read_speaker_input(
+    data: Mapping[str, Any], *, creating: bool, languages: Sequence[str] = ()
+) -> dict[str, Any]:
     return _check_record(documents.SpeakerInput, data, "speaker", creating=creating)
 
 
-def read_room_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    return _check_record(documents.RoomInput, data, "room", creating=creating)
+def read_room_input(
+    data: Mapping[str, Any], *, creating: bool, languages: Sequence[str] = ()
+) -> dict[str, Any]:
+    return _check_record(
+        documents.RoomInput,
+        data,
+        "room",
+        creating=creating,
+        translated=Room.TRANSLATED,
+        languages=languages,
+    )
 
 
-def read_track_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    return _check_record(documents.TrackInput, data, "track", creating=creating)
+def read_track_input(
+    data: Mapping[str, Any], *, creating: bool, languages: Sequence[str] = ()
+) -> dict[str, Any]:
+    return _check_record(
+        documents.TrackInput,
+        data,
+        "track",
+        creating=creating,
+        translated=Track.TRANSLATED,
+        languages=languages,
+    )
 
 
 _READERS = {Speaker: read_speaker_input, Room: read_room_input, Track: read_track_input}
@@ -670,7 +726,9 @@ def create_record(
     """Create a speaker, room or track from API-shaped input."""
     assert conference.id is not None
     now = now or utcnow()
-    values = _READERS[model](data, creating=True)
+    values = _READERS[model](data, creating=True, languages=conference.other_languages())
+    if "translations" in values:
+        values["translations"] = records.merge_translations({}, values["translations"])
     slug = _new_slug(db, model, conference, data, values["name"])
     if issubclass(model, Room | Track) and "position" not in values:  # not a Speaker
         last = db.exec(
@@ -698,8 +756,16 @@ def update_record(
     record = _find(db, model, conference, slug, _WHAT[model])
     if "slug" in data and data["slug"] != slug:
         raise EditRefused({"slug": _("cannot be changed: links and feeds use it")})
-    values = _READERS[model]({k: v for k, v in data.items() if k != "slug"}, creating=False)
+    values = _READERS[model](
+        {k: v for k, v in data.items() if k != "slug"},
+        creating=False,
+        languages=conference.other_languages(),
+    )
     _check_version(_WHAT[model], record, expected_version)
+    if "translations" in values:
+        values["translations"] = records.merge_translations(
+            record.translations, values["translations"]
+        )
     changed = apply_changes(record, values, now)
     if changed:
         bump_programme_version(conference, now)
@@ -779,6 +845,48 @@ def set_days_and_hours(
     changed = apply_changes(conference, values, now)
     if changed:
         bump_programme_version(conference, now)
+    db.flush()
+    return changed
+
+
+def set_languages(
+    db: Session,
+    conference: Conference,
+    languages: list[str],
+    default_language: str,
+    translations: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> set[str]:
+    """The interface languages a conference offers, its default among them, and its name and
+    description in the others (`translations`, as an edit sends them). Texts kept for a language
+    no longer offered stay stored, unused, until it is offered again. Returns what changed."""
+    errors: dict[str, str] = {}
+    for language in languages:
+        if problem := records.offered_language_problem(language):
+            errors.setdefault("languages", problem)
+    if not languages:
+        errors["languages"] = FieldReason(_("must name at least one language"))
+    elif len(set(languages)) != len(languages):
+        errors["languages"] = _("a language is listed twice")
+    if default_language not in languages:
+        errors["default_language"] = FieldReason(
+            _("must be one of the languages offered (%(languages)s)")
+            % {"languages": ", ".join(languages) or "—"}
+        )
+    values: dict[str, Any] = {"languages": languages, "default_language": default_language}
+    if translations is not None and not errors:
+        others = [language for language in languages if language != default_language]
+        sent, refused = records.check_translations(
+            records.ConferenceTexts, Conference.TRANSLATED, translations, others
+        )
+        errors.update(refused)
+        values["translations"] = records.merge_translations(conference.translations, sent)
+    if errors:
+        raise EditRefused(errors)
+    now = now or utcnow()
+    changed = apply_changes(conference, values, now)
+    if changed:
+        bump_programme_version(conference, now)  # pages and feeds offer other languages now
     db.flush()
     return changed
 

@@ -345,6 +345,7 @@ STAGED_FIELDS = (
     "end",
     "room_id",
     "track_id",
+    "translations",
 )
 
 

@@ -9,6 +9,8 @@ loaded from a file can be saved again unchanged in the back office.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, time
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
@@ -30,7 +32,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from confapp.links import link_problem
-from confapp.translation import N_, _
+from confapp.translation import (
+    N_,
+    _,
+    has_catalogue,
+    language_name_for_reader,
+    normal_tag,
+    shipped_languages,
+)
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # Bounds that keep places, positions and cents within the database's 32-bit integers.
@@ -182,6 +191,14 @@ class SessionFields(Record):
     status: SessionStatus = "confirmed"
 
 
+class ConferenceTexts(Record):
+    """A conference's own words that may be given per language (the rest of it is in the
+    conference file's spec)."""
+
+    name: Name
+    description: LongText = ""
+
+
 TicketKind = Literal["fixed", "pay_what_you_can", "free"]
 TICKET_KINDS: tuple[str, ...] = get_args(TicketKind)
 MAX_PRICE = 1_000_000  # in the currency's units: 100,000,000 cents
@@ -322,3 +339,159 @@ def check_fields(
             if info.is_required() and field not in data:
                 errors[field] = FieldReason(_("is required"))
     return values, errors
+
+
+# ---- organisers' words in the conference's other languages --------------------------------
+
+Translations = dict[str, dict[str, str]]
+
+
+def translation_key(language: str, field: str) -> str:
+    """What a translated text is called in a form and in a refusal: "translations.es.title"."""
+    return f"translations.{language}.{field}"
+
+
+@dataclass(frozen=True)
+class FormFields(Collection[str]):
+    """The names a form may send: `fields`, and a per-language field (`translation_key`) of
+    each of `translated` in any language, since which languages a conference has is known
+    only once its form is read. A language it does not have is refused by check_translations."""
+
+    fields: tuple[str, ...]
+    translated: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ("",)  # ("", "was_"): a form that also echoes what it showed
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.fields:
+            return True
+        if not isinstance(name, str):
+            return False
+        for prefix in self.prefixes:
+            key = prefix + "translations."
+            if name.startswith(key):
+                language, _dot, field = name.removeprefix(key).rpartition(".")
+                return field in self.translated and 0 < len(language) <= 20
+        return False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+def translation_keys(translated: Sequence[str], languages: Sequence[str]) -> list[str]:
+    return [translation_key(language, field) for language in languages for field in translated]
+
+
+def translation_values(row: Any, languages: Sequence[str]) -> dict[str, str]:
+    """A record's texts in `languages` as its form's per-language fields hold them."""
+    stored: Translations = row.translations or {}
+    return {
+        translation_key(language, field): stored.get(language, {}).get(field, "")
+        for language in languages
+        for field in row.TRANSLATED
+    }
+
+
+def field_and_reason(label: str, reason: str) -> str:
+    """A field's name and a reason worded to follow it, as one sentence ("Title must not be
+    empty"): a message of its own, so that a language can put the two its own way."""
+    # Translators: a field's name, then what is wrong with its value ("Title" "must not be
+    # empty", "The first day" "must be on or after..."). The reason is worded to follow it.
+    return _("%(field)s %(reason)s") % {"field": label, "reason": reason}
+
+
+def translated_field_label(key: str, labels: Mapping[str, str]) -> str:
+    """What a per-language field is called, "Access notes in Spanish" for the key
+    "translations.es.access_notes", from what the form calls its fields (marked N_)."""
+    language, _dot, field = key.removeprefix("translations.").rpartition(".")
+    if field not in labels or not language:
+        return _("Translations")
+    return _("%(field)s in %(language)s") % {
+        "field": _(labels[field]),
+        "language": language_name_for_reader(language),
+    }
+
+
+def translations_in_form(
+    form: Mapping[str, str], translated: Sequence[str], languages: Sequence[str]
+) -> Translations:
+    """The texts of a form's per-language fields (`translation_key` names them), as the
+    `translations` value an edit takes: every language, a left-empty field as ""."""
+    return {
+        language: {field: form.get(translation_key(language, field), "") for field in translated}
+        for language in languages
+    }
+
+
+def check_translations(
+    model: type[Record], translated: Sequence[str], value: Any, languages: Sequence[str]
+) -> tuple[Translations, dict[str, str]]:
+    """A record's `translations` as sent, {language: {field: text}}: each text checked as its
+    field is (a title's length), in the conference's other languages only. An empty text (or
+    null) is kept as "": it takes that text away (`merge_translations`). Returns the texts and a
+    reason per refused key."""
+    errors: dict[str, str] = {}
+    if not isinstance(value, dict):
+        return {}, {
+            "translations": FieldReason(_("must be an object of languages, each of fields"))
+        }
+    stored: Translations = {}
+    for language, texts in value.items():
+        if language not in languages:
+            errors[f"translations.{language}"] = _(
+                "%(language)s is not one of the conference's other languages (%(others)s)"
+            ) % {"language": repr(language), "others": ", ".join(languages) or "—"}
+            continue
+        if not isinstance(texts, dict):
+            errors[f"translations.{language}"] = FieldReason(_("must be an object of fields"))
+            continue
+        kept: dict[str, str] = {}
+        for field, text in texts.items():
+            key = translation_key(language, field)
+            if field not in translated:
+                errors[key] = FieldReason(_("is not a text given per language"))
+                continue
+            if text is None or (isinstance(text, str) and not text.strip()):
+                kept[field] = ""
+                continue
+            try:
+                kept[field] = _adapter(model, field).validate_python(
+                    text.strip() if isinstance(text, str) else text
+                )
+            except ValidationError as refused:
+                errors[key] = _reason(model, field, refused)
+        stored[language] = kept
+    return stored, errors
+
+
+def merge_translations(current: Translations, sent: Translations) -> Translations:
+    """A record's translations with the texts sent put in: each text given replaces that one,
+    an empty one takes it away (readers then get the default language's), others stay."""
+    merged = {language: dict(texts) for language, texts in (current or {}).items()}
+    for language, texts in sent.items():
+        merged.setdefault(language, {}).update(texts)
+    return {
+        language: {field: text for field, text in texts.items() if text}
+        for language, texts in sorted(merged.items())
+        if any(texts.values())
+    }
+
+
+def language_tags(typed: str) -> list[str]:
+    """The language tags typed in a list ("en-AU, es" or "en-au es"), as confapp writes them;
+    what is not a tag at all is kept as typed, for `offered_language_problem` to name."""
+    return [normal_tag(tag) or tag for tag in typed.replace(",", " ").split()]
+
+
+def offered_language_problem(language: str) -> str | None:
+    """Why a conference cannot offer an interface language, or None: the one rule the
+    conference file and the settings page both keep (a tag as confapp writes it, served by a
+    shipped catalogue, its own or its base language's)."""
+    if normal_tag(language) == language and has_catalogue(language):
+        return None
+    return _("%(language)s is not a language confapp has a catalogue for (%(shipped)s)") % {
+        "language": repr(language),
+        "shipped": ", ".join(shipped_languages()),
+    }

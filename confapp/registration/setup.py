@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 from babel.numbers import format_decimal
@@ -30,7 +30,7 @@ from confapp.programme.records import MAX_PLACES
 from confapp.registration.form import NotAnAmount, parse_amount
 from confapp.request_body import character_problem
 from confapp.times import utcnow
-from confapp.translation import _, babel_locale, ngettext
+from confapp.translation import N_, _, babel_locale, ngettext
 
 SETTINGS_FIELDS = ("registration", "capacity", "second_factor")
 TICKET_TYPE_FIELDS = (
@@ -171,6 +171,11 @@ class TicketTypeValues(TypedDict):
     suggested_price_cents: int | None
     capacity: int | None
     from_solidarity_pool: bool
+    translations: records.Translations
+
+
+# What the ticket type form calls the fields given per language.
+TRANSLATED_LABELS = {"name": N_("Name attendees see"), "description": N_("Description")}
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,8 @@ class TicketTypeChoice:
     suggested_price_cents: int | None
     capacity: int | None
     from_solidarity_pool: bool
+    # Its name and description in the conference's other languages.
+    translations: records.Translations = field(default_factory=dict)
 
     def as_values(self) -> TicketTypeValues:
         return {
@@ -196,6 +203,7 @@ class TicketTypeChoice:
             "suggested_price_cents": self.suggested_price_cents,
             "capacity": self.capacity,
             "from_solidarity_pool": self.from_solidarity_pool,
+            "translations": self.translations,
         }
 
 
@@ -205,12 +213,30 @@ def _amount_text(cents: int | None) -> str:
     return f"{cents // 100}" if cents % 100 == 0 else f"{cents // 100}.{cents % 100:02d}"
 
 
-def ticket_type_values(ticket_type: TicketType | None) -> dict[str, str]:
+def ticket_type_form_fields() -> records.FormFields:
+    """The names the ticket type form may send, its per-language fields included."""
+    return records.FormFields(TICKET_TYPE_FIELDS, TicketType.TRANSLATED)
+
+
+def typed_ticket_type(form: Mapping[str, str], conference: Conference) -> dict[str, str]:
+    """What was typed in the ticket type form, to show it again."""
+    names = (
+        *TICKET_TYPE_FIELDS,
+        *records.translation_keys(TicketType.TRANSLATED, conference.other_languages()),
+    )
+    return {name: form.get(name, "") for name in names}
+
+
+def ticket_type_values(ticket_type: TicketType | None, conference: Conference) -> dict[str, str]:
     """The ticket type form filled in from a ticket type (or empty, for a new one)."""
+    languages = conference.other_languages()
     if ticket_type is None:
-        return {name: "" for name in TICKET_TYPE_FIELDS} | {"kind": TicketKind.fixed.value}
+        keys = records.translation_keys(TicketType.TRANSLATED, languages)
+        return {name: "" for name in (*TICKET_TYPE_FIELDS, *keys)} | {
+            "kind": TicketKind.fixed.value
+        }
     kind = ticket_type.kind
-    return {
+    return records.translation_values(ticket_type, languages) | {
         "code": ticket_type.code,
         "name": ticket_type.name,
         "description": ticket_type.description,
@@ -317,6 +343,7 @@ def check_ticket_type(
             "This conference has no solidarity fund (it is set in the conference file)."
         )
     capacity = _capacity(form, errors, least=0, places_taken=places_taken)
+    translations = _translations(form, conference, errors)
     if errors:
         return None, errors
     return (
@@ -329,9 +356,31 @@ def check_ticket_type(
             suggested_price_cents=suggested,
             capacity=capacity,
             from_solidarity_pool=pool,
+            translations=translations,
         ),
         {},
     )
+
+
+def _translations(
+    form: Mapping[str, str], conference: Conference, errors: dict[str, str]
+) -> records.Translations:
+    """The name and description in the conference's other languages, checked as the ticket
+    type's own (records.TicketTypeFields); the form holds them all, so they replace the
+    stored ones, an empty field taking its text away."""
+    languages = conference.other_languages()
+    typed = records.translations_in_form(
+        {k: v.replace("\r\n", "\n") for k, v in form.items()},
+        TicketType.TRANSLATED,
+        languages,
+    )
+    sent, refused = records.check_translations(
+        records.TicketTypeFields, TicketType.TRANSLATED, typed, languages
+    )
+    for key, reason in refused.items():
+        label = records.translated_field_label(key, TRANSLATED_LABELS)
+        errors[key] = records.field_and_reason(label, reason) + "."
+    return records.merge_translations({}, sent)
 
 
 # ---- changing the database ----------------------------------------------------------------
@@ -351,6 +400,8 @@ def _audit(
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, dict):  # translations: which languages have texts
+        return ",".join(sorted(value)) or "none"
     if value is None:
         return "none"
     if isinstance(value, bool):

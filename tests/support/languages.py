@@ -31,6 +31,17 @@ from confapp.models import (
 )
 from confapp.tickets.tokens import display_code
 from confapp.translation import PSEUDO_CLOSE, PSEUDO_OPEN
+from tests.support import DEMO
+
+
+def offer_languages(db: Database, languages: list[str], default: str | None = None) -> None:
+    """The demo conference offered in `languages` (the default: the first)."""
+    with db.transaction() as session:
+        conference = session.exec(select(Conference).where(Conference.slug == DEMO)).one()
+        conference.languages = languages
+        conference.default_language = default or languages[0]
+        conference.programme_version += 1
+
 
 # The innermost pseudo run (a translated message may hold another one as a value).
 _PSEUDO_RUN = re.compile(

@@ -95,6 +95,7 @@ AUDIT_ACTION_LABELS: dict[str, str] = {
     "programme_changes_published": N_("Published programme changes"),
     "programme_changes_discarded": N_("Discarded programme changes"),
     "programme_mode_changed": N_("Changed how programme edits are published"),
+    "conference_languages_changed": N_("Changed the conference's languages or its texts in them"),
 }
 
 

@@ -91,6 +91,7 @@ def session_record(conference: Conference, entry: SessionEntry) -> dict[str, Any
     """A session as organisers see it: the public document, its version and origin."""
     return {
         **session_document(conference.slug, entry),
+        "translations": entry.record.translations or {},
         "version": entry.record.version,
         "made_on_web": entry.record.made_on_web,
     }
@@ -110,12 +111,18 @@ def room_record(conference: Conference, room: Room) -> dict[str, Any]:
         **room_document(room),
         "step_free": room.step_free,
         "position": room.position,
+        "translations": room.translations or {},
         "version": room.version,
     }
 
 
 def track_record(conference: Conference, track: Track) -> dict[str, Any]:
-    return {**track_document(track), "position": track.position, "version": track.version}
+    return {
+        **track_document(track),
+        "position": track.position,
+        "translations": track.translations or {},
+        "version": track.version,
+    }
 
 
 def _session_entry(db: Session, conference: Conference, slug: str) -> SessionEntry:

@@ -27,7 +27,6 @@ from confapp import urls
 from confapp.accounts.service import Principal
 from confapp.admin.programme.audit_trail import audit_programme_edit, session_action
 from confapp.admin.programme.session_form import (
-    FORM_FIELDS,
     KINDS,
     ROLES,
     SessionForm,
@@ -39,11 +38,13 @@ from confapp.admin.programme.session_form import (
     kind_name,
     merge_after_conflict,
     people_from_text,
+    posted_fields,
     role_name,
     session_input,
 )
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
+from confapp.dates import day_name
 from confapp.db import Database
 from confapp.models import Conference, Room, SessionStatus, Speaker
 from confapp.programme.clashes import (
@@ -612,7 +613,7 @@ def _describe(name: str, value: str, programme: Programme, speakers: list[Speake
         return ", ".join(people) or _("nobody")
     if name == "day":
         day = _parse_day(value)
-        return f"{day:%A} {day.day} {day:%B}" if day else value
+        return day_name(day) if day else value
     if name == "kind":
         return kind_name(value) if value else value
     if name == "end_next_day":
@@ -625,7 +626,8 @@ def _shown_changes(
 ) -> list[ShownChange]:
     shown = []
     for change in changes:
-        if change.name == "abstract":  # the form only remembers a digest of it
+        if change.name == "abstract" or change.name.endswith(".abstract"):
+            # The form only remembers a digest of an abstract.
             shown.append(ShownChange(change.label, "", _("changed"), change.also_mine))
             continue
         shown.append(
@@ -721,7 +723,13 @@ def _session_form_page(
 def new_session_form(request: Request) -> Response:
     conference, principal = organiser_conference(request)
     day = _parse_day(request.query_params.get("day", ""))
-    return _session_form_page(request, conference, principal, empty_form(day), session_slug=None)
+    return _session_form_page(
+        request,
+        conference,
+        principal,
+        empty_form(day, tuple(conference.other_languages())),
+        session_slug=None,
+    )
 
 
 def edit_session_form(request: Request) -> Response:
@@ -732,7 +740,11 @@ def edit_session_form(request: Request) -> Response:
     if entry is None:
         raise NotFound(_("There is no session at this address."))
     return _session_form_page(
-        request, conference, principal, form_from_entry(entry), session_slug=slug
+        request,
+        conference,
+        principal,
+        form_from_entry(entry, tuple(conference.other_languages())),
+        session_slug=slug,
     )
 
 
@@ -741,7 +753,7 @@ async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     so the form comes back with the rest of what was typed."""
     try:
         fields = await read_form_fields(
-            request, (CSRF_FIELD, *FORM_FIELDS, "status", "confirm_cancel")
+            request, posted_fields(CSRF_FIELD, "status", "confirm_cancel")
         )
     except BadRequestBody as refused:
         if not refused.fields:
@@ -758,7 +770,8 @@ def _save_from_form(
 ) -> Response:
     conference, principal = organiser_conference(request)
     db = database(request)
-    form = form_from_fields(fields)
+    languages = tuple(conference.other_languages())
+    form = form_from_fields(fields, languages)
     with db.read() as session:
         days = load_programme(session, conference, as_organiser=True).days
     data, errors = session_input(form, conference.timezone, days)
@@ -783,7 +796,7 @@ def _save_from_form(
             principal=principal,
         )
     except EditRefused as refusal:
-        return again(errors=form_errors(refusal.fields), status_code=422)
+        return again(errors=form_errors(refusal.fields, languages), status_code=422)
     except NeedsConfirmation as ask:
         return again(to_confirm=ask.clashes)
     except VersionConflict:
@@ -803,7 +816,9 @@ def _conflict_page(
     entry = programme.session(session_slug)
     if entry is None:
         raise NotFound(_("This session was deleted meanwhile."))
-    merged, changes = merge_after_conflict(form, form_from_entry(entry))
+    merged, changes = merge_after_conflict(
+        form, form_from_entry(entry, tuple(conference.other_languages()))
+    )
     return _session_form_page(
         request,
         conference,
@@ -878,7 +893,7 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
             request,
             conference,
             principal,
-            form_from_entry(entry),
+            form_from_entry(entry, tuple(conference.other_languages())),
             session_slug=slug,
             errors=errors,
             status_code=422,
@@ -888,13 +903,13 @@ def _change_status(request: Request, fields: dict[str, str]) -> Response:
             request,
             conference,
             principal,
-            form_from_entry(entry),
+            form_from_entry(entry, tuple(conference.other_languages())),
             session_slug=slug,
             to_confirm=ask.clashes,
             restoring=True,
         )
     except VersionConflict:
-        form = form_from_entry(entry)
+        form = form_from_entry(entry, tuple(conference.other_languages()))
         return _session_form_page(
             request,
             conference,
@@ -954,7 +969,7 @@ def _delete_draft_session(request: Request, fields: dict[str, str]) -> Response:
             request,
             conference,
             principal,
-            form_from_entry(entry),
+            form_from_entry(entry, tuple(conference.other_languages())),
             session_slug=slug,
             errors={"form": problem},
             status_code=status_code,

@@ -30,6 +30,7 @@ from confapp.admin.programme.editor import (
 from confapp.admin.programme.session_form import kind_name, role_name
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.agenda.service import star_counts
+from confapp.dates import day_and_time
 from confapp.db import Database
 from confapp.models import Conference, Room, SessionStatus, Speaker, Track
 from confapp.programme.clashes import Clash, programme_clashes
@@ -46,7 +47,6 @@ from confapp.programme.working_copy import (
 )
 from confapp.request_body import CSRF_FIELD, read_form_fields
 from confapp.request_context import database
-from confapp.times import to_local
 from confapp.translation import N_, _
 
 NOTE_MAX = 2000
@@ -88,6 +88,7 @@ FIELD_LABELS = {
     "abstract": N_("Abstract"),
     "language": N_("Language"),
     "people": N_("People"),
+    "translations": N_("Title or abstract in another language"),
 }
 FIELD_ORDER = tuple(FIELD_LABELS)
 
@@ -96,7 +97,7 @@ def _words(session: Session, conference: Conference, name: str, value: Any) -> s
     if value is None:
         return "—"
     if name in ("start", "end"):
-        return f"{to_local(value, conference.timezone):%a %d %b %H:%M}"
+        return day_and_time(value, conference.timezone)
     if name == "room_id":
         room = session.get(Room, value)
         return room.name if room else "—"
@@ -117,7 +118,7 @@ def _words(session: Session, conference: Conference, name: str, value: Any) -> s
             else:
                 names.append(speaker.name)
         return ", ".join(names) or _("nobody")
-    if name == "abstract":
+    if name in ("abstract", "translations"):
         return _("(changed)") if value else "—"
     if name == "kind":
         return kind_name(str(value))

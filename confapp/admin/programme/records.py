@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +29,6 @@ from confapp import urls
 from confapp.admin.auth import current_principal
 from confapp.admin.programme.audit_trail import audit_programme_edit
 from confapp.admin.programme.editor import editor_path, session_form_path
-from confapp.admin.programme.session_form import field_and_reason
 from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.agenda.service import star_counts
 from confapp.links import link_problem
@@ -57,7 +56,7 @@ def programme_admin_path(conference: Conference, rest: str) -> str:
 
 def _sentence(label: str, reason: str) -> str:
     """The service's reasons are fragments ("must not be empty"); a form shows a sentence."""
-    text = reason if reason[:1].isupper() else field_and_reason(label, reason)
+    text = reason if reason[:1].isupper() else records.field_and_reason(label, reason)
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
@@ -187,10 +186,24 @@ class RecordKind:
     form_values: Callable[[Any], dict[str, str]]
     blank: dict[str, str]
     check: Callable[..., dict[str, Any]]  # editing's reader, to explain every field at once
+    translated: tuple[str, ...] = ()  # its fields given per language (the model's TRANSLATED)
 
     @property
-    def fields(self) -> tuple[str, ...]:
-        return (*self.labels, "slug", "version")
+    def fields(self) -> records.FormFields:
+        return records.FormFields((*self.labels, "slug", "version"), self.translated)
+
+    def translation_keys(self, conference: Conference) -> list[str]:
+        return records.translation_keys(self.translated, conference.other_languages())
+
+    def with_translations(
+        self, data: dict[str, Any], form: Mapping[str, str], conference: Conference
+    ) -> dict[str, Any]:
+        """The editing service's input with the form's per-language texts in it."""
+        if self.translated:
+            data["translations"] = records.translations_in_form(
+                form, self.translated, conference.other_languages()
+            )
+        return data
 
     def list_path(self, conference: Conference) -> str:
         return programme_admin_path(conference, self.plural)
@@ -301,6 +314,7 @@ ROOMS = RecordKind(
     form_values=_room_values,
     blank={"name": "", "capacity": "", "access_notes": "", "step_free": "unknown", "position": ""},
     check=editing.read_room_input,
+    translated=Room.TRANSLATED,
 )
 TRACKS = RecordKind(
     model=Track,
@@ -317,6 +331,7 @@ TRACKS = RecordKind(
     form_values=_track_values,
     blank={"name": "", "colour": "#555555", "colour_text": "", "description": "", "position": ""},
     check=editing.read_track_input,
+    translated=Track.TRANSLATED,
 )
 KINDS = (SPEAKERS, ROOMS, TRACKS)
 
@@ -474,7 +489,16 @@ def _record_view(
             "kind": kind,
             "record": record,
             "uses": uses,
-            "values": values or {**kind.form_values(record), "version": str(record.version)},
+            "values": values
+            or {
+                **kind.form_values(record),
+                **(
+                    records.translation_values(record, conference.other_languages())
+                    if kind.translated
+                    else {}
+                ),
+                "version": str(record.version),
+            },
             "errors": errors or {},
             "conflict": conflict,
             "self_path": kind.record_path(conference, slug),
@@ -496,8 +520,12 @@ async def _read_form(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The form's fields and, for fields that cannot be taken as they are (a control
     character, a file), the reasons; the CSRF token is noted either way, for require_role."""
+    if isinstance(names, records.FormFields):
+        wanted: Collection[str] = replace(names, fields=(CSRF_FIELD, *names.fields))
+    else:
+        wanted = (CSRF_FIELD, *names)
     try:
-        form = await read_form_fields(request, (CSRF_FIELD, *names))
+        form = await read_form_fields(request, wanted)
     except BadRequestBody as refused:
         if not refused.fields:
             raise
@@ -523,6 +551,8 @@ def _explained(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:
             explained["form"] = _(
                 "This page was damaged (its version is not a number); open it again."
             )
+        elif name.startswith("translations."):
+            explained[name] = _sentence(records.translated_field_label(name, kind.labels), reason)
         else:
             label = kind.labels.get(name) or OTHER_LABELS.get(name)
             explained[name] = _sentence(_(label) if label else _("This"), reason)
@@ -530,13 +560,22 @@ def _explained(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:
 
 
 def _refuse_all_at_once(
-    kind: RecordKind, data: Mapping[str, Any], form_errors: dict[str, str], *, creating: bool
+    kind: RecordKind,
+    conference: Conference,
+    data: Mapping[str, Any],
+    form_errors: dict[str, str],
+    *,
+    creating: bool,
 ) -> None:
     """When the form's own checks refused a field, explain the others too, then refuse."""
     if not form_errors:
         return
     try:
-        kind.check({k: v for k, v in data.items() if k != "slug"}, creating=creating)
+        kind.check(
+            {k: v for k, v in data.items() if k != "slug"},
+            creating=creating,
+            languages=conference.other_languages(),
+        )
     except EditRefused as refused:
         raise EditRefused({**refused.fields, **form_errors}) from None
     raise EditRefused(form_errors)
@@ -552,8 +591,9 @@ def _list_page(kind: RecordKind) -> Callable[[Request], Response]:
 def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
         conference, _principal = organiser_conference(request)
-        values = _typed(form, (*kind.labels, "slug"))
+        values = _typed(form, (*kind.labels, "slug", *kind.translation_keys(conference)))
         data, errors = kind.read_form(form)
+        kind.with_translations(data, form, conference)
         errors.update(problems)
         wanted = form.get("slug", "").strip()
         if wanted and (len(wanted) > 80 or not editing.SLUG_PATTERN.match(wanted)):
@@ -563,7 +603,7 @@ def _create(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
         try:
             with database(request).transaction() as session:
                 locked = editing.conference_for_update(session, conference.slug)
-                _refuse_all_at_once(kind, data, errors, creating=True)
+                _refuse_all_at_once(kind, locked, data, errors, creating=True)
                 slug = editing.create_record(session, locked, kind.model, data).slug
                 audit_programme_edit(
                     session,
@@ -628,14 +668,15 @@ def _save(kind: RecordKind) -> Callable[[Request], Awaitable[Response]]:
     def apply(request: Request, form: dict[str, str], problems: dict[str, str]) -> Response:
         conference, _principal = organiser_conference(request)
         slug = request.path_params["slug"]
-        values = _typed(form, (*kind.labels, "version"))
+        values = _typed(form, (*kind.labels, "version", *kind.translation_keys(conference)))
         data, errors = kind.read_form(form)
+        kind.with_translations(data, form, conference)
         errors.update(problems)
         try:
             with database(request).transaction() as session:
                 locked = editing.conference_for_update(session, conference.slug)
                 expected = editing.read_version(form.get("version"))
-                _refuse_all_at_once(kind, data, errors, creating=False)
+                _refuse_all_at_once(kind, locked, data, errors, creating=False)
                 record, changed = editing.update_record(
                     session, locked, kind.model, slug, data, expected_version=expected
                 )

@@ -16,9 +16,18 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
-from confapp.models import PersonRole, SessionKind
+from confapp.dates import day_name
+from confapp.models import PersonRole, ProgrammeSession, SessionKind
 from confapp.programme.queries import SessionEntry
-from confapp.programme.records import FieldReason
+from confapp.programme.records import (
+    FieldReason,
+    FormFields,
+    field_and_reason,
+    translated_field_label,
+    translation_keys,
+    translation_values,
+    translations_in_form,
+)
 from confapp.times import wall_clock_instant
 from confapp.translation import N_, _
 
@@ -71,6 +80,16 @@ PERSON_FIELDS = tuple(
 )
 WAS_FIELDS = tuple(f"was_{name}" for name in COMPARED_FIELDS)
 FORM_FIELDS = (*SESSION_FIELDS, *PERSON_FIELDS, *WAS_FIELDS, "version", "confirm_clashes")
+# The title and abstract in the conference's other languages ("translations.es.title"), and
+# what the form showed of them ("was_translations.es.title").
+TRANSLATED = ProgrammeSession.TRANSLATED
+
+
+def posted_fields(*more: str) -> FormFields:
+    """Every name the session form may post."""
+    return FormFields((*FORM_FIELDS, *more), TRANSLATED, prefixes=("", "was_"))
+
+
 KINDS = [kind.value for kind in SessionKind]
 ROLES = [role.value for role in PersonRole]
 # The kinds and roles in words, for the form's choices (the values sent stay the codes).
@@ -108,12 +127,18 @@ class SessionForm:
     people: list[tuple[str, str]]
     version: str = ""
     was: dict[str, str] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()  # the conference's other languages: a field each
+
+    def compared_names(self) -> tuple[str, ...]:
+        return (*COMPARED_FIELDS, *translation_keys(TRANSLATED, self.languages))
 
     def compared(self) -> dict[str, str]:
-        """The values compared after a conflict, people and abstract in their short forms."""
-        values = {name: self.values.get(name, "") for name in COMPARED_FIELDS}
+        """The values compared after a conflict, people and abstracts in their short forms."""
+        values = {name: self.values.get(name, "") for name in self.compared_names()}
         values["people"] = people_text(self.people)
-        values["abstract"] = abstract_digest(self.values.get("abstract", ""))
+        for name in values:
+            if name == "abstract" or name.endswith(".abstract"):
+                values[name] = abstract_digest(self.values.get(name, ""))
         return values
 
     def people_rows(self) -> list[tuple[str, str]]:
@@ -149,13 +174,13 @@ def abstract_digest(text: str) -> str:
     return hashlib.sha256(tidy_text(text).encode()).hexdigest()[:16]
 
 
-def empty_form(day: date | None) -> SessionForm:
-    values = {name: "" for name in SESSION_FIELDS}
+def empty_form(day: date | None, languages: tuple[str, ...] = ()) -> SessionForm:
+    values = {name: "" for name in (*SESSION_FIELDS, *translation_keys(TRANSLATED, languages))}
     values.update(kind=SessionKind.talk.value, language="en", day=day.isoformat() if day else "")
-    return SessionForm(values, [])
+    return SessionForm(values, [], languages=languages)
 
 
-def form_from_entry(entry: SessionEntry) -> SessionForm:
+def form_from_entry(entry: SessionEntry, languages: tuple[str, ...] = ()) -> SessionForm:
     """The edit form of a session as it stands, remembering what it showed (was_*)."""
     start, end = entry.local_start, entry.local_end
     values = {
@@ -169,24 +194,32 @@ def form_from_entry(entry: SessionEntry) -> SessionForm:
         "track": entry.track.slug if entry.track else "",
         "abstract": entry.record.abstract,
         "language": entry.record.language,
+        **translation_values(entry.record, languages),
     }
     form = SessionForm(
-        values, [(p.speaker.slug, p.role) for p in entry.people], str(entry.record.version)
+        values,
+        [(p.speaker.slug, p.role) for p in entry.people],
+        str(entry.record.version),
+        languages=languages,
     )
     form.was = form.compared()
     return form
 
 
-def form_from_fields(fields: Mapping[str, str]) -> SessionForm:
+def form_from_fields(fields: Mapping[str, str], languages: tuple[str, ...] = ()) -> SessionForm:
     """The form as posted (or as far as it could be read), everything typed kept."""
-    values = {name: fields.get(name, "") for name in SESSION_FIELDS}
+    names = (*SESSION_FIELDS, *translation_keys(TRANSLATED, languages))
+    values = {name: fields.get(name, "") for name in names}
     people = []
     for n in range(1, MAX_PEOPLE + 1):
         slug = fields.get(f"person_{n}", "").strip()
         if slug:
             people.append((slug, fields.get(f"role_{n}", "") or PersonRole.speaker.value))
-    was = {name: fields[f"was_{name}"] for name in COMPARED_FIELDS if f"was_{name}" in fields}
-    return SessionForm(values, people, fields.get("version", "").strip(), was)
+    form = SessionForm(values, people, fields.get("version", "").strip(), languages=languages)
+    form.was = {
+        name: fields[f"was_{name}"] for name in form.compared_names() if f"was_{name}" in fields
+    }
+    return form
 
 
 def _clock(text: str) -> time | None:
@@ -213,6 +246,9 @@ def session_input(
         "language": values.get("language", "").strip(),
         "people": [{"speaker": slug, "role": role} for slug, role in form.people],
     }
+    if form.languages:
+        typed = {name: tidy_text(value) for name, value in values.items()}
+        data["translations"] = translations_in_form(typed, TRANSLATED, form.languages)
     day = next((d for d in days if d.isoformat() == values.get("day", "").strip()), None)
     if day is None:
         errors["day"] = _("Choose one of the conference's days.")
@@ -242,7 +278,7 @@ def session_input(
                 "when daylight saving starts. Choose another time."
             ) % {
                 "time": f"{clocks[name]:%H:%M}",
-                "day": f"{on_day:%A} {on_day.day} {on_day:%B %Y}",
+                "day": day_name(on_day, year=True, in_sentence=True),
                 "zone": tz_name,
             }
         else:
@@ -254,27 +290,27 @@ def session_input(
 SERVICE_TO_FORM_FIELD = {"people": "person_1", "status": "form", "slug": "title"}
 
 
-def field_and_reason(label: str, reason: str) -> str:
-    """A field's name and a reason worded to follow it, as one sentence ("Title must not be
-    empty"): a message of its own, so that a language can put the two its own way."""
-    # Translators: a field's name, then what is wrong with its value ("Title" "must not be
-    # empty", "The first day" "must be on or after..."). The reason is worded to follow it.
-    return _("%(field)s %(reason)s") % {"field": label, "reason": reason}
+def field_label(name: str) -> str:
+    """What the form calls a field, a per-language one included ("Title in Spanish")."""
+    if name.startswith("translations."):
+        return translated_field_label(name, FIELD_LABELS)
+    return _(FIELD_LABELS[name]) if name in FIELD_LABELS else name.capitalize()
 
 
-def form_errors(service_errors: Mapping[str, str]) -> dict[str, str]:
+def form_errors(
+    service_errors: Mapping[str, str], languages: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The editing service's reasons, keyed by the form field they belong beside."""
     errors: dict[str, str] = {}
+    shown = {*SESSION_FIELDS, *translation_keys(TRANSLATED, languages), "person_1", "form"}
     for name, reason in service_errors.items():
         target = SERVICE_TO_FORM_FIELD.get(name, name)
-        if target not in SESSION_FIELDS and target not in ("person_1", "form"):
+        if target not in shown:
             target = "form"
         # Reasons worded about the field ("must not be empty") read as a sentence after its name.
         if isinstance(reason, FieldReason):
-            if name == "people":
-                label = _("The list of speakers and chairs")
-            else:
-                label = _(FIELD_LABELS[name]) if name in FIELD_LABELS else name.capitalize()
+            people = name == "people"
+            label = _("The list of speakers and chairs") if people else field_label(name)
             message = field_and_reason(label, reason)
         else:
             message = reason[:1].upper() + reason[1:]
@@ -307,7 +343,7 @@ def merge_after_conflict(
     merged_values = dict(mine.values)
     merged_people = list(mine.people)
     changes = []
-    for name in COMPARED_FIELDS:
+    for name in mine.compared_names():
         seen = mine.was.get(name)
         i_changed = seen is not None and mine_now[name] != seen
         they_changed = theirs[name] != seen if seen is not None else theirs[name] != mine_now[name]
@@ -318,7 +354,9 @@ def merge_after_conflict(
                 merged_values[name] = current.values[name]
         if they_changed:
             changes.append(
-                TheirChange(name, _(FIELD_LABELS[name]), seen or "", theirs[name], i_changed)
+                TheirChange(name, field_label(name), seen or "", theirs[name], i_changed)
             )
-    merged = SessionForm(merged_values, merged_people, current.version, current.compared())
+    merged = SessionForm(
+        merged_values, merged_people, current.version, current.compared(), mine.languages
+    )
     return merged, changes

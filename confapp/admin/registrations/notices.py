@@ -10,7 +10,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp.admin.routes import admin_page, organiser_conference
-from confapp.models import Conference
+from confapp.dates import time_of_day
+from confapp.models import Conference, Notice
 from confapp.notices.service import (
     ESSENTIAL,
     EVERYONE,
@@ -21,14 +22,15 @@ from confapp.notices.service import (
     NoticeDraft,
     check_notice,
     count_recipients,
+    notice_form_fields,
     notice_text,
     past_notices,
     send_notice,
 )
 from confapp.programme.queries import list_ticket_types
+from confapp.programme.records import translation_key, translation_keys
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
-from confapp.times import to_local
 from confapp.translation import babel_locale, ngettext
 
 CONFIRM = "send"
@@ -59,6 +61,7 @@ def _notices_view(
         {
             "conference": conference,
             "values": values or {"subject": "", "body": "", "audience": EVERYONE, "essential": ""},
+            "languages": conference.other_languages(),
             "errors": errors or {},
             "ticket_types": ticket_types,
             "everyone": EVERYONE,
@@ -85,8 +88,9 @@ def notices_page(request: Request) -> Response:
     return _notices_view(request, conference)
 
 
-def _typed(form: dict[str, str]) -> dict[str, str]:
-    return {name: form.get(name, "") for name in NOTICE_FIELDS}
+def _typed(form: dict[str, str], conference: Conference) -> dict[str, str]:
+    keys = translation_keys(Notice.TRANSLATED, conference.other_languages())
+    return {name: form.get(name, "") for name in (*NOTICE_FIELDS, *keys)}
 
 
 def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
@@ -94,23 +98,28 @@ def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
     db = database(request)
     with db.read() as session:
         ticket_types = list_ticket_types(session, conference)
-    draft, errors = check_notice(form, ticket_types)
+    draft, errors = check_notice(form, ticket_types, conference.other_languages())
     if draft is None:
         return _notices_view(
-            request, conference, values=_typed(form), errors=errors, status_code=422
+            request, conference, values=_typed(form, conference), errors=errors, status_code=422
         )
     values = {
         "subject": draft.subject,
         "body": draft.body,
         "audience": draft.audience,
         "essential": ESSENTIAL if draft.essential else "",
+        **{
+            translation_key(language, name): draft.translations.get(language, {}).get(name, "")
+            for language in conference.other_languages()
+            for name in Notice.TRANSLATED
+        },
     }
     if form.get("confirm") != CONFIRM:
         return _notices_view(request, conference, values=values, preview=draft)
     try:
         notice = send_notice(db, conference, draft, principal)
     except AlreadySent as already:
-        when = to_local(already.sent_at, conference.timezone).strftime("%H:%M")
+        when = time_of_day(already.sent_at, conference.timezone)
         errors = {
             "form": ngettext(
                 "This notice already went to %(count)d person at %(time)s; it was not sent again.",
@@ -126,13 +135,17 @@ def _preview_or_send(request: Request, form: dict[str, str]) -> Response:
 def _refused(request: Request, refused: BadRequestBody) -> Response:
     conference, _principal = organiser_conference(request)
     return _notices_view(
-        request, conference, values=_typed(refused.values), errors=refused.fields, status_code=422
+        request,
+        conference,
+        values=_typed(refused.values, conference),
+        errors=refused.fields,
+        status_code=422,
     )
 
 
 async def notices_submit(request: Request) -> Response:
     try:
-        form = await read_form_fields(request, (CSRF_FIELD, *NOTICE_FIELDS, "confirm"))
+        form = await read_form_fields(request, notice_form_fields(CSRF_FIELD, "confirm"))
     except BadRequestBody as refused:
         if not refused.fields:
             raise

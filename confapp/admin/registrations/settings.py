@@ -4,13 +4,15 @@ ticket types (add, edit, hide, show)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from confapp.admin.programme.audit_trail import audit_programme_edit
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.checkin.unpaid_at_door import (
     UNPAID_AT_DOOR_FIELD,
@@ -18,12 +20,13 @@ from confapp.checkin.unpaid_at_door import (
     set_unpaid_at_door,
 )
 from confapp.models import Conference, TicketType
+from confapp.programme import editing, records
 from confapp.programme.queries import list_ticket_types
+from confapp.programme.records import FormFields
 from confapp.registration.places import places_left, registration_is_open
 from confapp.registration.setup import (
     KIND_CHOICES,
     SETTINGS_FIELDS,
-    TICKET_TYPE_FIELDS,
     CapacityTooLow,
     CodeTaken,
     capacity_too_low_message,
@@ -37,17 +40,26 @@ from confapp.registration.setup import (
     set_on_sale,
     settings_values,
     ticket_type_codes,
+    ticket_type_form_fields,
     ticket_type_values,
+    typed_ticket_type,
 )
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields
 from confapp.request_context import database
 from confapp.times import local_today
-from confapp.translation import N_, _
+from confapp.translation import (
+    N_,
+    _,
+    catalogued_languages,
+    language_name_for_reader,
+    normal_tag,
+)
 
 # Marked here, translated where they are shown (`_(...)`, in the reader's language).
 DONE_MESSAGES = {
     "saved": N_("Settings saved."),
     "door_saved": N_("Saved: the door says this about unpaid tickets from its next scan."),
+    "languages_saved": N_("Languages saved: pages, feeds and mail follow them from now on."),
     "unchanged": N_("Nothing to save: the settings were already so."),
     "created": N_("Ticket type added; it is on sale now."),
     "edited": N_("Ticket type saved."),
@@ -102,8 +114,13 @@ async def _read_form(
 ) -> Response:
     """Read the form (CSRF token first), then apply it; a field that cannot be taken as it is
     shows the form again with the message beside it and everything else kept."""
+    wanted = (
+        replace(names, fields=(CSRF_FIELD, *names.fields))
+        if isinstance(names, FormFields)
+        else (CSRF_FIELD, *names)
+    )
     try:
-        form = await read_form_fields(request, (CSRF_FIELD, *names))
+        form = await read_form_fields(request, wanted)
     except BadRequestBody as refused:
         if not refused.fields:
             raise
@@ -134,7 +151,13 @@ def _settings_view(
             # Two forms: the one refused shows what was typed, the other what is stored.
             "values": settings_values(conference)
             | {UNPAID_AT_DOOR_FIELD: conference.unpaid_at_door}
+            | language_values(conference)
             | (values or {}),
+            "languages_path": languages_path(conference),
+            "shipped_languages": ", ".join(
+                f"{language_name_for_reader(language)} ({language})"
+                for language in catalogued_languages()
+            ),
             "unpaid_at_door_words": {
                 choice: _(words) for choice, words in UNPAID_AT_DOOR_WORDS.items()
             },
@@ -204,6 +227,94 @@ def _save_door_settings(request: Request, form: dict[str, str]) -> Response:
     return _done(settings_path(conference), "door_saved" if changed else "unchanged")
 
 
+def languages_path(conference: Conference) -> str:
+    return f"{settings_path(conference)}/languages"
+
+
+LANGUAGE_FIELDS = records.FormFields(("languages", "default_language"), Conference.TRANSLATED)
+LANGUAGE_LABELS = {
+    "languages": N_("Languages offered"),
+    "default_language": N_("Default language"),
+    "name": N_("Name"),
+    "description": N_("Description"),
+}
+
+
+def language_values(conference: Conference) -> dict[str, str]:
+    return {
+        "languages": ", ".join(conference.languages),
+        "default_language": conference.default_language,
+        **records.translation_values(conference, conference.other_languages()),
+    }
+
+
+def _language_errors(refused: Mapping[str, str]) -> dict[str, str]:
+    """The editing service's reasons as sentences beside their fields."""
+    errors = {}
+    for key, reason in refused.items():
+        if isinstance(reason, records.FieldReason):
+            label = (
+                records.translated_field_label(key, LANGUAGE_LABELS)
+                if key.startswith("translations.")
+                else _(LANGUAGE_LABELS.get(key, key))
+            )
+            errors[key] = records.field_and_reason(label, reason) + "."
+        else:
+            errors[key] = reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+    return errors
+
+
+def _save_languages(request: Request, form: dict[str, str]) -> Response:
+    conference, principal = organiser_conference(request)
+    languages = records.language_tags(form.get("languages", ""))
+    typed_default = form.get("default_language", "").strip()
+    default = normal_tag(typed_default) or typed_default
+    # Texts come only for the languages whose fields the page showed.
+    shown = [
+        language
+        for language in languages
+        if language != default and records.translation_key(language, "name") in form
+    ]
+    translations = records.translations_in_form(
+        {k: v.replace("\r\n", "\n") for k, v in form.items()}, Conference.TRANSLATED, shown
+    )
+    try:
+        with database(request).transaction() as session:
+            locked = editing.conference_for_update(session, conference.slug)
+            changed = editing.set_languages(session, locked, languages, default, translations)
+            if changed:
+                audit_programme_edit(
+                    session,
+                    principal,
+                    locked,
+                    "conference_languages_changed",
+                    ", ".join(sorted(changed)),
+                )
+    except editing.EditRefused as refused:
+        typed = {name: form.get(name, "") for name in ("languages", "default_language")}
+        keys = records.translation_keys(Conference.TRANSLATED, conference.other_languages())
+        typed |= {key: form.get(key, "") for key in keys}
+        return _settings_view(
+            request,
+            conference,
+            values=typed,
+            errors=_language_errors(refused.fields),
+            status_code=422,
+        )
+    return _done(settings_path(conference), "languages_saved" if changed else "unchanged")
+
+
+def _refused_languages(request: Request, refused: BadRequestBody) -> Response:
+    conference, _principal = organiser_conference(request)
+    return _settings_view(
+        request, conference, values=refused.values, errors=refused.fields, status_code=422
+    )
+
+
+async def languages_submit(request: Request) -> Response:
+    return await _read_form(request, LANGUAGE_FIELDS, _save_languages, _refused_languages)
+
+
 def _refused_door_settings(request: Request, refused: BadRequestBody) -> Response:
     conference, _principal = organiser_conference(request)
     values = {UNPAID_AT_DOOR_FIELD: refused.values.get(UNPAID_AT_DOOR_FIELD, "")}
@@ -238,7 +349,7 @@ def _ticket_type_view(
             "conference": conference,
             "ticket_type": ticket_type,
             "places_left": places_left(conference, ticket_type) if ticket_type else None,
-            "values": values or ticket_type_values(ticket_type),
+            "values": values or ticket_type_values(ticket_type, conference),
             "errors": errors or {},
             "kinds": [(kind, _(KIND_WORDS[kind])) for kind in KIND_CHOICES],
             "has_pool": bool(conference.solidarity_place_cents),
@@ -257,7 +368,7 @@ def new_ticket_type_page(request: Request) -> Response:
 def _create(request: Request, form: dict[str, str]) -> Response:
     conference, principal = organiser_conference(request)
     db = database(request)
-    values = _typed(form, TICKET_TYPE_FIELDS)
+    values = typed_ticket_type(form, conference)
     choice, errors = check_ticket_type(form, conference)
     code, code_problem = check_code(form.get("code", ""), ticket_type_codes(db, conference))
     if code_problem:
@@ -278,14 +389,14 @@ def _create(request: Request, form: dict[str, str]) -> Response:
 
 def _refused_new(request: Request, refused: BadRequestBody) -> Response:
     conference, _principal = organiser_conference(request)
-    values = _typed(refused.values, TICKET_TYPE_FIELDS)
+    values = typed_ticket_type(refused.values, conference)
     return _ticket_type_view(
         request, conference, None, values=values, errors=refused.fields, status_code=422
     )
 
 
 async def new_ticket_type_submit(request: Request) -> Response:
-    return await _read_form(request, TICKET_TYPE_FIELDS, _create, _refused_new)
+    return await _read_form(request, ticket_type_form_fields(), _create, _refused_new)
 
 
 def ticket_type_page(request: Request) -> Response:
@@ -303,7 +414,7 @@ def _change(request: Request, form: dict[str, str]) -> Response:
     if action in ("hide", "show"):
         set_on_sale(db, conference, code, action == "show", principal)
         return _done(settings_path(conference), "shown" if action == "show" else "hidden")
-    values = _typed(form, TICKET_TYPE_FIELDS) | {"code": code}
+    values = typed_ticket_type(form, conference) | {"code": code}
     if action != "save":
         errors = {"action": _("Choose what to do: save, hide or show.")}
         return _ticket_type_view(
@@ -327,20 +438,24 @@ def _change(request: Request, form: dict[str, str]) -> Response:
 def _refused_change(request: Request, refused: BadRequestBody) -> Response:
     conference, _principal = organiser_conference(request)
     ticket_type = find_ticket_type(database(request), conference, request.path_params["code"])
-    values = _typed(refused.values, TICKET_TYPE_FIELDS) | {"code": ticket_type.code}
+    values = typed_ticket_type(refused.values, conference) | {"code": ticket_type.code}
     return _ticket_type_view(
         request, conference, ticket_type, values=values, errors=refused.fields, status_code=422
     )
 
 
 async def ticket_type_submit(request: Request) -> Response:
-    return await _read_form(request, (*TICKET_TYPE_FIELDS, "action"), _change, _refused_change)
+    fields = ticket_type_form_fields()
+    return await _read_form(
+        request, replace(fields, fields=(*fields.fields, "action")), _change, _refused_change
+    )
 
 
 routes = [
     Route("/admin/{conference}/settings", settings_page, methods=["GET"]),
     Route("/admin/{conference}/settings", settings_submit, methods=["POST"]),
     Route("/admin/{conference}/settings/door", door_settings_submit, methods=["POST"]),
+    Route("/admin/{conference}/settings/languages", languages_submit, methods=["POST"]),
     Route("/admin/{conference}/settings/ticket-types/new", new_ticket_type_page, methods=["GET"]),
     Route(
         "/admin/{conference}/settings/ticket-types/new", new_ticket_type_submit, methods=["POST"]
