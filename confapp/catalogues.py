@@ -20,6 +20,7 @@ from confapp.translation import (
     LOCALE_DIR,
     SCRIPTS_DOMAIN,
     SOURCE_LANGUAGE,
+    catalogue_path,
     catalogued_languages,
 )
 
@@ -43,10 +44,6 @@ def extract(domain: str, root: Path = PROJECT_ROOT) -> Catalog:
             context=context,
         )
     return catalog
-
-
-def catalogue_path(language: str, domain: str) -> Path:
-    return LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{domain}.po"
 
 
 def read_catalogue(language: str, domain: str) -> Catalog:

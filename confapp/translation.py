@@ -117,6 +117,12 @@ def shipped_languages() -> tuple[str, ...]:
     return (*languages, PSEUDO_LANGUAGE) if _pseudo_offered else languages
 
 
+def catalogue_path(language: str, domain: str = "messages") -> Path:
+    """Where a language's catalogue of a domain lives: confapp/locale/es/LC_MESSAGES/messages.po
+    (a regional language's folder is written with an underscore: pt_BR)."""
+    return LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{domain}.po"
+
+
 @functools.cache
 def catalogued_languages() -> tuple[str, ...]:
     """The languages with a catalogue on disk, the source language first (the pseudo-language
@@ -276,7 +282,7 @@ def catalogue(language: str, domain: str = "messages") -> _gettext.NullTranslati
 def _compiled(language: str, domain: str) -> _gettext.NullTranslations:
     """A .po file compiled in memory (catalogues are part of the code: cached for the life of
     the process)."""
-    path = LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{domain}.po"
+    path = catalogue_path(language, domain)
     if not path.is_file():
         return _SOURCE
     with path.open("rb") as po:
@@ -295,9 +301,7 @@ def script_messages(language: str | None = None) -> dict[str, object]:
         return {"language": language, "pseudo": True, "messages": {}, "plurals": {}}
     shipped = _catalogue_language(language)
     path = (
-        LOCALE_DIR / shipped.replace("-", "_") / "LC_MESSAGES" / f"{SCRIPTS_DOMAIN}.po"
-        if shipped and shipped != SOURCE_LANGUAGE
-        else None
+        catalogue_path(shipped, SCRIPTS_DOMAIN) if shipped and shipped != SOURCE_LANGUAGE else None
     )
     return _script_messages(str(path) if path and path.is_file() else "", language)
 
