@@ -32,4 +32,11 @@ fi
 .venv/bin/lint-imports --no-cache
 # Types, strict (pyproject.toml, [tool.mypy]: which files, which flags and why).
 .venv/bin/python -m mypy
-.venv/bin/python -m pytest "$@"
+# Two processes (pytest-xdist), each with its own databases and servers; a file's tests stay
+# together in one. CONFAPP_TEST_PROCESSES=1 runs them all in this process.
+processes=${CONFAPP_TEST_PROCESSES:-2}
+if [[ $processes == 1 ]]; then
+  .venv/bin/python -m pytest "$@"
+else
+  .venv/bin/python -m pytest -n "$processes" --dist loadfile "$@"
+fi

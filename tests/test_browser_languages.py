@@ -18,7 +18,11 @@ from tests.support.door_camera import register_over_http
 from tests.support.languages import data_words, english_left, offer_languages
 from tests.support.servers import LiveServer, live_settings
 
-pytestmark = pytest.mark.browser
+# Layout and words, not storage: SQLite is enough.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
 
 
 @pytest.fixture

@@ -193,8 +193,8 @@ def test_a_dry_run_lists_what_would_change_and_writes_nothing(
     assert [line[2:] for line in listed_changes(output)] == edited.expected_changes()
     assert (
         f"{DEMO} (dry run, nothing was written): would create nothing; "
-        "would update 1 rooms, 3 sessions; would cancel 1 session(s) no longer in the file; "
-        f"would keep session(s) made on the web that are not in the file: {WEB_SESSION}"
+        "would update 1 room, 3 sessions; would cancel 1 session no longer in the file; "
+        f"would keep 1 session made on the web that is not in the file: {WEB_SESSION}"
     ) in output
     assert everything(db) == before
     assert programme_version(db) == version
@@ -248,7 +248,7 @@ def test_a_session_made_on_the_web_survives_a_file_that_lacks_it(
     # The file's own session is cancelled as ever; the one made on the web is left alone.
     assert report.cancelled_sessions == [dropped.key]
     assert report.kept_web_sessions == [WEB_SESSION]
-    assert "kept session(s) made on the web that are not in the file: made-on-the-web" in (
+    assert "kept 1 session made on the web that is not in the file: made-on-the-web" in (
         report.summary()
     )
     assert stored_session(db, dropped.key).status == "cancelled"
@@ -276,7 +276,7 @@ def test_cancel_web_sessions_cancels_them_and_says_so_in_the_changelog(
     assert listed_changes(output) == [
         f"  cancelled session {WEB_SESSION}: made on the web, not in the file"
     ]
-    assert "cancelled 1 session(s) no longer in the file" in output
+    assert "cancelled 1 session no longer in the file" in output
     web_made = stored_session(db, WEB_SESSION)
     assert web_made.status == "cancelled" and web_made.made_on_web
     with db.read() as session:

@@ -5,18 +5,27 @@ pseudo-language, shows no English at all."""
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from confapp.app import create_app
-from confapp.catalogues import DOMAINS, check_catalogue, existing_languages, extract
+from confapp.catalogues import (
+    DOMAINS,
+    check_catalogue,
+    existing_languages,
+    extract,
+    read_catalogue,
+)
 from confapp.db import Database
 from confapp.links import link_problem
 from confapp.models import Conference, Notice, ProgrammeSession, Room, TicketType, Track
-from confapp.programme.conference_file import LoadReport
-from confapp.resources import templates_dir
+from confapp.programme.conference_file import LoadReport, load_conference_file
+from confapp.programme.editing import conference_for_update, create_session
+from confapp.resources import demo_seed_path, templates_dir
 from confapp.settings import Settings
 from confapp.translation import PSEUDO_OPEN, in_language, offer_pseudo_language, pseudo
 from tests.conftest import app_clock
@@ -31,7 +40,7 @@ from tests.support.languages import (
     page_texts,
 )
 from tests.support.pages import form_on
-from tests.support.programme import STATE, WAGES
+from tests.support.programme import STATE, WAGES, publish_pending
 from tests.support.registrations import register, token_of
 from tests.support.unmarked import unmarked_in_templates
 
@@ -79,6 +88,8 @@ def pseudo_client(settings: Settings, demo: object, db: Database) -> TestClient:
         yield client  # type: ignore[misc]
 
 
+# Rendering, not the database: SQLite is enough.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_public_page_in_the_pseudo_language_has_no_english_left(
     pseudo_client: TestClient, db: Database
 ) -> None:
@@ -96,6 +107,8 @@ def test_every_public_page_in_the_pseudo_language_has_no_english_left(
     assert left == {}
 
 
+# Rendering, not the database: SQLite is enough.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_back_office_page_in_the_pseudo_language_has_no_english_left(
     pseudo_client: TestClient, db: Database
 ) -> None:
@@ -110,6 +123,8 @@ def test_every_back_office_page_in_the_pseudo_language_has_no_english_left(
     assert left == {}
 
 
+# Rendering, not the database: SQLite is enough.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pages_in_spanish_show_no_english_string_of_the_catalogue(
     pseudo_client: TestClient, db: Database
 ) -> None:
@@ -204,3 +219,118 @@ def test_what_confapp_load_prints_and_why_a_link_is_refused_reach_a_translator(
     assert english_left(summary, data_words(db)) == [], summary
     assert lines and all(line.startswith(PSEUDO_OPEN) for line in lines), lines[:3]
     assert all(problem and problem.startswith(PSEUDO_OPEN) for problem in problems), problems
+
+
+# Words, and the placeholders of a catalogue's messages.
+WORD = re.compile(r"[^\W\d_]+")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
+
+
+def record_block(text: str, key: str) -> tuple[int, int]:
+    """Where the record whose key (or code) is `key` starts and ends in a conference file."""
+    found = re.search(rf'^(?:key|code) = "{re.escape(key)}"$', text, re.MULTILINE)
+    assert found, key
+    start = text.rindex("[[", 0, found.start())
+    end = text.find("\n[[", found.end())
+    return start, end + 1 if end != -1 else len(text)
+
+
+def edited(text: str, key: str, old: str, new: str) -> str:
+    start, end = record_block(text, key)
+    assert old in text[start:end], (key, old)
+    return text[:start] + text[start:end].replace(old, new, 1) + text[end:]
+
+
+def without(text: str, key: str) -> str:
+    start, end = record_block(text, key)
+    return text[:start] + text[end:]
+
+
+def words_shown_as_written(conference_file: str) -> set[str]:
+    """The words of a conference file that a load's report shows as they are, in any language:
+    its keys ("step_free") and its records' keys and codes ("great-hall")."""
+    words: set[str] = set()
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                words.update(WORD.findall(name))
+                if name in ("key", "code", "slug") and isinstance(inner, str):
+                    words.update(WORD.findall(inner))
+                collect(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                collect(inner)
+
+    collect(tomllib.loads(conference_file))
+    return words
+
+
+def spanish_words() -> set[str]:
+    """Every word of the Spanish catalogue, placeholders aside: a word such as "no" or "web" is
+    Spanish as well as English."""
+    words: set[str] = set()
+    for message in read_catalogue("es", "messages"):
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        for form in forms:
+            words.update(WORD.findall(PLACEHOLDER.sub(" ", form or "")))
+    return words
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_spanish_organisers_reload_report_has_no_english_left(
+    demo: LoadReport, db: Database, tmp_path: Path
+) -> None:
+    web_made = "zine-fair"  # a session made on the web, which the file does not have
+    with db.transaction() as session:
+        create_session(
+            session,
+            conference_for_update(session, DEMO),
+            {
+                "slug": web_made,
+                "title": "Zine fair",
+                "start": "2027-07-10T16:00:00+10:00",
+                "end": "2027-07-10T17:00:00+10:00",
+                "room": "seminar-1",
+                "people": ["zoe-papas"],
+            },
+        )
+    publish_pending(db)
+    # The demo file with a room bigger and no longer step-free, a session out of its room and
+    # with one reading less, a room and a session added, a session and a ticket type taken out.
+    demo_text = demo_seed_path().read_text(encoding="utf-8")
+    text = edited(
+        demo_text,
+        "great-hall",
+        "capacity = 900\nstep_free = true",
+        "capacity = 950\nstep_free = false",
+    )
+    lenin = "lenin-and-the-1903-congress"
+    text = edited(text, lenin, 'room = "refectory"\n', "")
+    text = edited(text, lenin, '  { title = "The 1903 congress', '  # { title = "The 1903 congress')
+    text = without(without(text, "russian-revolution-1917"), "concession")
+    text += (
+        '\n[[rooms]]\nkey = "library-annex"\nname = "Library Annex"\ncapacity = 30\n'
+        '\n[[sessions]]\nkey = "late-night-debate"\ntitle = "Late-night debate"\nkind = "talk"\n'
+        'start = 2027-07-10T20:00:00\nend = 2027-07-10T21:00:00\nroom = "library-annex"\n'
+    )
+    path = tmp_path / "reloaded.toml"
+    path.write_text(text, encoding="utf-8")
+
+    with in_language("es"):
+        report = load_conference_file(db, path, dry_run=True)
+        said = "\n".join([*report.change_lines(), *report.notes, report.summary()])
+
+    assert {(change.action, change.what) for change in report.changes} >= {
+        ("changed", "room"),
+        ("new", "room"),
+        ("changed", "session"),
+        ("new", "session"),
+        ("cancelled", "session"),
+        ("kept", "session"),
+        ("off sale", "ticket type"),
+    }
+    shown_as_written = words_shown_as_written(demo_text) | words_shown_as_written(text)
+    shown_as_written |= set(WORD.findall(web_made))
+    english = set(WORD.findall(said)) - shown_as_written - spanish_words()
+    assert english == set(), said

@@ -69,7 +69,7 @@ from confapp.programme.changes import (
     set_session_people,
 )
 from confapp.times import is_valid_zone, to_local, to_utc, utcnow
-from confapp.translation import N_, _, ngettext, normal_tag
+from confapp.translation import N_, _, ngettext, normal_tag, pgettext
 from confapp.urls import RESERVED_SLUGS
 
 # Session UUIDs derived from "<conference slug>/<session key>" are the same on every host that
@@ -213,6 +213,10 @@ class ConferenceFileError(Exception):
         super().__init__(f"{source}: " + "\n".join(problems))
 
 
+# Why a load cancels, keeps or takes off sale a record its file lacks (a key of `_REASONS`).
+Reason = Literal["not in the file", "made on the web"]
+
+
 @dataclass
 class RecordChange:
     """One record a load creates, changes, cancels, keeps or takes off sale, in words."""
@@ -220,15 +224,24 @@ class RecordChange:
     what: str  # "conference", "room", "track", "speaker", "session", "ticket type"
     key: str
     action: Literal["new", "changed", "cancelled", "kept", "off sale"]
-    # For "changed": one entry per field, "room: great-hall → seminar-1"; otherwise why.
+    # For "changed": one entry per field, "room: great-hall → seminar-1", worded in the
+    # language in force when the load ran (as its notes are).
     details: list[str] = field(default_factory=list)
+    # For the others: why, a key of `_REASONS`, worded by `lines`.
+    reason: Reason | None = None
 
     def lines(self) -> list[str]:
         """In the language in force: "changed session opening-rally:", then a field a line."""
         head = _(_CHANGE_HEADS[(self.action, self.what)]) % {"key": self.key}
         if self.action == "changed":
             return [f"{head}:", *(f"    {detail}" for detail in self.details)]
-        return [f"{head}: {'; '.join(self.details)}" if self.details else head]
+        return [f"{head}: {_(_REASONS[self.reason])}" if self.reason else head]
+
+
+_REASONS: dict[Reason, str] = {
+    "not in the file": N_("no longer in the file"),
+    "made on the web": N_("made on the web, not in the file"),
+}
 
 
 # What happened to which kind of record, a message for each pair, so that a language can make
@@ -255,14 +268,12 @@ _CHANGE_HEADS = {
 def _counted(kind: str, count: int) -> str:
     """How many records of a kind (a key of `LoadReport.created`) a load wrote: "7 rooms"."""
     forms = {
-        # Translators: the English keeps one word for every number ("1 rooms", "7 rooms"), as
-        # do the other counts of a load's summary; give each plural form its own.
-        "conference": ngettext("%(num)d conference", "%(num)d conference", count),
-        "rooms": ngettext("%(num)d rooms", "%(num)d rooms", count),
-        "tracks": ngettext("%(num)d tracks", "%(num)d tracks", count),
-        "speakers": ngettext("%(num)d speakers", "%(num)d speakers", count),
-        "sessions": ngettext("%(num)d sessions", "%(num)d sessions", count),
-        "ticket types": ngettext("%(num)d ticket types", "%(num)d ticket types", count),
+        "conference": ngettext("%(num)d conference", "%(num)d conferences", count),
+        "rooms": ngettext("%(num)d room", "%(num)d rooms", count),
+        "tracks": ngettext("%(num)d track", "%(num)d tracks", count),
+        "speakers": ngettext("%(num)d speaker", "%(num)d speakers", count),
+        "sessions": ngettext("%(num)d session", "%(num)d sessions", count),
+        "ticket types": ngettext("%(num)d ticket type", "%(num)d ticket types", count),
     }
     return forms[kind] % {"num": count} if kind in forms else f"{count} {kind}"
 
@@ -324,34 +335,52 @@ class LoadReport:
         if self.cancelled_sessions:
             count = len(self.cancelled_sessions)
             cancelled = (
-                # Translators: the English says "session(s)" for every number.
                 ngettext(
-                    "would cancel %(num)d session(s) no longer in the file",
-                    "would cancel %(num)d session(s) no longer in the file",
+                    "would cancel %(num)d session no longer in the file",
+                    "would cancel %(num)d sessions no longer in the file",
                     count,
                 )
                 if self.dry_run
                 else ngettext(
-                    "cancelled %(num)d session(s) no longer in the file",
-                    "cancelled %(num)d session(s) no longer in the file",
+                    "cancelled %(num)d session no longer in the file",
+                    "cancelled %(num)d sessions no longer in the file",
                     count,
                 )
             )
             parts.append(cancelled % {"num": count})
         if self.ticket_types_off_sale:
+            count = len(self.ticket_types_off_sale)
             off_sale = (
-                _("would take off sale ticket type(s) no longer in the file: %(codes)s")
+                ngettext(
+                    "would take off sale %(num)d ticket type no longer in the file: %(codes)s",
+                    "would take off sale %(num)d ticket types no longer in the file: %(codes)s",
+                    count,
+                )
                 if self.dry_run
-                else _("took off sale ticket type(s) no longer in the file: %(codes)s")
+                else ngettext(
+                    "took off sale %(num)d ticket type no longer in the file: %(codes)s",
+                    "took off sale %(num)d ticket types no longer in the file: %(codes)s",
+                    count,
+                )
             )
-            parts.append(off_sale % {"codes": ", ".join(self.ticket_types_off_sale)})
+            parts.append(off_sale % {"num": count, "codes": ", ".join(self.ticket_types_off_sale)})
         if self.kept_web_sessions:
+            count = len(self.kept_web_sessions)
             kept = (
-                _("would keep session(s) made on the web that are not in the file: %(slugs)s")
+                ngettext(
+                    "would keep %(num)d session made on the web that is not in the file: %(slugs)s",
+                    "would keep %(num)d sessions made on the web that are not in the file: "
+                    "%(slugs)s",
+                    count,
+                )
                 if self.dry_run
-                else _("kept session(s) made on the web that are not in the file: %(slugs)s")
+                else ngettext(
+                    "kept %(num)d session made on the web that is not in the file: %(slugs)s",
+                    "kept %(num)d sessions made on the web that are not in the file: %(slugs)s",
+                    count,
+                )
             )
-            parts.append(kept % {"slugs": ", ".join(self.kept_web_sessions)})
+            parts.append(kept % {"num": count, "slugs": ", ".join(self.kept_web_sessions)})
         return "; ".join(parts)
 
 
@@ -902,8 +931,9 @@ _FILE_KEYS = {
     "min_price_cents": "min_price",
     "suggested_price_cents": "suggested_price",
     "solidarity_place_cents": "solidarity_place_price",
-    "position": "place in the file",
 }
+# Fields the file has no key for, named in words.
+_FIELDS_IN_WORDS = {"position": N_("place in the file")}
 _SHOWN_TEXT = 80  # characters of a text shown before and after a change (most titles whole)
 
 
@@ -922,27 +952,34 @@ class _Wording:
         return [self.field(name, before[name], after[name]) for name in after if name in changed]
 
     def field(self, name: str, old: Any, new: Any) -> str:
-        key = _FILE_KEYS.get(name, name)
+        key = _(_FIELDS_IN_WORDS[name]) if name in _FIELDS_IN_WORDS else _FILE_KEYS.get(name, name)
         shown_old, shown_new = self.value(name, old), self.value(name, new)
         if shown_old == shown_new:  # long texts that differ further in
-            return f"{key}: changed"
+            # Translators: a key of the conference file ("abstract"), whose text changed.
+            return _("%(key)s: changed") % {"key": key}
         return f"{key}: {shown_old} → {shown_new}"
 
     def value(self, name: str, value: Any) -> str:
         if value is None or value == "" or value == []:
-            return "not set"
+            # Translators: a field of the conference file without a value ("room: not set").
+            return _("not set")
         if name == "room_id":
-            return self.room_slugs.get(value, f"room #{value}")
+            return self.room_slugs.get(value) or _("room #%(id)d") % {"id": value}
         if name == "track_id":
-            return self.track_slugs.get(value, f"track #{value}")
+            return self.track_slugs.get(value) or _("track #%(id)d") % {"id": value}
         if name.endswith("_cents"):
             return str(Decimal(value).scaleb(-2))
         if name == "position":
             return str(value + 1)
+        if name == "translations":  # which languages have texts: "es"; what changed, below
+            return ", ".join(sorted(value)) or _("not set")
         if name == "reading_list":
-            return f"{len(value)} item(s)"
+            count = len(value)
+            return ngettext("%(num)d item", "%(num)d items", count) % {"num": count}
         if isinstance(value, bool):
-            return "true" if value else "false"
+            if value:
+                return pgettext("a yes-or-no field of the conference file", "true")
+            return pgettext("a yes-or-no field of the conference file", "false")
         if isinstance(value, datetime):
             return f"{to_local(value, self.timezone):%Y-%m-%d %H:%M}"
         if isinstance(value, time):
@@ -1149,7 +1186,7 @@ def _write_conference(
         apply_changes(ticket_type, {"on_sale": False}, now)
         report.ticket_types_off_sale.append(ticket_type.code)
         report.changes.append(
-            RecordChange("ticket type", ticket_type.code, "off sale", ["no longer in the file"])
+            RecordChange("ticket type", ticket_type.code, "off sale", reason="not in the file")
         )
         programme_changed = True
     db.flush()
@@ -1243,14 +1280,12 @@ def _write_conference(
             continue
         if record.made_on_web and not cancel_web_sessions:
             report.kept_web_sessions.append(slug)
-            report.changes.append(
-                RecordChange("session", slug, "kept", ["made on the web, not in the file"])
-            )
+            report.changes.append(RecordChange("session", slug, "kept", reason="made on the web"))
             continue
         change_session(db, conference, record, {"status": SessionStatus.cancelled.value}, now)
         report.cancelled_sessions.append(slug)
-        why = "made on the web, not in the file" if record.made_on_web else "no longer in the file"
-        report.changes.append(RecordChange("session", slug, "cancelled", [why]))
+        why: Reason = "made on the web" if record.made_on_web else "not in the file"
+        report.changes.append(RecordChange("session", slug, "cancelled", reason=why))
         programme_changed = True
 
     place.loc = ("conference",)
