@@ -55,7 +55,7 @@ from confapp.programme import changelog
 from confapp.programme import routes as programme_routes
 from confapp.programme.published_state import programme_cache
 from confapp.programme.queries import NotFound
-from confapp.registration import manage_routes
+from confapp.registration import manage_routes, payment_routes
 from confapp.registration import routes as registration_routes
 from confapp.request_body import BadRequestBody
 from confapp.request_context import Clock
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
         *admin_routes.routes,
         *admin_door_page.routes,
         *agenda_routes.routes,
+        *payment_routes.routes,
         *manage_routes.routes,
         *ticket_routes.routes,
         *registration_routes.routes,

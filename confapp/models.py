@@ -347,8 +347,18 @@ class PaymentStatus(StrEnum):
 
 
 class RegistrationStatus(StrEnum):
+    # A place held while its order is paid: counted as taken, not yet a ticket to admit.
+    reserved = "reserved"
     active = "active"
     cancelled = "cancelled"
+    # The hold ended unpaid: the place went back to the pool.
+    expired = "expired"
+
+
+# Registrations whose place is taken: counted against capacity.
+HOLDING_PLACES = (RegistrationStatus.reserved.value, RegistrationStatus.active.value)
+# Registrations whose ticket must not admit anyone.
+REFUSED_AT_DOOR = (RegistrationStatus.cancelled.value, RegistrationStatus.expired.value)
 
 
 class Registration(SQLModel, table=True):
@@ -698,3 +708,209 @@ class SessionDoor(SQLModel, table=True):
     headcount: int = 0
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
     updated_by: str = Field(default="", max_length=254)
+
+
+class PaymentMethod(StrEnum):
+    stripe = "stripe"  # by card on Stripe's hosted checkout page
+    bank_transfer = "bank_transfer"
+    desk = "desk"  # at the registration desk, in cash or by card there
+
+
+class OrderStatus(StrEnum):
+    reserved = "reserved"  # its places are held until hold_until, waiting for the money
+    paid = "paid"
+    expired = "expired"  # the hold ended unpaid and the places went back
+    cancelled = "cancelled"
+
+
+class Order(SQLModel, table=True):
+    """What one person pays for at once: the registrations it holds places for, the total, how
+    it is paid and until when its places are held. Personal fields are blanked on erasure."""
+
+    __tablename__ = "ticket_order"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    # Short and easy to type: the reference a bank transfer carries (confapp.registration.orders).
+    reference: str = Field(max_length=12, unique=True)
+    method: str = Field(max_length=20)  # a PaymentMethod
+    status: str = Field(default=OrderStatus.reserved.value, max_length=10)
+    total_cents: int = 0
+    currency: str = Field(max_length=3)
+    # Who pays, as they gave it: a person or an organisation (a union branch), for the receipt.
+    payer_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=254)
+    language: str = Field(default="en", max_length=20)
+    hold_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # expired or cancelled
+
+
+class OrderItem(SQLModel, table=True):
+    """A registration an order pays for, with what it costs (price and top-up). One order may
+    hold several (a group, a union branch paying for delegates); a registration is in one."""
+
+    __tablename__ = "order_item"
+    registration_id: int = Field(foreign_key="registration.id", primary_key=True)
+    order_id: int = Field(foreign_key="ticket_order.id", index=True)
+    amount_cents: int = 0
+    solidarity_topup_cents: int = 0
+
+
+class PaymentState(StrEnum):
+    created = "created"  # the row exists; the provider has not been asked yet
+    pending = "pending"  # the provider holds a checkout for it, not yet paid
+    confirmed = "confirmed"
+    failed = "failed"
+    cancelled = "cancelled"  # the checkout expired or was given up unpaid
+    refunded = "refunded"
+    partially_refunded = "partially_refunded"
+
+
+# A payment the money arrived for: what a refund may come from.
+PAID_STATES = (
+    PaymentState.confirmed.value,
+    PaymentState.partially_refunded.value,
+    PaymentState.refunded.value,
+)
+
+
+class Payment(SQLModel, table=True):
+    """One attempt to pay an order, never deleted: a card checkout, a bank transfer matched,
+    money taken at the desk. Holds the provider's ids, never anything about a card."""
+
+    __tablename__ = "payment"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    order_id: int = Field(foreign_key="ticket_order.id", index=True)
+    method: str = Field(max_length=20)  # a PaymentMethod
+    state: str = Field(default=PaymentState.created.value, max_length=20)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    refunded_cents: int = 0
+    # Stripe's Checkout Session and PaymentIntent ids.
+    provider_checkout_id: str | None = Field(default=None, max_length=255, unique=True)
+    provider_payment_id: str | None = Field(default=None, max_length=255, index=True)
+    checkout_url: str = Field(default="", max_length=2000)
+    checkout_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The provider's error code of the last failure (never its message: it may quote a person).
+    last_error: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RefundState(StrEnum):
+    pending = "pending"  # written, the provider not yet told (or not yet answered)
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class RefundSource(StrEnum):
+    organiser = "organiser"  # from the registration's page in the back office
+    attendee = "attendee"  # cancelled by the attendee under the refund policy
+    automatic = "automatic"  # paid after the hold ended, with no place left
+    external = "external"  # made in Stripe's own dashboard, learnt by webhook
+
+
+class Refund(SQLModel, table=True):
+    """Money given back from one payment: through Stripe, or recorded as done by hand."""
+
+    __tablename__ = "refund"
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    state: str = Field(default=RefundState.pending.value, max_length=10)
+    source: str = Field(max_length=10)  # a RefundSource
+    by_hand: bool = False  # given back outside Stripe (a transfer, cash) and recorded here
+    reason: str = Field(default="", max_length=500)
+    provider_refund_id: str | None = Field(default=None, max_length=255, unique=True)
+    by: str = Field(default="", max_length=254)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StripeEvent(SQLModel, table=True):
+    """A Stripe webhook event already acted on: a second delivery of it changes nothing."""
+
+    __tablename__ = "stripe_event"
+    event_id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    received_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class TaxMode(StrEnum):
+    none = "none"
+    gst_inclusive = "gst_inclusive"  # prices include GST; receipts show the GST part
+
+
+class RefundPolicy(StrEnum):
+    never = "never"
+    until = "until"  # attendees who cancel are refunded in full until refund_until
+
+
+class PaymentSettings(SQLModel, table=True):
+    """How a conference takes money: which methods are on, its Stripe keys, how long places
+    are held, its bank account and statement format, tax on receipts, the refund policy."""
+
+    __tablename__ = "payment_settings"
+    conference_id: int = Field(foreign_key="conference.id", primary_key=True)
+    methods: list[str] = Field(
+        default_factory=lambda: [PaymentMethod.desk.value], sa_column=Column(JSON, nullable=False)
+    )
+    # Secrets: never shown back whole, never logged, never exported.
+    stripe_secret_key: str = Field(default="", max_length=255, repr=False)
+    stripe_webhook_secret: str = Field(default="", max_length=255, repr=False)
+    payment_hold_minutes: int = 30
+    bank_transfer_hold_days: int = 7
+    bank_account_name: str = Field(default="", max_length=200)
+    bank_bsb: str = Field(default="", max_length=20)
+    bank_account_number: str = Field(default="", max_length=40)
+    bank_iban: str = Field(default="", max_length=40)
+    bank_bic: str = Field(default="", max_length=20)
+    statement_preset: str = Field(default="", max_length=30)
+    statement_columns: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    tax_mode: str = Field(default=TaxMode.none.value, max_length=20)
+    tax_rate_basis_points: int = 1000  # 10% GST
+    receipt_issuer: str = Field(default="", sa_type=Text)  # name, ABN, address, as printed
+    refund_policy: str = Field(default=RefundPolicy.never.value, max_length=10)
+    refund_until: date | None = None
+    # The last receipt number given: numbers come from this one counter, taken in the
+    # transaction that writes the receipt, so they run without a gap and never repeat.
+    receipts_issued: int = 0
+    updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class ReceiptKind(StrEnum):
+    receipt = "receipt"
+    cancellation = "cancellation"  # cancels an earlier receipt, which is never changed
+
+
+class Receipt(SQLModel, table=True):
+    """A numbered receipt for a payment, written once and never changed: a correction is a
+    cancellation that names the receipt it cancels, and then a new receipt."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (UniqueConstraint("conference_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id")
+    number: int
+    kind: str = Field(default=ReceiptKind.receipt.value, max_length=20)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    cancels_receipt_id: int | None = Field(default=None, foreign_key="receipt.id")
+    payer_name: str = Field(default="", max_length=200)
+    issuer: str = Field(default="", sa_type=Text)
+    # What was paid for: [{"description", "quantity", "amount_cents"}], amounts tax included.
+    lines: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    amount_cents: int
+    tax_cents: int = 0
+    tax_mode: str = Field(default=TaxMode.none.value, max_length=20)
+    currency: str = Field(max_length=3)
+    method: str = Field(max_length=20)
+    issued_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)

@@ -104,9 +104,17 @@ def mail_builder(kind: str) -> Callable[[MailBuilder], MailBuilder]:
     return register
 
 
-def queue_mail(session: Session, kind: str, registration_id: int | None) -> OutboxMail:
-    """Queue a mail inside the caller's transaction; it goes out after the commit."""
-    mail = OutboxMail(registration_id=registration_id, kind=kind, language=current_language())
+def queue_mail(
+    session: Session, kind: str, registration_id: int | None, reference_id: int | None = None
+) -> OutboxMail:
+    """Queue a mail inside the caller's transaction; it goes out after the commit.
+    `reference_id`: the row the mail is about (an order, a refund), for its builder."""
+    mail = OutboxMail(
+        registration_id=registration_id,
+        kind=kind,
+        language=current_language(),
+        reference_id=reference_id,
+    )
     session.add(mail)
     session.flush()
     return mail

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_tls: bool = False
     mail_from: str = "confapp <tickets@localhost>"
+    # Where Stripe's API is: only a test stand-in changes it (each conference keeps its own keys).
+    stripe_api_base: str = "https://api.stripe.com"
     # Background work: send due mail, erase expired personal data. Each process has a turn
     # this often (0: never); a round runs in one process at a time.
     housekeeping_seconds: Count = 30

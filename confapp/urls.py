@@ -89,6 +89,29 @@ def manage_copy_stars_path(secret: str) -> str:
     return f"/my-ticket/{secret}/copy-stars"
 
 
+def manage_pay_path(secret: str) -> str:
+    """Where the ticket page's "Pay by card" button sends its POST: on to Stripe's page."""
+    return f"/my-ticket/{secret}/pay"
+
+
+def receipt_path(secret: str, number: int) -> str:
+    return f"/my-ticket/{secret}/receipts/{number}"
+
+
+# Where Stripe sends its webhooks: the URL organisers give in Stripe's dashboard.
+STRIPE_WEBHOOK_PATH = "/payments/stripe/webhook"
+
+
+def stripe_return_path(payment_id: int) -> str:
+    """Where Stripe's page sends the browser back after paying (its success_url)."""
+    return f"/payments/stripe/return/{payment_id}"
+
+
+def stripe_cancel_path(payment_id: int) -> str:
+    """Where Stripe's page sends the browser back when the person goes back unpaid."""
+    return f"/payments/stripe/back/{payment_id}"
+
+
 def ticket_keys_path(conference_slug: str) -> str:
     return f"/api/{quote(conference_slug)}/ticket-keys"
 

@@ -10,14 +10,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
 
 from confapp.db import column_length
-from confapp.models import Conference, Registration, TicketKind
+from confapp.models import Conference, PaymentMethod, Registration, TicketKind
 from confapp.money import format_money
 from confapp.programme.records import longest
 from confapp.registration.places import TicketOffer
@@ -32,6 +32,10 @@ class Childcare(BaseModel):
         0, description="0 to 10."
     )
     ages: Annotated[str, Field(max_length=200)] = ""
+
+
+PaymentMethodName = Literal["stripe", "bank_transfer", "desk"]
+assert get_args(PaymentMethodName) == tuple(m.value for m in PaymentMethod)
 
 
 # What a registration may hold, as the JSON API takes it (the form sends the same fields, with
@@ -60,6 +64,14 @@ class RegistrationInput(BaseModel):
     email_consent: bool = Field(
         False, description="Consent to programme e-mails (the ticket is always sent)."
     )
+    payment_method: PaymentMethodName | None = Field(
+        None,
+        description=(
+            "How a ticket that costs something is paid, one of the conference's methods "
+            "(`payment_methods` in ticket-types); needed when it offers more than one. "
+            "`stripe` and `bank_transfer` hold the place as `reserved` until paid."
+        ),
+    )
 
 
 MAX_NAME = longest(RegistrationInput, "name")
@@ -77,6 +89,7 @@ FIELDS = (
     "childcare_children",
     "childcare_ages",
     "email_consent",
+    "payment_method",
 )
 
 
@@ -91,6 +104,8 @@ class CleanRegistration:
     childcare_children: int
     childcare_ages: str
     email_consent: bool
+    payment_method: str = PaymentMethod.desk.value  # how a ticket that costs something is paid
+    payer_name: str = ""  # who pays, for the receipt: the registrant unless given
 
 
 def form_values(data: Mapping[str, Any]) -> dict[str, str]:
@@ -243,9 +258,43 @@ def _too_long(most: int) -> str:
     ) % {"count": format_decimal(most, locale=babel_locale())}
 
 
+METHOD_NAMES = {
+    PaymentMethod.stripe.value: N_("by card (on Stripe's secure page)"),
+    PaymentMethod.bank_transfer.value: N_("by bank transfer"),
+    PaymentMethod.desk.value: N_("at the registration desk"),
+}
+
+
+def _payment_method(
+    data: Mapping[str, Any], methods: tuple[str, ...], errors: dict[str, str]
+) -> str:
+    """The method chosen among those offered; with one on offer, that one."""
+    chosen = _text(data, "payment_method", errors)
+    if "payment_method" in errors:
+        return ""
+    if not chosen and len(methods) == 1:
+        return methods[0]
+    if chosen in methods:
+        return chosen
+    choices = ", ".join(_(METHOD_NAMES[m]) for m in methods)
+    if not chosen:
+        errors["payment_method"] = _("Please choose how you will pay: %(choices)s.") % {
+            "choices": choices
+        }
+    else:
+        errors["payment_method"] = _("This conference takes payment %(choices)s.") % {
+            "choices": choices
+        }
+    return ""
+
+
 def check_registration(
-    data: Mapping[str, Any], offers: list[TicketOffer], conference: Conference
+    data: Mapping[str, Any],
+    offers: list[TicketOffer],
+    conference: Conference,
+    methods: tuple[str, ...] = (PaymentMethod.desk.value,),
 ) -> tuple[CleanRegistration | None, dict[str, str]]:
+    """`methods`: the payment methods the conference offers (orders.offered_methods)."""
     errors: dict[str, str] = {}
 
     name = re.sub(r"\s+", " ", _text(data, "name", errors))
@@ -360,6 +409,10 @@ def check_registration(
     if email_consent is None:
         errors["email_consent"] = _("Tick the box or leave it empty (in JSON: true or false).")
 
+    method = PaymentMethod.desk.value
+    if amount_cents + topup_cents and offer is not None and not errors.get("amount"):
+        method = _payment_method(data, methods, errors)
+
     if errors or offer is None:
         return None, errors
     return (
@@ -373,6 +426,7 @@ def check_registration(
             childcare_children=children,
             childcare_ages=ages if children else "",
             email_consent=bool(email_consent),
+            payment_method=method,
         ),
         {},
     )

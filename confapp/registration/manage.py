@@ -78,6 +78,20 @@ class Ticket:
         return self.registration.status == RegistrationStatus.cancelled.value
 
     @property
+    def reserved(self) -> bool:
+        """A place held while it is paid for: no ticket to show at the door yet."""
+        return self.registration.status == RegistrationStatus.reserved.value
+
+    @property
+    def expired(self) -> bool:
+        """The hold ended unpaid: the place went back to the pool."""
+        return self.registration.status == RegistrationStatus.expired.value
+
+    @property
+    def admits(self) -> bool:
+        return self.registration.status == RegistrationStatus.active.value
+
+    @property
     def path(self) -> str:
         """The holder's own page."""
         return urls.manage_path(self.manage_secret)

@@ -44,6 +44,7 @@ from confapp.programme.queries import Programme, public_session
 from confapp.programme.visitor_stars import slots_of, star_buttons
 from confapp.registration.mail import LINK_MAIL, TICKET_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
+from confapp.registration.orders import ticket_payment
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.request_body import read_form_fields
@@ -117,6 +118,7 @@ def manage_page(request: Request) -> Response:
     programme = published_programme(db, request.app.state.programme_cache, state)
     with db.read() as session:
         agenda_key = ticket.registration.agenda_key
+        paying = ticket_payment(session, ticket.registration)
         starred = starred_session_ids(session, _ticket_agenda_or_none(session, ticket))
         in_browser = starred_session_ids(
             session, agenda_from_cookie(request, session, ticket.conference)
@@ -127,6 +129,9 @@ def manage_page(request: Request) -> Response:
             "conference": ticket.conference,
             "ticket": ticket,
             "just_registered": request.query_params.get("new") == "1",
+            "paying": paying,
+            "payment_news": request.query_params.get("payment", "")
+            or ("paid" if request.query_params.get("paid") == "1" else ""),
             "manage_url": urls.absolute(urls.site_origin(request), ticket.path),
             "mail": mail_status(db, ticket.registration.id or 0, TICKET_MAIL),
             "agenda_entries": starred_entries(programme, starred),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -10,17 +12,25 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.errors import error_response
-from confapp.models import Conference
+from confapp.models import Conference, Order, PaymentMethod
 from confapp.outbox import send_mail
 from confapp.programme.queries import require_conference
 from confapp.registration.form import (
     FIELDS,
+    METHOD_NAMES,
     check_registration,
     form_values,
     json_values,
     unknown_json_fields,
 )
 from confapp.registration.manage import ticket_document
+from confapp.registration.orders import (
+    bank_details,
+    display_reference,
+    offered_methods,
+    payment_settings,
+)
+from confapp.registration.payment_routes import begin_card_payment, redirect_to_checkout
 from confapp.registration.places import (
     TicketOffer,
     funded_pool_places,
@@ -58,6 +68,12 @@ def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOff
         return conference, ticket_offers(session, conference)
 
 
+def _payment_methods(request: Request, conference: Conference) -> tuple[str, ...]:
+    assert conference.id is not None  # read from the database
+    with database(request).read() as session:
+        return offered_methods(payment_settings(session, conference.id))
+
+
 def _send_confirmation(request: Request, registered: RegisteredTicket) -> BackgroundTask | None:
     # After the response: a slow or dead mail server never holds up the person registering.
     if registered.mail_id is None:
@@ -93,6 +109,7 @@ def _form_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
+    methods = _payment_methods(request, conference)
     return render(
         request,
         "registration/register.html",
@@ -105,6 +122,7 @@ def _form_page(
             "is_open": registration_is_open(conference),
             "closed_message": _(CLOSED_MESSAGE),
             "conference_over": local_today(conference.timezone) > conference.end_date,
+            "payment_methods": [(m, _(METHOD_NAMES[m])) for m in methods],
             "nav": "register",
         },
         status_code=status_code,
@@ -130,7 +148,8 @@ async def register_submit(request: Request) -> Response:
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
     if not registration_is_open(conference):
         return _form_page(request, conference, offers, form_values(data), {}, 409)
-    clean, errors = check_registration(data, offers, conference)
+    methods = await run_in_threadpool(_payment_methods, request, conference)
+    clean, errors = check_registration(data, offers, conference, methods)
     if clean is None:
         return _form_page(request, conference, offers, form_values(data), errors, 422)
     assert conference.id is not None  # read from the database
@@ -155,6 +174,23 @@ async def register_submit(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(throttled.retry_after_seconds)
         return response
+    order = registered.order
+    if order is not None and order.method == PaymentMethod.stripe.value:
+        # Straight on to Stripe's page; the way back leads to the ticket page.
+        started = await run_in_threadpool(
+            begin_card_payment,
+            database(request),
+            app_settings(request),
+            order,
+            urls.site_origin(request),
+        )
+        if started.checkout is not None:
+            return redirect_to_checkout(
+                request, started.checkout, registered.ticket.manage_secret, started.hold_seconds
+            )
+        return RedirectResponse(
+            registered.ticket.path + "?new=1&payment=unavailable", status_code=303
+        )
     # Straight to the attendee's own page: the first place they see their management link.
     return RedirectResponse(
         registered.ticket.path + "?new=1",
@@ -171,7 +207,8 @@ async def registrations_api(request: Request) -> Response:
     conference, offers = await run_in_threadpool(_conference_and_offers, request)
     if not registration_is_open(conference):
         return JSONResponse({"error": "registration_closed", "detail": _(CLOSED_MESSAGE)}, 409)
-    clean, errors = check_registration(json_values(body), offers, conference)
+    methods = await run_in_threadpool(_payment_methods, request, conference)
+    clean, errors = check_registration(json_values(body), offers, conference, methods)
     unknown = unknown_json_fields(body)
     if clean is None or unknown:
         return JSONResponse({"error": "invalid", "fields": {**errors, **unknown}}, status_code=422)
@@ -200,12 +237,46 @@ async def registrations_api(request: Request) -> Response:
             status_code=409,
         )
     document = ticket_document(registered.ticket, urls.site_origin(request))
+    answer: dict[str, Any] = {"ticket": document}
+    if registered.order is not None:
+        answer["order"] = await run_in_threadpool(_order_document, request, registered.order)
     return JSONResponse(
-        {"ticket": document},
+        answer,
         status_code=201,
         headers={"Location": document["url"]},
         background=_send_confirmation(request, registered),
     )
+
+
+def _order_document(request: Request, order: Order) -> dict[str, Any]:
+    """An order waiting for its money, for the registration API's answer: how to pay it."""
+    document: dict[str, Any] = {
+        "reference": display_reference(order.reference),
+        "status": order.status,
+        "payment_method": order.method,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "hold_until": order.hold_until.isoformat() if order.hold_until else None,
+        "checkout_url": None,
+        "bank_transfer": None,
+    }
+    if order.method == PaymentMethod.stripe.value:
+        started = begin_card_payment(
+            database(request), app_settings(request), order, urls.site_origin(request)
+        )
+        document["checkout_url"] = started.checkout.url if started.checkout else None
+    else:
+        with database(request).read() as session:
+            bank = bank_details(payment_settings(session, order.conference_id), order)
+        document["bank_transfer"] = {
+            "account_name": bank.account_name,
+            "bsb": bank.bsb,
+            "account_number": bank.account_number,
+            "iban": bank.iban,
+            "bic": bank.bic,
+            "reference": bank.reference,
+        }
+    return document
 
 
 def ticket_types_api(request: Request) -> Response:
@@ -214,6 +285,7 @@ def ticket_types_api(request: Request) -> Response:
         {
             "conference": conference.slug,
             "currency": conference.currency,
+            "payment_methods": list(_payment_methods(request, conference)),
             "places_left": None
             if conference.capacity is None
             else conference.capacity - conference.places_taken,

@@ -14,6 +14,7 @@ read-then-decide-then-write step for two requests to race through.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import false, or_, true, update
 from sqlalchemy import select as sa_select
@@ -22,7 +23,12 @@ from sqlmodel import Session, col
 from confapp.agenda.service import registration_agenda
 from confapp.db import Database, rowcount
 from confapp.models import (
+    HOLDING_PLACES,
     Conference,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentMethod,
     PaymentStatus,
     Registration,
     RegistrationStatus,
@@ -30,8 +36,15 @@ from confapp.models import (
 )
 from confapp.outbox import queue_mail
 from confapp.registration.form import CleanRegistration
-from confapp.registration.mail import TICKET_MAIL
+from confapp.registration.mail import TICKET_MAIL, TRANSFER_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
+from confapp.registration.orders import (
+    ONLINE_METHODS,
+    hold_ends,
+    new_reference,
+    order_registrations,
+    payment_settings,
+)
 from confapp.registration.places import places_left
 from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
@@ -79,6 +92,8 @@ def _count_attempt(session: Session, requester: Requester, email: str) -> bool:
 class RegisteredTicket:
     ticket: Ticket  # with its admission token and the first management secret
     mail_id: int | None  # None: too many mails to this address just now; the page shows the link
+    # The order paying for it online (its place held until paid); None at the desk or if free.
+    order: Order | None = None
 
 
 def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
@@ -162,6 +177,7 @@ def register(
         may_mail = _count_attempt(session, requester, clean.email) if requester else True
         _take_place(session, conference_id, clean.ticket_type_id)
         paying = clean.amount_cents + clean.solidarity_topup_cents
+        online = bool(paying) and clean.payment_method in ONLINE_METHODS
         registration = Registration(
             conference_id=conference_id,
             ticket_type_id=clean.ticket_type_id,
@@ -176,6 +192,8 @@ def register(
             amount_cents=clean.amount_cents,
             solidarity_topup_cents=clean.solidarity_topup_cents,
             payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
+            # Paid online: the place is held, and the ticket issued once the money arrives.
+            status=(RegistrationStatus.reserved if online else RegistrationStatus.active).value,
             # The language they registered in (one of the conference's): their mail's.
             language=_registering_language(session, conference_id),
         )
@@ -183,9 +201,124 @@ def register(
         session.flush()
         assert registration.id is not None
         registration_agenda(session, registration)  # ready for stars from the ticket page
-        mail = queue_mail(session, TICKET_MAIL, registration.id) if may_mail else None
+        order = _open_order(session, registration, clean) if online else None
+        if order is None:
+            mail = queue_mail(session, TICKET_MAIL, registration.id) if may_mail else None
+        elif order.method == PaymentMethod.bank_transfer.value and may_mail:
+            # How to pay, with the link to come back to; the ticket follows once it is paid.
+            mail = queue_mail(session, TRANSFER_MAIL, registration.id, reference_id=order.id)
+        else:
+            mail = None  # a card payment follows at once; the ticket is mailed when it is paid
         ticket = load_ticket(session, registration, new_manage_secret(session, registration.id))
-        return RegisteredTicket(ticket, mail.id if mail else None)
+        return RegisteredTicket(ticket, mail.id if mail else None, order)
+
+
+def _open_order(session: Session, registration: Registration, clean: CleanRegistration) -> Order:
+    assert registration.id is not None
+    conference = session.get(Conference, registration.conference_id)
+    assert conference is not None and conference.id is not None
+    now = utcnow()
+    settings = payment_settings(session, conference.id)
+    order = Order(
+        conference_id=conference.id,
+        reference=new_reference(),
+        method=clean.payment_method,
+        total_cents=clean.amount_cents + clean.solidarity_topup_cents,
+        currency=conference.currency,
+        payer_name=clean.payer_name or clean.name,
+        email=clean.email,
+        language=registration.language,
+        hold_until=hold_ends(settings, clean.payment_method, now),
+        created_at=now,
+    )
+    session.add(order)
+    session.flush()
+    assert order.id is not None
+    session.add(
+        OrderItem(
+            registration_id=registration.id,
+            order_id=order.id,
+            amount_cents=clean.amount_cents,
+            solidarity_topup_cents=clean.solidarity_topup_cents,
+        )
+    )
+    session.flush()
+    return order
+
+
+def pay_order(session: Session, order: Order, now: datetime) -> list[Registration]:
+    """The money for a reserved order has arrived: the order is paid and each of its held
+    places becomes a ticket (paid, its top-up in the fund). Inside the caller's transaction,
+    with the order's row locked; returns the registrations that became tickets, to mail."""
+    if order.status != OrderStatus.reserved.value:
+        return []
+    order.status = OrderStatus.paid.value
+    order.paid_at = now
+    session.add(order)
+    issued = []
+    for registration in order_registrations(session, order.id or 0):
+        if registration.status != RegistrationStatus.reserved.value:
+            continue
+        registration.status = RegistrationStatus.active.value
+        session.add(registration)
+        set_payment_status(session, registration, PaymentStatus.paid)
+        issued.append(registration)
+    session.flush()
+    return issued
+
+
+def expire_order(session: Session, order_id: int, now: datetime) -> bool:
+    """A reserved order's hold is over: it ends unpaid and its places go back to the pool.
+    False if it was not reserved any more (paid, or ended by another process just now)."""
+    ended = session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.reserved.value)
+        .values(status=OrderStatus.expired.value, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(ended) != 1:
+        return False
+    for registration in order_registrations(session, order_id):
+        released = session.execute(
+            update(Registration)
+            .where(
+                col(Registration.id) == registration.id,
+                col(Registration.status) == RegistrationStatus.reserved.value,
+            )
+            .values(status=RegistrationStatus.expired.value, cancelled_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(released) == 1:
+            _give_place_back(session, registration)
+    return True
+
+
+def retake_places(session: Session, order: Order, now: datetime) -> bool:
+    """Money arrived for an order whose hold had ended: take its places again if they are
+    still free, all or none (a savepoint), and hold them as reserved again for pay_order.
+    False when one is gone: the payment is then to be refunded."""
+    registrations = [
+        r
+        for r in order_registrations(session, order.id or 0)
+        if r.status == RegistrationStatus.expired.value
+    ]
+    try:
+        with session.begin_nested():
+            for registration in registrations:
+                _take_place(session, registration.conference_id, registration.ticket_type_id)
+                registration.status = RegistrationStatus.reserved.value
+                registration.cancelled_at = None
+                session.add(registration)
+            order.status = OrderStatus.reserved.value
+            order.ended_at = None
+            session.add(order)
+            session.flush()
+    except SoldOut:
+        for registration in registrations:
+            session.refresh(registration)
+        session.refresh(order)
+        return False
+    return True
 
 
 def cancel_registration(db: Database, registration_id: int) -> bool:
@@ -200,7 +333,7 @@ def cancel_in(session: Session, registration_id: int) -> bool:
         update(Registration)
         .where(
             col(Registration.id) == registration_id,
-            col(Registration.status) == RegistrationStatus.active.value,
+            col(Registration.status).in_(HOLDING_PLACES),
         )
         .values(status=RegistrationStatus.cancelled.value, cancelled_at=utcnow())
         .execution_options(synchronize_session=False)

@@ -13,6 +13,7 @@ from confapp.db import Database
 from confapp.programme.queries import get_conference
 from confapp.registration import service
 from confapp.registration.form import check_registration
+from confapp.registration.orders import offered_methods, payment_settings
 from confapp.registration.places import ticket_offers
 from confapp.tickets.admission import registration_by_code
 from confapp.tickets.tokens import normalise_ticket_code
@@ -54,7 +55,8 @@ def register_person(db: Database, slug: str = DEMO, **fields: Any) -> service.Re
         conference = get_conference(session, slug)
         assert conference is not None
         offers = ticket_offers(session, conference)
-    clean, errors = check_registration(fields, offers, conference)
+        methods = offered_methods(payment_settings(session, conference.id or 0))
+    clean, errors = check_registration(fields, offers, conference, methods)
     assert clean is not None, errors
     return service.register(db, conference.id or 0, clean)
 

@@ -1,0 +1,181 @@
+"""Orders and how a conference takes money: its payment settings, the methods a registrant can
+choose, the short reference a bank transfer carries, and how long a place is held.
+
+Changing places (holding, paying, releasing) is confapp.registration.service's; this module
+only reads and names things.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from confapp.models import (
+    Order,
+    OrderItem,
+    Payment,
+    PaymentMethod,
+    PaymentSettings,
+    Receipt,
+    Registration,
+)
+from confapp.times import utcnow
+
+# Methods paid online, for which a registration holds its place as reserved until the money
+# arrives. At the desk, a ticket is issued at once and the desk takes the money.
+ONLINE_METHODS = (PaymentMethod.stripe.value, PaymentMethod.bank_transfer.value)
+
+# No 0/O, 1/I/L: a reference is read off a screen and typed into a banking app.
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERENCE_LENGTH = 8
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def normalise_reference(text: str) -> str:
+    """What a reference typed by a person (or mangled by a bank: spaces, dashes, lower case,
+    a prefix) most likely was: its letters and digits, upper-cased."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def display_reference(reference: str) -> str:
+    """ "KX7Q2MPD" as "KX7Q-2MPD": easier to read out and type."""
+    return f"{reference[:4]}-{reference[4:]}" if len(reference) == REFERENCE_LENGTH else reference
+
+
+def payment_settings(session: Session, conference_id: int) -> PaymentSettings:
+    """The conference's payment settings, or the defaults (pay at the desk only) if none were
+    ever saved; the defaults are not written."""
+    return session.get(PaymentSettings, conference_id) or PaymentSettings(
+        conference_id=conference_id
+    )
+
+
+def offered_methods(settings: PaymentSettings) -> tuple[str, ...]:
+    """The methods a registrant may choose, in a fixed order: those switched on that can work
+    (Stripe needs its keys, a transfer needs an account to pay into)."""
+    usable = {
+        PaymentMethod.stripe.value: bool(settings.stripe_secret_key),
+        PaymentMethod.bank_transfer.value: bool(
+            settings.bank_account_name and (settings.bank_account_number or settings.bank_iban)
+        ),
+        PaymentMethod.desk.value: True,
+    }
+    return tuple(method for method, works in usable.items() if works and method in settings.methods)
+
+
+def hold_ends(settings: PaymentSettings, method: str, now: datetime) -> datetime:
+    if method == PaymentMethod.bank_transfer.value:
+        return now + timedelta(days=settings.bank_transfer_hold_days)
+    return now + timedelta(minutes=settings.payment_hold_minutes)
+
+
+def order_for_registration(session: Session, registration_id: int) -> Order | None:
+    item = session.get(OrderItem, registration_id)
+    return session.get(Order, item.order_id) if item else None
+
+
+def order_registrations(session: Session, order_id: int) -> list[Registration]:
+    return list(
+        session.exec(
+            select(Registration)
+            .join(OrderItem, col(OrderItem.registration_id) == col(Registration.id))
+            .where(OrderItem.order_id == order_id)
+            .order_by(col(Registration.id))
+        ).all()
+    )
+
+
+def order_payments(session: Session, order_id: int) -> list[Payment]:
+    return list(
+        session.exec(
+            select(Payment).where(Payment.order_id == order_id).order_by(col(Payment.id))
+        ).all()
+    )
+
+
+def order_receipts(session: Session, order_id: int) -> list[Receipt]:
+    return list(
+        session.exec(
+            select(Receipt)
+            .join(Payment, col(Payment.id) == col(Receipt.payment_id))
+            .where(Payment.order_id == order_id)
+            .order_by(col(Receipt.number))
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class BankDetails:
+    """What a person needs to pay an order by transfer."""
+
+    account_name: str
+    bsb: str
+    account_number: str
+    iban: str
+    bic: str
+    reference: str  # as shown: "KX7Q-2MPD"
+    amount_cents: int
+    currency: str
+    pay_by: datetime | None
+
+
+def bank_details(settings: PaymentSettings, order: Order) -> BankDetails:
+    return BankDetails(
+        account_name=settings.bank_account_name,
+        bsb=settings.bank_bsb,
+        account_number=settings.bank_account_number,
+        iban=settings.bank_iban,
+        bic=settings.bank_bic,
+        reference=display_reference(order.reference),
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        pay_by=order.hold_until,
+    )
+
+
+@dataclass(frozen=True)
+class TicketPayment:
+    """What a ticket's page shows about paying for it."""
+
+    order: Order
+    bank: BankDetails | None  # how to pay, while a transfer is awaited
+    receipts: list[Receipt]
+    refunded_cents: int
+
+
+def ticket_payment(session: Session, registration: Registration) -> TicketPayment | None:
+    if registration.id is None:
+        return None
+    order = order_for_registration(session, registration.id)
+    if order is None or order.id is None:
+        return None
+    bank = None
+    if order.method == PaymentMethod.bank_transfer.value and order.status == "reserved":
+        bank = bank_details(payment_settings(session, order.conference_id), order)
+    refunded = sum(p.refunded_cents for p in order_payments(session, order.id))
+    return TicketPayment(order, bank, order_receipts(session, order.id), refunded)
+
+
+def save_payment_settings(
+    session: Session, conference_id: int, **values: object
+) -> PaymentSettings:
+    """Change some of a conference's payment settings (making its row if it has none), inside
+    the caller's transaction. The values are checked by the caller (the settings form)."""
+    settings = session.get(PaymentSettings, conference_id)
+    if settings is None:
+        settings = PaymentSettings(conference_id=conference_id)
+    for name, value in values.items():
+        if name not in PaymentSettings.model_fields or name in ("conference_id", "receipts_issued"):
+            raise KeyError(name)
+        setattr(settings, name, value)
+    settings.updated_at = utcnow()
+    session.add(settings)
+    session.flush()
+    return settings
