@@ -1,5 +1,6 @@
-"""Background work: batch programme changes into mail to those who starred the sessions, send
-queued mail, erase expired data, prune throttles.
+"""Background work: end holds on places that were not paid for in time (and ask Stripe again
+for refunds it could not take), batch programme changes into mail to those who starred the
+sessions, send queued mail, erase expired data, prune throttles.
 
 Every app process has its turn every `housekeeping_seconds`, but a round runs in one process at
 a time on one database: a process that finds another's round under way skips its turn. The
@@ -24,6 +25,7 @@ from confapp import mail_registry, throttle  # noqa: F401 - a builder for every 
 from confapp.db import Database
 from confapp.outbox import send_due_mail
 from confapp.programme.change_mail import batch_programme_changes
+from confapp.registration.payments import release_ended_holds, retry_pending_refunds
 from confapp.registration.privacy import purge_expired_personal_data
 from confapp.settings import Settings
 from confapp.times import utcnow
@@ -54,6 +56,15 @@ async def housekeeping_round(db: Database, settings: Settings, *, purge: bool) -
     async with _round_lock(db) as alone:
         if not alone:
             return False
+        # Every round: a place held for 30 minutes must not wait an hour to come back.
+        released = await anyio.to_thread.run_sync(release_ended_holds, db, settings.stripe_api_base)
+        if released.expired or released.paid_at_the_last_moment:
+            log.info(
+                "holds ended: %d released, %d paid at the last moment",
+                released.expired,
+                released.paid_at_the_last_moment,
+            )
+        await anyio.to_thread.run_sync(retry_pending_refunds, db, settings.stripe_api_base)
         if settings.smtp_host:
             await anyio.to_thread.run_sync(batch_programme_changes, db, utcnow())
             await send_due_mail(db, settings)

@@ -29,6 +29,7 @@ from confapp.accounts.service import Principal
 from confapp.checkin import bodies
 from confapp.checkin.unpaid_at_door import UnpaidAtDoor, unpaid_at_door
 from confapp.models import (
+    REFUSED_AT_DOOR,
     Checkin,
     CheckinConflict,
     Conference,
@@ -235,10 +236,7 @@ def _for_door(conference: Conference, result: CheckinResult) -> CheckinResult:
 
 
 def _refused(registration: Registration) -> bool:
-    return (
-        registration.status == RegistrationStatus.cancelled.value
-        or registration.erased_at is not None
-    )
+    return registration.status in REFUSED_AT_DOOR or registration.erased_at is not None
 
 
 def standing_checkin(session: Session, registration_id: int) -> Checkin | None:

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
-from confapp.models import Conference, PaymentStatus, Registration, RegistrationStatus
+from confapp.models import HOLDING_PLACES, Conference, PaymentStatus, Registration
 from confapp.tickets.tokens import display_code, normalise_ticket_code
 from confapp.times import utcnow
 from confapp.translation import _
@@ -94,7 +94,8 @@ def unpaid_tickets(session: Session, conference: Conference) -> UnpaidTickets:
             select(Registration.ticket_code)
             .where(
                 Registration.conference_id == conference.id,
-                Registration.status == RegistrationStatus.active.value,
+                # A place held for payment is unpaid at the door too, not refused.
+                col(Registration.status).in_(HOLDING_PLACES),
                 Registration.payment_status == PaymentStatus.unpaid.value,
                 col(Registration.erased_at).is_(None),
             )

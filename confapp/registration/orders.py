@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from confapp.models import (
+    PAID_STATES,
     Order,
     OrderItem,
     Payment,
     PaymentMethod,
     PaymentSettings,
     Receipt,
+    Refund,
     Registration,
 )
 from confapp.times import utcnow
@@ -179,3 +181,78 @@ def save_payment_settings(
     session.add(settings)
     session.flush()
     return settings
+
+
+@dataclass(frozen=True)
+class PaymentSummary:
+    """What the desk, the CSV and the API show about paying for one registration."""
+
+    method: str  # a PaymentMethod, or "" for one with no order (free, or made at the desk)
+    reference: str  # the order's, as shown ("KX7Q-2MPD")
+    paid_cents: int
+    refunded_cents: int
+    receipt_numbers: tuple[int, ...]
+
+
+def payment_summaries(session: Session, registration_ids: list[int]) -> dict[int, PaymentSummary]:
+    """Per registration that has an order: its payment summary (a handful of queries for a
+    whole page or export, not one per row)."""
+    if not registration_ids:
+        return {}
+    items = session.exec(
+        select(OrderItem.registration_id, Order)
+        .join(Order, col(Order.id) == col(OrderItem.order_id))
+        .where(col(OrderItem.registration_id).in_(registration_ids))
+    ).all()
+    order_ids = {order.id for _, order in items}
+    payments = session.exec(select(Payment).where(col(Payment.order_id).in_(order_ids))).all()
+    receipts = session.exec(
+        select(Receipt.number, Payment.order_id)
+        .join(Payment, col(Payment.id) == col(Receipt.payment_id))
+        .where(col(Payment.order_id).in_(order_ids))
+        .order_by(col(Receipt.number))
+    ).all()
+    summaries = {}
+    for registration_id, order in items:
+        mine = [p for p in payments if p.order_id == order.id]
+        summaries[registration_id] = PaymentSummary(
+            method=order.method,
+            reference=display_reference(order.reference),
+            paid_cents=sum(p.amount_cents for p in mine if p.state in PAID_STATES),
+            refunded_cents=sum(p.refunded_cents for p in mine),
+            receipt_numbers=tuple(number for number, oid in receipts if oid == order.id),
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    payment: Payment
+    refundable_cents: int  # what an organiser may still give back from it
+    refunds: list[Refund]
+
+
+@dataclass(frozen=True)
+class OrderPanel:
+    """A registration's order, as the organisers' page of it shows it."""
+
+    order: Order
+    payments: list[PaymentLine]
+    receipts: list[Receipt]
+
+
+def order_panel(session: Session, registration_id: int) -> OrderPanel | None:
+    order = order_for_registration(session, registration_id)
+    if order is None or order.id is None:
+        return None
+    lines = []
+    for payment in order_payments(session, order.id):
+        refunds = list(
+            session.exec(
+                select(Refund).where(Refund.payment_id == payment.id).order_by(col(Refund.id))
+            ).all()
+        )
+        pending = sum(r.amount_cents for r in refunds if r.state == "pending")
+        left = payment.amount_cents - payment.refunded_cents - pending
+        lines.append(PaymentLine(payment, left if payment.state in PAID_STATES else 0, refunds))
+    return OrderPanel(order, lines, order_receipts(session, order.id))

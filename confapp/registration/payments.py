@@ -18,7 +18,7 @@ ticket.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -39,17 +39,24 @@ from confapp.models import (
     PaymentMethod,
     PaymentSettings,
     PaymentState,
+    PaymentStatus,
     Refund,
     RefundSource,
     RefundState,
     StripeEvent,
     TicketType,
 )
+from confapp.money import format_money
 from confapp.outbox import queue_mail
 from confapp.registration.mail import HOLD_ENDED_MAIL, REFUNDED_MAIL, TICKET_MAIL
 from confapp.registration.orders import order_registrations, payment_settings
 from confapp.registration.receipts import issue_receipt
-from confapp.registration.service import expire_order, pay_order, retake_places
+from confapp.registration.service import (
+    expire_order,
+    pay_order,
+    retake_places,
+    set_payment_status,
+)
 from confapp.registration.stripe_gateway import (
     CheckoutRequest,
     CheckoutState,
@@ -256,6 +263,17 @@ def _record_event(session: Session, event_id: str, event_type: str) -> bool:
     return True
 
 
+def _refunded_automatically(session: Session, payment: Payment) -> bool:
+    return (
+        session.exec(
+            select(Refund).where(
+                Refund.payment_id == payment.id, Refund.source == RefundSource.automatic.value
+            )
+        ).first()
+        is not None
+    )
+
+
 def _refund_whole(session: Session, payment: Payment, reason: str) -> Refund:
     refund = Refund(
         conference_id=payment.conference_id,
@@ -295,7 +313,13 @@ def settle_checkout(
 def _settle(session: Session, payment: Payment, checkout: CheckoutState, now: datetime) -> Settled:
     open_states = (PaymentState.created.value, PaymentState.pending.value)
     if payment.state not in open_states:
-        return Settled("already" if payment.state in PAID_STATES else "cancelled")
+        if payment.state not in PAID_STATES:
+            return Settled("cancelled")
+        order = session.get(Order, payment.order_id)
+        paid = order is not None and order.status == OrderStatus.paid.value
+        return Settled(
+            "already" if paid and not _refunded_automatically(session, payment) else "refunding"
+        )
     if checkout.status == "expired":
         payment.state = PaymentState.cancelled.value
         payment.updated_at = now
@@ -452,6 +476,7 @@ def record_stripe_refunds(
         session.add(refund)
         session.flush()
         _count_refunded(session, payment, answer.amount_cents)
+        _mark_refunded_if_whole(session, payment)
         recorded.append(refund.id or 0)
     return recorded
 
@@ -674,3 +699,111 @@ def retry_pending_refunds(db: Database, api_base: str) -> int:
             push_refund(db, account, refund.id)
             done += 1
     return done
+
+
+# --- refunds by organisers --------------------------------------------------------------------
+
+
+class RefundRefused(Exception):
+    """A refund that cannot be made as asked; `field` and the message say why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RefundDone:
+    refund_id: int
+    state: str  # a RefundState: succeeded, or pending while Stripe is asked again later
+
+
+def refundable_cents(session: Session, payment: Payment) -> int:
+    """What is left to give back from a payment: its amount less what was refunded and what
+    is being refunded now."""
+    pending = sum(
+        r.amount_cents
+        for r in session.exec(
+            select(Refund).where(
+                Refund.payment_id == payment.id, Refund.state == RefundState.pending.value
+            )
+        ).all()
+    )
+    return payment.amount_cents - payment.refunded_cents - pending
+
+
+def refund_payment(
+    db: Database,
+    api_base: str,
+    payment_id: int,
+    amount_cents: int,
+    reason: str,
+    by: str,
+    *,
+    source: str = RefundSource.organiser.value,
+    audit: Callable[[Session], None] | None = None,
+) -> RefundDone:
+    """Give back some or all of a payment: through Stripe for a card payment (with the refund
+    row's idempotency key), or recorded as done by hand for a transfer or cash. A full refund
+    marks its tickets refunded (their top-ups leave the solidarity fund); the tickets stay
+    valid unless an organiser cancels them too."""
+    with db.transaction() as session:
+        payment = _locked(session, Payment, payment_id, wait=True)
+        if payment is None or payment.state not in PAID_STATES:
+            raise RefundRefused("payment", _("Only a payment that arrived can be refunded."))
+        left = refundable_cents(session, payment)
+        if amount_cents <= 0 or amount_cents > left:
+            raise RefundRefused(
+                "amount",
+                _("Refund between %(least)s and %(most)s.")
+                % {
+                    "least": format_money(1, payment.currency),
+                    "most": format_money(left, payment.currency),
+                },
+            )
+        by_hand = payment.method != PaymentMethod.stripe.value
+        refund = Refund(
+            conference_id=payment.conference_id,
+            payment_id=payment_id,
+            amount_cents=amount_cents,
+            currency=payment.currency,
+            source=source,
+            by_hand=by_hand,
+            reason=reason[:500],
+            by=by,
+        )
+        session.add(refund)
+        session.flush()
+        assert refund.id is not None
+        refund_id = refund.id
+        if audit is not None:
+            audit(session)  # in this transaction: the entry exists exactly when the refund does
+        settings = payment_settings(session, payment.conference_id)
+        if by_hand:
+            refund.state = RefundState.succeeded.value
+            refund.done_at = utcnow()
+            session.add(refund)
+            _count_refunded(session, payment, amount_cents)
+            _mark_refunded_if_whole(session, payment)
+            return RefundDone(refund_id, refund.state)
+    account = stripe_account(settings, api_base)
+    if account is None:
+        return RefundDone(refund_id, RefundState.pending.value)
+    push_refund(db, account, refund_id)
+    with db.transaction() as session:
+        done = session.get(Refund, refund_id)
+        assert done is not None
+        if done.state == RefundState.failed.value:
+            raise RefundRefused("amount", _("Stripe refused this refund; nothing was given back."))
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        _mark_refunded_if_whole(session, payment)
+        return RefundDone(refund_id, done.state)
+
+
+def _mark_refunded_if_whole(session: Session, payment: Payment) -> None:
+    if payment.refunded_cents < payment.amount_cents:
+        return
+    for registration in order_registrations(session, payment.order_id):
+        set_payment_status(session, registration, PaymentStatus.refunded)

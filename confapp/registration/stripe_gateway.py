@@ -111,8 +111,10 @@ class RefundState:
 
 
 def _calling(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Stripe's answer as plain dicts and lists (its objects are not mappings)."""
     try:
-        return call(*args, **kwargs)
+        answer = call(*args, **kwargs)
+        return answer.to_dict() if hasattr(answer, "to_dict") else answer
     except stripe.StripeError as error:
         code = error.code or type(error).__name__
         retryable = isinstance(
@@ -285,7 +287,7 @@ def refunds_of(account: StripeAccount, payment_intent: str) -> list[RefundState]
     listed = _calling(
         account.client().v1.refunds.list, params={"payment_intent": payment_intent, "limit": 100}
     )
-    return [_refund_state(refund) for refund in listed.data]
+    return [_refund_state(refund) for refund in listed["data"]]
 
 
 def verified_event(payload: bytes, signature: str, secret: str) -> Mapping[str, Any] | None:
@@ -294,4 +296,5 @@ def verified_event(payload: bytes, signature: str, secret: str) -> Mapping[str, 
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except (ValueError, stripe.SignatureVerificationError):
         return None
-    return dict(event)
+    found: dict[str, Any] = event.to_dict()
+    return found

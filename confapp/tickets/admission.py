@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from confapp.models import Conference, Registration, RegistrationStatus
+from confapp.models import REFUSED_AT_DOOR, Conference, Registration
 from confapp.tickets.keys import accepted_public_keys, signing_key_by_id
 from confapp.tickets.tokens import (
     InvalidTicketToken,
@@ -34,7 +34,8 @@ class Admission:
 
     @property
     def cancelled(self) -> bool:
-        return self.registration.status == RegistrationStatus.cancelled.value
+        """Cancelled, or a place held for payment that was never paid: it admits nobody."""
+        return self.registration.status in REFUSED_AT_DOOR
 
 
 def registration_by_code(session: Session, ticket_code: str) -> Registration | None:
@@ -81,7 +82,7 @@ def revoked_tickets(session: Session, conference_id: int) -> Revocations:
         .where(
             Registration.conference_id == conference_id,
             or_(
-                col(Registration.status) == RegistrationStatus.cancelled.value,
+                col(Registration.status).in_(REFUSED_AT_DOOR),
                 col(Registration.erased_at).is_not(None),
             ),
         )

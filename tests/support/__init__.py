@@ -11,6 +11,8 @@ No test module imports another test module: what two of them need lives here.
 - registrations: registering (through the API as an attendee does, or the service the desk
   uses), and reading a ticket (token, code, keys, the registration's id)
 - mail: a real SMTP server that keeps what it is given
+- stripe_standin: a local Stripe in its own process for the payment tests (localstripe with
+  Checkout Sessions, idempotency keys, a hosted pay page and signed webhooks added)
 - programme: the demo programme's sessions and times, and editing one as the editor does
 - pages, qr, icaljs, openapi_contract, door_tokens: reading and checking what the app gives
 """

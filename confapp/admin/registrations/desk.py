@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,11 +15,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from confapp import urls
+from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, PaymentStatus
+from confapp.money import format_money
 from confapp.outbox import mail_status, send_mail
 from confapp.programme.queries import NotFound, list_ticket_types
 from confapp.registration.desk import (
@@ -46,9 +49,11 @@ from confapp.registration.desk import (
     view_registration,
     view_registrations,
 )
-from confapp.registration.form import form_values
+from confapp.registration.form import NotAnAmount, form_values, parse_amount
 from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
+from confapp.registration.orders import order_panel
+from confapp.registration.payments import RefundRefused, refund_payment
 from confapp.registration.places import (
     TicketOffer,
     funded_pool_places,
@@ -65,8 +70,17 @@ from confapp.translation import N_, _
 
 # Marked here, translated where they are shown (`_(...)`, in the reader's language).
 ERASED_MESSAGE = N_("This attendee's details were erased; nothing about them can be changed.")
-ACTION_FIELDS = (CSRF_FIELD, "action", "payment_status", *DETAIL_FIELDS)
+ACTION_FIELDS = (
+    CSRF_FIELD,
+    "action",
+    "payment_status",
+    "payment_id",
+    "refund_amount",
+    "refund_reason",
+    *DETAIL_FIELDS,
+)
 DONE_MESSAGES = {
+    "refund": N_("Refund made."),
     "payment": N_("Payment recorded."),
     "cancel": N_("Registration cancelled; its place is free again."),
     "resend": N_("The ticket mail is queued and on its way."),
@@ -185,12 +199,15 @@ def _registration_view(
         "childcare_ages": registration.childcare_ages,
         "payment_status": registration.payment_status,
     }
+    with db.read() as session:
+        panel = order_panel(session, registration.id or 0)
     return admin_page(
         request,
         "admin/registrations/detail.html",
         {
             "conference": conference,
             "found": found,
+            "panel": panel,
             "r": registration,
             "mail": mail_status(db, registration.id or 0, TICKET_MAIL),
             "values": shown | (values or {}),
@@ -233,6 +250,8 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
     db = database(request)
     background = None
     try:
+        if action == "refund":
+            return _refund(request, conference, principal, form)
         if action == "resend":
             background = _send_in_background(
                 request, resend_ticket_mail(db, conference, code, principal)
@@ -254,6 +273,62 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
         status_code=303,
         background=background,
     )
+
+
+def _refund(
+    request: Request, conference: Conference, principal: Principal, form: dict[str, str]
+) -> Response:
+    """Give back some or all of one of the registration's payments, with a reason."""
+    code = request.path_params["code"]
+    db = database(request)
+    found = view_registration(db, conference, code, principal)
+    errors: dict[str, str] = {}
+    payment_id = form.get("payment_id", "")
+    with db.read() as session:
+        panel = order_panel(session, found.registration.id or 0)
+    ours = {str(line.payment.id) for line in panel.payments} if panel else set()
+    if payment_id not in ours:
+        errors["refund_amount"] = _("Choose a payment of this registration to refund.")
+    try:
+        amount = parse_amount(form.get("refund_amount", ""))
+    except NotAnAmount as mistake:
+        errors["refund_amount"] = mistake.hint or _("Enter an amount like 20 or 22.50.")
+        amount = 0
+    reason = form.get("refund_reason", "").strip()
+    if not reason:
+        errors["refund_reason"] = _("Say why, for the record (the attendee does not see it).")
+    elif len(reason) > 500:
+        errors["refund_reason"] = _("Please keep the reason under 500 characters.")
+    if not errors:
+
+        def audit(session: Session) -> None:
+            record(
+                session,
+                "refunded",
+                user_id=principal.user_id,
+                actor=principal.email,
+                conference_id=conference.id,
+                ticket_code=found.registration.ticket_code,
+                detail=format_money(amount, conference.currency, "en"),
+            )
+
+        try:
+            refund_payment(
+                db,
+                app_settings(request).stripe_api_base,
+                int(payment_id),
+                amount,
+                reason,
+                principal.email,
+                audit=audit,
+            )
+        except RefundRefused as refused:
+            errors["refund_amount"] = refused.message
+    if errors:
+        return _registration_view(
+            request, conference, principal, errors=errors, values=form, status_code=422
+        )
+    return RedirectResponse(registration_path(conference, code) + "?done=refund", status_code=303)
 
 
 def _refused_form(request: Request, refused: BadRequestBody) -> Response:
