@@ -33,8 +33,10 @@ from confapp.admin.programme import problems as admin_programme_problems
 from confapp.admin.programme import records as admin_programme_records
 from confapp.admin.registrations import desk as admin_registrations
 from confapp.admin.registrations import notices as admin_notices
+from confapp.admin.registrations import payment_settings as admin_payment_settings
 from confapp.admin.registrations import reports as admin_reports
 from confapp.admin.registrations import settings as admin_registration_settings
+from confapp.admin.registrations import statements as admin_statements
 from confapp.agenda import routes as agenda_routes
 from confapp.body_limit import BodyLimitMiddleware
 from confapp.calendar import routes as calendar_routes
@@ -55,7 +57,7 @@ from confapp.programme import changelog
 from confapp.programme import routes as programme_routes
 from confapp.programme.published_state import programme_cache
 from confapp.programme.queries import NotFound
-from confapp.registration import manage_routes, payment_routes
+from confapp.registration import group_routes, manage_routes, payment_routes, receipt_routes
 from confapp.registration import routes as registration_routes
 from confapp.request_body import BadRequestBody
 from confapp.request_context import Clock
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
         *admin_account_links.routes,
         *admin_people.routes,
         *admin_registration_settings.routes,
+        *admin_payment_settings.routes,
+        *admin_statements.routes,
         *admin_reports.routes,
         *admin_notices.routes,
         *admin_audit_log.routes,
@@ -128,6 +132,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
         *admin_door_page.routes,
         *agenda_routes.routes,
         *payment_routes.routes,
+        *receipt_routes.routes,
+        *group_routes.routes,
         *manage_routes.routes,
         *ticket_routes.routes,
         *registration_routes.routes,
@@ -150,7 +156,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
     # Starlette's router, trying only the routes that can match a path's first segment.
     app.router = FirstSegmentRouter(routes, lifespan=lifespan)
     # Each added one wraps the ones before: the last is the outermost.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        larger_limits=[admin_statements.UPLOAD_LIMIT],
+    )
     app.add_middleware(AllowedHostsMiddleware, allowed=allowed_host_names(settings))
     app.add_middleware(AccessLogMiddleware)
     # Outside the access log, so a control character in a path never reaches a log line.

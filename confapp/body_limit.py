@@ -6,6 +6,9 @@ body; a chunked body is counted as it streams in and stopped as soon as it passe
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,13 +23,29 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    """`larger_limits`: (path pattern, bytes) for the few POSTs that carry a file (a bank
+    statement), which the general limit would refuse."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        larger_limits: Sequence[tuple[str, int]] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger_limits = [(re.compile(pattern), most) for pattern, most in larger_limits]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = next(
+            (most for pattern, most in self.larger_limits if pattern.fullmatch(scope["path"])),
+            self.max_body_bytes,
+        )
+        if limit != self.max_body_bytes:
+            await BodyLimitMiddleware(self.app, limit)(scope, receive, send)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:

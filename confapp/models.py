@@ -746,6 +746,17 @@ class Order(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # expired or cancelled
 
 
+class OrderLink(SQLModel, table=True):
+    """A secret link to an order's own page, for whoever pays for a group: its payment, its
+    receipts, its tickets. Only the hash is kept; each mail gets a fresh one, like ManageLink."""
+
+    __tablename__ = "order_link"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="ticket_order.id", index=True)
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
 class OrderItem(SQLModel, table=True):
     """A registration an order pays for, with what it costs (price and top-up). One order may
     hold several (a group, a union branch paying for delegates); a registration is in one."""
@@ -914,3 +925,59 @@ class Receipt(SQLModel, table=True):
     currency: str = Field(max_length=3)
     method: str = Field(max_length=20)
     issued_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+
+
+class BankStatement(SQLModel, table=True):
+    """A bank statement (CSV) an organiser uploaded. The same file again, known by its SHA-256,
+    adds nothing; its lines are kept in bank_statement_line."""
+
+    __tablename__ = "bank_statement"
+    __table_args__ = (UniqueConstraint("conference_id", "file_sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    uploaded_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    uploaded_by: str = Field(default="", max_length=254)
+    file_sha256: str = Field(max_length=64)
+    filename: str = Field(default="", max_length=255)  # the name only, never a path
+    lines_total: int = 0  # the credits it held
+    lines_matched: int = 0  # of those, the ones that paid an order on upload
+
+
+class StatementLineState(StrEnum):
+    matched = "matched"  # paid an order on upload (or with a later line that made up the sum)
+    unmatched = "unmatched"  # no order's reference found: for a person to assign or ignore
+    partial = "partial"  # an order found but not paid by it (see its note): for a person
+    ignored = "ignored"  # a person decided it pays nothing here (or has been dealt with)
+    assigned = "assigned"  # a person named the order it pays
+
+
+# Lines a person still has to look at.
+STATEMENT_LINES_TO_DECIDE = (StatementLineState.unmatched.value, StatementLineState.partial.value)
+
+
+class BankStatementLine(SQLModel, table=True):
+    """One credit on a bank statement, kept once per conference however many uploaded
+    statements hold it (line_hash), with what became of it. The description is as the bank
+    wrote it and may name the payer: it is shown to organisers only."""
+
+    __tablename__ = "bank_statement_line"
+    __table_args__ = (
+        UniqueConstraint("conference_id", "line_hash"),
+        Index("ix_bank_statement_line_conference_state", "conference_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    statement_id: int = Field(foreign_key="bank_statement.id", index=True)
+    conference_id: int = Field(foreign_key="conference.id")
+    line_hash: str = Field(max_length=64)
+    booked_on: date
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    description: str = Field(default="", max_length=500)
+    reference_found: str | None = Field(default=None, max_length=12)
+    state: str = Field(default=StatementLineState.unmatched.value, max_length=10)
+    # Why a person is asked to look (a code, put in words where it is shown).
+    note: str = Field(default="", max_length=30)
+    order_id: int | None = Field(default=None, foreign_key="ticket_order.id", index=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    decided_by: str = Field(default="", max_length=254)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,7 +1,8 @@
 """The JSON API's contract as an OpenAPI 3.1 document, served at /api/openapi.json.
 
-Tests hold it true: every route under /api/ must be described here (and nothing else), real
-responses must validate against it, and a fuzzer drives a live server from it.
+Tests hold it true: every route under /api/ must be described here (and nothing else besides
+Stripe's webhook), real responses must validate against it, and a fuzzer drives a live server
+from it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from starlette.routing import Route
 from confapp import __version__
 from confapp.checkin import bodies as door_bodies
 from confapp.checkin.unpaid_at_door import UnpaidAtDoor
-from confapp.models import PaymentStatus
+from confapp.models import OrderStatus, PaymentMethod, PaymentStatus, RegistrationStatus
 from confapp.programme import documents
 from confapp.registration import desk as registration_desk
 from confapp.registration import form as registration_form
+from confapp.registration import service as registration_service
 
 JSON = "application/json"
 
@@ -64,6 +66,14 @@ FORBIDDEN = {"$ref": "#/components/responses/Forbidden"}
 # Routes for organisers' scripts: an API token (`confapp token add`), or a signed-in browser.
 BEARER: list[dict[str, list[str]]] = [{"bearerToken": []}]
 PAYMENT_STATUSES = list(registration_desk.PAYMENT_CHOICES)
+PAYMENT_METHODS = [method.value for method in PaymentMethod]
+REGISTRATION_STATUSES = [status.value for status in RegistrationStatus]
+REGISTRATION_STATUS = {
+    "enum": REGISTRATION_STATUSES,
+    "description": "`reserved`: the place is held while it is paid online (no ticket to admit "
+    "yet); `active`: a ticket; `cancelled`; `expired`: the hold ended unpaid and the place "
+    "went back.",
+}
 
 SCHEMAS: dict[str, Any] = {
     # Errors
@@ -151,6 +161,16 @@ SCHEMAS: dict[str, Any] = {
         {
             "conference": STRING,
             "currency": {"type": "string", "examples": ["AUD"]},
+            "payment_methods": {
+                "type": "array",
+                "items": {"enum": PAYMENT_METHODS},
+                "uniqueItems": True,
+                "minItems": 1,
+                "description": "How a ticket that costs something may be paid here, the "
+                "`payment_method` a registration names (needed when there is more than one): "
+                "`stripe` (by card on Stripe's page), `bank_transfer`, `desk` (at the "
+                "registration desk).",
+            },
             "places_left": {
                 **NULLABLE_INTEGER,
                 "description": "For the whole conference; null: no overall limit.",
@@ -176,7 +196,68 @@ SCHEMAS: dict[str, Any] = {
             "sold_out": {"type": "boolean"},
         }
     ),
-    "TicketCreated": _all_required({"ticket": ref("Ticket")}),
+    "TicketCreated": _obj(
+        ["ticket"],
+        {
+            "ticket": ref("Ticket"),
+            "order": {
+                **ref("Order"),
+                "description": "Only for a ticket paid online (`stripe` or `bank_transfer`): "
+                "the place is held as `reserved` until `hold_until`, and the ticket is mailed "
+                "once the money arrives.",
+            },
+        },
+    ),
+    "Order": _all_required(
+        {
+            "reference": {
+                "type": "string",
+                "examples": ["KX7Q-2MPD"],
+                "description": "The order's reference, for a bank transfer's description.",
+            },
+            "status": {
+                "enum": [status.value for status in OrderStatus],
+                "description": "`reserved`: its places are held until `hold_until`, waiting "
+                "for the money; `paid`; `expired`: the hold ended unpaid; `cancelled`.",
+            },
+            "payment_method": {"enum": PAYMENT_METHODS},
+            "total_cents": {"type": "integer", "description": "Tickets and top-ups together."},
+            "currency": STRING,
+            "hold_until": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the places go back if it is still unpaid (UTC); null "
+                "when nothing is held (paid at the desk, or nothing to pay).",
+            },
+            "checkout_url": {
+                "type": ["string", "null"],
+                "format": "uri",
+                "description": "For `stripe`: Stripe's page to pay on; null for other methods, "
+                "or when Stripe could not be reached (the ticket's page then offers to pay).",
+            },
+            "bank_transfer": {
+                "oneOf": [ref("BankTransfer"), {"type": "null"}],
+                "description": "For `bank_transfer`: where to send the money; else null.",
+            },
+        },
+        description="What a registration costs and how to pay it.",
+    ),
+    "BankTransfer": _all_required(
+        {
+            "account_name": STRING,
+            "bsb": {"type": "string", "description": "An Australian BSB, or empty."},
+            "account_number": {"type": "string", "description": "Or empty, with an IBAN."},
+            "iban": {"type": "string", "description": "Or empty, with an account number."},
+            "bic": {"type": "string", "description": "Or empty."},
+            "reference": {
+                "type": "string",
+                "examples": ["KX7Q-2MPD"],
+                "description": "What the transfer's description must carry, for it to be "
+                "matched with the order.",
+            },
+        },
+        description="The conference's account, and the reference to pay with.",
+    ),
     # The registrations desk (organisers only)
     "RegistrationList": _all_required(
         {
@@ -203,20 +284,58 @@ SCHEMAS: dict[str, Any] = {
             "solidarity_topup_cents": INTEGER,
             "currency": STRING,
             "payment_status": {"enum": PAYMENT_STATUSES},
-            "status": {"enum": ["active", "cancelled"]},
+            "status": REGISTRATION_STATUS,
             "erased": {"type": "boolean"},
             "email_consent": {"type": "boolean"},
             "created_at": DATE_TIME,
-            "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+            "cancelled_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When it was cancelled, or its hold expired.",
+            },
+            "payment": {
+                "oneOf": [ref("RegistrationPayment"), {"type": "null"}],
+                "description": "Its order's payment; null when it has no order (one person "
+                "registered to pay at the desk, or for nothing).",
+            },
         },
         description="A registration as organisers see it. Access needs and childcare are not "
         "here: only the access team's reports show them.",
     ),
+    "RegistrationPayment": _all_required(
+        {
+            "method": {"enum": PAYMENT_METHODS},
+            "reference": {
+                "type": "string",
+                "examples": ["KX7Q-2MPD"],
+                "description": "The order's reference.",
+            },
+            "paid_cents": {
+                "type": "integer",
+                "description": "What arrived for the order (a group's order pays for several "
+                "registrations), refunds not taken off.",
+            },
+            "refunded_cents": INTEGER,
+            "receipt_numbers": {
+                "type": "array",
+                "items": INTEGER,
+                "description": "The order's receipts, cancellations included, in order.",
+            },
+        },
+        description="How a registration's order is paid.",
+    ),
     "RegistrationCounts": _all_required(
         {
             "places_left": {**NULLABLE_INTEGER, "description": "null: no overall limit."},
-            "active": INTEGER,
-            "cancelled": INTEGER,
+            "active": {
+                "type": "integer",
+                "description": "Tickets; places held while paid online (`reserved`) are not "
+                "counted here, though they are taken from `places_left`.",
+            },
+            "cancelled": {
+                "type": "integer",
+                "description": "Holds that expired unpaid are not counted here.",
+            },
             "paid": {"type": "integer", "description": "Active and paid."},
             "unpaid": {"type": "integer", "description": "Active and not yet paid."},
             "ticket_types": {"type": "array", "items": ref("TicketTypeCount")},
@@ -243,7 +362,7 @@ SCHEMAS: dict[str, Any] = {
             "solidarity_topup_cents": INTEGER,
             "currency": STRING,
             "payment_status": {"enum": ["unpaid", "paid", "waived"]},
-            "status": STRING,
+            "status": REGISTRATION_STATUS,
             "url": {
                 "type": "string",
                 "format": "uri",
@@ -297,6 +416,18 @@ SCHEMAS: dict[str, Any] = {
         description="This document.",
     ),
 }
+
+_THROTTLED = _json_response(
+    "Too many registrations from this address or for this e-mail address.",
+    "Throttled",
+    headers={
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+)
 
 CONFERENCE_PARAMETER = {
     "name": "conference",
@@ -355,7 +486,11 @@ PATHS: dict[str, Any] = {
                     "schema": STRING,
                 },
                 {"name": "payment", "in": "query", "schema": {"enum": PAYMENT_STATUSES}},
-                {"name": "status", "in": "query", "schema": {"enum": ["active", "cancelled"]}},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"enum": list(registration_desk.STATUS_CHOICES)},
+                },
                 {
                     "name": "page",
                     "in": "query",
@@ -374,13 +509,18 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "register",
             "summary": "Register for a place; the ticket comes back and goes out by e-mail",
+            "description": "A ticket that costs something and is paid online (`payment_method` "
+            "`stripe` or `bank_transfer`) holds its place as `reserved`: the answer's `order` "
+            "says how to pay, and the ticket is mailed once the money arrives. Paid at the desk "
+            "(or free), it is `active` at once.",
             "requestBody": {
                 "required": True,
                 "content": {JSON: {"schema": ref("Registration")}},
             },
             "responses": _responses(
                 s201=_json_response(
-                    "Registered. The place is taken; the ticket's page is in `Location`.",
+                    "Registered. The place is taken (or held, while it is paid online); the "
+                    "ticket's page is in `Location`.",
                     "TicketCreated",
                     headers={"Location": {"schema": {"type": "string", "format": "uri"}}},
                 ),
@@ -391,17 +531,7 @@ PATHS: dict[str, Any] = {
                 ),
                 s413=_json_response("The body is too large.", "TooLarge"),
                 s422=_json_response("Some fields need fixing; nothing was registered.", "Invalid"),
-                s429=_json_response(
-                    "Too many registrations from this address or for this e-mail address.",
-                    "Throttled",
-                    headers={
-                        "Retry-After": {
-                            "required": True,
-                            "description": "Seconds to wait before trying again.",
-                            "schema": {"type": "integer", "minimum": 1},
-                        }
-                    },
-                ),
+                s429=_THROTTLED,
             ),
         },
     },
@@ -998,7 +1128,7 @@ SCHEMAS.update(
                             "ticket_code": STRING,
                             "name": STRING,
                             "ticket_type": STRING,
-                            "status": {"enum": ["active", "cancelled"]},
+                            "status": REGISTRATION_STATUS,
                             "admitted_at": {"type": ["string", "null"], "format": "date-time"},
                         }
                     ),
@@ -1197,6 +1327,244 @@ PATHS.update(
 )
 
 
+# --- Group orders and Stripe's webhook ----------------------------------------------------------
+
+_LONGEST_PAYER_NAME = 200  # as confapp.registration.group_form checks it
+SCHEMAS.update(
+    {
+        "GroupRegistration": {
+            "type": "object",
+            "required": ["email", "attendees"],
+            "additionalProperties": False,
+            "properties": {
+                "payer_name": {
+                    "type": "string",
+                    "maxLength": _LONGEST_PAYER_NAME,
+                    "description": "Who pays, a person or an organisation (a union branch), as "
+                    "the receipt names them; the first attendee's name if left out.",
+                },
+                "email": {
+                    "type": "string",
+                    "maxLength": registration_form.MAX_EMAIL,
+                    "description": "The payer's address: the order's page and its payment mail "
+                    "go there, and the ticket of any attendee given no address of their own.",
+                },
+                "payment_method": {
+                    "enum": PAYMENT_METHODS,
+                    "description": "How the order is paid, one of the conference's methods "
+                    "(`payment_methods` in ticket-types); needed when the tickets cost something "
+                    "and it offers more than one. `stripe` and `bank_transfer` hold every "
+                    "attendee's place as `reserved` until paid.",
+                },
+                "email_consent": {
+                    "type": "boolean",
+                    "description": "The payer's consent to programme e-mails.",
+                },
+                "attendees": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": registration_service.MOST_IN_A_GROUP,
+                    "items": ref("GroupAttendee"),
+                    "description": "One ticket each, all or none: if one type sells out, "
+                    "nobody is registered. A refusal names an attendee's field by its path, "
+                    "counting from 1: `attendees.2.email`.",
+                },
+            },
+            "description": "Several people registered at once and paid for by one order.",
+            "examples": [
+                {
+                    "payer_name": "CFMEU Victorian branch",
+                    "email": "branch@example.org",
+                    "payment_method": "desk",
+                    "attendees": [
+                        {"name": "Ana", "email": "ana@example.org", "ticket_type": "waged"},
+                        {"name": "Chen", "ticket_type": "pay-what-you-can", "amount": "30"},
+                    ],
+                }
+            ],
+        },
+        "GroupAttendee": {
+            "type": "object",
+            "required": ["name", "ticket_type"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "maxLength": registration_form.MAX_NAME,
+                    "description": "A first name or an alias is fine.",
+                },
+                "email": {
+                    "type": "string",
+                    "maxLength": registration_form.MAX_EMAIL,
+                    "description": "Where their ticket is sent; the payer's address if left out.",
+                },
+                "ticket_type": {"type": "string", "description": "A `code` from ticket-types."},
+                "amount": {
+                    "type": ["string", "number"],
+                    "description": "For pay-what-you-can tickets, like `25` or `42.50`.",
+                },
+            },
+        },
+        "GroupOrder": _all_required(
+            {
+                **SCHEMAS["Order"]["properties"],
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "The payer's secret link to the order's page: its payment, "
+                    "receipts and tickets. Shown once: keep it.",
+                },
+            },
+            description="What the group costs and how to pay it. Paid at the desk it is "
+            "`reserved` with no `hold_until`; with nothing to pay, `paid`.",
+        ),
+        "GroupRegistered": _all_required(
+            {
+                "order": ref("GroupOrder"),
+                "tickets": {
+                    "type": "array",
+                    "items": ref("Ticket"),
+                    "description": "One per attendee, in the order given; each goes to its "
+                    "attendee by e-mail once the order is paid (at once, at the desk).",
+                },
+            }
+        ),
+        "StripeEvent": {
+            "type": "object",
+            "required": ["id", "type", "data"],
+            "properties": {
+                "id": STRING,
+                "type": {"type": "string", "examples": ["checkout.session.completed"]},
+                "data": _obj(["object"], {"object": {"type": "object"}}),
+            },
+            "description": "An event as Stripe sends it. Checkout sessions completed, "
+            "failed or expired, and refunds, are acted on; any other is acknowledged.",
+        },
+        "StripeWebhookReceipt": _all_required(
+            {
+                "received": {
+                    "type": "boolean",
+                    "description": "Whether the event was taken (true with 200).",
+                },
+                "detail": {
+                    "type": "string",
+                    "description": "What became of it, for Stripe's log of deliveries: such as "
+                    "`paid`, `duplicate`, `not ours`, `ignored`; `signature` for a bad "
+                    "signature, `busy` or `stripe` for a delivery to try again.",
+                },
+            }
+        ),
+        "StripeWebhookRefused": {
+            "anyOf": [ref("StripeWebhookReceipt"), ref("Error")],
+            "description": "A bad signature (`received` false), or a request refused before "
+            "the webhook read it.",
+        },
+    }
+)
+
+# The webhook is not under /api/: what refuses a request before it (a bad Host header, a body
+# too large) answers JSON only to a request that accepts it, else a page or plain text.
+_PAGE = {"schema": STRING}
+PATHS.update(
+    {
+        "/api/{conference}/orders": {
+            "parameters": [CONFERENCE_PARAMETER],
+            "post": {
+                "operationId": "registerGroup",
+                "summary": "Register several people at once, paid for by one order; each "
+                "attendee gets their own ticket",
+                "description": "Paid online (`stripe` or `bank_transfer`) every place is held "
+                "as `reserved` until the order is paid, and the tickets are mailed then; paid "
+                "at the desk (or free), the tickets are `active` and mailed at once.",
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": ref("GroupRegistration")}},
+                },
+                "responses": _responses(
+                    s201=_json_response(
+                        "Registered. The order's page is in `Location`.",
+                        "GroupRegistered",
+                        headers={
+                            "Location": {
+                                "required": True,
+                                "schema": {"type": "string", "format": "uri"},
+                            }
+                        },
+                    ),
+                    s400=_json_response("The body is not a JSON object.", "Error"),
+                    s404=NOT_FOUND,
+                    s409=_json_response(
+                        "A ticket type sold out (`sold_out`), or registration has closed "
+                        "(`registration_closed`). Nobody was registered.",
+                        "Conflict",
+                    ),
+                    s413=_json_response("The body is too large.", "TooLarge"),
+                    s422=_json_response(
+                        "Some fields need fixing, named by path (`attendees.2.email`); nobody "
+                        "was registered.",
+                        "Invalid",
+                    ),
+                    s429=_THROTTLED,
+                ),
+            },
+        },
+        "/payments/stripe/webhook": {
+            "post": {
+                "operationId": "stripeWebhook",
+                "summary": "For Stripe only: the events of the conferences' Stripe accounts",
+                "description": "Set in each conference's Stripe account as its webhook "
+                "endpoint; no use to anyone else. Only events signed with a conference's "
+                "webhook secret are read. A payment settled here confirms its places and mails "
+                "the tickets; an event delivered again changes nothing.",
+                "parameters": [
+                    {
+                        "name": "Stripe-Signature",
+                        "in": "header",
+                        "required": True,
+                        "description": "Stripe's signature of the body, with a webhook secret.",
+                        "schema": STRING,
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": ref("StripeEvent")}},
+                },
+                "responses": {
+                    "200": _json_response(
+                        "Taken (or already had, or not ours).", "StripeWebhookReceipt"
+                    ),
+                    "400": {
+                        "description": "The signature is not a conference's (`received` "
+                        "false); or a bad Host header (plain text), or a malformed request.",
+                        "content": {
+                            JSON: {"schema": ref("StripeWebhookRefused")},
+                            "text/plain": _PAGE,
+                            "text/html": _PAGE,
+                        },
+                    },
+                    "413": {
+                        "description": "The body is too large.",
+                        "content": {JSON: {"schema": ref("TooLarge")}, "text/html": _PAGE},
+                    },
+                    "503": _json_response(
+                        "Busy, or Stripe could not be asked about the event: Stripe delivers "
+                        "it again later.",
+                        "StripeWebhookReceipt",
+                        headers={
+                            "Retry-After": {
+                                "required": True,
+                                "description": "Seconds.",
+                                "schema": {"type": "integer", "minimum": 1},
+                            }
+                        },
+                    ),
+                },
+            },
+        },
+    }
+)
+
+
 # --- Components generated from the models that check input (confapp.programme.documents) ----
 
 
@@ -1295,7 +1663,13 @@ SCHEMAS["Registration"]["examples"] = [
         "access_needs": "",
         "childcare": {"children": 1, "ages": "4"},
         "email_consent": True,
-    }
+    },
+    {
+        "name": "Ana",
+        "email": "ana@example.org",
+        "ticket_type": "waged",
+        "payment_method": "bank_transfer",
+    },
 ]
 SCHEMAS["SpeakerInput"]["examples"] = [{"name": "Rosa Luxemburg", "pronouns": "she/her"}]
 SCHEMAS["RoomInput"]["examples"] = [{"name": "Main hall", "capacity": 400, "step_free": True}]
@@ -1307,8 +1681,9 @@ OPENAPI: dict[str, Any] = {
         "title": "confapp",
         "version": __version__,
         "description": "The JSON API of a confapp site: the programme, ticket types, "
-        "registration, and what door devices need to check tickets offline; and, for "
-        "organisers, the registrations desk and the programme editor. "
+        "registration (one person, or a group paid for by one order), and what door devices "
+        "need to check tickets offline; and, for organisers, the registrations desk and the "
+        "programme editor. Stripe's webhook is here too, for Stripe only. "
         "Errors are JSON objects with an `error` word and, mostly, a `detail` for people.",
         "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
     },

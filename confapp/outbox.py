@@ -105,14 +105,19 @@ def mail_builder(kind: str) -> Callable[[MailBuilder], MailBuilder]:
 
 
 def queue_mail(
-    session: Session, kind: str, registration_id: int | None, reference_id: int | None = None
+    session: Session,
+    kind: str,
+    registration_id: int | None,
+    reference_id: int | None = None,
+    language: str | None = None,
 ) -> OutboxMail:
     """Queue a mail inside the caller's transaction; it goes out after the commit.
-    `reference_id`: the row the mail is about (an order, a refund), for its builder."""
+    `reference_id`: the row the mail is about (an order, a refund), for its builder;
+    `language`: for mail to no registration (a group's payer), else the request's."""
     mail = OutboxMail(
         registration_id=registration_id,
         kind=kind,
-        language=current_language(),
+        language=language or current_language(),
         reference_id=reference_id,
     )
     session.add(mail)

@@ -94,6 +94,24 @@ def manage_pay_path(secret: str) -> str:
     return f"/my-ticket/{secret}/pay"
 
 
+def order_path(secret: str) -> str:
+    """The page of an order for several tickets, for whoever pays for it."""
+    return f"/my-order/{secret}"
+
+
+def order_pay_path(secret: str) -> str:
+    return f"/my-order/{secret}/pay"
+
+
+def order_receipt_path(secret: str, number: int) -> str:
+    return f"/my-order/{secret}/receipts/{number}"
+
+
+def group_register_path(conference_slug: str) -> str:
+    """The form for registering several people at once, paid by one order."""
+    return f"/{quote(conference_slug)}/register/group"
+
+
 def receipt_path(secret: str, number: int) -> str:
     return f"/my-ticket/{secret}/receipts/{number}"
 

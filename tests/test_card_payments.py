@@ -445,3 +445,43 @@ def test_an_organiser_refunds_part_of_a_card_payment_from_the_registration_page(
     # Stripe's webhooks about it add nothing: the refund is already ours.
     stripe.deliver_all(to=webhook_to(card_client))
     assert count(db, Refund) == 1
+
+
+def _refund_policy(db: Database, **values: object) -> None:
+    with db.transaction() as session:
+        conference = get_conference(session, DEMO)
+        assert conference is not None and conference.id is not None
+        save_payment_settings(session, conference.id, **values)
+
+
+def test_an_attendee_who_cancels_before_the_refund_date_gets_their_money_back(
+    card_client: TestClient, db: Database, stripe: StripeStandIn
+) -> None:
+    from datetime import date
+
+    _refund_policy(db, refund_policy="until", refund_until=date(2099, 1, 1))
+    stripe_page = register_by_card(card_client)
+    back = come_back(card_client, stripe.pay(checkout_id(stripe_page)))
+    ticket_page = back.headers["location"].split("?")[0]
+    cancel_page = card_client.get(ticket_page + "/cancel")
+    assert "gives you back $95" in cancel_page.text
+    card_client.post(ticket_page + "/cancel", data={}, follow_redirects=False)
+    with db.read() as session:
+        refunds = session.exec(select(Refund)).all()
+        registration = session.exec(select(Registration)).one()
+    assert [(r.source, r.amount_cents, r.state) for r in refunds] == [
+        (RefundSource.attendee.value, 9500, "succeeded")
+    ]
+    assert registration.status == RegistrationStatus.cancelled.value
+    assert registration.payment_status == "refunded"
+
+
+def test_with_no_refund_policy_the_cancel_page_says_so_and_nothing_is_refunded(
+    card_client: TestClient, db: Database, stripe: StripeStandIn
+) -> None:
+    stripe_page = register_by_card(card_client)
+    back = come_back(card_client, stripe.pay(checkout_id(stripe_page)))
+    ticket_page = back.headers["location"].split("?")[0]
+    assert "cancelling gives no money back" in card_client.get(ticket_page + "/cancel").text
+    card_client.post(ticket_page + "/cancel", data={}, follow_redirects=False)
+    assert count(db, Refund) == 0

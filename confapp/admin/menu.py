@@ -33,6 +33,10 @@ MENU = (
     MenuItem(
         N_("Ticket types and registration"), "settings", ORGANISERS, N_("open, close, capacity")
     ),
+    MenuItem(
+        N_("Payments"), "settings/payments", ORGANISERS, N_("card, transfer, receipts, refunds")
+    ),
+    MenuItem(N_("Bank statements"), "payments/statements", ORGANISERS, N_("match transfers")),
     MenuItem(N_("Access needs report"), "reports/access", ACCESS_TEAM),
     MenuItem(N_("Childcare report"), "reports/childcare", ACCESS_TEAM),
     MenuItem(N_("Mail attendees"), "notices", ORGANISERS, N_("to those who agreed")),

@@ -40,6 +40,7 @@ from confapp.registration.form import (
     check_registration,
 )
 from confapp.registration.mail import TICKET_MAIL
+from confapp.registration.orders import PaymentSummary, payment_summaries
 from confapp.registration.places import TicketOffer, places_left
 from confapp.registration.service import (
     RegisteredTicket,
@@ -200,6 +201,7 @@ def parse_filters(
 class Listed:
     registration: Registration
     ticket_type: TicketType
+    payment: PaymentSummary | None = None  # paid online (an order), else None
 
     @property
     def code(self) -> str:
@@ -267,7 +269,9 @@ def find_registrations(
     )
     if paginate:
         statement = statement.offset((filters.page - 1) * PER_PAGE).limit(PER_PAGE)
-    rows = [Listed(r, by_id[r.ticket_type_id]) for r in session.exec(statement)]
+    found = list(session.exec(statement))
+    summaries = payment_summaries(session, [r.id for r in found if r.id is not None])
+    rows = [Listed(r, by_id[r.ticket_type_id], summaries.get(r.id or 0)) for r in found]
     return Listing(rows, matching, filters.page if paginate else 1)
 
 
@@ -393,6 +397,20 @@ def registration_record(found: Listed, conference: Conference) -> dict[str, Any]
         "cancelled_at": (
             registration.cancelled_at.isoformat() if registration.cancelled_at else None
         ),
+        "payment": payment_record(found.payment),
+    }
+
+
+def payment_record(summary: PaymentSummary | None) -> dict[str, Any] | None:
+    """How a registration was paid online, for the JSON API; None with no order."""
+    if summary is None:
+        return None
+    return {
+        "method": summary.method,
+        "reference": summary.reference,
+        "paid_cents": summary.paid_cents,
+        "refunded_cents": summary.refunded_cents,
+        "receipt_numbers": list(summary.receipt_numbers),
     }
 
 
@@ -431,6 +449,11 @@ CSV_COLUMNS = (
     "status",
     "created",
     "email_consent",
+    "payment_method",
+    "paid",
+    "refunded",
+    "reference",
+    "receipts",
 )
 
 
@@ -453,6 +476,19 @@ def csv_row(found: Listed, conference: Conference) -> list[str]:
         status,
         created.strftime("%Y-%m-%d %H:%M"),
         "yes" if registration.email_consent else "no",
+        *_payment_columns(found.payment),
+    ]
+
+
+def _payment_columns(summary: PaymentSummary | None) -> list[str]:
+    if summary is None:
+        return ["", "", "", "", ""]
+    return [
+        summary.method,
+        _money(summary.paid_cents),
+        _money(summary.refunded_cents),
+        summary.reference,
+        " ".join(str(n) for n in summary.receipt_numbers),
     ]
 
 
@@ -575,7 +611,8 @@ def change_registration(
             _audit(session, actor, conference, "cancelled", registration)
         session.flush()
         session.refresh(registration)  # cancel_in updates the row behind the loaded object
-        return Listed(registration, found.ticket_type)
+        summaries = payment_summaries(session, [registration.id or 0])
+        return Listed(registration, found.ticket_type, summaries.get(registration.id or 0))
 
 
 def resend_ticket_mail(

@@ -169,7 +169,7 @@ def _consent(value: Any) -> bool | None:
 _NOT_TEXT = N_("This must be text.")
 
 
-def _text(
+def text_field(
     data: Mapping[str, Any], field: str, errors: dict[str, str], allowed_controls: str = ""
 ) -> str:
     """A text field, stripped; a wrong type or an unstorable character is recorded in errors."""
@@ -265,11 +265,11 @@ METHOD_NAMES = {
 }
 
 
-def _payment_method(
+def check_payment_method(
     data: Mapping[str, Any], methods: tuple[str, ...], errors: dict[str, str]
 ) -> str:
     """The method chosen among those offered; with one on offer, that one."""
-    chosen = _text(data, "payment_method", errors)
+    chosen = text_field(data, "payment_method", errors)
     if "payment_method" in errors:
         return ""
     if not chosen and len(methods) == 1:
@@ -297,7 +297,7 @@ def check_registration(
     """`methods`: the payment methods the conference offers (orders.offered_methods)."""
     errors: dict[str, str] = {}
 
-    name = re.sub(r"\s+", " ", _text(data, "name", errors))
+    name = re.sub(r"\s+", " ", text_field(data, "name", errors))
     if "name" in errors:
         pass
     elif not name:
@@ -309,7 +309,7 @@ def check_registration(
             MAX_NAME,
         ) % {"count": MAX_NAME}
 
-    email = _text(data, "email", errors)
+    email = text_field(data, "email", errors)
     if "email" in errors:
         pass
     elif not email:
@@ -328,7 +328,7 @@ def check_registration(
                 "This does not look like an e-mail address (like name@example.org)."
             )
 
-    ticket_code = _text(data, "ticket_type", errors)
+    ticket_code = text_field(data, "ticket_type", errors)
     offer = next((o for o in offers if o.code == ticket_code), None)
     amount_cents = 0
     if "ticket_type" in errors:
@@ -379,7 +379,7 @@ def check_registration(
                         "That is more than this form can take; please contact us."
                     )
 
-    access_needs = _text(data, "access_needs", errors, allowed_controls="\t\n\r")
+    access_needs = text_field(data, "access_needs", errors, allowed_controls="\t\n\r")
     if len(access_needs) > MAX_ACCESS_NEEDS:
         errors["access_needs"] = _too_long(MAX_ACCESS_NEEDS)
 
@@ -397,7 +397,7 @@ def check_registration(
             }
         else:
             children = counted
-    ages = _text(data, "childcare_ages", errors)
+    ages = text_field(data, "childcare_ages", errors)
     if "childcare_ages" in errors:
         pass
     elif children and not ages:
@@ -411,7 +411,7 @@ def check_registration(
 
     method = PaymentMethod.desk.value
     if amount_cents + topup_cents and offer is not None and not errors.get("amount"):
-        method = _payment_method(data, methods, errors)
+        method = check_payment_method(data, methods, errors)
 
     if errors or offer is None:
         return None, errors

@@ -7,16 +7,33 @@ and the ticket's QR code inline; no more personal data than the name the person 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 from sqlmodel import Session
 
 from confapp import urls
+from confapp.content import localized
 from confapp.mail_compose import InlineImage, compose_mail
-from confapp.models import Order, OutboxMail, Refund, Registration, may_still_get_mail
+from confapp.models import (
+    Conference,
+    Order,
+    OrderStatus,
+    OutboxMail,
+    Payment,
+    Refund,
+    Registration,
+    may_still_get_mail,
+)
 from confapp.outbox import Undeliverable, mail_builder
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
-from confapp.registration.orders import bank_details, payment_settings
+from confapp.registration.orders import (
+    bank_details,
+    display_reference,
+    new_order_secret,
+    payment_settings,
+)
+from confapp.registration.receipts import receipt_attachment, receipt_of_order
 from confapp.settings import Settings
 from confapp.tickets.qr import qr_png
 from confapp.tickets.tokens import InvalidTicketToken
@@ -26,6 +43,9 @@ LINK_MAIL = "manage_link"
 TRANSFER_MAIL = "transfer_details"  # how to pay an order by bank transfer
 HOLD_ENDED_MAIL = "hold_ended"  # a place held for payment went back, unpaid
 REFUNDED_MAIL = "payment_refunded"  # a payment came after its place had gone: money back
+ORDER_PAID_MAIL = "order_paid"  # to a group's payer: paid, with the receipt and the order's page
+# Mail about an order that may go to a group's payer (no registration), naming the order.
+ORDER_MAIL_KINDS = (TRANSFER_MAIL, HOLD_ENDED_MAIL, ORDER_PAID_MAIL)
 
 
 def _mail_ticket(session: Session, mail: OutboxMail) -> Ticket | None:
@@ -45,7 +65,15 @@ def build_ticket_mail(
     ticket = _mail_ticket(session, mail)
     if ticket is None:
         return None
-    return ticket_message(ticket, settings.public_origin, settings.mail_from)
+    message = ticket_message(ticket, settings.public_origin, settings.mail_from)
+    receipt = receipt_attachment(session, ticket.registration)
+    if receipt is not None:  # paid online: its receipt comes with the ticket
+        filename, pdf = receipt
+        language = message["Content-Language"]
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+        del message["Content-Language"]
+        message["Content-Language"] = language
+    return message
 
 
 @mail_builder(LINK_MAIL)
@@ -89,25 +117,64 @@ def _order_mail_ticket(session: Session, mail: OutboxMail) -> Ticket | None:
         raise Undeliverable(f"the ticket cannot be shown: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class _PaymentMailTo:
+    """Whom a payment mail goes to: one attendee (their ticket's page), or a group's payer
+    (the order's page)."""
+
+    to: str
+    name: str
+    page_path: str
+    conference: Conference
+    status: str  # the registration's, or the order's
+
+
+def _payment_mail_to(
+    session: Session, mail: OutboxMail, order: Order | None
+) -> _PaymentMailTo | None:
+    if mail.registration_id is not None:
+        ticket = _order_mail_ticket(session, mail)
+        if ticket is None:
+            return None
+        registration = ticket.registration
+        return _PaymentMailTo(
+            registration.email,
+            registration.name,
+            ticket.path,
+            ticket.conference,
+            registration.status,
+        )
+    if order is None or order.id is None or not order.email:
+        return None
+    conference = session.get(Conference, order.conference_id)
+    assert conference is not None
+    path = urls.order_path(new_order_secret(session, order.id))
+    return _PaymentMailTo(order.email, order.payer_name, path, localized(conference), order.status)
+
+
+def _order_of_refund(session: Session, refund: Refund | None) -> Order | None:
+    payment = session.get(Payment, refund.payment_id) if refund else None
+    return session.get(Order, payment.order_id) if payment else None
+
+
 @mail_builder(TRANSFER_MAIL)
 def build_transfer_mail(
     session: Session, mail: OutboxMail, settings: Settings
 ) -> EmailMessage | None:
-    ticket = _order_mail_ticket(session, mail)
     order = session.get(Order, mail.reference_id) if mail.reference_id else None
-    if ticket is None or order is None or order.status != "reserved":
+    to = _payment_mail_to(session, mail, order)
+    if to is None or order is None or order.status != OrderStatus.reserved.value:
         return None  # paid or ended before this went out: nothing to ask for any more
     details = bank_details(payment_settings(session, order.conference_id), order)
     return compose_mail(
         sender=settings.mail_from,
-        to=ticket.registration.email,
+        to=to.to,
         kind=TRANSFER_MAIL,
         context={
-            "conference": ticket.conference,
-            "registration": ticket.registration,
-            "ticket": ticket,
+            "conference": to.conference,
+            "name": to.name,
             "bank": details,
-            "manage_url": urls.absolute(settings.public_origin, ticket.path),
+            "manage_url": urls.absolute(settings.public_origin, to.page_path),
         },
     )
 
@@ -116,18 +183,19 @@ def build_transfer_mail(
 def build_hold_ended_mail(
     session: Session, mail: OutboxMail, settings: Settings
 ) -> EmailMessage | None:
-    ticket = _order_mail_ticket(session, mail)
-    if ticket is None or ticket.registration.status != "expired":
+    order = session.get(Order, mail.reference_id) if mail.reference_id else None
+    to = _payment_mail_to(session, mail, order)
+    if to is None or to.status not in ("expired",):
         return None  # paid at the last moment after all
     return compose_mail(
         sender=settings.mail_from,
-        to=ticket.registration.email,
+        to=to.to,
         kind=HOLD_ENDED_MAIL,
         context={
-            "conference": ticket.conference,
-            "registration": ticket.registration,
+            "conference": to.conference,
+            "name": to.name,
             "register_url": urls.absolute(
-                settings.public_origin, urls.register_path(ticket.conference.slug)
+                settings.public_origin, urls.register_path(to.conference.slug)
             ),
         },
     )
@@ -137,20 +205,51 @@ def build_hold_ended_mail(
 def build_refunded_mail(
     session: Session, mail: OutboxMail, settings: Settings
 ) -> EmailMessage | None:
-    ticket = _order_mail_ticket(session, mail)
     refund = session.get(Refund, mail.reference_id) if mail.reference_id else None
-    if ticket is None or refund is None:
+    to = _payment_mail_to(session, mail, _order_of_refund(session, refund))
+    if to is None or refund is None:
         return None
     return compose_mail(
         sender=settings.mail_from,
-        to=ticket.registration.email,
+        to=to.to,
         kind=REFUNDED_MAIL,
         context={
-            "conference": ticket.conference,
-            "registration": ticket.registration,
+            "conference": to.conference,
+            "name": to.name,
             "refund": refund,
             "register_url": urls.absolute(
-                settings.public_origin, urls.register_path(ticket.conference.slug)
+                settings.public_origin, urls.register_path(to.conference.slug)
             ),
         },
     )
+
+
+@mail_builder(ORDER_PAID_MAIL)
+def build_order_paid_mail(
+    session: Session, mail: OutboxMail, settings: Settings
+) -> EmailMessage | None:
+    order = session.get(Order, mail.reference_id) if mail.reference_id else None
+    to = _payment_mail_to(session, mail, order)
+    if to is None or order is None or order.id is None:
+        return None
+    message = compose_mail(
+        sender=settings.mail_from,
+        to=to.to,
+        kind=ORDER_PAID_MAIL,
+        context={
+            "conference": to.conference,
+            "name": to.name,
+            "order": order,
+            "reference": display_reference(order.reference),
+            "order_url": urls.absolute(settings.public_origin, to.page_path),
+        },
+    )
+    receipt = receipt_of_order(session, order, None)
+    if receipt is not None:
+        language = message["Content-Language"]
+        message.add_attachment(
+            receipt.pdf(), maintype="application", subtype="pdf", filename=receipt.filename
+        )
+        del message["Content-Language"]
+        message["Content-Language"] = language
+    return message

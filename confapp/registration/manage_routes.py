@@ -45,6 +45,7 @@ from confapp.programme.visitor_stars import slots_of, star_buttons
 from confapp.registration.mail import LINK_MAIL, TICKET_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.orders import ticket_payment
+from confapp.registration.payments import cancellation_refund, refund_on_cancelling
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
 from confapp.request_body import read_form_fields
@@ -52,6 +53,7 @@ from confapp.request_context import app_settings, database
 from confapp.templating import render, templates
 from confapp.throttle import Decision, Limit, Limits, take
 from confapp.tickets.admission import admission_for_token
+from confapp.times import utcnow
 from confapp.translation import N_, _, ngettext, use_conference_language
 
 NOT_YOUR_TICKET_LINK = N_(
@@ -196,9 +198,13 @@ async def manage_copy_stars(request: Request) -> Response:
 
 def cancel_confirm(request: Request) -> Response:
     ticket = _ticket(request)
+    with database(request).read() as session:
+        refund = cancellation_refund(session, ticket.registration, utcnow())
     return _private(
         render(
-            request, "registration/cancel.html", {"conference": ticket.conference, "ticket": ticket}
+            request,
+            "registration/cancel.html",
+            {"conference": ticket.conference, "ticket": ticket, "refund": refund},
         )
     )
 
@@ -217,6 +223,12 @@ async def cancel_submit(request: Request) -> Response:
         if await run_in_threadpool(cancel_registration, database(request), registration_id):
             await run_in_threadpool(
                 _audit_by_attendee, database(request), ticket, "cancelled by the attendee"
+            )
+            await run_in_threadpool(
+                refund_on_cancelling,
+                database(request),
+                app_settings(request).stripe_api_base,
+                registration_id,
             )
         response = RedirectResponse(ticket.path, status_code=303)
     return _private(response)

@@ -7,6 +7,7 @@ only reads and names things.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from confapp.models import (
     PAID_STATES,
     Order,
     OrderItem,
+    OrderLink,
     Payment,
     PaymentMethod,
     PaymentSettings,
@@ -162,7 +164,9 @@ def ticket_payment(session: Session, registration: Registration) -> TicketPaymen
     if order.method == PaymentMethod.bank_transfer.value and order.status == "reserved":
         bank = bank_details(payment_settings(session, order.conference_id), order)
     refunded = sum(p.refunded_cents for p in order_payments(session, order.id))
-    return TicketPayment(order, bank, order_receipts(session, order.id), refunded)
+    # A group's receipts name every delegate: they are its payer's, on the order's page.
+    receipts = [] if is_group(session, order.id) else order_receipts(session, order.id)
+    return TicketPayment(order, bank, receipts, refunded)
 
 
 def save_payment_settings(
@@ -256,3 +260,38 @@ def order_panel(session: Session, registration_id: int) -> OrderPanel | None:
         left = payment.amount_cents - payment.refunded_cents - pending
         lines.append(PaymentLine(payment, left if payment.state in PAID_STATES else 0, refunds))
     return OrderPanel(order, lines, order_receipts(session, order.id))
+
+
+ORDER_SECRET_LENGTH = 43  # secrets.token_urlsafe(32)
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_order_secret(session: Session, order_id: int) -> str:
+    secret = secrets.token_urlsafe(32)
+    session.add(OrderLink(order_id=order_id, secret_hash=_secret_hash(secret)))
+    session.flush()
+    return secret
+
+
+def order_for_secret(session: Session, secret: str) -> Order | None:
+    if len(secret) != ORDER_SECRET_LENGTH:
+        return None
+    link = session.exec(
+        select(OrderLink).where(OrderLink.secret_hash == _secret_hash(secret))
+    ).first()
+    return session.get(Order, link.order_id) if link else None
+
+
+def is_group(session: Session, order_id: int) -> bool:
+    """An order for more than one ticket: its own page is where it is paid and followed."""
+    return (
+        len(
+            session.exec(
+                select(OrderItem.registration_id).where(OrderItem.order_id == order_id)
+            ).all()
+        )
+        > 1
+    )

@@ -50,13 +50,14 @@ def _cookie_name(payment_id: int) -> str:
 
 
 def redirect_to_checkout(
-    request: Request, checkout: CardCheckout, manage_secret: str, hold_seconds: int
+    request: Request, checkout: CardCheckout, page_path: str, hold_seconds: int
 ) -> RedirectResponse:
-    """On to Stripe's page, leaving the way back to this ticket in a cookie of our own."""
+    """On to Stripe's page, leaving the way back to this ticket's page (or this order's) in a
+    cookie of our own."""
     response = RedirectResponse(checkout.url, status_code=303)
     response.set_cookie(
         _cookie_name(checkout.payment_id),
-        manage_secret,
+        page_path,
         max_age=max(hold_seconds, 0) + 3600,
         path=COOKIE_PATH,
         secure=request.url.scheme == "https",
@@ -117,7 +118,7 @@ async def pay_by_card(request: Request) -> Response:
     if started.checkout is None:
         suffix = "?payment=unavailable" if started.unavailable else ""
         return RedirectResponse(ticket_page + suffix, status_code=303)
-    return redirect_to_checkout(request, started.checkout, secret, started.hold_seconds)
+    return redirect_to_checkout(request, started.checkout, ticket_page, started.hold_seconds)
 
 
 def _payment_id(request: Request) -> int | None:
@@ -137,10 +138,13 @@ def _account_for_payment(
 
 
 def _back_to_ticket(request: Request, payment_id: int, query: str) -> Response | None:
-    secret = request.cookies.get(_cookie_name(payment_id), "")
-    if len(secret) != SECRET_LENGTH:
+    page = request.cookies.get(_cookie_name(payment_id), "")
+    secret = page.rsplit("/", 1)[-1]
+    if page not in (urls.manage_path(secret), urls.order_path(secret)) or len(secret) != (
+        SECRET_LENGTH
+    ):
         return None
-    response = RedirectResponse(urls.manage_path(secret) + query, status_code=303)
+    response = RedirectResponse(page + query, status_code=303)
     response.headers.update(PRIVATE_HEADERS)
     return response
 

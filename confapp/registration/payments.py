@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import update
@@ -41,15 +41,28 @@ from confapp.models import (
     PaymentState,
     PaymentStatus,
     Refund,
+    RefundPolicy,
     RefundSource,
     RefundState,
+    Registration,
     StripeEvent,
     TicketType,
 )
 from confapp.money import format_money
 from confapp.outbox import queue_mail
-from confapp.registration.mail import HOLD_ENDED_MAIL, REFUNDED_MAIL, TICKET_MAIL
-from confapp.registration.orders import order_registrations, payment_settings
+from confapp.registration.mail import (
+    HOLD_ENDED_MAIL,
+    ORDER_PAID_MAIL,
+    REFUNDED_MAIL,
+    TICKET_MAIL,
+)
+from confapp.registration.orders import (
+    is_group,
+    order_for_registration,
+    order_payments,
+    order_registrations,
+    payment_settings,
+)
 from confapp.registration.receipts import issue_receipt
 from confapp.registration.service import (
     expire_order,
@@ -69,8 +82,8 @@ from confapp.registration.stripe_gateway import (
     retrieve_checkout,
     verified_event,
 )
-from confapp.times import utcnow
-from confapp.translation import N_, _
+from confapp.times import local_today, utcnow
+from confapp.translation import N_, _, in_language
 
 log = logging.getLogger("confapp.payments")
 
@@ -354,8 +367,7 @@ def _settle(session: Session, payment: Payment, checkout: CheckoutState, now: da
         refund = _refund_whole(session, payment, AUTOMATIC_REFUND_REASON)
         return Settled("refunding", refund_id=refund.id)
     issue_receipt(session, payment, order)
-    mails = [queue_mail(session, TICKET_MAIL, r.id) for r in issued if r.id is not None]
-    return Settled("paid", mail_ids=[m.id for m in mails if m.id is not None])
+    return Settled("paid", mail_ids=mail_paid_order(session, order, issued))
 
 
 def confirm_return(
@@ -431,12 +443,34 @@ def _finish_refund(
     _count_refunded(session, payment, refund.amount_cents)
     if refund.source != RefundSource.automatic.value:
         return None
-    registrations = order_registrations(session, payment.order_id)
-    first = next((r for r in registrations if r.id is not None), None)
-    if first is None or first.id is None:
-        return None
-    mail = queue_mail(session, REFUNDED_MAIL, first.id, reference_id=refund_id)
-    return mail.id
+    order = session.get(Order, payment.order_id)
+    assert order is not None
+    return queue_payment_mail(session, REFUNDED_MAIL, order, refund_id)
+
+
+def mail_paid_order(session: Session, order: Order, issued: list[Registration]) -> list[int]:
+    """Once an order is paid: each new ticket to its holder, and to a group's payer the
+    receipt with the order's page."""
+    mail_ids = [queue_mail(session, TICKET_MAIL, r.id).id or 0 for r in issued if r.id]
+    if order.id is not None and is_group(session, order.id):
+        mail_ids.append(
+            queue_mail(
+                session, ORDER_PAID_MAIL, None, reference_id=order.id, language=order.language
+            ).id
+            or 0
+        )
+    return mail_ids
+
+
+def queue_payment_mail(session: Session, kind: str, order: Order, reference_id: int) -> int:
+    """A mail about paying an order: to its one attendee, or to whoever pays for a group."""
+    assert order.id is not None
+    if is_group(session, order.id):
+        mail = queue_mail(session, kind, None, reference_id=reference_id, language=order.language)
+    else:
+        registration = order_registrations(session, order.id)[0]
+        mail = queue_mail(session, kind, registration.id, reference_id=reference_id)
+    return mail.id or 0
 
 
 def _count_refunded(session: Session, payment: Payment, amount_cents: int) -> None:
@@ -649,10 +683,7 @@ def release_ended_holds(db: Database, api_base: str, now: datetime | None = None
             if not expire_order(session, order.id, now):
                 continue
             expired += 1
-            first = next(iter(order_registrations(session, order.id)), None)
-            if first is not None and first.id is not None:
-                mail = queue_mail(session, HOLD_ENDED_MAIL, first.id, reference_id=order.id)
-                mails.append(mail.id or 0)
+            mails.append(queue_payment_mail(session, HOLD_ENDED_MAIL, order, order.id))
     return HoldsReleased(expired, paid, tuple(mails))
 
 
@@ -807,3 +838,80 @@ def _mark_refunded_if_whole(session: Session, payment: Payment) -> None:
         return
     for registration in order_registrations(session, payment.order_id):
         set_payment_status(session, registration, PaymentStatus.refunded)
+
+
+# --- the refund policy, when an attendee cancels ------------------------------------------
+
+
+@dataclass(frozen=True)
+class CancellationRefund:
+    """What cancelling a ticket gives back under the conference's refund policy."""
+
+    policy: str  # a RefundPolicy
+    refund_until: date | None
+    payment_id: int | None  # the payment refunded on cancelling; None: nothing is given back
+    amount_cents: int
+    currency: str
+    by_card: bool
+    group: bool  # paid for with others: the payer asks the organisers
+
+
+def cancellation_refund(
+    session: Session, registration: Registration, now: datetime
+) -> CancellationRefund | None:
+    """None when the ticket was not paid online (nothing for the policy to say)."""
+    if registration.id is None:
+        return None
+    order = order_for_registration(session, registration.id)
+    if order is None or order.id is None or order.status != OrderStatus.paid.value:
+        return None
+    settings = payment_settings(session, order.conference_id)
+    conference = session.get(Conference, order.conference_id)
+    assert conference is not None
+    group = is_group(session, order.id)
+    payment = next((p for p in order_payments(session, order.id) if p.state in PAID_STATES), None)
+    due = (
+        settings.refund_policy == RefundPolicy.until.value
+        and settings.refund_until is not None
+        and local_today(conference.timezone, now) <= settings.refund_until
+        and not group
+        and payment is not None
+    )
+    left = refundable_cents(session, payment) if payment is not None else 0
+    return CancellationRefund(
+        policy=settings.refund_policy,
+        refund_until=settings.refund_until,
+        payment_id=payment.id if due and payment is not None and left > 0 else None,
+        amount_cents=left if due else 0,
+        currency=order.currency,
+        by_card=payment is not None and payment.method == PaymentMethod.stripe.value,
+        group=group,
+    )
+
+
+CANCELLATION_REFUND_REASON = N_("Cancelled by the attendee, under the refund policy.")
+
+
+def refund_on_cancelling(db: Database, api_base: str, registration_id: int) -> RefundDone | None:
+    """After an attendee cancels: their payment back, in full, if the policy says so. A card
+    refund Stripe cannot take now stays pending for housekeeping to ask again."""
+    with db.read() as session:
+        registration = session.get(Registration, registration_id)
+        due = cancellation_refund(session, registration, utcnow()) if registration else None
+    if due is None or due.payment_id is None or not due.by_card:
+        # A transfer is given back by a person: the registration's page shows what is due.
+        return None
+    with in_language(None):
+        reason = _(CANCELLATION_REFUND_REASON)
+    try:
+        return refund_payment(
+            db,
+            api_base,
+            due.payment_id,
+            due.amount_cents,
+            reason,
+            "the attendee",
+            source=RefundSource.attendee.value,
+        )
+    except RefundRefused:
+        return None

@@ -1,7 +1,9 @@
 """Erasing attendees' personal data: one person on request, everyone after the conference.
 
 Erasure blanks every personal field (name, e-mail, access needs, childcare), deletes the
-management links, queued mail and the agenda, and marks the row erased, so neither the QR code
+management links, queued mail and the agenda, takes the name out of the order's receipts and
+bank statement lines (and, once everyone in an order is erased, the payer's name, address and
+order links), and marks the row erased, so neither the QR code
 nor any link resolves any more. The row stays, holding only what anonymous counts and door
 devices need: ticket type, amount, payment and ticket status, dates, and the random ticket code
 (on the revocation list, so an offline door refuses the ticket too).
@@ -18,7 +20,9 @@ from sqlmodel import Session, col, select
 from confapp.agenda.service import delete_agenda, delete_conference_agendas
 from confapp.db import Database
 from confapp.models import Conference, OutboxMail, Registration
+from confapp.registration.bank_statements import erase_order_traces
 from confapp.registration.manage import forget_manage_secrets
+from confapp.registration.receipts import erase_names_from_receipts
 from confapp.registration.service import cancel_in
 from confapp.times import local_today, utcnow
 
@@ -35,6 +39,10 @@ def _erase(session: Session, registration: Registration, now: datetime) -> None:
     session.execute(delete(OutboxMail).where(col(OutboxMail.registration_id) == registration.id))
     delete_agenda(session, registration.agenda_key)
     registration.agenda_key = None
+    session.add(registration)
+    session.flush()
+    erase_names_from_receipts(session, registration)
+    erase_order_traces(session, registration)
 
 
 def erase_attendee(db: Database, registration_id: int) -> bool:

@@ -10,6 +10,7 @@ it cancels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 from confapp.content import localized
 from confapp.db import insert_on_conflict, table_of
 from confapp.models import (
+    Conference,
     Order,
     OrderItem,
     Payment,
@@ -28,9 +30,17 @@ from confapp.models import (
     TaxMode,
     TicketType,
 )
-from confapp.registration.orders import payment_settings
+from confapp.registration.orders import (
+    display_reference,
+    is_group,
+    order_for_registration,
+    order_receipts,
+    order_registrations,
+    payment_settings,
+)
+from confapp.registration.receipt_pdf import receipt_pdf
 from confapp.times import utcnow
-from confapp.translation import N_, _
+from confapp.translation import N_, _, in_language
 
 TICKET_LINE = N_("Ticket: %(ticket_type)s, %(name)s")
 TOPUP_LINE = N_("Gift to the solidarity fund")
@@ -83,7 +93,14 @@ def _lines(session: Session, order: Order) -> list[dict[str, Any]]:
                 "name": registration.name,
             }
             lines.append(
-                {"description": description, "amount_cents": item.amount_cents, "taxed": True}
+                {
+                    "description": description,
+                    "amount_cents": item.amount_cents,
+                    "taxed": True,
+                    # So erasing this attendee can take their name out of it.
+                    "registration_id": registration.id,
+                    "attendee": registration.name,
+                }
             )
         if item.solidarity_topup_cents:
             lines.append(
@@ -100,7 +117,8 @@ def issue_receipt(session: Session, payment: Payment, order: Order) -> Receipt:
     """The receipt for a payment just confirmed, inside the caller's transaction."""
     assert payment.id is not None
     settings = payment_settings(session, order.conference_id)
-    lines = _lines(session, order)
+    with in_language(order.language):  # the payer's words, whoever confirms it
+        lines = _lines(session, order)
     taxed = sum(line["amount_cents"] for line in lines if line["taxed"])
     receipt = Receipt(
         conference_id=order.conference_id,
@@ -120,3 +138,95 @@ def issue_receipt(session: Session, payment: Payment, order: Order) -> Receipt:
     session.add(receipt)
     session.flush()
     return receipt
+
+
+@dataclass(frozen=True)
+class OrderReceipt:
+    """A receipt with what it is shown with: its conference, its order's reference and, for a
+    cancellation, the number of the receipt it cancels."""
+
+    receipt: Receipt
+    conference: Conference
+    order_reference: str  # as shown: "KX7Q-2MPD"
+    cancels_number: int | None
+
+    @property
+    def filename(self) -> str:
+        # No one's name in it: the file may be saved, forwarded, listed in a folder.
+        return f"receipt-{self.receipt.number}.pdf"
+
+    def pdf(self) -> bytes:
+        return receipt_pdf(
+            self.receipt,
+            self.conference,
+            self.order_reference,
+            cancels_number=self.cancels_number,
+        )
+
+
+def single_order_receipt(
+    session: Session, registration: Registration, number: int | None
+) -> OrderReceipt | None:
+    """The receipt numbered `number` (the newest if None) of the order paying for this
+    registration alone; None if it has no such receipt. A group's receipt names every
+    delegate: it is its payer's, on the order's page, not each delegate's."""
+    order = order_for_registration(session, registration.id) if registration.id else None
+    if order is None or order.id is None or is_group(session, order.id):
+        return None
+    return receipt_of_order(session, order, number)
+
+
+def receipt_of_order(session: Session, order: Order, number: int | None) -> OrderReceipt | None:
+    assert order.id is not None
+    receipts = order_receipts(session, order.id)
+    if number is not None:
+        receipts = [r for r in receipts if r.number == number]
+    if not receipts:
+        return None
+    receipt = receipts[-1]
+    conference = session.get(Conference, order.conference_id)
+    assert conference is not None
+    cancelled = (
+        session.get(Receipt, receipt.cancels_receipt_id) if receipt.cancels_receipt_id else None
+    )
+    return OrderReceipt(
+        receipt,
+        localized(conference),
+        display_reference(order.reference),
+        cancelled.number if cancelled else None,
+    )
+
+
+def receipt_attachment(session: Session, registration: Registration) -> tuple[str, bytes] | None:
+    """The newest receipt of the order paying for this registration, as (file name, PDF) for
+    the ticket mail to attach, in the language in force; None if there is no receipt."""
+    found = single_order_receipt(session, registration, None)
+    return (found.filename, found.pdf()) if found else None
+
+
+def erase_names_from_receipts(session: Session, registration: Registration) -> None:
+    """Erasure's exception to "never changed": the attendee's name leaves the receipts of
+    their order (a group's payer too, once every attendee is erased); number, date and
+    amounts stay for the books."""
+    order = order_for_registration(session, registration.id) if registration.id else None
+    if order is None or order.id is None:
+        return
+    everyone_erased = all(r.erased_at is not None for r in order_registrations(session, order.id))
+    for receipt in order_receipts(session, order.id):
+        lines = []
+        for line in receipt.lines:
+            line = dict(line)
+            if line.get("registration_id") == registration.id and line.get("attendee"):
+                line["description"] = (
+                    str(line["description"]).replace(str(line["attendee"]), "").rstrip(", ")
+                )
+                line["attendee"] = ""
+            lines.append(line)
+        receipt.lines = lines  # a new list: the JSON column sees the change
+        if everyone_erased:
+            receipt.payer_name = ""
+        session.add(receipt)
+    if everyone_erased:
+        order.payer_name = ""
+        order.email = ""
+        session.add(order)

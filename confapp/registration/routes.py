@@ -186,7 +186,7 @@ async def register_submit(request: Request) -> Response:
         )
         if started.checkout is not None:
             return redirect_to_checkout(
-                request, started.checkout, registered.ticket.manage_secret, started.hold_seconds
+                request, started.checkout, registered.ticket.path, started.hold_seconds
             )
         return RedirectResponse(
             registered.ticket.path + "?new=1&payment=unavailable", status_code=303

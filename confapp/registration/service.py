@@ -41,6 +41,7 @@ from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
 from confapp.registration.orders import (
     ONLINE_METHODS,
     hold_ends,
+    new_order_secret,
     new_reference,
     order_registrations,
     payment_settings,
@@ -168,6 +169,8 @@ def register(
 
     With a `requester`, the registration counts against the throttles in the same transaction:
     one refused (Throttled) or sold out (SoldOut) leaves nothing written and nothing counted.
+    A ticket that costs something paid online holds its place as reserved, with an order; its
+    ticket mail follows the payment (a transfer's instructions are mailed now).
     """
     with db.read() as session:
         if seen_sold_out(session, conference_id, clean.ticket_type_id):
@@ -175,33 +178,12 @@ def register(
     key = ensure_signing_key(db)
     with db.transaction() as session:
         may_mail = _count_attempt(session, requester, clean.email) if requester else True
-        _take_place(session, conference_id, clean.ticket_type_id)
         paying = clean.amount_cents + clean.solidarity_topup_cents
         online = bool(paying) and clean.payment_method in ONLINE_METHODS
-        registration = Registration(
-            conference_id=conference_id,
-            ticket_type_id=clean.ticket_type_id,
-            ticket_code=new_ticket_code(),
-            signing_key_id=key.key_id,
-            name=clean.name,
-            email=clean.email,
-            access_needs=clean.access_needs,
-            childcare_children=clean.childcare_children,
-            childcare_ages=clean.childcare_ages,
-            email_consent=clean.email_consent,
-            amount_cents=clean.amount_cents,
-            solidarity_topup_cents=clean.solidarity_topup_cents,
-            payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
-            # Paid online: the place is held, and the ticket issued once the money arrives.
-            status=(RegistrationStatus.reserved if online else RegistrationStatus.active).value,
-            # The language they registered in (one of the conference's): their mail's.
-            language=_registering_language(session, conference_id),
-        )
-        session.add(registration)
-        session.flush()
+        registration = _new_registration(session, conference_id, clean, key.key_id, online)
         assert registration.id is not None
-        registration_agenda(session, registration)  # ready for stars from the ticket page
-        order = _open_order(session, registration, clean) if online else None
+        payer = Payer(clean.payer_name or clean.name, clean.email, clean.payment_method)
+        order = _open_order(session, [registration], [clean], payer) if online else None
         if order is None:
             mail = queue_mail(session, TICKET_MAIL, registration.id) if may_mail else None
         elif order.method == PaymentMethod.bank_transfer.value and may_mail:
@@ -213,35 +195,139 @@ def register(
         return RegisteredTicket(ticket, mail.id if mail else None, order)
 
 
-def _open_order(session: Session, registration: Registration, clean: CleanRegistration) -> Order:
-    assert registration.id is not None
-    conference = session.get(Conference, registration.conference_id)
+@dataclass(frozen=True)
+class Payer:
+    """Who pays for an order: a person or an organisation (a union branch), as given for the
+    receipt, the address its payment mail goes to, and how."""
+
+    name: str
+    email: str
+    payment_method: str
+
+
+@dataclass(frozen=True)
+class RegisteredGroup:
+    """Several tickets registered at once, paid by one order."""
+
+    tickets: list[Ticket]
+    order: Order
+    order_secret: str  # the payer's link to the order's page
+    mail_ids: list[int]
+
+
+MOST_IN_A_GROUP = 20
+
+
+def register_group(
+    db: Database,
+    conference_id: int,
+    payer: Payer,
+    attendees: list[CleanRegistration],
+    requester: Requester | None = None,
+) -> RegisteredGroup:
+    """Take a place for each attendee (all or none: one sold out leaves nothing written) and
+    write one order paying for them all. Each attendee gets their own ticket, QR code and
+    management link, mailed to them once it is paid; the payer gets the order's page."""
+    assert 0 < len(attendees) <= MOST_IN_A_GROUP
+    key = ensure_signing_key(db)
+    with db.transaction() as session:
+        may_mail = _count_attempt(session, requester, payer.email) if requester else True
+        paying = sum(a.amount_cents + a.solidarity_topup_cents for a in attendees)
+        online = bool(paying) and payer.payment_method in ONLINE_METHODS
+        registrations = [
+            _new_registration(session, conference_id, clean, key.key_id, online)
+            for clean in attendees
+        ]
+        # A group always has an order, its page the payer's: held while paid online, else
+        # paid (nothing to pay) or waiting for the desk, with the tickets issued at once.
+        order = _open_order(session, registrations, attendees, payer, held=online)
+        if not paying:
+            order.status = OrderStatus.paid.value
+            order.paid_at = order.created_at
+        assert order.id is not None
+        secret = new_order_secret(session, order.id)
+        mail_ids: list[int] = []
+        if online and order.method == PaymentMethod.bank_transfer.value and may_mail:
+            mail = queue_mail(
+                session, TRANSFER_MAIL, None, reference_id=order.id, language=order.language
+            )
+            mail_ids.append(mail.id or 0)
+        elif not online and may_mail:
+            for registration in registrations:
+                mail_ids.append(queue_mail(session, TICKET_MAIL, registration.id).id or 0)
+        tickets = [
+            load_ticket(session, r, new_manage_secret(session, r.id or 0)) for r in registrations
+        ]
+        return RegisteredGroup(tickets, order, secret, mail_ids)
+
+
+def _new_registration(
+    session: Session, conference_id: int, clean: CleanRegistration, key_id: int, online: bool
+) -> Registration:
+    _take_place(session, conference_id, clean.ticket_type_id)
+    paying = clean.amount_cents + clean.solidarity_topup_cents
+    registration = Registration(
+        conference_id=conference_id,
+        ticket_type_id=clean.ticket_type_id,
+        ticket_code=new_ticket_code(),
+        signing_key_id=key_id,
+        name=clean.name,
+        email=clean.email,
+        access_needs=clean.access_needs,
+        childcare_children=clean.childcare_children,
+        childcare_ages=clean.childcare_ages,
+        email_consent=clean.email_consent,
+        amount_cents=clean.amount_cents,
+        solidarity_topup_cents=clean.solidarity_topup_cents,
+        payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
+        # Paid online: the place is held, and the ticket issued once the money arrives.
+        status=(RegistrationStatus.reserved if online else RegistrationStatus.active).value,
+        # The language they registered in (one of the conference's): their mail's.
+        language=_registering_language(session, conference_id),
+    )
+    session.add(registration)
+    session.flush()
+    registration_agenda(session, registration)  # ready for stars from the ticket page
+    return registration
+
+
+def _open_order(
+    session: Session,
+    registrations: list[Registration],
+    attendees: list[CleanRegistration],
+    payer: Payer,
+    *,
+    held: bool = True,
+) -> Order:
+    conference = session.get(Conference, registrations[0].conference_id)
     assert conference is not None and conference.id is not None
     now = utcnow()
     settings = payment_settings(session, conference.id)
     order = Order(
         conference_id=conference.id,
         reference=new_reference(),
-        method=clean.payment_method,
-        total_cents=clean.amount_cents + clean.solidarity_topup_cents,
+        method=payer.payment_method,
+        total_cents=sum(a.amount_cents + a.solidarity_topup_cents for a in attendees),
         currency=conference.currency,
-        payer_name=clean.payer_name or clean.name,
-        email=clean.email,
-        language=registration.language,
-        hold_until=hold_ends(settings, clean.payment_method, now),
+        payer_name=payer.name,
+        email=payer.email,
+        language=registrations[0].language,
+        hold_until=hold_ends(settings, payer.payment_method, now) if held else None,
         created_at=now,
     )
     session.add(order)
     session.flush()
     assert order.id is not None
-    session.add(
-        OrderItem(
-            registration_id=registration.id,
-            order_id=order.id,
-            amount_cents=clean.amount_cents,
-            solidarity_topup_cents=clean.solidarity_topup_cents,
+    for registration, clean in zip(registrations, attendees, strict=True):
+        assert registration.id is not None
+        session.add(
+            OrderItem(
+                registration_id=registration.id,
+                order_id=order.id,
+                amount_cents=clean.amount_cents,
+                solidarity_topup_cents=clean.solidarity_topup_cents,
+            )
         )
-    )
     session.flush()
     return order
 

@@ -65,6 +65,8 @@ AUDIT_ACTION_LABELS: dict[str, str] = {
     "refunded": N_("Refunded a payment"),
     "payment_settings_changed": N_("Changed the payment settings"),
     "bank_statement_uploaded": N_("Uploaded a bank statement"),
+    "bank_statement_line_assigned": N_("Assigned a bank statement line to an order"),
+    "bank_statement_line_ignored": N_("Set aside a bank statement line"),
     "cancelled by the attendee": N_("Cancelled by the attendee"),
     "erased by the attendee": N_("Erased by the attendee"),
     "viewed access report": N_("Viewed the access report"),

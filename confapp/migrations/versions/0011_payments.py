@@ -1,4 +1,4 @@
-"""payments: orders and what they hold, payment attempts, refunds, receipts, Stripe events
+"""payments: orders, their links and what they hold, payment attempts, refunds, receipts, Stripe events
 acted on, each conference's payment settings
 
 Revision ID: 0011
@@ -88,6 +88,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_order_item_order_id", "order_item", ["order_id"])
     op.create_table(
+        "order_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("secret_hash", text(length=64), nullable=False),
+        sa.Column("created_at", moment, nullable=False),
+        sa.ForeignKeyConstraint(["order_id"], ["ticket_order.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("secret_hash"),
+    )
+    op.create_index("ix_order_link_order_id", "order_link", ["order_id"])
+    op.create_table(
         "payment",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("conference_id", sa.Integer(), nullable=False),
@@ -165,6 +176,7 @@ def downgrade() -> None:
     op.drop_table("refund")
     op.drop_table("receipt")
     op.drop_table("payment")
+    op.drop_table("order_link")
     op.drop_table("order_item")
     op.drop_table("ticket_order")
     op.drop_table("payment_settings")
