@@ -40,7 +40,11 @@ from confapp.registration.orders import (
     order_registrations,
     payment_settings,
 )
-from confapp.registration.payment_routes import begin_card_payment, redirect_to_checkout
+from confapp.registration.payment_routes import (
+    allow_forms_to_checkout,
+    begin_card_payment,
+    redirect_to_checkout,
+)
 from confapp.registration.places import TicketOffer, registration_is_open, ticket_offers
 from confapp.registration.routes import (
     CLOSED_MESSAGE,
@@ -93,7 +97,7 @@ def _form_page(
     status_code: int = 200,
 ) -> Response:
     conference, offers, methods = setup
-    return render(
+    response = render(
         request,
         "registration/register_group.html",
         {
@@ -110,6 +114,8 @@ def _form_page(
         },
         status_code=status_code,
     )
+    offered = PaymentMethod.stripe.value in methods
+    return allow_forms_to_checkout(response, app_settings(request), offered)
 
 
 def form_values_any(data: dict[str, Any]) -> dict[str, str]:
@@ -342,7 +348,8 @@ def order_page(request: Request) -> Response:
         },
     )
     response.headers.update(PRIVATE_HEADERS)
-    return response
+    paying_by_card = order.method == PaymentMethod.stripe.value and order.status == "reserved"
+    return allow_forms_to_checkout(response, app_settings(request), paying_by_card)
 
 
 async def order_pay(request: Request) -> Response:

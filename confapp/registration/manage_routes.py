@@ -45,6 +45,7 @@ from confapp.programme.visitor_stars import slots_of, star_buttons
 from confapp.registration.mail import LINK_MAIL, TICKET_MAIL
 from confapp.registration.manage import Ticket, ticket_for_secret
 from confapp.registration.orders import ticket_payment
+from confapp.registration.payment_routes import allow_forms_to_checkout
 from confapp.registration.payments import cancellation_refund, refund_on_cancelling
 from confapp.registration.privacy import erase_attendee
 from confapp.registration.service import cancel_registration
@@ -152,7 +153,9 @@ def manage_page(request: Request) -> Response:
         star_more = _star_more(request, state, programme).for_visitor(slots_of(starred))
         star_more = star_more.replace(_SECRET_MARKER.encode(), ticket.manage_secret.encode())
     body = b"".join((before.encode("utf-8"), star_more, after.encode("utf-8")))
-    return compressed_response(request, body, HTML_TYPE, PRIVATE_HEADERS)
+    response = compressed_response(request, body, HTML_TYPE, PRIVATE_HEADERS)
+    paying_by_card = paying is not None and paying.order.method == "stripe" and ticket.reserved
+    return allow_forms_to_checkout(response, app_settings(request), paying_by_card)
 
 
 def _ticket_agenda_or_none(session: Session, ticket: Ticket) -> Agenda | None:

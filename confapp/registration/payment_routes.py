@@ -11,6 +11,7 @@ saying the payment arrived and the ticket is on its way by mail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
@@ -37,12 +38,32 @@ from confapp.registration.payments import (
 from confapp.registration.stripe_gateway import PaymentProviderError, StripeAccount
 from confapp.request_context import app_settings, database
 from confapp.same_origin import sent_from_this_site
+from confapp.security_headers import policy_with_form_targets
 from confapp.settings import Settings
 from confapp.templating import render
 from confapp.translation import N_, _, use_conference_language
 
 COOKIE_PATH = "/payments/stripe/"
 NOT_YOUR_PAYMENT = N_("There is no such payment.")
+
+
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def checkout_origins(settings: Settings) -> tuple[str, ...]:
+    """Where a Pay button's form may lead: Stripe's checkout, or a stand-in's (tests)."""
+    parts = urlsplit(settings.stripe_api_base)
+    base = f"{parts.scheme}://{parts.netloc}"
+    return (STRIPE_CHECKOUT_ORIGIN,) if base == "https://api.stripe.com" else (base,)
+
+
+def allow_forms_to_checkout(response: Response, settings: Settings, offered: bool) -> Response:
+    """A page whose form goes on to Stripe's page, when the conference takes cards."""
+    if offered:
+        response.headers["Content-Security-Policy"] = policy_with_form_targets(
+            checkout_origins(settings)
+        )
+    return response
 
 
 def _cookie_name(payment_id: int) -> str:

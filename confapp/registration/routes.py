@@ -30,7 +30,11 @@ from confapp.registration.orders import (
     offered_methods,
     payment_settings,
 )
-from confapp.registration.payment_routes import begin_card_payment, redirect_to_checkout
+from confapp.registration.payment_routes import (
+    allow_forms_to_checkout,
+    begin_card_payment,
+    redirect_to_checkout,
+)
 from confapp.registration.places import (
     TicketOffer,
     funded_pool_places,
@@ -110,7 +114,7 @@ def _form_page(
     status_code: int = 200,
 ) -> Response:
     methods = _payment_methods(request, conference)
-    return render(
+    response = render(
         request,
         "registration/register.html",
         {
@@ -127,6 +131,8 @@ def _form_page(
         },
         status_code=status_code,
     )
+    offered = PaymentMethod.stripe.value in methods
+    return allow_forms_to_checkout(response, app_settings(request), offered)
 
 
 def register_form(request: Request) -> Response:
