@@ -27,12 +27,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, func, text
+import stripe as stripe_library
+from sqlalchemy import create_engine, func, text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
@@ -43,7 +46,15 @@ sys.path.insert(0, str(ROOT))
 from confapp.accounts.service import add_user_role, create_api_token, find_user  # noqa: E402
 from confapp.db import Database  # noqa: E402
 from confapp.migrate import upgrade_to_head  # noqa: E402
-from confapp.models import Conference, Registration, TicketType  # noqa: E402
+from confapp.models import (  # noqa: E402
+    Conference,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Registration,
+    RegistrationStatus,
+    TicketType,
+)
 from confapp.programme.conference_file import (  # noqa: E402
     check_conference_data,
     load_conference_spec,
@@ -51,8 +62,12 @@ from confapp.programme.conference_file import (  # noqa: E402
 from confapp.programme.editing import conference_for_update, update_session  # noqa: E402
 from confapp.programme.synthetic import synthetic_conference_data  # noqa: E402
 from confapp.registration.form import CleanRegistration  # noqa: E402
+from confapp.registration.orders import save_payment_settings  # noqa: E402
+from confapp.registration.payments import release_ended_holds  # noqa: E402
 from confapp.registration.service import register  # noqa: E402
 from confapp.tickets.keys import ensure_signing_key  # noqa: E402
+from confapp.times import utcnow  # noqa: E402
+from tests.support.stripe_standin import StripeStandIn  # noqa: E402
 
 SLUG = "bench"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
@@ -70,6 +85,10 @@ CHECKIN_CONNECTIONS = 64
 RUSH_REGISTRATIONS = 1000
 RUSH_PLACES = 300
 RUSH_TICKET_TYPE = "rush"
+# The checkout rush: as many at once for CHECKOUT_PLACES places of a paid ticket type, paid by
+# card (Stripe Checkout, at a local stand-in): each place is held while its Stripe page is open.
+CHECKOUT_PLACES = 300
+CHECKOUT_TICKET_TYPE = "checkout"
 # The visitor with stars has starred this many of day 1's sessions.
 STARS = 10
 
@@ -115,12 +134,15 @@ def build_conference(url: str, sessions: int, rooms: int, registrations: int) ->
     try:
         upgrade_to_head(db.engine)
         data = synthetic_conference_data(slug=SLUG, sessions=sessions, rooms=rooms, days=3)
-        # The generator makes no ticket types; registration needs one with no cap, and the
-        # rush (RUSH_REGISTRATIONS at once) one with RUSH_PLACES places.
+        # The generator makes no ticket types; registration needs one with no cap, the rush
+        # (RUSH_REGISTRATIONS at once) one with RUSH_PLACES places, and the checkout rush one
+        # of its own with CHECKOUT_PLACES.
         data["ticket_types"] = [
             {"code": "waged", "name": "Waged", "kind": "fixed", "price": 95},
             {"code": RUSH_TICKET_TYPE, "name": "Rush", "kind": "fixed", "price": 95,
              "capacity": RUSH_PLACES},
+            {"code": CHECKOUT_TICKET_TYPE, "name": "Checkout", "kind": "fixed", "price": 95,
+             "capacity": CHECKOUT_PLACES},
         ]  # fmt: skip
         # Two languages, as a multilingual conference has them: every session's title in
         # Spanish too, so the Spanish page is built from translated content.
@@ -235,7 +257,8 @@ class Servers:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def uvicorn_args(app: str, port: int, workers: int, *extra: str) -> list[str]:
@@ -246,7 +269,9 @@ def uvicorn_args(app: str, port: int, workers: int, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def start_all(servers: Servers, bench: BenchData, workers: int) -> dict[str, str]:
+def start_all(
+    servers: Servers, bench: BenchData, workers: int, stripe_api_base: str = ""
+) -> dict[str, str]:
     base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
     confapp_port, hello_port, naive_port = free_port(), free_port(), free_port()
     confapp_env = {
@@ -262,6 +287,8 @@ def start_all(servers: Servers, bench: BenchData, workers: int) -> dict[str, str
         "CONFAPP_THROTTLE_REGISTRATIONS_PER_EMAIL": "0",
         "CONFAPP_THROTTLE_MAILS_PER_RECIPIENT": "0",
     }
+    if stripe_api_base:  # the checkout rush's Stripe: the stand-in the run started
+        confapp_env["CONFAPP_STRIPE_API_BASE"] = stripe_api_base
     naive_env = {**base_env, "BENCH_DATABASE_URL": bench.url, "BENCH_CONFERENCE": SLUG}
     return {
         "hello": servers.start(
@@ -532,7 +559,7 @@ def agenda_cookie(base: str, session_slugs: list[str]) -> str:
 
 def current_etag(url: str, headers: dict[str, str]) -> str:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
-        etag = r.headers.get("ETag")
+        etag: str | None = r.headers.get("ETag")
     if not etag:
         raise RuntimeError(f"{url} sent no ETag")
     return etag
@@ -591,6 +618,10 @@ def after_change(bench: BenchData, bases: dict[str, str], rounds: int) -> list[R
 # ---- registration opening: a thousand people press "register" at once ------------------------
 
 
+# One rush registration's answer: (status, its JSON, seconds); status 0 when none came.
+Answer = tuple[int, dict[str, Any], float]
+
+
 @dataclass
 class Rush:
     seconds: float  # from the first request sent to the last answer
@@ -605,9 +636,9 @@ class Rush:
         return max(0, self.registered - RUSH_PLACES)
 
 
-async def _register_once(host: str, port: int, path: str, body: bytes) -> tuple[int, str, float]:
-    """One JSON registration on its own connection: (status, error code, seconds); status 0
-    when no answer came."""
+async def _register_once(host: str, port: int, path: str, body: bytes) -> Answer:
+    """One JSON registration on its own connection: (status, the JSON answer, seconds); status
+    0 when no answer came."""
     started = time.perf_counter()
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -620,31 +651,46 @@ async def _register_once(host: str, port: int, path: str, body: bytes) -> tuple[
         response = await asyncio.wait_for(reader.read(), timeout=60)
         writer.close()
         status = int(response.split(b" ", 2)[1])
-        payload = response.split(b"\r\n\r\n", 1)[1]
-        error = json.loads(payload).get("error", "") if status >= 400 else ""
+        answer = json.loads(response.split(b"\r\n\r\n", 1)[1])
     except (OSError, TimeoutError, ValueError, IndexError):
-        return 0, "", time.perf_counter() - started
-    return status, error, time.perf_counter() - started
+        return 0, {}, time.perf_counter() - started
+    return status, answer if isinstance(answer, dict) else {}, time.perf_counter() - started
 
 
-async def _rush(host: str, port: int, run_id: str) -> tuple[float, list[tuple[int, str, float]]]:
+async def _rush(host: str, port: int, bodies: list[dict[str, str]]) -> tuple[float, list[Answer]]:
+    """Every registration sent at the same instant: the wall time until the last answer, and
+    each answer."""
     path = f"/api/{SLUG}/registrations"
-    bodies = [
-        json.dumps({"name": f"Rush {n}", "email": f"rush-{run_id}-{n}@bench.example.org",
-                    "ticket_type": RUSH_TICKET_TYPE}).encode()
-        for n in range(RUSH_REGISTRATIONS)
-    ]  # fmt: skip
+    encoded = [json.dumps(body).encode() for body in bodies]
     started = time.perf_counter()
-    answers = await asyncio.gather(*(_register_once(host, port, path, b) for b in bodies))
+    answers = await asyncio.gather(*(_register_once(host, port, path, b) for b in encoded))
     return time.perf_counter() - started, answers
+
+
+def rush_at_once(base: str, bodies: list[dict[str, str]]) -> tuple[float, list[Answer]]:
+    address = urllib.parse.urlsplit(base)
+    assert address.hostname is not None and address.port is not None
+    return asyncio.run(_rush(address.hostname, address.port, bodies))
+
+
+def is_sold_out(status: int, answer: dict[str, Any]) -> bool:
+    return status == 409 and answer.get("error") == "sold_out"
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The value at this fraction of an ascending list (0.5: the median)."""
+    return ordered[min(len(ordered) - 1, round(len(ordered) * fraction))]
 
 
 def registration_rush(bench: BenchData, base: str, run_id: str) -> Rush:
     """RUSH_REGISTRATIONS registrations sent at once for a ticket type with RUSH_PLACES
     places, each on its own connection; then the database is asked how many were sold."""
-    address = urllib.parse.urlsplit(base)
-    assert address.hostname is not None and address.port is not None
-    seconds, answers = asyncio.run(_rush(address.hostname, address.port, run_id))
+    bodies = [
+        {"name": f"Rush {n}", "email": f"rush-{run_id}-{n}@bench.example.org",
+         "ticket_type": RUSH_TICKET_TYPE}
+        for n in range(RUSH_REGISTRATIONS)
+    ]  # fmt: skip
+    seconds, answers = rush_at_once(base, bodies)
     db = Database(bench.url)
     try:
         with db.read() as session:
@@ -657,7 +703,7 @@ def registration_rush(bench: BenchData, base: str, run_id: str) -> Rush:
     finally:
         db.dispose()
     tickets = sum(1 for status, _, _ in answers if status == 201)
-    sold_out = sum(1 for status, error, _ in answers if status == 409 and error == "sold_out")
+    sold_out = sum(1 for status, answer, _ in answers if is_sold_out(status, answer))
     return Rush(
         seconds=seconds,
         tickets=tickets,
@@ -669,13 +715,11 @@ def registration_rush(bench: BenchData, base: str, run_id: str) -> Rush:
 
 
 def rush_result(rush: Rush) -> Result:
-    p50 = rush.latencies[len(rush.latencies) // 2]
-    p99 = rush.latencies[min(len(rush.latencies) - 1, round(len(rush.latencies) * 0.99))]
     return Result(
         name=RUSH_NAME,
         requests_per_second=RUSH_REGISTRATIONS / rush.seconds,
-        p50_ms=p50 * 1000,
-        p99_ms=p99 * 1000,
+        p50_ms=percentile(rush.latencies, 0.5) * 1000,
+        p99_ms=percentile(rush.latencies, 0.99) * 1000,
         errors=rush.errors,
         bytes=0,
         status=201,
@@ -692,6 +736,187 @@ def rush_summary(rush: Rush) -> str:
 
 
 RUSH_NAME = f"registration rush ({RUSH_REGISTRATIONS:,} at once, {RUSH_PLACES} places)"
+
+
+# ---- checkout opening: the same rush for a ticket paid by card -------------------------------
+
+
+@dataclass
+class CheckoutRush:
+    seconds: float  # from the first request sent to the last answer
+    held: int  # answered 201: a place held as reserved while its Stripe page is open
+    sold_out: int  # answered 409 sold_out
+    errors: int  # anything else: 5xx, other 4xx, connection errors, timeouts
+    without_checkout: int  # of the 201s: the ticket not "reserved", or no checkout_url
+    latencies: list[float]
+    places_before: int  # the ticket type's places_taken before the rush
+    places_after: int  # and after it
+    reserved: int  # registrations of the ticket type held as reserved afterwards
+    orders: int  # orders for the ticket type in the database
+    checkouts: int  # Checkout Sessions made at the stand-in
+    orders_with_one_checkout: int  # orders whose reference is on exactly one of them
+    released: int = 0  # holds release_ended_holds ended
+    paid_at_the_end: int = 0  # holds it found paid instead (none here: nobody pays)
+    release_seconds: float = 0.0
+    places_after_release: int = 0
+    checkouts_expired: int = 0  # Checkout Sessions closed at the stand-in afterwards
+
+    @property
+    def oversold(self) -> int:
+        return max(0, self.places_after - CHECKOUT_PLACES, self.reserved - CHECKOUT_PLACES)
+
+
+def accept_cards(db: Database, stripe: StripeStandIn) -> None:
+    """The conference takes cards, at the stand-in (and still money at the desk), as the
+    payment settings page saves it."""
+    with db.transaction() as session:
+        conference = session.exec(select(Conference).where(Conference.slug == SLUG)).one()
+        assert conference.id is not None
+        save_payment_settings(
+            session,
+            conference.id,
+            methods=["stripe", "desk"],
+            stripe_secret_key=stripe.api_key,
+            stripe_webhook_secret=stripe.webhook_secret,
+        )
+
+
+def checkout_places_taken(db: Database) -> int:
+    with db.read() as session:
+        return session.exec(
+            select(TicketType.places_taken).where(TicketType.code == CHECKOUT_TICKET_TYPE)
+        ).one()
+
+
+def checkout_registrations(db: Database, status: str) -> int:
+    with db.read() as session:
+        return session.exec(
+            select(func.count())
+            .select_from(Registration)
+            .join(TicketType, col(TicketType.id) == Registration.ticket_type_id)
+            .where(TicketType.code == CHECKOUT_TICKET_TYPE, Registration.status == status)
+        ).one()
+
+
+def checkout_order_references(db: Database) -> list[str]:
+    with db.read() as session:
+        return list(
+            session.exec(
+                select(Order.reference)
+                .join(OrderItem, col(OrderItem.order_id) == col(Order.id))
+                .join(Registration, col(Registration.id) == col(OrderItem.registration_id))
+                .join(TicketType, col(TicketType.id) == col(Registration.ticket_type_id))
+                .where(TicketType.code == CHECKOUT_TICKET_TYPE)
+            ).all()
+        )
+
+
+def stand_in_checkouts(stripe: StripeStandIn) -> list[stripe_library.checkout.Session]:
+    """Every Checkout Session at the stand-in, paged through as Stripe's list is."""
+    listed = stripe.client().v1.checkout.sessions.list({"limit": 100})
+    return list(listed.auto_paging_iter())
+
+
+def end_all_holds(db: Database, api_base: str) -> tuple[int, int, float]:
+    """Every hold over at once, as if its time had run out, then ended as housekeeping ends
+    them (closing each Stripe page first): (ended, found paid, seconds to end them)."""
+    with db.transaction() as session:
+        session.execute(
+            update(Order)
+            .where(col(Order.status) == OrderStatus.reserved.value)
+            .values(hold_until=utcnow() - timedelta(minutes=1))
+            .execution_options(synchronize_session=False)
+        )
+    ended = paid = 0
+    started = time.perf_counter()
+    while True:  # a round takes at most 500 orders
+        released = release_ended_holds(db, api_base)
+        ended += released.expired
+        paid += released.paid_at_the_last_moment
+        if not released.expired and not released.paid_at_the_last_moment:
+            return ended, paid, time.perf_counter() - started
+
+
+def checkout_rush(bench: BenchData, base: str, run_id: str, stripe: StripeStandIn) -> CheckoutRush:
+    """RUSH_REGISTRATIONS registrations paid by card sent at once for CHECKOUT_PLACES places,
+    each on its own connection: each 201 holds a place and carries its Stripe page. Then the
+    database and the stand-in are asked what was held and which pages were made; then every
+    hold is ended and the places must all come back."""
+    db = Database(bench.url)
+    try:
+        accept_cards(db, stripe)
+        places_before = checkout_places_taken(db)
+        bodies = [
+            {"name": f"Checkout {n}", "email": f"checkout-{run_id}-{n}@bench.example.org",
+             "ticket_type": CHECKOUT_TICKET_TYPE, "payment_method": "stripe"}
+            for n in range(RUSH_REGISTRATIONS)
+        ]  # fmt: skip
+        seconds, answers = rush_at_once(base, bodies)
+        held = [answer for status, answer, _ in answers if status == 201]
+        sold_out = sum(1 for status, answer, _ in answers if is_sold_out(status, answer))
+        references = checkout_order_references(db)
+        per_order = Counter(c.client_reference_id for c in stand_in_checkouts(stripe))
+        rush = CheckoutRush(
+            seconds=seconds,
+            held=len(held),
+            sold_out=sold_out,
+            errors=len(answers) - len(held) - sold_out,
+            without_checkout=sum(
+                1 for answer in held
+                if (answer.get("ticket") or {}).get("status") != "reserved"
+                or not (answer.get("order") or {}).get("checkout_url")
+            ),
+            latencies=sorted(t for _, _, t in answers),
+            places_before=places_before,
+            places_after=checkout_places_taken(db),
+            reserved=checkout_registrations(db, RegistrationStatus.reserved.value),
+            orders=len(references),
+            checkouts=sum(per_order.values()),
+            orders_with_one_checkout=sum(1 for r in references if per_order[r] == 1),
+        )  # fmt: skip
+        rush.released, rush.paid_at_the_end, rush.release_seconds = end_all_holds(
+            db, stripe.api_base
+        )
+        rush.places_after_release = checkout_places_taken(db)
+        rush.checkouts_expired = sum(1 for c in stand_in_checkouts(stripe) if c.status == "expired")
+        return rush
+    finally:
+        db.dispose()
+
+
+def checkout_result(rush: CheckoutRush) -> Result:
+    return Result(
+        name=CHECKOUT_NAME,
+        requests_per_second=RUSH_REGISTRATIONS / rush.seconds,
+        p50_ms=percentile(rush.latencies, 0.5) * 1000,
+        p99_ms=percentile(rush.latencies, 0.99) * 1000,
+        errors=rush.errors,
+        bytes=0,
+        status=201,
+    )
+
+
+def checkout_summary(rush: CheckoutRush) -> str:
+    ms = [percentile(rush.latencies, q) * 1000 for q in (0.5, 0.95, 1.0)]
+    back = "as before the rush" if rush.places_after_release == rush.places_before else (
+        f"NOT the {rush.places_before} before the rush"
+    )  # fmt: skip
+    return (
+        f"{RUSH_REGISTRATIONS:,} registrations paid by card at once for {CHECKOUT_PLACES} "
+        f"places: all answered in {rush.seconds:.1f} s (p50 {ms[0]:,.0f} ms, p95 {ms[1]:,.0f} ms, "
+        f"max {ms[2]:,.0f} ms); {rush.held} held (201), {rush.sold_out} sold out (409), "
+        f"{rush.errors} other; {rush.without_checkout} of the 201s without a reserved ticket "
+        f"and a checkout_url; places taken {rush.places_after} of {CHECKOUT_PLACES}, "
+        f"{rush.oversold} oversold; {rush.reserved} reserved registrations in the database; "
+        f"{rush.checkouts} Checkout Sessions at the stand-in, {rush.orders_with_one_checkout} of "
+        f"{rush.orders} orders with exactly one. Ending every hold "
+        f"(`release_ended_holds`): {rush.released} ended in {rush.release_seconds:.1f} s "
+        f"({rush.paid_at_the_end} found paid), {rush.checkouts_expired} Checkout Sessions "
+        f"expired at the stand-in, places taken back to {rush.places_after_release}, {back}"
+    )
+
+
+CHECKOUT_NAME = f"checkout rush ({RUSH_REGISTRATIONS:,} at once, {CHECKOUT_PLACES} places, by card)"
 
 
 # ---- reporting -------------------------------------------------------------------------------
@@ -748,6 +973,7 @@ def report(
     results: list[Result],
     load_before: str,
     rush: Rush | None = None,
+    checkout: CheckoutRush | None = None,
 ) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
@@ -776,6 +1002,12 @@ def report(
     if rush is not None:
         client = "each on its own connection, from a Python asyncio client"
         lines += [f"Registration rush ({client}): {rush_summary(rush)}.", ""]
+    if checkout is not None:
+        client = (
+            "each on its own connection, from a Python asyncio client; Stripe is the local "
+            "stand-in, tests/support/stripe_standin.py, on the same machine"
+        )
+        lines += [f"Checkout rush ({client}): {checkout_summary(checkout)}.", ""]
     return "\n".join(lines)
 
 
@@ -815,9 +1047,13 @@ def bench_one(kind: str, args: argparse.Namespace) -> str:
                 f"[{kind}] built in {time.perf_counter() - started:.1f} s "
                 f"({bench.registrations_per_second:,.0f} registrations/s)"
             )
-            rush = None
+            rush = checkout = None
+            stripe = None
             try:
-                bases = start_all(servers, bench, args.workers)
+                if wanted(Target(CHECKOUT_NAME, "confapp", ""), args.only):
+                    stripe = StripeStandIn()  # its own process; stopped in `finally` below
+                    stripe.start()
+                bases = start_all(servers, bench, args.workers, stripe.api_base if stripe else "")
                 results = []
                 run_id = secrets.token_hex(3)
                 for target in targets(bench, bases, run_id):
@@ -834,6 +1070,10 @@ def bench_one(kind: str, args: argparse.Namespace) -> str:
                     rush = registration_rush(bench, bases["confapp"], run_id)
                     print(f"[{kind}] {rush_summary(rush)}")
                     results.append(rush_result(rush))
+                if stripe is not None:
+                    checkout = checkout_rush(bench, bases["confapp"], run_id, stripe)
+                    print(f"[{kind}] {checkout_summary(checkout)}")
+                    results.append(checkout_result(checkout))
                 if wanted(Target("programme.ics after a change", "confapp", ""), args.only):
                     for result in after_change(bench, bases, args.change_rounds):
                         print(
@@ -843,7 +1083,9 @@ def bench_one(kind: str, args: argparse.Namespace) -> str:
                         results.append(result)
             finally:
                 servers.stop_all()
-        return report(args, kind, bench, results, load_before, rush)
+                if stripe is not None:
+                    stripe.stop()
+        return report(args, kind, bench, results, load_before, rush, checkout)
     finally:
         servers.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -302,7 +302,12 @@ def _import(request: Request, upload: Upload) -> Response:
 
 
 async def statements_upload(request: Request) -> Response:
-    upload = await read_upload(request)
+    try:
+        upload = await read_upload(request)
+    except BadRequestBody:
+        # Who is asking comes first: someone signed out is sent to sign in, not told the form.
+        await run_in_threadpool(organiser_conference, request)
+        raise
     return await run_in_threadpool(_import, request, upload)
 
 
