@@ -14,10 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("confapp.access")
 
-# The path segment after any of these is a secret (admission tokens, manage links, agenda keys,
-# invitation and password-reset links), wherever it stands: "//my-ticket/X" and
+# The path segment after any of these is a secret (admission tokens, manage and order links,
+# agenda keys, invitation and password-reset links), wherever it stands: "//my-ticket/X" and
 # "/./my-ticket/X" reach the same page in some servers, so they are cut too.
-_SECRET_SEGMENT = re.compile(r"(/(?:tickets|my-ticket|agenda|invitations|password-reset)/)[^/]+")
+_SECRET_SEGMENT = re.compile(
+    r"(/(?:tickets|my-ticket|my-order|agenda|invitations|password-reset)/)[^/]+"
+)
 _REPEATED_SLASHES = re.compile(r"/{2,}")
 _DOT_SEGMENTS = re.compile(r"/\.(?=/|$)")
 

@@ -11,7 +11,19 @@ from confapp.request_context import app_settings
 
 # Conference slugs cannot take these: they are the app's own top-level paths.
 RESERVED_SLUGS = frozenset(
-    {"api", "static", "tickets", "my-ticket", "agenda", "admin", "door", "healthz", "favicon.ico"}
+    {
+        "api",
+        "static",
+        "tickets",
+        "my-ticket",
+        "my-order",
+        "payments",
+        "agenda",
+        "admin",
+        "door",
+        "healthz",
+        "favicon.ico",
+    }
 )
 
 

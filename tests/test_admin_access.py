@@ -323,6 +323,7 @@ def test_account_link_secrets_stay_out_of_the_access_log() -> None:
     assert redact_path("/admin/invitations/s3cret") == "/admin/invitations/…"
     assert redact_path("/admin/password-reset/s3cret") == "/admin/password-reset/…"
     assert redact_path("/admin/password-reset") == "/admin/password-reset"
+    assert redact_path("/my-order/s3cret/receipts/1.pdf") == "/my-order/…/receipts/1.pdf"
 
 
 def test_doubled_slashes_and_dot_segments_do_not_smuggle_secrets_into_the_log() -> None:
