@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import AuditEntry, PaymentSettings
 from confapp.programme.queries import get_conference
+from confapp.registration.bank_statements import PRESET_NAMES
 from confapp.registration.orders import payment_settings
 from confapp.registration.payment_setup import (
-    STATEMENT_PRESETS,
     check_payment_settings,
     describe_change,
     payment_settings_values,
@@ -331,7 +331,7 @@ def test_the_form_shows_a_hint_of_the_key_and_the_log_names_what_changed() -> No
 
 
 def test_the_statement_presets_are_the_ones_the_statement_reader_knows() -> None:
-    assert list(STATEMENT_PRESETS) == [
+    assert list(PRESET_NAMES) == [
         "au_commbank",
         "au_westpac",
         "au_nab",

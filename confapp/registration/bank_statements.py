@@ -186,13 +186,14 @@ PRESETS: dict[str, StatementLayout] = {
     ),
 }
 
-# The presets' names, for a choice on a page (translated where shown).
+# The presets' names, for a choice on a page (translated where shown). "" (no preset, or a
+# mapping of one's own) is always allowed.
 PRESET_NAMES: dict[str, str] = {
-    "au_commbank": N_("CommBank (NetBank CSV)"),
-    "au_westpac": N_("Westpac (CSV)"),
-    "au_nab": N_("NAB (CSV)"),
-    "au_anz": N_("ANZ (CSV)"),
-    "sepa_camt_csv": N_("SEPA bank, CSV-CAMT (Sparkasse and others)"),
+    "au_commbank": N_("Commonwealth Bank (NetBank CSV export)"),
+    "au_westpac": N_("Westpac (CSV export)"),
+    "au_nab": N_("NAB (CSV export)"),
+    "au_anz": N_("ANZ (CSV export)"),
+    "sepa_camt_csv": N_("European bank (SEPA CSV: semicolons, decimal comma)"),
 }
 
 COLUMN_KEYS = ("date", "amount", "credit", "debit", "description", "balance", "currency")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +19,6 @@ from confapp.content import localized
 from confapp.errors import error_response
 from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, Order, PaymentMethod, TicketType
-from confapp.outbox import send_mail
 from confapp.programme.queries import require_conference
 from confapp.registration.form import METHOD_NAMES, form_values
 from confapp.registration.group_form import (
@@ -43,18 +41,21 @@ from confapp.registration.orders import (
 from confapp.registration.payment_routes import (
     allow_forms_to_checkout,
     begin_card_payment,
+    mail_tasks,
+    order_payment_document,
     redirect_to_checkout,
 )
 from confapp.registration.places import TicketOffer, registration_is_open, ticket_offers
 from confapp.registration.routes import (
     CLOSED_MESSAGE,
     SOLD_OUT_MESSAGE,
+    requester,
+    throttled_json,
     throttled_message,
 )
 from confapp.registration.service import (
     MOST_IN_A_GROUP,
     RegisteredGroup,
-    Requester,
     SoldOut,
     Throttled,
     register_group,
@@ -82,11 +83,6 @@ def _setup(request: Request) -> tuple[Conference, list[TicketOffer], tuple[str, 
         offers = ticket_offers(session, conference)
         methods = offered_methods(payment_settings(session, conference.id or 0))
         return conference, offers, methods
-
-
-def _requester(request: Request) -> Requester:
-    address = request.client.host if request.client else "unknown"
-    return Requester(address, request.app.state.throttle_limits)
 
 
 def _form_page(
@@ -134,9 +130,7 @@ def group_form(request: Request) -> Response:
 def _paid_or_onward(request: Request, group: RegisteredGroup) -> Response:
     order = group.order
     page = urls.order_path(group.order_secret)
-    tasks = BackgroundTasks()
-    for mail_id in group.mail_ids:
-        tasks.add_task(send_mail, database(request), app_settings(request), mail_id)
+    tasks = mail_tasks(request, group.mail_ids)
     if order.method == PaymentMethod.stripe.value and order.status == "reserved":
         started = begin_card_payment(
             database(request), app_settings(request), order, urls.site_origin(request)
@@ -170,7 +164,7 @@ async def group_submit(request: Request) -> Response:
             conference.id or 0,
             clean.payer,
             clean.attendees,
-            _requester(request),
+            requester(request),
         )
     except SoldOut:
         setup = await run_in_threadpool(_setup, request)
@@ -184,37 +178,6 @@ async def group_submit(request: Request) -> Response:
 
 
 # ---- JSON ------------------------------------------------------------------------------------
-
-
-def _order_document(request: Request, group: RegisteredGroup) -> dict[str, Any]:
-    order = group.order
-    origin = urls.site_origin(request)
-    document: dict[str, Any] = {
-        "reference": display_reference(order.reference),
-        "status": order.status,
-        "payment_method": order.method,
-        "total_cents": order.total_cents,
-        "currency": order.currency,
-        "hold_until": order.hold_until.isoformat() if order.hold_until else None,
-        "url": urls.absolute(origin, urls.order_path(group.order_secret)),
-        "checkout_url": None,
-        "bank_transfer": None,
-    }
-    if order.method == PaymentMethod.stripe.value and order.status == "reserved":
-        started = begin_card_payment(database(request), app_settings(request), order, origin)
-        document["checkout_url"] = started.checkout.url if started.checkout else None
-    elif order.method == PaymentMethod.bank_transfer.value and order.status == "reserved":
-        with database(request).read() as session:
-            bank = bank_details(payment_settings(session, order.conference_id), order)
-        document["bank_transfer"] = {
-            "account_name": bank.account_name,
-            "bsb": bank.bsb,
-            "account_number": bank.account_number,
-            "iban": bank.iban,
-            "bic": bank.bic,
-            "reference": bank.reference,
-        }
-    return document
 
 
 ORDER_BODY_FIELDS = {"payer_name", "email", "payment_method", "email_consent", "attendees"}
@@ -273,30 +236,24 @@ async def orders_api(request: Request) -> Response:
             conference.id or 0,
             clean.payer,
             clean.attendees,
-            _requester(request),
+            requester(request),
         )
     except SoldOut:
         return JSONResponse({"error": "sold_out", "detail": _(SOLD_OUT_MESSAGE)}, 409)
     except Throttled as throttled:
-        return JSONResponse(
-            {
-                "error": "throttled",
-                "detail": throttled_message(throttled.retry_after_seconds),
-                "retry_after_seconds": throttled.retry_after_seconds,
-            },
-            status_code=429,
-            headers={"Retry-After": str(throttled.retry_after_seconds)},
-        )
+        return throttled_json(throttled)
     origin = urls.site_origin(request)
-    document = await run_in_threadpool(_order_document, request, group)
-    tasks = BackgroundTasks()
-    for mail_id in group.mail_ids:
-        tasks.add_task(send_mail, database(request), app_settings(request), mail_id)
+    document = await run_in_threadpool(
+        order_payment_document,
+        request,
+        group.order,
+        urls.absolute(origin, urls.order_path(group.order_secret)),
+    )
     return JSONResponse(
         {"order": document, "tickets": [ticket_document(t, origin) for t in group.tickets]},
         status_code=201,
         headers={"Location": document["url"]},
-        background=tasks,
+        background=mail_tasks(request, group.mail_ids),
     )
 
 

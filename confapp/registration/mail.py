@@ -48,10 +48,19 @@ ORDER_PAID_MAIL = "order_paid"  # to a group's payer: paid, with the receipt and
 ORDER_MAIL_KINDS = (TRANSFER_MAIL, HOLD_ENDED_MAIL, ORDER_PAID_MAIL)
 
 
-def _mail_ticket(session: Session, mail: OutboxMail) -> Ticket | None:
+def _mail_ticket(
+    session: Session, mail: OutboxMail, *, whatever_its_state: bool = False
+) -> Ticket | None:
+    """The ticket a mail is about; None once it may not get mail. With `whatever_its_state`
+    (a payment mail) also a reserved or expired one: the person is told about it; None only
+    once erased or with no address."""
     registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
-    if not may_still_get_mail(registration, programme_mail=False) or registration.id is None:
+    if whatever_its_state:
+        if registration is None or registration.erased_at is not None or not registration.email:
+            return None
+    elif not may_still_get_mail(registration, programme_mail=False):
         return None
+    assert registration is not None and registration.id is not None
     try:
         return load_ticket(session, registration, new_manage_secret(session, registration.id))
     except InvalidTicketToken as exc:
@@ -68,12 +77,17 @@ def build_ticket_mail(
     message = ticket_message(ticket, settings.public_origin, settings.mail_from)
     receipt = receipt_attachment(session, ticket.registration)
     if receipt is not None:  # paid online: its receipt comes with the ticket
-        filename, pdf = receipt
-        language = message["Content-Language"]
-        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
-        del message["Content-Language"]
-        message["Content-Language"] = language
+        _attach_pdf(message, *receipt)
     return message
+
+
+def _attach_pdf(message: EmailMessage, filename: str, pdf: bytes) -> None:
+    language = message["Content-Language"]
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+    # Attaching makes the message multipart/mixed and moves its headers down a level:
+    # the language is the whole message's.
+    del message["Content-Language"]
+    message["Content-Language"] = language
 
 
 @mail_builder(LINK_MAIL)
@@ -104,19 +118,6 @@ def ticket_message(
     )
 
 
-def _order_mail_ticket(session: Session, mail: OutboxMail) -> Ticket | None:
-    """The ticket a payment mail is about, whatever its state now (reserved, expired): the
-    person is told about it. None once erased or with no address."""
-    registration = session.get(Registration, mail.registration_id) if mail.registration_id else None
-    if registration is None or registration.erased_at is not None or not registration.email:
-        return None
-    assert registration.id is not None
-    try:
-        return load_ticket(session, registration, new_manage_secret(session, registration.id))
-    except InvalidTicketToken as exc:
-        raise Undeliverable(f"the ticket cannot be shown: {exc}") from exc
-
-
 @dataclass(frozen=True)
 class _PaymentMailTo:
     """Whom a payment mail goes to: one attendee (their ticket's page), or a group's payer
@@ -133,7 +134,7 @@ def _payment_mail_to(
     session: Session, mail: OutboxMail, order: Order | None
 ) -> _PaymentMailTo | None:
     if mail.registration_id is not None:
-        ticket = _order_mail_ticket(session, mail)
+        ticket = _mail_ticket(session, mail, whatever_its_state=True)
         if ticket is None:
             return None
         registration = ticket.registration
@@ -246,10 +247,5 @@ def build_order_paid_mail(
     )
     receipt = receipt_of_order(session, order, None)
     if receipt is not None:
-        language = message["Content-Language"]
-        message.add_attachment(
-            receipt.pdf(), maintype="application", subtype="pdf", filename=receipt.filename
-        )
-        del message["Content-Language"]
-        message["Content-Language"] = language
+        _attach_pdf(message, receipt.filename, receipt.pdf())
     return message

@@ -25,6 +25,7 @@ from confapp.models import (
     PaymentSettings,
     Receipt,
     Refund,
+    RefundState,
     Registration,
 )
 from confapp.times import utcnow
@@ -229,6 +230,21 @@ def payment_summaries(session: Session, registration_ids: list[int]) -> dict[int
     return summaries
 
 
+def payment_refunds(session: Session, payment: Payment) -> list[Refund]:
+    return list(
+        session.exec(
+            select(Refund).where(Refund.payment_id == payment.id).order_by(col(Refund.id))
+        ).all()
+    )
+
+
+def refundable_cents(payment: Payment, refunds: list[Refund]) -> int:
+    """What is left to give back from a payment: its amount less what was refunded and what
+    is being refunded now."""
+    pending = sum(r.amount_cents for r in refunds if r.state == RefundState.pending.value)
+    return payment.amount_cents - payment.refunded_cents - pending
+
+
 @dataclass(frozen=True)
 class PaymentLine:
     payment: Payment
@@ -251,14 +267,9 @@ def order_panel(session: Session, registration_id: int) -> OrderPanel | None:
         return None
     lines = []
     for payment in order_payments(session, order.id):
-        refunds = list(
-            session.exec(
-                select(Refund).where(Refund.payment_id == payment.id).order_by(col(Refund.id))
-            ).all()
-        )
-        pending = sum(r.amount_cents for r in refunds if r.state == "pending")
-        left = payment.amount_cents - payment.refunded_cents - pending
-        lines.append(PaymentLine(payment, left if payment.state in PAID_STATES else 0, refunds))
+        refunds = payment_refunds(session, payment)
+        left = refundable_cents(payment, refunds) if payment.state in PAID_STATES else 0
+        lines.append(PaymentLine(payment, left, refunds))
     return OrderPanel(order, lines, order_receipts(session, order.id))
 
 

@@ -10,7 +10,9 @@ saying the payment arrived and the ticket is on its way by mail.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTasks
@@ -26,7 +28,12 @@ from confapp.http_cache import PRIVATE_HEADERS
 from confapp.models import Conference, Order, Payment, PaymentMethod
 from confapp.outbox import send_mail
 from confapp.registration.manage import SECRET_LENGTH, registration_for_secret
-from confapp.registration.orders import order_for_registration, payment_settings
+from confapp.registration.orders import (
+    bank_details,
+    display_reference,
+    order_for_registration,
+    payment_settings,
+)
 from confapp.registration.payments import (
     CardCheckout,
     Settled,
@@ -116,6 +123,52 @@ def begin_card_payment(
     return CardPaymentStart(checkout, seconds, False)
 
 
+def order_payment_document(
+    request: Request, order: Order, order_url: str | None = None
+) -> dict[str, Any]:
+    """An order for the JSON API's answer: what it costs and, while it waits for its money,
+    how to pay it (Stripe's page, or the bank details)."""
+    document: dict[str, Any] = {
+        "reference": display_reference(order.reference),
+        "status": order.status,
+        "payment_method": order.method,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "hold_until": order.hold_until.isoformat() if order.hold_until else None,
+    }
+    if order_url is not None:
+        document["url"] = order_url
+    document["checkout_url"] = None
+    document["bank_transfer"] = None
+    if order.status != "reserved":
+        return document
+    if order.method == PaymentMethod.stripe.value:
+        started = begin_card_payment(
+            database(request), app_settings(request), order, urls.site_origin(request)
+        )
+        document["checkout_url"] = started.checkout.url if started.checkout else None
+    elif order.method == PaymentMethod.bank_transfer.value:
+        with database(request).read() as session:
+            bank = bank_details(payment_settings(session, order.conference_id), order)
+        document["bank_transfer"] = {
+            "account_name": bank.account_name,
+            "bsb": bank.bsb,
+            "account_number": bank.account_number,
+            "iban": bank.iban,
+            "bic": bank.bic,
+            "reference": bank.reference,
+        }
+    return document
+
+
+def mail_tasks(request: Request, mail_ids: Iterable[int]) -> BackgroundTasks:
+    """Send these queued mails after the response: a slow mail server holds up no one."""
+    tasks = BackgroundTasks()
+    for mail_id in mail_ids:
+        tasks.add_task(send_mail, database(request), app_settings(request), mail_id)
+    return tasks
+
+
 def _ticket_order(db: Database, secret: str) -> Order | None:
     with db.read() as session:
         registration = registration_for_secret(session, secret)
@@ -170,13 +223,6 @@ def _back_to_ticket(request: Request, payment_id: int, query: str) -> Response |
     return response
 
 
-def _mails(request: Request, settled: Settled) -> BackgroundTasks:
-    tasks = BackgroundTasks()
-    for mail_id in settled.mail_ids:
-        tasks.add_task(send_mail, database(request), app_settings(request), mail_id)
-    return tasks
-
-
 async def stripe_return(request: Request) -> Response:
     payment_id = _payment_id(request)
     checkout_id = request.query_params.get("session_id", "")
@@ -201,7 +247,7 @@ async def stripe_return(request: Request) -> Response:
     response = _back_to_ticket(request, payment_id, query) or _payment_page(
         request, payment, settled.outcome
     )
-    response.background = _mails(request, settled)
+    response.background = mail_tasks(request, settled.mail_ids)
     return response
 
 
@@ -244,15 +290,12 @@ async def stripe_webhook(request: Request) -> Response:
         payload,
         signature,
     )
-    tasks = BackgroundTasks()
-    for mail_id in answer.mail_ids:
-        tasks.add_task(send_mail, database(request), app_settings(request), mail_id)
     headers = {"Retry-After": "5"} if answer.status_code == 503 else {}
     return JSONResponse(
         {"received": answer.status_code < 300, "detail": answer.detail},
         status_code=answer.status_code,
         headers=headers,
-        background=tasks,
+        background=mail_tasks(request, answer.mail_ids),
     )
 
 

@@ -13,18 +13,10 @@ from babel.numbers import format_decimal
 
 from confapp.db import column_length
 from confapp.models import PaymentMethod, PaymentSettings, RefundPolicy, TaxMode
+from confapp.registration.bank_statements import PRESET_NAMES
 from confapp.request_body import character_problem
-from confapp.translation import N_, _, babel_locale, ngettext
+from confapp.translation import _, babel_locale, ngettext
 
-# The bank statement formats an organiser can choose; confapp.registration.bank_statements
-# holds each one's columns and CSV dialect under the same code. "" (no preset) is always allowed.
-STATEMENT_PRESETS: dict[str, str] = {
-    "au_commbank": N_("Commonwealth Bank (NetBank CSV export)"),
-    "au_westpac": N_("Westpac (CSV export)"),
-    "au_nab": N_("NAB (CSV export)"),
-    "au_anz": N_("ANZ (CSV export)"),
-    "sepa_camt_csv": N_("European bank (SEPA CSV: semicolons, decimal comma)"),
-}
 METHOD_FIELDS = {
     PaymentMethod.stripe.value: "method_stripe",
     PaymentMethod.bank_transfer.value: "method_bank_transfer",
@@ -417,7 +409,7 @@ def check_payment_settings(
         )
 
     preset = form.get("statement_preset", "").strip()
-    if preset and preset not in STATEMENT_PRESETS:
+    if preset and preset not in PRESET_NAMES:
         errors["statement_preset"] = _("Choose one of the statement formats listed.")
 
     tax_mode = form.get("tax_mode", "").strip()

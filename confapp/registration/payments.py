@@ -61,7 +61,9 @@ from confapp.registration.orders import (
     order_for_registration,
     order_payments,
     order_registrations,
+    payment_refunds,
     payment_settings,
+    refundable_cents,
 )
 from confapp.registration.receipts import issue_receipt
 from confapp.registration.service import (
@@ -750,20 +752,6 @@ class RefundDone:
     state: str  # a RefundState: succeeded, or pending while Stripe is asked again later
 
 
-def refundable_cents(session: Session, payment: Payment) -> int:
-    """What is left to give back from a payment: its amount less what was refunded and what
-    is being refunded now."""
-    pending = sum(
-        r.amount_cents
-        for r in session.exec(
-            select(Refund).where(
-                Refund.payment_id == payment.id, Refund.state == RefundState.pending.value
-            )
-        ).all()
-    )
-    return payment.amount_cents - payment.refunded_cents - pending
-
-
 def refund_payment(
     db: Database,
     api_base: str,
@@ -783,7 +771,7 @@ def refund_payment(
         payment = _locked(session, Payment, payment_id, wait=True)
         if payment is None or payment.state not in PAID_STATES:
             raise RefundRefused("payment", _("Only a payment that arrived can be refunded."))
-        left = refundable_cents(session, payment)
+        left = refundable_cents(payment, payment_refunds(session, payment))
         if amount_cents <= 0 or amount_cents > left:
             raise RefundRefused(
                 "amount",
@@ -877,7 +865,9 @@ def cancellation_refund(
         and not group
         and payment is not None
     )
-    left = refundable_cents(session, payment) if payment is not None else 0
+    left = (
+        refundable_cents(payment, payment_refunds(session, payment)) if payment is not None else 0
+    )
     return CancellationRefund(
         policy=settings.refund_policy,
         refund_until=settings.refund_until,

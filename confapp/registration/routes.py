@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from confapp import urls
 from confapp.errors import error_response
-from confapp.models import Conference, Order, PaymentMethod
+from confapp.models import Conference, PaymentMethod
 from confapp.outbox import send_mail
 from confapp.programme.queries import require_conference
 from confapp.registration.form import (
@@ -25,14 +25,13 @@ from confapp.registration.form import (
 )
 from confapp.registration.manage import ticket_document
 from confapp.registration.orders import (
-    bank_details,
-    display_reference,
     offered_methods,
     payment_settings,
 )
 from confapp.registration.payment_routes import (
     allow_forms_to_checkout,
     begin_card_payment,
+    order_payment_document,
     redirect_to_checkout,
 )
 from confapp.registration.places import (
@@ -85,7 +84,7 @@ def _send_confirmation(request: Request, registered: RegisteredTicket) -> Backgr
     return BackgroundTask(send_mail, database(request), app_settings(request), registered.mail_id)
 
 
-def _requester(request: Request) -> Requester:
+def requester(request: Request) -> Requester:
     # Behind a reverse proxy this is the proxy's address unless uvicorn trusts its
     # X-Forwarded-For (--forwarded-allow-ips): see docs/privacy-and-security.md, "Throttles".
     address = request.client.host if request.client else "unknown"
@@ -103,6 +102,19 @@ def throttled_message(retry_after_seconds: int) -> str:
         "if you are at the venue, the registration desk can help straight away.",
         minutes,
     ) % {"count": minutes}
+
+
+def throttled_json(throttled: Throttled) -> JSONResponse:
+    """The JSON API's 429, with when to try again."""
+    return JSONResponse(
+        {
+            "error": "throttled",
+            "detail": throttled_message(throttled.retry_after_seconds),
+            "retry_after_seconds": throttled.retry_after_seconds,
+        },
+        status_code=429,
+        headers={"Retry-After": str(throttled.retry_after_seconds)},
+    )
 
 
 def _form_page(
@@ -161,7 +173,7 @@ async def register_submit(request: Request) -> Response:
     assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
-            register, database(request), conference.id, clean, _requester(request)
+            register, database(request), conference.id, clean, requester(request)
         )
     except SoldOut:
         offers = (await run_in_threadpool(_conference_and_offers, request))[1]
@@ -221,18 +233,10 @@ async def registrations_api(request: Request) -> Response:
     assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
-            register, database(request), conference.id, clean, _requester(request)
+            register, database(request), conference.id, clean, requester(request)
         )
     except Throttled as throttled:
-        return JSONResponse(
-            {
-                "error": "throttled",
-                "detail": throttled_message(throttled.retry_after_seconds),
-                "retry_after_seconds": throttled.retry_after_seconds,
-            },
-            status_code=429,
-            headers={"Retry-After": str(throttled.retry_after_seconds)},
-        )
+        return throttled_json(throttled)
     except SoldOut:
         return JSONResponse(
             {
@@ -245,44 +249,13 @@ async def registrations_api(request: Request) -> Response:
     document = ticket_document(registered.ticket, urls.site_origin(request))
     answer: dict[str, Any] = {"ticket": document}
     if registered.order is not None:
-        answer["order"] = await run_in_threadpool(_order_document, request, registered.order)
+        answer["order"] = await run_in_threadpool(order_payment_document, request, registered.order)
     return JSONResponse(
         answer,
         status_code=201,
         headers={"Location": document["url"]},
         background=_send_confirmation(request, registered),
     )
-
-
-def _order_document(request: Request, order: Order) -> dict[str, Any]:
-    """An order waiting for its money, for the registration API's answer: how to pay it."""
-    document: dict[str, Any] = {
-        "reference": display_reference(order.reference),
-        "status": order.status,
-        "payment_method": order.method,
-        "total_cents": order.total_cents,
-        "currency": order.currency,
-        "hold_until": order.hold_until.isoformat() if order.hold_until else None,
-        "checkout_url": None,
-        "bank_transfer": None,
-    }
-    if order.method == PaymentMethod.stripe.value:
-        started = begin_card_payment(
-            database(request), app_settings(request), order, urls.site_origin(request)
-        )
-        document["checkout_url"] = started.checkout.url if started.checkout else None
-    else:
-        with database(request).read() as session:
-            bank = bank_details(payment_settings(session, order.conference_id), order)
-        document["bank_transfer"] = {
-            "account_name": bank.account_name,
-            "bsb": bank.bsb,
-            "account_number": bank.account_number,
-            "iban": bank.iban,
-            "bic": bank.bic,
-            "reference": bank.reference,
-        }
-    return document
 
 
 def ticket_types_api(request: Request) -> Response:

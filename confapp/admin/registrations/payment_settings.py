@@ -18,12 +18,12 @@ from confapp.accounts.service import Principal
 from confapp.admin.registrations.settings import settings_path
 from confapp.admin.routes import admin_page, organiser_conference
 from confapp.models import Conference, PaymentSettings
+from confapp.registration.bank_statements import PRESET_NAMES
 from confapp.registration.orders import payment_settings, save_payment_settings
 from confapp.registration.payment_setup import (
     HOLD_MINUTES,
     MAX_RECEIPT_ISSUER_CHARS,
     PAYMENT_SETTINGS_FIELDS,
-    STATEMENT_PRESETS,
     check_payment_settings,
     describe_change,
     payment_settings_values,
@@ -90,7 +90,7 @@ def _page(
             "message": _done_message(request),
             "self_path": payment_settings_path(conference),
             "settings_path": settings_path(conference),
-            "statement_presets": {code: _(label) for code, label in STATEMENT_PRESETS.items()},
+            "statement_presets": {code: _(label) for code, label in PRESET_NAMES.items()},
             "webhook_url": site_origin(request) + STRIPE_WEBHOOK_PATH,
             "webhook_events": STRIPE_WEBHOOK_EVENTS,
             "least_hold_minutes": format_decimal(HOLD_MINUTES[0], locale=babel_locale()),
