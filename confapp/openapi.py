@@ -561,7 +561,14 @@ PATHS: dict[str, Any] = {
                 s401=UNAUTHORIZED,
                 s403=FORBIDDEN,
                 s404=_json_response("No such conference, or no such registration.", "NotFound"),
-                s409=_json_response("The attendee's data was erased; nothing changed.", "Error"),
+                s409=_json_response(
+                    "Nothing changed: `erased`, the attendee's data was erased; or "
+                    "`payment_refused`, a place held for an online payment takes only `paid` "
+                    "(which pays its order, with a receipt) and a group's place not even that "
+                    "(its order is paid as a whole, from the registration's page); `fields` "
+                    "then says so under `payment_status`.",
+                    "Error",
+                ),
                 s413=_json_response("The body is too large.", "TooLarge"),
                 s422=_json_response("Some fields need fixing; nothing changed.", "Invalid"),
             ),

@@ -89,10 +89,8 @@ from confapp.models import (
     OrderLink,
     OrderStatus,
     OutboxMail,
-    Payment,
     PaymentMethod,
     PaymentSettings,
-    PaymentState,
     Registration,
     RegistrationStatus,
     StatementLineState,
@@ -106,9 +104,8 @@ from confapp.registration.orders import (
     order_registrations,
     payment_settings,
 )
-from confapp.registration.payments import mail_paid_order
-from confapp.registration.receipts import issue_receipt
-from confapp.registration.service import pay_order, retake_places
+from confapp.registration.payments import receive_payment
+from confapp.registration.service import retake_places
 from confapp.times import utcnow
 from confapp.translation import N_, _
 
@@ -692,22 +689,7 @@ def _settle(
             raise _Refused(refusal_message(NOTE_NOTHING_TO_PAY, order))
         _to_decide(line, NOTE_NOTHING_TO_PAY)
         return _Settled()
-    payment = Payment(
-        conference_id=order.conference_id,
-        order_id=order.id or 0,
-        method=PaymentMethod.bank_transfer.value,
-        state=PaymentState.confirmed.value,
-        amount_cents=order.total_cents,
-        currency=order.currency,
-        created_at=now,
-        updated_at=now,
-        confirmed_at=now,
-    )
-    session.add(payment)
-    session.flush()
-    issued = pay_order(session, order, now)
-    issue_receipt(session, payment, order)
-    mail_ids = mail_paid_order(session, order, issued)
+    payment, mail_ids = receive_payment(session, order, PaymentMethod.bank_transfer, now)
     for other in [*earlier, line]:
         other.payment_id = payment.id
         other.state = StatementLineState.matched.value

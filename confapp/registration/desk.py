@@ -24,7 +24,10 @@ from confapp.accounts.service import Principal
 from confapp.db import Database
 from confapp.models import (
     Conference,
+    Order,
+    OrderStatus,
     OutboxMail,
+    PaymentMethod,
     PaymentStatus,
     Registration,
     RegistrationStatus,
@@ -32,6 +35,13 @@ from confapp.models import (
 )
 from confapp.outbox import queue_mail
 from confapp.programme.queries import NotFound, list_ticket_types
+from confapp.registration.bank_statements import (
+    NOTE_ALREADY_PAID,
+    NOTE_NO_PLACE,
+    NOTE_NOTHING_TO_PAY,
+    NOTE_ORDER_CANCELLED,
+    refusal_message,
+)
 from confapp.registration.form import (
     FIELDS,
     MAX_EMAIL,
@@ -40,18 +50,27 @@ from confapp.registration.form import (
     check_registration,
 )
 from confapp.registration.mail import TICKET_MAIL
-from confapp.registration.orders import PaymentSummary, payment_summaries
+from confapp.registration.orders import (
+    PaymentSummary,
+    display_reference,
+    is_group,
+    order_for_registration,
+    order_registrations,
+    payment_summaries,
+)
+from confapp.registration.payments import receive_payment
 from confapp.registration.places import TicketOffer, places_left
 from confapp.registration.service import (
     RegisteredTicket,
     cancel_in,
     register,
+    retake_places,
     set_payment_status,
 )
 from confapp.request_body import character_problem, row_id
 from confapp.spreadsheet import csv_bytes
 from confapp.tickets.tokens import display_code, normalise_ticket_code
-from confapp.times import to_local
+from confapp.times import to_local, utcnow
 from confapp.translation import _, ngettext
 
 PER_PAGE = 50
@@ -104,6 +123,14 @@ class RegistrationErased(Exception):
 
 class CannotResend(Exception):
     """The ticket mail cannot go out again; the message says why."""
+
+
+class PaymentRefused(Exception):
+    """The desk cannot record this payment; the message says why, beside the payment field."""
+
+
+# Ways the desk records money received for an order waiting for it.
+DESK_RECEIVED_METHODS = (PaymentMethod.desk, PaymentMethod.bank_transfer)
 
 
 # ---- finding registrations ------------------------------------------------------------------
@@ -584,11 +611,17 @@ class Changes:
         return not self.details and self.payment_status is None and not self.cancel
 
 
+@dataclass(frozen=True)
+class Changed:
+    listed: Listed  # the registration as it is afterwards
+    mail_ids: list[int]  # queued by the change (tickets issued by a payment), to send now
+
+
 def change_registration(
     db: Database, conference: Conference, typed_code: str, changes: Changes, actor: Principal
-) -> Listed:
-    """Apply the changes in one transaction, each with its audit entry; the registration as it
-    is afterwards. NotFound or RegistrationErased leave everything as it was."""
+) -> Changed:
+    """Apply the changes in one transaction, each with its audit entry. NotFound,
+    RegistrationErased or PaymentRefused leave everything as it was."""
     with db.transaction() as session:
         found = find_registration(session, conference, typed_code)
         registration = found.registration
@@ -602,7 +635,16 @@ def change_registration(
                 setattr(registration, name, changes.details[name])
             session.add(registration)
             _audit(session, actor, conference, "edited details", registration, ", ".join(edited))
-        if changes.payment_status is not None and set_payment_status(
+        mail_ids: list[int] = []
+        held = registration.status in (
+            RegistrationStatus.reserved.value,
+            RegistrationStatus.expired.value,
+        )
+        if changes.payment_status is not None and held:
+            mail_ids = _pay_held_place(
+                session, conference, registration, changes.payment_status, actor
+            )
+        elif changes.payment_status is not None and set_payment_status(
             session, registration, changes.payment_status
         ):
             action = f"changed payment to {changes.payment_status.value}"
@@ -612,7 +654,102 @@ def change_registration(
         session.flush()
         session.refresh(registration)  # cancel_in updates the row behind the loaded object
         summaries = payment_summaries(session, [registration.id or 0])
-        return Listed(registration, found.ticket_type, summaries.get(registration.id or 0))
+        listed = Listed(registration, found.ticket_type, summaries.get(registration.id or 0))
+        return Changed(listed, mail_ids)
+
+
+def _pay_held_place(
+    session: Session,
+    conference: Conference,
+    registration: Registration,
+    status: PaymentStatus,
+    actor: Principal,
+) -> list[int]:
+    """ "Paid" for a place held for an online payment (or whose hold ended) pays its order,
+    with a payment row and a receipt, as if the money had come online. A group's order is
+    paid as a whole, from the order's box; nothing else fits a held place."""
+    order = order_for_registration(session, registration.id or 0)
+    if order is None or order.id is None:
+        return []
+    reference = display_reference(order.reference)
+    if status == PaymentStatus.unpaid:
+        return []  # it is unpaid: nothing changes
+    if status != PaymentStatus.paid:
+        raise PaymentRefused(
+            _(
+                "This place waits for the payment of order %(reference)s: record the payment "
+                "in the order's box, or cancel the registration."
+            )
+            % {"reference": reference}
+        )
+    if is_group(session, order.id):
+        raise PaymentRefused(
+            _(
+                "This place is one of group order %(reference)s: record the group's payment "
+                "in the order's box."
+            )
+            % {"reference": reference}
+        )
+    return _receive_for_order(session, conference, order.id, PaymentMethod.desk, actor)
+
+
+def _receive_for_order(
+    session: Session,
+    conference: Conference,
+    order_id: int,
+    method: PaymentMethod,
+    actor: Principal,
+) -> list[int]:
+    locked = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+    assert locked is not None
+    order = locked
+    now = utcnow()
+    refusal = None
+    if order.status == OrderStatus.paid.value:
+        refusal = NOTE_ALREADY_PAID
+    elif order.status == OrderStatus.cancelled.value:
+        refusal = NOTE_ORDER_CANCELLED
+    elif order.status == OrderStatus.expired.value and not retake_places(session, order, now):
+        refusal = NOTE_NO_PLACE
+    held = [
+        r
+        for r in order_registrations(session, order_id)
+        if r.status == RegistrationStatus.reserved.value
+    ]
+    if refusal is None and not held:
+        refusal = NOTE_NOTHING_TO_PAY
+    if refusal is not None:
+        raise PaymentRefused(refusal_message(refusal, order))
+    _payment, mail_ids = receive_payment(session, order, method, now)
+    for registration in held:
+        _audit(
+            session,
+            actor,
+            conference,
+            "recorded payment of order",
+            registration,
+            f"order {order.reference}, {method.value}",
+        )
+    return mail_ids
+
+
+def pay_order_at_desk(
+    db: Database,
+    conference: Conference,
+    typed_code: str,
+    method: PaymentMethod,
+    actor: Principal,
+) -> list[int]:
+    """The money for the registration's order (all its places) was taken at the desk or seen
+    in the bank: the order is paid, its tickets issued, its receipt made. The mails queued."""
+    with db.transaction() as session:
+        found = find_registration(session, conference, typed_code)
+        if found.erased:
+            raise RegistrationErased
+        order = order_for_registration(session, found.registration.id or 0)
+        if order is None or order.id is None:
+            raise PaymentRefused(_("This registration has no order to pay."))
+        return _receive_for_order(session, conference, order.id, method, actor)
 
 
 def resend_ticket_mail(

@@ -464,6 +464,30 @@ def mail_paid_order(session: Session, order: Order, issued: list[Registration]) 
     return mail_ids
 
 
+def receive_payment(
+    session: Session, order: Order, method: PaymentMethod, now: datetime
+) -> tuple[Payment, list[int]]:
+    """Money for an order has come outside Stripe (a transfer, or cash or card at the desk):
+    one confirmed payment row for the whole order, the order paid, its receipt and its mail.
+    Inside the caller's transaction, with the order's row locked and its places held."""
+    payment = Payment(
+        conference_id=order.conference_id,
+        order_id=order.id or 0,
+        method=method.value,
+        state=PaymentState.confirmed.value,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        created_at=now,
+        updated_at=now,
+        confirmed_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    issued = pay_order(session, order, now)
+    issue_receipt(session, payment, order)
+    return payment, mail_paid_order(session, order, issued)
+
+
 def queue_payment_mail(session: Session, kind: str, order: Order, reference_id: int) -> int:
     """A mail about paying an order: to its one attendee, or to whoever pays for a group."""
     assert order.id is not None

@@ -28,6 +28,7 @@ from confapp.registration.desk import (
     API_DETAIL_FIELDS,
     DESK_FIELDS,
     DESK_PAYMENT_CHOICES,
+    DESK_RECEIVED_METHODS,
     DETAIL_FIELDS,
     PATCHABLE,
     PAYMENT_CHOICES,
@@ -35,6 +36,7 @@ from confapp.registration.desk import (
     CannotResend,
     Changes,
     Filters,
+    PaymentRefused,
     RegistrationErased,
     change_registration,
     check_desk_registration,
@@ -43,6 +45,7 @@ from confapp.registration.desk import (
     export_registrations,
     find_registration,
     parse_filters,
+    pay_order_at_desk,
     register_at_desk,
     registration_record,
     resend_ticket_mail,
@@ -53,6 +56,7 @@ from confapp.registration.form import NotAnAmount, form_values, parse_amount
 from confapp.registration.mail import TICKET_MAIL
 from confapp.registration.manage import Ticket, load_ticket, new_manage_secret
 from confapp.registration.orders import order_panel
+from confapp.registration.payment_routes import mail_tasks
 from confapp.registration.payments import RefundRefused, refund_payment
 from confapp.registration.places import (
     TicketOffer,
@@ -77,11 +81,13 @@ ACTION_FIELDS = (
     "payment_id",
     "refund_amount",
     "refund_reason",
+    "received_by",
     *DETAIL_FIELDS,
 )
 DONE_MESSAGES = {
     "refund": N_("Refund made."),
     "payment": N_("Payment recorded."),
+    "order_payment": N_("Payment recorded: the order is paid and its tickets are on their way."),
     "cancel": N_("Registration cancelled; its place is free again."),
     "resend": N_("The ticket mail is queued and on its way."),
     "edit": N_("Details saved."),
@@ -252,6 +258,8 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
     try:
         if action == "refund":
             return _refund(request, conference, principal, form)
+        if action == "order_payment":
+            return _order_payment(request, conference, principal, form)
         if action == "resend":
             background = _send_in_background(
                 request, resend_ticket_mail(db, conference, code, principal)
@@ -262,7 +270,17 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
                 return _registration_view(
                     request, conference, principal, errors=errors, values=form, status_code=422
                 )
-            change_registration(db, conference, code, changes, principal)
+            changed = change_registration(db, conference, code, changes, principal)
+            background = mail_tasks(request, changed.mail_ids)
+    except PaymentRefused as refused:
+        return _registration_view(
+            request,
+            conference,
+            principal,
+            errors={"payment_status": str(refused)},
+            values=form,
+            status_code=409,
+        )
     except (RegistrationErased, CannotResend) as refused:
         message = str(refused) or _(ERASED_MESSAGE)
         return _registration_view(
@@ -272,6 +290,33 @@ def _apply_form(request: Request, form: dict[str, str]) -> Response:
         registration_path(conference, code) + f"?done={action}",
         status_code=303,
         background=background,
+    )
+
+
+def _order_payment(
+    request: Request, conference: Conference, principal: Principal, form: dict[str, str]
+) -> Response:
+    """The money for the registration's order was taken at the desk or seen in the bank."""
+    code = request.path_params["code"]
+    methods = {m.value: m for m in DESK_RECEIVED_METHODS}
+    method = methods.get(form.get("received_by", ""))
+    try:
+        if method is None:
+            raise PaymentRefused(_("Say how the money came: at the desk, or by bank transfer."))
+        mail_ids = pay_order_at_desk(database(request), conference, code, method, principal)
+    except PaymentRefused as refused:
+        return _registration_view(
+            request,
+            conference,
+            principal,
+            errors={"received_by": str(refused)},
+            values=form,
+            status_code=409,
+        )
+    return RedirectResponse(
+        registration_path(conference, code) + "?done=order_payment",
+        status_code=303,
+        background=mail_tasks(request, mail_ids),
     )
 
 
@@ -397,12 +442,26 @@ def _patch(request: Request, body: dict[str, Any], principal: Principal) -> Resp
             PRIVATE_HEADERS,
         )
     try:
-        found = change_registration(
+        changed = change_registration(
             database(request), conference, request.path_params["code"], changes, principal
         )
     except RegistrationErased:
         return JSONResponse({"error": "erased", "detail": _(ERASED_MESSAGE)}, 409, PRIVATE_HEADERS)
-    return JSONResponse(registration_record(found, conference), headers=PRIVATE_HEADERS)
+    except PaymentRefused as refused:
+        return JSONResponse(
+            {
+                "error": "payment_refused",
+                "detail": str(refused),
+                "fields": {"payment_status": str(refused)},
+            },
+            409,
+            PRIVATE_HEADERS,
+        )
+    return JSONResponse(
+        registration_record(changed.listed, conference),
+        headers=PRIVATE_HEADERS,
+        background=mail_tasks(request, changed.mail_ids),
+    )
 
 
 async def registration_patch_api(request: Request) -> Response:
