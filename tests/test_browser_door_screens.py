@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ from confapp.programme.conference_file import check_conference_data, load_confer
 from confapp.programme.queries import get_conference
 from confapp.programme.synthetic import synthetic_conference_data
 from confapp.registration.manage import Ticket
+from confapp.registration.orders import save_payment_settings
+from confapp.registration.payments import release_ended_holds
 from confapp.registration.service import cancel_registration, set_payment_status
 from confapp.tickets.admission import registration_by_code
-from confapp.times import to_local
+from confapp.times import to_local, utcnow
 from tests.support import DEMO
 from tests.support.accounts import ORGANISER, PASSWORD, STEWARD, make_user
 from tests.support.browser import assert_no_sideways_scroll, screenshot
@@ -138,6 +140,50 @@ def test_search_results_fit_a_phone_and_a_cancelled_ticket_offers_no_admit(
         screenshot(page, tmp_path, f"search-{width}")
     admit_button.click()
     expect(page.locator("#answer-word")).to_have_text("ADMITTED")
+
+
+def test_search_treats_a_held_place_as_unpaid_and_an_ended_hold_as_refused_as_a_scan_does(
+    door_server: LiveServer, db: Database, browser: Browser
+) -> None:
+    with db.transaction() as session:
+        save_payment_settings(
+            session,
+            demo_conference(db).id or 0,
+            methods=["bank_transfer", "desk"],
+            bank_account_name="Socialism Conference",
+            bank_bsb="062-000",
+            bank_account_number="12345678",
+        )
+    register_person(
+        db,
+        name="Rosa Ended-Hold",
+        email="ended@example.org",
+        payment_method="bank_transfer",
+        ticket_type="waged",
+    )
+    assert release_ended_holds(db, "", utcnow() + timedelta(days=8)).expired == 1
+    register_person(
+        db,
+        name="Rosa Held-Place",
+        email="held@example.org",
+        payment_method="bank_transfer",
+        ticket_type="waged",
+    )
+    page = phone_page(browser)
+    open_door(page, door_server)
+    page.fill("#search", "Rosa")
+    page.click("#search-form button[type=submit]")
+    expect(page.locator("#search-status")).to_have_text("2 found.")
+    rows = page.locator("#search-results li")
+    ended = rows.filter(has_text="Ended-Hold")
+    expect(ended).to_contain_text("not paid in time")
+    expect(ended.get_by_role("button")).to_have_count(0)
+    expect(ended).to_contain_text("Not paid in time: this ticket lets nobody in.")
+    held = rows.filter(has_text="Held-Place")
+    expect(held).to_contain_text("not yet in, not paid yet")
+    held.get_by_role("button", name="Admit Rosa Held-Place").click()
+    expect(page.locator("#answer-word")).to_have_text("ADMITTED")
+    expect(page.locator("#answer-payment")).to_have_text("Unpaid: send them to the desk.")
 
 
 def test_door_times_are_the_conference_s_24_hour_clock_whatever_the_phone_s_zone(

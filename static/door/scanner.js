@@ -576,15 +576,22 @@ async function search(query) {
     const name = document.createElement("strong");
     name.textContent = match.name;
     const about = document.createElement("span");
+    // As a scan answers: a place held for an online payment admits as unpaid; a cancelled
+    // ticket, or a hold that ended unpaid, admits nobody.
+    const refused = match.status === "cancelled" || match.status === "expired";
     const status = match.admitted_at
       ? format(_("in at %(time)s"), { time: doorTime(match.admitted_at) })
       : match.status === "cancelled"
         ? _("cancelled")
-        : _("not yet in");
+        : match.status === "expired"
+          ? _("not paid in time")
+          : match.status === "reserved"
+            ? _("not yet in, not paid yet")
+            : _("not yet in");
     about.textContent = ` ${match.ticket_type} · ${match.ticket_code} · ${status}`;
     who.append(name, about);
     item.append(who);
-    if (match.status === "active") {
+    if (!refused) {
       const admit = document.createElement("button");
       admit.type = "button";
       admit.className = "big-button";
@@ -593,10 +600,13 @@ async function search(query) {
       admit.addEventListener("click", () => checkIn(match.ticket_code, "search"));
       item.append(admit);
     } else {
-      // A cancelled ticket lets nobody in: say so, and offer nothing to tap.
+      // A ticket that lets nobody in: say why, and offer nothing to tap.
       const why = document.createElement("p");
       why.className = "search-refusal";
-      why.textContent = _("Cancelled: this ticket lets nobody in. Send them to the desk.");
+      why.textContent =
+        match.status === "expired"
+          ? _("Not paid in time: this ticket lets nobody in. Send them to the desk.")
+          : _("Cancelled: this ticket lets nobody in. Send them to the desk.");
       item.append(why);
     }
     list.append(item);
