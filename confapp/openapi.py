@@ -1363,10 +1363,6 @@ SCHEMAS.update(
                     "and it offers more than one. `stripe` and `bank_transfer` hold every "
                     "attendee's place as `reserved` until paid.",
                 },
-                "email_consent": {
-                    "type": "boolean",
-                    "description": "The payer's consent to programme e-mails.",
-                },
                 "attendees": {
                     "type": "array",
                     "minItems": 1,

@@ -297,3 +297,31 @@ def test_erasing_the_group_takes_names_out_of_its_receipt_and_order(
     assert (receipt.payer_name, order.payer_name, order.email) == ("", "", "")
     assert receipt.amount_cents == 14000 and receipt.number == 1  # the books keep the money
     assert group_client.get(urlsplit(answer.json()["order"]["url"]).path).status_code == 404
+
+
+def test_a_payer_cannot_sign_a_group_up_to_programme_mail(
+    group_client: TestClient, db: Database
+) -> None:
+    answer = group_client.post(
+        f"/api/{DEMO}/orders",
+        json={
+            "email": "branch@example.org",
+            "payment_method": "desk",
+            "email_consent": True,
+            "attendees": DELEGATES[:1],
+        },
+    )
+    assert answer.status_code == 422
+    assert "email_consent" in answer.json()["fields"]
+    with db.read() as session:
+        assert session.exec(select(Registration)).all() == []
+
+    form = group_client.get(f"/{DEMO}/register/group")
+    assert "email_consent" not in form.text
+    registered = group_client.post(
+        f"/api/{DEMO}/orders",
+        json={"email": "branch@example.org", "payment_method": "desk", "attendees": DELEGATES[:1]},
+    )
+    assert registered.status_code == 201
+    with db.read() as session:
+        assert [r.email_consent for r in session.exec(select(Registration)).all()] == [False]

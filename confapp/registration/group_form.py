@@ -23,7 +23,9 @@ from confapp.translation import _, ngettext
 
 FORM_ROWS = 8  # rows the web form shows; the API takes up to MOST_IN_A_GROUP
 ATTENDEE_FIELDS = ("name", "email", "ticket_type", "amount")
-PAYER_FIELDS = ("payer_name", "email", "payment_method", "email_consent")
+# No `email_consent`: programme e-mails need each person's own yes, which a payer cannot give
+# for a group: its attendees get the mail every ticket holder gets, and no more.
+PAYER_FIELDS = ("payer_name", "email", "payment_method")
 
 
 def row_field(row: int, field: str) -> str:

@@ -180,7 +180,7 @@ async def group_submit(request: Request) -> Response:
 # ---- JSON ------------------------------------------------------------------------------------
 
 
-ORDER_BODY_FIELDS = {"payer_name", "email", "payment_method", "email_consent", "attendees"}
+ORDER_BODY_FIELDS = {"payer_name", "email", "payment_method", "attendees"}
 ATTENDEE_BODY_FIELDS = {"name", "email", "ticket_type", "amount"}
 
 
