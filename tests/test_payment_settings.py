@@ -15,16 +15,24 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import AuditEntry, PaymentSettings
 from confapp.programme.queries import get_conference
-from confapp.registration.bank_statements import PRESET_NAMES
-from confapp.registration.orders import payment_settings
+from confapp.registration.bank_statements import PRESET_NAMES, import_statement
+from confapp.registration.orders import display_reference, payment_settings
 from confapp.registration.payment_setup import (
     check_payment_settings,
     describe_change,
     payment_settings_values,
 )
 from tests.support import DEMO
-from tests.support.accounts import STEWARD, csrf_token, make_user, sign_in, sign_in_organiser
+from tests.support.accounts import (
+    ORGANISER,
+    STEWARD,
+    csrf_token,
+    make_user,
+    sign_in,
+    sign_in_organiser,
+)
 from tests.support.pages import field_error, input_value
+from tests.support.registrations import register_person
 
 PAGE = f"/admin/{DEMO}/settings/payments"
 SECRET_KEY = "sk_test_51HqLyjWDarjtT1zdp7dcXYZabcdefgh4242"
@@ -338,3 +346,75 @@ def test_the_statement_presets_are_the_ones_the_statement_reader_knows() -> None
         "au_anz",
         "sepa_camt_csv",
     ]
+
+
+def test_a_bank_with_no_preset_is_read_by_the_columns_an_organiser_names(
+    client: TestClient, db: Database, organiser: str
+) -> None:
+    """A credit union's export: a header, semicolons, money in and out apart, dates 2027-12-31.
+    The organiser names its columns on the page; the next upload reads it by them."""
+    own = {
+        "statement_date": "Posted",
+        "statement_credit": "Money in",
+        "statement_debit": "Money out",
+        "statement_description": "Details",
+        "statement_date_format": "%Y-%m-%d",
+        "statement_delimiter": ";",
+    }
+    half = save(client, organiser, **BANK, **own | {"statement_description": ""})
+    assert half.status_code == 422
+    assert "description" in (field_error(half.text, "statement_description") or "")
+    assert input_value(half.text, "statement_credit") == "Money in"  # what was typed stays
+    assert 'id="statement-columns" open' in half.text
+    assert stored(db).statement_columns == {}
+
+    saved = save(client, organiser, **BANK, **own)
+    assert saved.status_code == 303
+    assert stored(db).statement_columns == {
+        "date": "Posted",
+        "credit": "Money in",
+        "debit": "Money out",
+        "description": "Details",
+        "date_format": "%Y-%m-%d",
+        "delimiter": ";",
+    }
+    assert "statement_columns none→date=Posted" in audit_details(db)[-1]
+    page = client.get(PAGE)
+    assert input_value(page.text, "statement_date") == "Posted"
+
+    registered = register_person(
+        db,
+        name="Rosa",
+        email="rosa@example.org",
+        ticket_type="waged",
+        payment_method="bank_transfer",
+    )
+    assert registered.order is not None
+    reference = display_reference(registered.order.reference)
+    statement = (
+        "Posted;Details;Money out;Money in\r\n"
+        f"2027-06-01;TRANSFER FROM R LUXEMBURG {reference};;95.00\r\n"
+        "2027-06-02;RENT;1200.00;\r\n"
+    ).encode()
+    conference_id = stored(db).conference_id
+    report = import_statement(db, conference_id, "export.csv", statement, ORGANISER)
+    assert report.problems == []
+    assert (report.credits, report.debits_skipped, report.orders_paid) == (1, 1, 1)
+
+    cleared = save(client, organiser, **BANK)  # emptied, the preset applies again
+    assert cleared.status_code == 303
+    assert stored(db).statement_columns == {}
+
+
+def test_a_columns_mapping_is_checked_as_an_upload_would_read_it() -> None:
+    named = {"statement_date": "Date", "statement_amount": "Amount"}
+    assert checked(**named, statement_description="Narrative")[1] == {}
+    assert checked(**named)[1].keys() == {"statement_description"}
+    assert checked(**named, statement_description="3")[1].keys() == {"statement_date"}
+    assert checked(**named, statement_description="N", statement_decimal="x")[1].keys() == {
+        "statement_decimal"
+    }
+    assert checked(**named, statement_description="N", statement_date_format="%d")[1].keys() == {
+        "statement_date_format"
+    }
+    assert checked(**named, statement_description="x" * 101)[1].keys() == {"statement_description"}

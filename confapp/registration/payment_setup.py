@@ -13,7 +13,13 @@ from babel.numbers import format_decimal
 
 from confapp.db import column_length
 from confapp.models import PaymentMethod, PaymentSettings, RefundPolicy, TaxMode
-from confapp.registration.bank_statements import PRESET_NAMES
+from confapp.registration.bank_statements import (
+    COLUMN_KEYS,
+    DIALECT_KEYS,
+    PRESET_NAMES,
+    PRESETS,
+    layout_from_columns,
+)
 from confapp.request_body import character_problem
 from confapp.translation import _, babel_locale, ngettext
 
@@ -24,6 +30,10 @@ METHOD_FIELDS = {
 }
 SECRET_FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
 ACCOUNT_FIELDS = ("bank_account_name", "bank_bsb", "bank_account_number", "bank_iban", "bank_bic")
+# A bank with no preset: the conference's own statement columns, one form field each
+# (`statement_date` for the mapping's "date"), stored together in `statement_columns`.
+STATEMENT_COLUMN_FIELDS = {key: f"statement_{key}" for key in (*COLUMN_KEYS, *DIALECT_KEYS)}
+MAX_STATEMENT_COLUMN_CHARS = 100
 # Every field the form may send.
 PAYMENT_SETTINGS_FIELDS = (
     *METHOD_FIELDS.values(),
@@ -38,6 +48,7 @@ PAYMENT_SETTINGS_FIELDS = (
     "bank_iban",
     "bank_bic",
     "statement_preset",
+    *STATEMENT_COLUMN_FIELDS.values(),
     "tax_mode",
     "tax_rate_percent",
     "receipt_issuer",
@@ -90,6 +101,7 @@ _DESCRIBED = (
     "bank_iban",
     "bank_bic",
     "statement_preset",
+    "statement_columns",
     "tax_mode",
     "tax_rate_basis_points",
     "receipt_issuer",
@@ -150,6 +162,10 @@ def payment_settings_values(settings: PaymentSettings) -> dict[str, str]:
         "bank_iban": settings.bank_iban,
         "bank_bic": settings.bank_bic,
         "statement_preset": settings.statement_preset,
+        **{
+            field: str(settings.statement_columns.get(key, ""))
+            for key, field in STATEMENT_COLUMN_FIELDS.items()
+        },
         "tax_mode": settings.tax_mode,
         "tax_rate_percent": basis_points_text(settings.tax_rate_basis_points),
         "receipt_issuer": settings.receipt_issuer,
@@ -411,6 +427,7 @@ def check_payment_settings(
     preset = form.get("statement_preset", "").strip()
     if preset and preset not in PRESET_NAMES:
         errors["statement_preset"] = _("Choose one of the statement formats listed.")
+    columns = _statement_columns(form, preset, errors)
 
     tax_mode = form.get("tax_mode", "").strip()
     if tax_mode not in {mode.value for mode in TaxMode}:
@@ -439,12 +456,38 @@ def check_payment_settings(
         "bank_iban": iban,
         "bank_bic": bic,
         "statement_preset": preset,
+        "statement_columns": columns,
         "tax_mode": tax_mode,
         "tax_rate_basis_points": tax_rate,
         "receipt_issuer": issuer,
         "refund_policy": refund_policy,
         "refund_until": refund_until,
     }, {}
+
+
+def _statement_columns(
+    form: Mapping[str, str], preset: str, errors: dict[str, str]
+) -> dict[str, str]:
+    """The conference's own statement columns, checked as an upload would read them (over the
+    chosen preset's separator, decimal mark and date format); {} when none are given."""
+    typed = {key: form.get(field, "").strip() for key, field in STATEMENT_COLUMN_FIELDS.items()}
+    for key, value in typed.items():
+        field = STATEMENT_COLUMN_FIELDS[key]
+        if len(value) > MAX_STATEMENT_COLUMN_CHARS:
+            errors[field] = ngettext(
+                "Please keep this under %(count)d character.",
+                "Please keep this under %(count)d characters.",
+                MAX_STATEMENT_COLUMN_CHARS,
+            ) % {"count": MAX_STATEMENT_COLUMN_CHARS}
+        elif problem := character_problem(value, allowed_controls=""):
+            errors[field] = problem
+    columns = {key: value for key, value in typed.items() if value}
+    if not columns or any(field in errors for field in STATEMENT_COLUMN_FIELDS.values()):
+        return columns
+    _layout, problems = layout_from_columns(columns, PRESETS.get(preset))
+    for key, message in problems.items():
+        errors[STATEMENT_COLUMN_FIELDS[key]] = message
+    return columns
 
 
 # ---- the audit log ------------------------------------------------------------------------
@@ -457,6 +500,8 @@ def _shown(value: object) -> str:
         return "none"
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
     return str(value)
 
 
