@@ -30,6 +30,7 @@ from confapp.programme.conference_file import LoadReport
 from confapp.programme.queries import get_conference
 from confapp.registration.manage import new_manage_secret
 from confapp.registration.orders import new_reference, save_payment_settings
+from confapp.registration.payments import refund_payment
 from confapp.registration.receipts import issue_receipt, receipt_attachment
 from confapp.registration.service import RegisteredTicket
 from confapp.times import utcnow
@@ -313,3 +314,65 @@ def test_a_payment_that_fails_after_its_receipt_gives_its_number_back(
     paid = registered_and_paid(db, "Joe Hill")
     assert receipt_numbers(db) == [1, 2]
     assert receipts_client.get(f"/my-ticket/{paid.secret}/receipts/2").status_code == 200
+
+
+def paid_by_transfer(db: Database, name: str, topup_cents: int = 0) -> tuple[Paid, int]:
+    """Like registered_and_paid, by a transfer (refunded by hand); with the payment's id."""
+    paid = registered_and_paid(db, name, topup_cents)
+    with db.transaction() as session:
+        payment = session.exec(select(Payment).where(Payment.order_id == paid.order_id)).one()
+        payment.method = PaymentMethod.bank_transfer.value
+        session.add(payment)
+        assert payment.id is not None
+        return paid, payment.id
+
+
+def receipts_of(db: Database) -> list[Receipt]:
+    with db.read() as session:
+        return list(session.exec(select(Receipt).order_by(Receipt.number)).all())
+
+
+def test_a_partial_refund_cancels_the_receipt_and_issues_one_for_what_was_kept(
+    receipts_client: TestClient, db: Database
+) -> None:
+    show_tax(db, TaxMode.gst_inclusive)
+    paid, payment_id = paid_by_transfer(db, "Jack Mundey", topup_cents=2000)
+    refund_payment(db, "", payment_id, 4500, "Came one day of three", "organiser@example.org")
+
+    first, cancellation, kept = receipts_of(db)
+    assert (first.number, first.kind, first.amount_cents) == (1, "receipt", 11500)
+    # The first receipt is never changed: a document of its own cancels it.
+    assert (cancellation.number, cancellation.kind) == (2, "cancellation")
+    assert cancellation.cancels_receipt_id == first.id
+    assert (cancellation.amount_cents, cancellation.tax_cents) == (-11500, -first.tax_cents)
+    # What was kept: $95 - $45 of ticket holds $4.55 of GST; the $20 gift none.
+    assert (kept.number, kept.kind, kept.amount_cents, kept.tax_cents) == (3, "receipt", 7000, 455)
+    assert [line["amount_cents"] for line in kept.lines] == [9500, 2000, -4500]
+
+    page = page_text(receipts_client.get(f"/my-ticket/{paid.secret}/receipts/2").text)
+    assert "Cancellation of receipt No. 1" in page
+    assert "-$115" in page
+    printed = pdf_text(receipts_client.get(f"/my-ticket/{paid.secret}/receipts/3.pdf").content)
+    assert "Refunded -$45" in printed and "Total $70" in printed
+    assert "Includes GST of $4.55" in printed
+    ticket = receipts_client.get(f"/my-ticket/{paid.secret}").text
+    assert all(f"/receipts/{n}" in ticket for n in (1, 2, 3))
+
+    # The rest given back too: the standing receipt is cancelled, and nothing is kept.
+    refund_payment(db, "", payment_id, 7000, "Could not come after all", "organiser@example.org")
+    numbers = [(r.number, r.kind, r.amount_cents) for r in receipts_of(db)]
+    assert numbers[3:] == [(4, "cancellation", -7000)]
+    assert receipts_of(db)[3].cancels_receipt_id == kept.id
+
+
+def test_a_payment_refunded_before_any_receipt_gets_no_cancellation(
+    db: Database, demo: LoadReport
+) -> None:
+    registration = register_waged(db, "Clara Zetkin").ticket.registration
+    with db.transaction() as session:
+        _order, payment = pay_by_card(session, registration.id or 0, WAGED_CENTS)
+        payment.method = PaymentMethod.bank_transfer.value
+        session.add(payment)
+        payment_id = payment.id or 0
+    refund_payment(db, "", payment_id, WAGED_CENTS, "Came too late", "organiser@example.org")
+    assert receipts_of(db) == []

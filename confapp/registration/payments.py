@@ -65,7 +65,7 @@ from confapp.registration.orders import (
     payment_settings,
     refundable_cents,
 )
-from confapp.registration.receipts import issue_receipt
+from confapp.registration.receipts import correct_receipt, issue_receipt
 from confapp.registration.service import (
     expire_order,
     pay_order,
@@ -508,6 +508,7 @@ def _count_refunded(session: Session, payment: Payment, amount_cents: int) -> No
     )
     payment.updated_at = utcnow()
     session.add(payment)
+    correct_receipt(session, payment)  # a receipt is never changed: cancelled and made anew
 
 
 def record_stripe_refunds(

@@ -44,6 +44,7 @@ from confapp.translation import N_, _, in_language
 
 TICKET_LINE = N_("Ticket: %(ticket_type)s, %(name)s")
 TOPUP_LINE = N_("Gift to the solidarity fund")
+REFUNDED_LINE = N_("Refunded")
 
 
 def _next_number(session: Session, conference_id: int) -> int:
@@ -138,6 +139,90 @@ def issue_receipt(session: Session, payment: Payment, order: Order) -> Receipt:
     session.add(receipt)
     session.flush()
     return receipt
+
+
+def _payment_receipts(session: Session, payment_id: int) -> list[Receipt]:
+    return list(
+        session.exec(
+            select(Receipt).where(Receipt.payment_id == payment_id).order_by(col(Receipt.number))
+        ).all()
+    )
+
+
+def correct_receipt(session: Session, payment: Payment) -> list[Receipt]:
+    """After money of a payment was given back, inside the caller's transaction: its receipt
+    is cancelled by a document of its own (the same lines, negated), and when some money was
+    kept a new receipt says what was (the first receipt's lines and one line for all that was
+    refunded, which comes off the ticket's taxed price first: a refund is for not coming, the
+    gift to the fund stays a gift while something is kept). The documents written; none when
+    the payment had no receipt (money that came too late is refunded before one is made)."""
+    assert payment.id is not None
+    receipts = _payment_receipts(session, payment.id)
+    cancelled = {r.cancels_receipt_id for r in receipts if r.cancels_receipt_id}
+    standing = [
+        r for r in receipts if r.kind == ReceiptKind.receipt.value and r.id not in cancelled
+    ]
+    if not standing:
+        return []
+    old, first = standing[-1], receipts[0]
+    now = utcnow()
+    cancellation = Receipt(
+        conference_id=old.conference_id,
+        number=_next_number(session, old.conference_id),
+        kind=ReceiptKind.cancellation.value,
+        payment_id=payment.id,
+        cancels_receipt_id=old.id,
+        payer_name=old.payer_name,
+        issuer=old.issuer,
+        lines=[{**line, "amount_cents": -int(line["amount_cents"])} for line in old.lines],
+        amount_cents=-old.amount_cents,
+        tax_cents=-old.tax_cents,
+        tax_mode=old.tax_mode,
+        currency=old.currency,
+        method=old.method,
+        issued_at=now,
+    )
+    session.add(cancellation)
+    written = [cancellation]
+    kept = payment.amount_cents - payment.refunded_cents
+    if kept > 0:
+        order = session.get(Order, payment.order_id)
+        settings = payment_settings(session, old.conference_id)
+        with in_language(order.language if order else ""):
+            refunded_line = {
+                "description": _(REFUNDED_LINE),
+                "amount_cents": -payment.refunded_cents,
+                "taxed": True,
+            }
+        lines = [*first.lines, refunded_line]
+        taxed = max(0, sum(int(line["amount_cents"]) for line in lines if line.get("taxed")))
+        corrected = Receipt(
+            conference_id=old.conference_id,
+            number=_next_number(session, old.conference_id),
+            kind=ReceiptKind.receipt.value,
+            payment_id=payment.id,
+            payer_name=old.payer_name,
+            issuer=old.issuer,
+            lines=lines,
+            amount_cents=kept,
+            # The rate now, in the mode the money was taken in.
+            tax_cents=tax_part(
+                taxed,
+                PaymentSettings(
+                    conference_id=old.conference_id,
+                    tax_mode=old.tax_mode,
+                    tax_rate_basis_points=settings.tax_rate_basis_points,
+                ),
+            ),
+            tax_mode=old.tax_mode,
+            currency=old.currency,
+            method=old.method,
+            issued_at=now,
+        )
+        session.add(corrected)
+        written.append(corrected)
+    session.flush()
+    return written
 
 
 @dataclass(frozen=True)
