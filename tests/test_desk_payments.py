@@ -182,6 +182,10 @@ def test_a_groups_place_is_paid_with_its_whole_order_not_one_delegate_at_a_time(
     desk: TestClient, db: Database
 ) -> None:
     ana, ben = group_by_transfer(db)
+    page = desk.get(page_of(ana)).text
+    assert "Places in this order: 2" in page
+    code = ben.ticket_code
+    assert f'href="/admin/{DEMO}/registrations/{code[:4]}-{code[4:8]}-{code[8:]}">Ben</a>' in page
     one = desk.post(
         page_of(ana),
         data={"csrf_token": csrf_token(desk), "action": "payment", "payment_status": "paid"},

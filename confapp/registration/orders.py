@@ -259,6 +259,7 @@ class OrderPanel:
     order: Order
     payments: list[PaymentLine]
     receipts: list[Receipt]
+    registrations: list[Registration]  # every place the order pays for (a group's several)
 
 
 def order_panel(session: Session, registration_id: int) -> OrderPanel | None:
@@ -270,7 +271,9 @@ def order_panel(session: Session, registration_id: int) -> OrderPanel | None:
         refunds = payment_refunds(session, payment)
         left = refundable_cents(payment, refunds) if payment.state in PAID_STATES else 0
         lines.append(PaymentLine(payment, left, refunds))
-    return OrderPanel(order, lines, order_receipts(session, order.id))
+    return OrderPanel(
+        order, lines, order_receipts(session, order.id), order_registrations(session, order.id)
+    )
 
 
 ORDER_SECRET_LENGTH = 43  # secrets.token_urlsafe(32)
