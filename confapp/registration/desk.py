@@ -700,9 +700,8 @@ def _receive_for_order(
     method: PaymentMethod,
     actor: Principal,
 ) -> list[int]:
-    locked = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-    assert locked is not None
-    order = locked
+    order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+    assert order is not None
     now = utcnow()
     refusal = None
     if order.status == OrderStatus.paid.value:

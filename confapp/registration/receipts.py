@@ -11,6 +11,7 @@ it cancels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -69,13 +70,12 @@ def _default_settings_row(conference_id: int) -> dict[str, Any]:
     return {column.name: getattr(defaults, column.name) for column in table_of(PaymentSettings).c}
 
 
-def tax_part(amount_cents: int, settings: PaymentSettings) -> int:
+def tax_part(amount_cents: int, tax_mode: str, rate_basis_points: int) -> int:
     """The GST inside a GST-inclusive amount (a tenth of it at 10%: amount × rate / (1 + rate)),
     rounded to the cent; none when the conference shows no tax."""
-    if settings.tax_mode != TaxMode.gst_inclusive.value:
+    if tax_mode != TaxMode.gst_inclusive.value:
         return 0
-    rate = settings.tax_rate_basis_points
-    return round(amount_cents * rate / (10_000 + rate))
+    return round(amount_cents * rate_basis_points / (10_000 + rate_basis_points))
 
 
 def _lines(session: Session, order: Order) -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ def issue_receipt(session: Session, payment: Payment, order: Order) -> Receipt:
         issuer=settings.receipt_issuer,
         lines=lines,
         amount_cents=payment.amount_cents,
-        tax_cents=tax_part(taxed, settings),
+        tax_cents=tax_part(taxed, settings.tax_mode, settings.tax_rate_basis_points),
         tax_mode=settings.tax_mode,
         currency=payment.currency,
         method=payment.method,
@@ -147,6 +147,25 @@ def _payment_receipts(session: Session, payment_id: int) -> list[Receipt]:
             select(Receipt).where(Receipt.payment_id == payment_id).order_by(col(Receipt.number))
         ).all()
     )
+
+
+def _document_after(session: Session, old: Receipt, now: datetime, **differences: Any) -> Receipt:
+    """A new numbered document about the same payment as `old`: its payer, issuer, mode,
+    currency and method, with the `differences` (kind, lines, amounts)."""
+    document = Receipt(
+        conference_id=old.conference_id,
+        number=_next_number(session, old.conference_id),
+        payment_id=old.payment_id,
+        payer_name=old.payer_name,
+        issuer=old.issuer,
+        tax_mode=old.tax_mode,
+        currency=old.currency,
+        method=old.method,
+        issued_at=now,
+        **differences,
+    )
+    session.add(document)
+    return document
 
 
 def correct_receipt(session: Session, payment: Payment) -> list[Receipt]:
@@ -166,23 +185,16 @@ def correct_receipt(session: Session, payment: Payment) -> list[Receipt]:
         return []
     old, first = standing[-1], receipts[0]
     now = utcnow()
-    cancellation = Receipt(
-        conference_id=old.conference_id,
-        number=_next_number(session, old.conference_id),
+    cancellation = _document_after(
+        session,
+        old,
+        now,
         kind=ReceiptKind.cancellation.value,
-        payment_id=payment.id,
         cancels_receipt_id=old.id,
-        payer_name=old.payer_name,
-        issuer=old.issuer,
         lines=[{**line, "amount_cents": -int(line["amount_cents"])} for line in old.lines],
         amount_cents=-old.amount_cents,
         tax_cents=-old.tax_cents,
-        tax_mode=old.tax_mode,
-        currency=old.currency,
-        method=old.method,
-        issued_at=now,
     )
-    session.add(cancellation)
     written = [cancellation]
     kept = payment.amount_cents - payment.refunded_cents
     if kept > 0:
@@ -196,30 +208,16 @@ def correct_receipt(session: Session, payment: Payment) -> list[Receipt]:
             }
         lines = [*first.lines, refunded_line]
         taxed = max(0, sum(int(line["amount_cents"]) for line in lines if line.get("taxed")))
-        corrected = Receipt(
-            conference_id=old.conference_id,
-            number=_next_number(session, old.conference_id),
+        corrected = _document_after(
+            session,
+            old,
+            now,
             kind=ReceiptKind.receipt.value,
-            payment_id=payment.id,
-            payer_name=old.payer_name,
-            issuer=old.issuer,
             lines=lines,
             amount_cents=kept,
             # The rate now, in the mode the money was taken in.
-            tax_cents=tax_part(
-                taxed,
-                PaymentSettings(
-                    conference_id=old.conference_id,
-                    tax_mode=old.tax_mode,
-                    tax_rate_basis_points=settings.tax_rate_basis_points,
-                ),
-            ),
-            tax_mode=old.tax_mode,
-            currency=old.currency,
-            method=old.method,
-            issued_at=now,
+            tax_cents=tax_part(taxed, old.tax_mode, settings.tax_rate_basis_points),
         )
-        session.add(corrected)
         written.append(corrected)
     session.flush()
     return written
