@@ -27,6 +27,7 @@ from confapp.outbox import send_due_mail
 from confapp.programme.change_mail import batch_programme_changes
 from confapp.registration.payments import release_ended_holds, retry_pending_refunds
 from confapp.registration.privacy import purge_expired_personal_data
+from confapp.registration.voucher_setup import release_ended_vouchers
 from confapp.settings import Settings
 from confapp.times import utcnow
 
@@ -65,6 +66,8 @@ async def housekeeping_round(db: Database, settings: Settings, *, purge: bool) -
                 released.paid_at_the_last_moment,
             )
         await anyio.to_thread.run_sync(retry_pending_refunds, db, settings.stripe_api_base)
+        if freed := await anyio.to_thread.run_sync(release_ended_vouchers, db):
+            log.info("vouchers ended: %d held places released", freed)
         if settings.smtp_host:
             await anyio.to_thread.run_sync(batch_programme_changes, db, utcnow())
             await send_due_mail(db, settings)

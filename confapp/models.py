@@ -335,6 +335,8 @@ class TicketType(SQLModel, table=True):
     # False: no longer sold (removed from the conference file, or hidden by an organiser);
     # tickets already issued stay valid.
     on_sale: bool = True
+    # Not on public sale: sold only with a voucher that names it (speakers, volunteers, press).
+    requires_voucher: bool = False
     position: int = 0
     updated_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
 
@@ -389,6 +391,10 @@ class Registration(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The attendee's personal agenda (starred sessions); a separate secret from the ticket.
     agenda_key: str | None = Field(default=None, max_length=43, unique=True)
+    # The voucher it was registered with, if any (its use is given back if this is cancelled).
+    # No foreign key: SQLite cannot add one to an existing table without copying it, which
+    # the keys pointing at registration forbid; vouchers are never deleted, only withdrawn.
+    voucher_id: int | None = Field(default=None, index=True)
 
 
 def may_still_get_mail(
@@ -981,3 +987,47 @@ class BankStatementLine(SQLModel, table=True):
     payment_id: int | None = Field(default=None, foreign_key="payment.id")
     decided_by: str = Field(default="", max_length=254)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class VoucherEffect(StrEnum):
+    """What a voucher does to a ticket's price."""
+
+    none = "none"  # the price as it is: the voucher only unlocks a ticket type or a place
+    free = "free"
+    set_price = "set_price"  # `value` cents
+    minus_amount = "minus_amount"  # `value` cents off
+    minus_percent = "minus_percent"  # `value` basis points off (2500: 25%)
+
+
+class Voucher(SQLModel, table=True):
+    """A code that unlocks tickets not on public sale, changes what one costs, or holds a
+    block of places. Redeemed by a conditional UPDATE of `uses` (confapp.registration.
+    vouchers), so it is never used more often than `max_uses`."""
+
+    __tablename__ = "voucher"
+    __table_args__ = (
+        UniqueConstraint("conference_id", "code"),
+        CheckConstraint("uses >= 0 AND uses <= max_uses", name="voucher_within_uses"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conference_id: int = Field(foreign_key="conference.id", index=True)
+    code: str = Field(max_length=40)  # upper case, no spaces
+    max_uses: int = 1
+    uses: int = 0
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The ticket types it is for; empty: any type on public sale. A type that is not on
+    # public sale (requires_voucher) is sold only through a voucher naming it.
+    ticket_type_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    effect: str = Field(default=VoucherEffect.none.value, max_length=20)
+    value: int = 0
+    # Holding: its `max_uses` places of its one ticket type were taken when it was made, and
+    # the unused ones go back when it ends (places_released_at).
+    holds_places: bool = False
+    places_released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    tag: str = Field(default="", max_length=100, index=True)  # whom it is for: "speakers"
+    comment: str = Field(default="", sa_type=Text)  # the organisers' own note
+    # Mailed to one person: their address, until the conference's data is erased.
+    sent_to: str = Field(default="", max_length=254)
+    created_by: str = Field(default="", max_length=254)
+    created_at: datetime = Field(default_factory=_created, sa_type=UTCDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -17,10 +17,11 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
 
 from confapp.db import column_length
-from confapp.models import Conference, PaymentMethod, Registration, TicketKind
+from confapp.models import Conference, PaymentMethod, Registration, TicketKind, VoucherEffect
 from confapp.money import format_money
 from confapp.programme.records import longest
 from confapp.registration.places import TicketOffer
+from confapp.registration.vouchers import VoucherTerms
 from confapp.request_body import character_problem
 from confapp.translation import N_, _, babel_locale, ngettext
 
@@ -64,6 +65,13 @@ class RegistrationInput(BaseModel):
     email_consent: bool = Field(
         False, description="Consent to programme e-mails (the ticket is always sent)."
     )
+    voucher: Annotated[str, Field(max_length=40)] = Field(
+        "",
+        description=(
+            "A voucher code, any case: it may unlock a ticket type not on public sale, change "
+            "the price, or hold a place; `fields.voucher` says why one cannot be used."
+        ),
+    )
     payment_method: PaymentMethodName | None = Field(
         None,
         description=(
@@ -90,6 +98,7 @@ FIELDS = (
     "childcare_ages",
     "email_consent",
     "payment_method",
+    "voucher",
 )
 
 
@@ -106,6 +115,8 @@ class CleanRegistration:
     email_consent: bool
     payment_method: str = PaymentMethod.desk.value  # how a ticket that costs something is paid
     payer_name: str = ""  # who pays, for the receipt: the registrant unless given
+    voucher_id: int | None = None  # the voucher it is registered with (used in registering)
+    voucher_holds_places: bool = False  # whose place was taken when the voucher was made
 
 
 def form_values(data: Mapping[str, Any]) -> dict[str, str]:
@@ -293,8 +304,10 @@ def check_registration(
     offers: list[TicketOffer],
     conference: Conference,
     methods: tuple[str, ...] = (PaymentMethod.desk.value,),
+    voucher: VoucherTerms | None = None,
 ) -> tuple[CleanRegistration | None, dict[str, str]]:
-    """`methods`: the payment methods the conference offers (orders.offered_methods)."""
+    """`methods`: the payment methods the conference offers (orders.offered_methods);
+    `voucher`: the code typed, found and still usable (vouchers.voucher_for_form)."""
     errors: dict[str, str] = {}
 
     name = re.sub(r"\s+", " ", text_field(data, "name", errors))
@@ -339,12 +352,25 @@ def check_registration(
             if not ticket_code
             else _("There is no such ticket type; please choose one from the list.")
         )
+    elif voucher is not None and not voucher.applies_to(offer.ticket_type):
+        errors["voucher"] = _("This voucher code is not for the ticket “%(ticket)s”.") % {
+            "ticket": offer.ticket_type.name
+        }
     else:
         ticket = offer.ticket_type
+        with_voucher = offer.voucher_price_cents if voucher is not None else None
+        fixed_by_voucher = (
+            with_voucher is not None
+            and voucher is not None
+            and (voucher.effect in (VoucherEffect.free.value, VoucherEffect.set_price.value))
+        )
+        least = ticket.min_price_cents if with_voucher is None else with_voucher
         if ticket.kind == TicketKind.fixed.value:
-            amount_cents = ticket.price_cents
+            amount_cents = ticket.price_cents if with_voucher is None else with_voucher
+        elif ticket.kind == TicketKind.pay_what_you_can.value and fixed_by_voucher:
+            amount_cents = with_voucher or 0
         elif ticket.kind == TicketKind.pay_what_you_can.value:
-            minimum = format_money(ticket.min_price_cents, conference.currency)
+            minimum = format_money(least, conference.currency)
             try:
                 if _is_blank(data.get("amount")):
                     raise NotAnAmount()
@@ -354,7 +380,7 @@ def check_registration(
                     "Enter what you will pay, %(minimum)s or more (like 40 or 42.50)."
                 ) % {"minimum": minimum}
             else:
-                if amount_cents < ticket.min_price_cents:
+                if amount_cents < least:
                     errors["amount"] = _("The least for this ticket is %(minimum)s.") % {
                         "minimum": minimum
                     }
@@ -427,6 +453,8 @@ def check_registration(
             childcare_ages=ages if children else "",
             email_consent=bool(email_consent),
             payment_method=method,
+            voucher_id=voucher.voucher_id if voucher is not None else None,
+            voucher_holds_places=voucher.holds_places if voucher is not None else False,
         ),
         {},
     )

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from confapp.content import localized
 from confapp.models import Conference, TicketType
 from confapp.programme.queries import list_ticket_types
+from confapp.registration.vouchers import VoucherTerms
 from confapp.times import local_today
 
 
@@ -18,6 +19,9 @@ from confapp.times import local_today
 class TicketOffer:
     ticket_type: TicketType
     places_left: int | None  # None: no limit
+    # With a voucher for this type: its price with the voucher (for pay-what-you-can, the
+    # least one may pay); None without one.
+    voucher_price_cents: int | None = None
 
     @property
     def code(self) -> str:
@@ -53,9 +57,24 @@ def places_left(conference: Conference, ticket_type: TicketType) -> int | None:
     return max(0, min(limits)) if limits else None
 
 
-def ticket_offers(db: Session, conference: Conference) -> list[TicketOffer]:
-    """What may be bought now: every ticket type on sale, with its places left."""
-    return [
-        TicketOffer(localized(t), places_left(conference, t))
-        for t in list_ticket_types(db, conference, on_sale_only=True)
-    ]
+def ticket_offers(
+    db: Session,
+    conference: Conference,
+    voucher: VoucherTerms | None = None,
+    *,
+    every_type: bool = False,
+) -> list[TicketOffer]:
+    """What may be bought now: every ticket type on public sale, with its places left, and
+    those a voucher unlocks, at its price. `every_type`: also those sold only with a voucher
+    (the desk sells them)."""
+    offers = []
+    for ticket_type in list_ticket_types(db, conference, on_sale_only=True):
+        covered = voucher is not None and voucher.applies_to(ticket_type)
+        if ticket_type.requires_voucher and not (covered or every_type):
+            continue
+        left = places_left(conference, ticket_type)
+        if covered and voucher is not None and voucher.holds_places:
+            left = voucher.uses_left  # its places were taken for it when it was made
+        price = voucher.price_cents(ticket_type) if covered and voucher is not None else None
+        offers.append(TicketOffer(localized(ticket_type), left, price))
+    return offers

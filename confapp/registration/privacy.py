@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from confapp.agenda.service import delete_agenda, delete_conference_agendas
-from confapp.db import Database
-from confapp.models import Conference, OutboxMail, Registration
+from confapp.db import Database, rowcount
+from confapp.models import Conference, OutboxMail, Registration, Voucher
 from confapp.registration.bank_statements import erase_order_traces
 from confapp.registration.manage import forget_manage_secrets
 from confapp.registration.receipts import erase_names_from_receipts
@@ -86,7 +86,14 @@ def purge_expired_personal_data(db: Database, now: datetime | None = None) -> Pu
                 _erase(session, registration, now)
             # Visitors' starred lists go too: what someone chose to attend is personal.
             agendas = delete_conference_agendas(session, conference.id or 0)
-            if registrations or agendas:
+            # The addresses vouchers were mailed to (the codes and counts stay, for reports).
+            vouchers = session.execute(
+                update(Voucher)
+                .where(col(Voucher.conference_id) == conference.id, col(Voucher.sent_to) != "")
+                .values(sent_to="")
+                .execution_options(synchronize_session=False)
+            )
+            if registrations or agendas or rowcount(vouchers):
                 purged.append(conference.slug)
                 erased += len(registrations)
     return PurgeReport(purged, erased)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.background import BackgroundTask
@@ -47,6 +48,16 @@ from confapp.registration.service import (
     Throttled,
     register,
 )
+from confapp.registration.vouchers import (
+    MAX_CODE_CHARS as MAX_VOUCHER_CHARS,
+)
+from confapp.registration.vouchers import (
+    VoucherTerms,
+    VoucherUsedUp,
+    describe_voucher,
+    used_up_message,
+    voucher_for_form,
+)
 from confapp.request_body import (
     BadRequestBody,
     bad_request_json,
@@ -55,7 +66,7 @@ from confapp.request_body import (
 )
 from confapp.request_context import app_settings, database
 from confapp.templating import render
-from confapp.times import local_today
+from confapp.times import local_today, utcnow
 from confapp.translation import N_, _, ngettext
 
 # Shown where they are used with _(...), in the reader's language.
@@ -65,10 +76,39 @@ SOLD_OUT_MESSAGE = N_(
 CLOSED_MESSAGE = N_("Online registration is closed.")
 
 
-def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
+@dataclass(frozen=True)
+class Offered:
+    """What the form offers: the conference, its tickets, and a voucher typed (or why the
+    code cannot be used)."""
+
+    conference: Conference
+    offers: list[TicketOffer]
+    voucher: VoucherTerms | None = None
+    voucher_error: str = ""
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {"voucher": self.voucher_error} if self.voucher_error else {}
+
+
+def _offered(request: Request, typed_voucher: Any = "") -> Offered:
     with database(request).read() as session:
         conference = require_conference(session, request.path_params["conference"])
-        return conference, ticket_offers(session, conference)
+        if not isinstance(typed_voucher, str) or len(typed_voucher) > MAX_VOUCHER_CHARS:
+            return Offered(
+                conference,
+                ticket_offers(session, conference),
+                voucher_error=_(
+                    "There is no such voucher code. Check it, or leave the field empty."
+                ),
+            )
+        voucher, problem = voucher_for_form(session, conference.id or 0, typed_voucher, utcnow())
+        return Offered(conference, ticket_offers(session, conference, voucher), voucher, problem)
+
+
+def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
+    offered = _offered(request)
+    return offered.conference, offered.offers
 
 
 def _payment_methods(request: Request, conference: Conference) -> tuple[str, ...]:
@@ -119,12 +159,12 @@ def throttled_json(throttled: Throttled) -> JSONResponse:
 
 def _form_page(
     request: Request,
-    conference: Conference,
-    offers: list[TicketOffer],
+    offered: Offered,
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
+    conference, offers = offered.conference, offered.offers
     methods = _payment_methods(request, conference)
     response = render(
         request,
@@ -132,6 +172,10 @@ def _form_page(
         {
             "conference": conference,
             "offers": offers,
+            "voucher": offered.voucher,
+            "voucher_words": describe_voucher(offered.voucher, offers, conference.currency)
+            if offered.voucher
+            else "",
             "values": values,
             "errors": errors,
             "pool_places": funded_pool_places(conference),
@@ -143,15 +187,22 @@ def _form_page(
         },
         status_code=status_code,
     )
-    offered = PaymentMethod.stripe.value in methods
-    return allow_forms_to_checkout(response, app_settings(request), offered)
+    takes_cards = PaymentMethod.stripe.value in methods
+    return allow_forms_to_checkout(response, app_settings(request), takes_cards)
 
 
 def register_form(request: Request) -> Response:
-    conference, offers = _conference_and_offers(request)
-    first_open = next((o.code for o in offers if not o.sold_out), "")
-    values = form_values({"ticket_type": request.query_params.get("ticket_type") or first_open})
-    return _form_page(request, conference, offers, values, {})
+    typed = request.query_params.get("voucher", "")
+    offered = _offered(request, typed)
+    first_open = next((o.code for o in offered.offers if not o.sold_out), "")
+    if offered.voucher is not None:  # the first ticket the code is for
+        first_open = next(
+            (o.code for o in offered.offers if o.voucher_price_cents is not None), first_open
+        )
+    values = form_values(
+        {"ticket_type": request.query_params.get("ticket_type") or first_open, "voucher": typed}
+    )
+    return _form_page(request, offered, values, offered.errors)
 
 
 async def register_submit(request: Request) -> Response:
@@ -160,32 +211,35 @@ async def register_submit(request: Request) -> Response:
     except BadRequestBody as refused:
         if not refused.fields:
             return error_response(request, refused.status, refused.detail)
-        conference, offers = await run_in_threadpool(_conference_and_offers, request)
+        offered = await run_in_threadpool(_offered, request)
         values = form_values(refused.values)
-        return _form_page(request, conference, offers, values, refused.fields, 422)
-    conference, offers = await run_in_threadpool(_conference_and_offers, request)
+        return _form_page(request, offered, values, refused.fields, 422)
+    offered = await run_in_threadpool(_offered, request, data.get("voucher", ""))
+    conference = offered.conference
     if not registration_is_open(conference):
-        return _form_page(request, conference, offers, form_values(data), {}, 409)
+        return _form_page(request, offered, form_values(data), {}, 409)
     methods = await run_in_threadpool(_payment_methods, request, conference)
-    clean, errors = check_registration(data, offers, conference, methods)
-    if clean is None:
-        return _form_page(request, conference, offers, form_values(data), errors, 422)
+    clean, errors = check_registration(data, offered.offers, conference, methods, offered.voucher)
+    if clean is None or offered.voucher_error:
+        errors = offered.errors | errors
+        return _form_page(request, offered, form_values(data), errors, 422)
     assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
             register, database(request), conference.id, clean, requester(request)
         )
     except SoldOut:
-        offers = (await run_in_threadpool(_conference_and_offers, request))[1]
+        offered = await run_in_threadpool(_offered, request, data.get("voucher", ""))
         values = form_values(data)
-        return _form_page(
-            request, conference, offers, values, {"ticket_type": _(SOLD_OUT_MESSAGE)}, 409
-        )
+        return _form_page(request, offered, values, {"ticket_type": _(SOLD_OUT_MESSAGE)}, 409)
+    except VoucherUsedUp:
+        offered = await run_in_threadpool(_offered, request)
+        values = form_values(data)
+        return _form_page(request, offered, values, {"voucher": used_up_message()}, 409)
     except Throttled as throttled:
         response = _form_page(
             request,
-            conference,
-            offers,
+            offered,
             form_values(data),
             {"form": throttled_message(throttled.retry_after_seconds)},
             429,
@@ -222,14 +276,18 @@ async def registrations_api(request: Request) -> Response:
         body = await read_json_object(request)
     except BadRequestBody as refused:
         return bad_request_json(refused)
-    conference, offers = await run_in_threadpool(_conference_and_offers, request)
+    offered = await run_in_threadpool(_offered, request, body.get("voucher") or "")
+    conference = offered.conference
     if not registration_is_open(conference):
         return JSONResponse({"error": "registration_closed", "detail": _(CLOSED_MESSAGE)}, 409)
     methods = await run_in_threadpool(_payment_methods, request, conference)
-    clean, errors = check_registration(json_values(body), offers, conference, methods)
+    clean, errors = check_registration(
+        json_values(body), offered.offers, conference, methods, offered.voucher
+    )
     unknown = unknown_json_fields(body)
-    if clean is None or unknown:
-        return JSONResponse({"error": "invalid", "fields": {**errors, **unknown}}, status_code=422)
+    if clean is None or unknown or offered.voucher_error:
+        fields = {**offered.errors, **errors, **unknown}
+        return JSONResponse({"error": "invalid", "fields": fields}, status_code=422)
     assert conference.id is not None  # read from the database
     try:
         registered = await run_in_threadpool(
@@ -243,6 +301,15 @@ async def registrations_api(request: Request) -> Response:
                 "error": "sold_out",
                 "detail": _(SOLD_OUT_MESSAGE),
                 "ticket_type": body.get("ticket_type"),
+            },
+            status_code=409,
+        )
+    except VoucherUsedUp:
+        return JSONResponse(
+            {
+                "error": "voucher_used_up",
+                "detail": used_up_message(),
+                "fields": {"voucher": used_up_message()},
             },
             status_code=409,
         )

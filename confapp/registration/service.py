@@ -47,6 +47,7 @@ from confapp.registration.orders import (
     payment_settings,
 )
 from confapp.registration.places import places_left
+from confapp.registration.vouchers import VoucherUsedUp, give_use_back, redeem
 from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
 from confapp.tickets.tokens import new_ticket_code
@@ -97,7 +98,9 @@ class RegisteredTicket:
     order: Order | None = None
 
 
-def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
+def take_places(db: Session, conference_id: int, ticket_type_id: int, count: int = 1) -> None:
+    """Take `count` places of a ticket type (and of the conference), all or none: SoldOut
+    when fewer are left. Inside the caller's transaction."""
     pool_places = (
         # Floor division: only whole funded places count (SQLAlchemy "/" would divide exactly).
         sa_select(col(Conference.solidarity_fund_cents) // col(Conference.solidarity_place_cents))
@@ -112,14 +115,14 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
             col(TicketType.on_sale) == true(),
             or_(
                 col(TicketType.capacity).is_(None),
-                col(TicketType.places_taken) < col(TicketType.capacity),
+                col(TicketType.places_taken) + count <= col(TicketType.capacity),
             ),
             or_(
                 col(TicketType.from_solidarity_pool) == false(),
-                TicketType.places_taken < pool_places,
+                TicketType.places_taken + count <= pool_places,
             ),
         )
-        .values(places_taken=TicketType.places_taken + 1)
+        .values(places_taken=TicketType.places_taken + count)
         .execution_options(synchronize_session=False)
     )
     if rowcount(taken) != 1:
@@ -130,10 +133,10 @@ def _take_place(db: Session, conference_id: int, ticket_type_id: int) -> None:
             col(Conference.id) == conference_id,
             or_(
                 col(Conference.capacity).is_(None),
-                col(Conference.places_taken) < col(Conference.capacity),
+                col(Conference.places_taken) + count <= col(Conference.capacity),
             ),
         )
-        .values(places_taken=Conference.places_taken + 1)
+        .values(places_taken=Conference.places_taken + count)
         .execution_options(synchronize_session=False)
     )
     if rowcount(taken) != 1:
@@ -173,13 +176,18 @@ def register(
     ticket mail follows the payment (a transfer's instructions are mailed now).
     """
     with db.read() as session:
-        if seen_sold_out(session, conference_id, clean.ticket_type_id):
+        # A voucher holding places has its place whatever the public bought.
+        if not clean.voucher_holds_places and seen_sold_out(
+            session, conference_id, clean.ticket_type_id
+        ):
             raise SoldOut
     key = ensure_signing_key(db)
     with db.transaction() as session:
         may_mail = _count_attempt(session, requester, clean.email) if requester else True
         paying = clean.amount_cents + clean.solidarity_topup_cents
         online = bool(paying) and clean.payment_method in ONLINE_METHODS
+        if clean.voucher_id is not None and not redeem(session, clean.voucher_id, utcnow()):
+            raise VoucherUsedUp
         registration = _new_registration(session, conference_id, clean, key.key_id, online)
         assert registration.id is not None
         payer = Payer(clean.payer_name or clean.name, clean.email, clean.payment_method)
@@ -264,7 +272,8 @@ def register_group(
 def _new_registration(
     session: Session, conference_id: int, clean: CleanRegistration, key_id: int, online: bool
 ) -> Registration:
-    _take_place(session, conference_id, clean.ticket_type_id)
+    if not clean.voucher_holds_places:  # else the voucher took it when it was made
+        take_places(session, conference_id, clean.ticket_type_id)
     paying = clean.amount_cents + clean.solidarity_topup_cents
     registration = Registration(
         conference_id=conference_id,
@@ -277,6 +286,7 @@ def _new_registration(
         childcare_children=clean.childcare_children,
         childcare_ages=clean.childcare_ages,
         email_consent=clean.email_consent,
+        voucher_id=clean.voucher_id,
         amount_cents=clean.amount_cents,
         solidarity_topup_cents=clean.solidarity_topup_cents,
         payment_status=(PaymentStatus.unpaid if paying else PaymentStatus.waived).value,
@@ -391,7 +401,7 @@ def retake_places(session: Session, order: Order, now: datetime) -> bool:
     try:
         with session.begin_nested():
             for registration in registrations:
-                _take_place(session, registration.conference_id, registration.ticket_type_id)
+                take_places(session, registration.conference_id, registration.ticket_type_id)
                 registration.status = RegistrationStatus.reserved.value
                 registration.cancelled_at = None
                 session.add(registration)
@@ -433,19 +443,28 @@ def cancel_in(session: Session, registration_id: int) -> bool:
 
 
 def _give_place_back(session: Session, registration: Registration) -> None:
+    _move_topup(session, registration, into_fund=False)
+    if registration.voucher_id is not None and give_use_back(session, registration.voucher_id):
+        return  # the place stays held, for the voucher's next holder
+    give_places_back(session, registration.conference_id, registration.ticket_type_id)
+
+
+def give_places_back(
+    session: Session, conference_id: int, ticket_type_id: int, count: int = 1
+) -> None:
+    """`count` places of a ticket type go back to the pool, inside the caller's transaction."""
     session.execute(
         update(TicketType)
-        .where(col(TicketType.id) == registration.ticket_type_id)
-        .values(places_taken=TicketType.places_taken - 1)
+        .where(col(TicketType.id) == ticket_type_id)
+        .values(places_taken=TicketType.places_taken - count)
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Conference)
-        .where(col(Conference.id) == registration.conference_id)
-        .values(places_taken=Conference.places_taken - 1)
+        .where(col(Conference.id) == conference_id)
+        .values(places_taken=Conference.places_taken - count)
         .execution_options(synchronize_session=False)
     )
-    _move_topup(session, registration, into_fund=False)
 
 
 def _move_topup(session: Session, registration: Registration, *, into_fund: bool) -> None:

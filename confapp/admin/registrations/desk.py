@@ -500,7 +500,7 @@ def _desk_page(
 
 def _offers(request: Request, conference: Conference) -> list[TicketOffer]:
     with database(request).read() as session:
-        return ticket_offers(session, conference)
+        return ticket_offers(session, conference, every_type=True)
 
 
 def _desk_values(data: dict[str, str]) -> dict[str, str]:
