@@ -91,12 +91,17 @@ SCHEMAS: dict[str, Any] = {
         {"error": {"const": "not found"}, "detail": STRING},
         examples=[{"error": "not found", "detail": "There is no conference called “x”."}],
     ),
-    "Conflict": _all_required(
+    "Conflict": _obj(
+        ["error", "detail"],
         {
-            "error": {"enum": ["sold_out", "registration_closed"]},
+            "error": {"enum": ["sold_out", "registration_closed", "voucher_used_up"]},
             "detail": STRING,
+            "ticket_type": STRING,
+            "fields": {"type": "object", "additionalProperties": STRING},
         },
-        description="Nothing was registered. `sold_out` names the `ticket_type` that sold out.",
+        description="Nothing was registered. `sold_out` names the `ticket_type` that sold out; "
+        "`voucher_used_up` (its last use went to someone else a moment before) gives the "
+        "reason in `fields.voucher`.",
     ),
     "TooLarge": _all_required({"error": {"const": "too_large"}, "detail": STRING}),
     "Invalid": _all_required(
@@ -194,6 +199,11 @@ SCHEMAS: dict[str, Any] = {
             "from_solidarity_pool": {"type": "boolean"},
             "places_left": {**NULLABLE_INTEGER, "description": "null: no limit."},
             "sold_out": {"type": "boolean"},
+            "voucher_price_cents": {
+                **NULLABLE_INTEGER,
+                "description": "With `?voucher=`: what this type costs with the code (for "
+                "pay-what-you-can, the least one may pay); null when the code is not for it.",
+            },
         }
     ),
     "TicketCreated": _obj(
@@ -460,8 +470,21 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "ticketTypes",
             "summary": "Prices, places left, sold-out types and the funded solidarity places",
+            "parameters": [
+                {
+                    "name": "voucher",
+                    "in": "query",
+                    "description": "A voucher code: the types it opens are listed too, with "
+                    "`voucher_price_cents`.",
+                    "schema": {"type": "string", "maxLength": 40},
+                }
+            ],
             "responses": _responses(
-                s200=_json_response("The ticket types on offer.", "TicketTypes"), s404=NOT_FOUND
+                s200=_json_response("The ticket types on offer.", "TicketTypes"),
+                s404=NOT_FOUND,
+                s422=_json_response(
+                    "The voucher code cannot be used; why, in `fields.voucher`.", "Invalid"
+                ),
             ),
         },
     },
@@ -527,7 +550,9 @@ PATHS: dict[str, Any] = {
                 s400=_json_response("The body is not a JSON object.", "Error"),
                 s404=NOT_FOUND,
                 s409=_json_response(
-                    "Sold out, or registration has closed. Nothing was registered.", "Conflict"
+                    "Sold out, the voucher was used up a moment before, or registration has "
+                    "closed. Nothing was registered.",
+                    "Conflict",
                 ),
                 s413=_json_response("The body is too large.", "TooLarge"),
                 s422=_json_response("Some fields need fixing; nothing was registered.", "Invalid"),

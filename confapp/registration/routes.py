@@ -52,6 +52,7 @@ from confapp.registration.vouchers import (
     MAX_CODE_CHARS as MAX_VOUCHER_CHARS,
 )
 from confapp.registration.vouchers import (
+    NO_SUCH_VOUCHER,
     VoucherTerms,
     VoucherUsedUp,
     describe_voucher,
@@ -98,17 +99,10 @@ def _offered(request: Request, typed_voucher: Any = "") -> Offered:
             return Offered(
                 conference,
                 ticket_offers(session, conference),
-                voucher_error=_(
-                    "There is no such voucher code. Check it, or leave the field empty."
-                ),
+                voucher_error=_(NO_SUCH_VOUCHER),
             )
         voucher, problem = voucher_for_form(session, conference.id or 0, typed_voucher, utcnow())
         return Offered(conference, ticket_offers(session, conference, voucher), voucher, problem)
-
-
-def _conference_and_offers(request: Request) -> tuple[Conference, list[TicketOffer]]:
-    offered = _offered(request)
-    return offered.conference, offered.offers
 
 
 def _payment_methods(request: Request, conference: Conference) -> tuple[str, ...]:
@@ -326,7 +320,10 @@ async def registrations_api(request: Request) -> Response:
 
 
 def ticket_types_api(request: Request) -> Response:
-    conference, offers = _conference_and_offers(request)
+    offered = _offered(request, request.query_params.get("voucher", ""))
+    if offered.voucher_error:
+        return JSONResponse({"error": "invalid", "fields": offered.errors}, status_code=422)
+    conference, offers = offered.conference, offered.offers
     return JSONResponse(
         {
             "conference": conference.slug,
@@ -348,6 +345,7 @@ def ticket_types_api(request: Request) -> Response:
                     "from_solidarity_pool": o.ticket_type.from_solidarity_pool,
                     "places_left": o.places_left,
                     "sold_out": o.sold_out,
+                    "voucher_price_cents": o.voucher_price_cents,
                 }
                 for o in offers
             ],

@@ -64,6 +64,8 @@ AUDIT_ACTION_LABELS: dict[str, str] = {
     "resent ticket mail": N_("Resent the ticket mail"),
     "refunded": N_("Refunded a payment"),
     "recorded payment of order": N_("Recorded the payment of an order"),
+    "created vouchers": N_("Created vouchers"),
+    "withdrew voucher": N_("Withdrew a voucher"),
     "payment_settings_changed": N_("Changed the payment settings"),
     "bank_statement_uploaded": N_("Uploaded a bank statement"),
     "bank_statement_line_assigned": N_("Assigned a bank statement line to an order"),
