@@ -37,6 +37,7 @@ from confapp.admin.registrations import payment_settings as admin_payment_settin
 from confapp.admin.registrations import reports as admin_reports
 from confapp.admin.registrations import settings as admin_registration_settings
 from confapp.admin.registrations import statements as admin_statements
+from confapp.admin.registrations import vouchers as admin_vouchers
 from confapp.agenda import routes as agenda_routes
 from confapp.body_limit import BodyLimitMiddleware
 from confapp.calendar import routes as calendar_routes
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> Starl
         *admin_statements.routes,
         *admin_reports.routes,
         *admin_notices.routes,
+        *admin_vouchers.routes,
         *admin_audit_log.routes,
         *admin_programme_problems.routes,
         *admin_programme_records.routes,

@@ -314,6 +314,7 @@ def test_whatever_sends_mail_knows_every_kind_of_mail() -> None:
         "programme_changes",
         "ticket",
         "transfer_details",
+        "voucher",
     ]
 
 

@@ -3,11 +3,13 @@ and blocks of places held for a union branch, redeemed as race-proof as places a
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
@@ -15,7 +17,6 @@ from starlette.testclient import TestClient
 from confapp.db import Database
 from confapp.models import (
     Conference,
-    OutboxMail,
     Registration,
     TicketKind,
     TicketType,
@@ -23,6 +24,7 @@ from confapp.models import (
     VoucherEffect,
     utcnow,
 )
+from confapp.outbox import send_due_mail
 from confapp.programme.conference_file import LoadReport
 from confapp.registration.service import cancel_registration
 from confapp.registration.voucher_setup import (
@@ -31,8 +33,10 @@ from confapp.registration.voucher_setup import (
     release_ended_vouchers,
     withdraw_voucher,
 )
+from confapp.settings import Settings
 from tests.support import DEMO
 from tests.support.databases import count
+from tests.support.mail import Mailbox
 from tests.support.pages import field_error
 from tests.support.registrations import address_of, places_left, registration_id
 from tests.support.servers import LiveServer, live_settings, post_json
@@ -208,14 +212,24 @@ def test_the_unused_places_of_an_expired_block_go_back_once(
 
 
 def test_vouchers_sent_to_a_list_of_addresses_each_get_their_own_code_by_mail(
-    client: TestClient, db: Database
+    mail_client: TestClient, db: Database, settings: Settings, mailbox: Mailbox
 ) -> None:
     addresses = ("press1@example.org", "press2@example.org", "press3@example.org")
     made = create_vouchers(
         db, demo_id(db), VoucherSpec(emails=addresses, tag="press"), ORGANISER, None
     )
     assert len({voucher.code for voucher in made}) == 3
-    assert count(db, OutboxMail) == 3
+    smtp = settings.with_overrides(smtp_host="127.0.0.1", smtp_port=mailbox.port)
+    anyio.run(functools.partial(send_due_mail, db, smtp))
+    mails = {str(m["To"]): m for m in mailbox.messages}
+    assert set(mails) == set(addresses)
+    for voucher in made:
+        body = mails[voucher.sent_to].get_body(("plain",))
+        assert body is not None and voucher.code in body.get_content()
+    link = mailbox.link(f"/{DEMO}/register?voucher=")
+    form = mail_client.get(link)
+    assert form.status_code == 200
+    assert "voucher-applied" in form.text
 
 
 @pytest.mark.parametrize("people", [20])

@@ -36,6 +36,7 @@ MENU = (
     MenuItem(
         N_("Payments"), "settings/payments", ORGANISERS, N_("card, transfer, receipts, refunds")
     ),
+    MenuItem(N_("Vouchers"), "vouchers", ORGANISERS, N_("speakers, press, blocks of places")),
     MenuItem(N_("Bank statements"), "payments/statements", ORGANISERS, N_("match transfers")),
     MenuItem(N_("Access needs report"), "reports/access", ACCESS_TEAM),
     MenuItem(N_("Childcare report"), "reports/childcare", ACCESS_TEAM),

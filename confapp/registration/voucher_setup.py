@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
@@ -21,8 +23,10 @@ from confapp.db import Database, rowcount
 from confapp.mail_compose import compose_mail
 from confapp.models import Conference, OutboxMail, TicketType, Voucher, VoucherEffect
 from confapp.outbox import mail_builder, queue_mail
+from confapp.registration.form import NotAnAmount, parse_amount
 from confapp.registration.service import give_places_back, take_places
 from confapp.registration.vouchers import (
+    MAX_CODE_CHARS,
     MOST_AT_ONCE,
     new_voucher_code,
     normalise_voucher_code,
@@ -31,6 +35,7 @@ from confapp.registration.vouchers import (
 from confapp.settings import Settings
 from confapp.spreadsheet import csv_bytes
 from confapp.times import utcnow
+from confapp.translation import _
 
 VOUCHER_MAIL = "voucher"  # one person's code, with the link that fills it in
 
@@ -63,6 +68,119 @@ class VoucherSpec:
     emails: tuple[str, ...] = field(default_factory=tuple)
 
 
+VOUCHER_FORM_FIELDS = (
+    "code",
+    "count",
+    "emails",
+    "max_uses",
+    "valid_until",
+    "ticket_type",
+    "effect",
+    "value",
+    "holds_places",
+    "tag",
+    "comment",
+)
+MOST_USES = 10_000
+_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _whole_number(text: str, least: int, most: int) -> int | None:
+    text = text.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if least <= number <= most else None
+
+
+def check_voucher_form(
+    form: dict[str, str], ticket_types: Sequence[TicketType], timezone: str
+) -> tuple[VoucherSpec | None, dict[str, str]]:
+    """An organiser's voucher form, read into a VoucherSpec, or each field's problem."""
+    errors: dict[str, str] = {}
+    code = normalise_voucher_code(form.get("code", ""))
+    if code and (len(code) > MAX_CODE_CHARS or not set(code) <= _CODE_CHARS):
+        errors["code"] = _("Up to 40 letters, digits, dashes and underscores.")
+    emails: list[str] = []
+    for line in form.get("emails", "").replace(",", "\n").splitlines():
+        if not line.strip():
+            continue
+        try:
+            emails.append(validate_email(line.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError:
+            errors["emails"] = _("“%(line)s” does not look like an e-mail address.") % {
+                "line": line.strip()[:80]
+            }
+            break
+    if len(emails) > MOST_AT_ONCE:
+        errors["emails"] = _("At most %(most)d addresses at once.") % {"most": MOST_AT_ONCE}
+    count = _whole_number(form.get("count", "") or "1", 1, MOST_AT_ONCE)
+    if count is None:
+        errors["count"] = _("A whole number from 1 to %(most)d.") % {"most": MOST_AT_ONCE}
+    if code and (emails or (count or 1) > 1):
+        errors["code"] = _("A chosen code is for one voucher: leave it empty to make several.")
+    max_uses = _whole_number(form.get("max_uses", "") or "1", 1, MOST_USES)
+    if max_uses is None:
+        errors["max_uses"] = _("A whole number from 1 to %(most)d.") % {"most": MOST_USES}
+    valid_until = None
+    if form.get("valid_until", "").strip():
+        try:
+            typed = datetime.fromisoformat(form["valid_until"].strip())
+            valid_until = (
+                typed.replace(tzinfo=ZoneInfo(timezone)) if typed.tzinfo is None else typed
+            ).astimezone(UTC)
+        except ValueError:
+            errors["valid_until"] = _("A date and time, like 2027-07-01 18:00.")
+    type_ids: tuple[int, ...] = ()
+    if form.get("ticket_type", ""):
+        chosen = next((t for t in ticket_types if t.code == form["ticket_type"]), None)
+        if chosen is None or chosen.id is None:
+            errors["ticket_type"] = _("Choose one of the ticket types.")
+        else:
+            type_ids = (chosen.id,)
+    effect = form.get("effect", "") or VoucherEffect.none.value
+    value = 0
+    if effect not in {e.value for e in VoucherEffect}:
+        errors["effect"] = _("Choose what the voucher does to the price.")
+    elif effect in (VoucherEffect.set_price.value, VoucherEffect.minus_amount.value):
+        try:
+            value = parse_amount(form.get("value", ""))
+        except NotAnAmount as wrong:
+            errors["value"] = wrong.hint or _("An amount, like 20 or 12.50.")
+    elif effect == VoucherEffect.minus_percent.value:
+        percent = _whole_number(form.get("value", ""), 1, 100)
+        if percent is None:
+            errors["value"] = _("A whole percentage from 1 to 100.")
+        value = (percent or 0) * 100
+    holds_places = form.get("holds_places", "") == "yes"
+    if holds_places and not type_ids:
+        errors["ticket_type"] = _("A voucher that keeps places is for one ticket type: choose it.")
+    tag = form.get("tag", "").strip()
+    if len(tag) > 100:
+        errors["tag"] = _("At most 100 characters.")
+    comment = form.get("comment", "").strip()
+    if len(comment) > 2000:
+        errors["comment"] = _("At most 2000 characters.")
+    if errors:
+        return None, errors
+    return (
+        VoucherSpec(
+            max_uses=max_uses or 1,
+            valid_until=valid_until,
+            ticket_type_ids=type_ids,
+            effect=effect,
+            value=value,
+            holds_places=holds_places,
+            tag=tag,
+            comment=comment,
+            code=code,
+            count=count or 1,
+            emails=tuple(emails),
+        ),
+        {},
+    )
+
+
 def _code_taken(session: Session, conference_id: int, code: str) -> bool:
     return (
         session.exec(
@@ -86,13 +204,15 @@ def create_vouchers(
     now (VoucherSetupRefused when fewer are left). Mailed ones are queued."""
     addresses: Sequence[str] = spec.emails or [""] * spec.count
     if not 1 <= len(addresses) <= MOST_AT_ONCE:
-        raise VoucherSetupRefused("count", f"1 to {MOST_AT_ONCE}")
+        raise VoucherSetupRefused(
+            "count", _("A whole number from 1 to %(most)d.") % {"most": MOST_AT_ONCE}
+        )
     with db.transaction() as session:
         made = []
         for address in addresses:
             code = normalise_voucher_code(spec.code) if spec.code else ""
             if code and _code_taken(session, conference_id, code):
-                raise VoucherSetupRefused("code", "taken")
+                raise VoucherSetupRefused("code", _("Another voucher has this code already."))
             voucher = Voucher(
                 conference_id=conference_id,
                 code=code or _fresh_code(session, conference_id),

@@ -66,6 +66,7 @@ AUDIT_ACTION_LABELS: dict[str, str] = {
     "recorded payment of order": N_("Recorded the payment of an order"),
     "created vouchers": N_("Created vouchers"),
     "withdrew voucher": N_("Withdrew a voucher"),
+    "exported vouchers": N_("Exported vouchers as CSV"),
     "payment_settings_changed": N_("Changed the payment settings"),
     "bank_statement_uploaded": N_("Uploaded a bank statement"),
     "bank_statement_line_assigned": N_("Assigned a bank statement line to an order"),

@@ -1,0 +1,110 @@
+"""An organiser makes vouchers in the back office: a code for each speaker by e-mail, a block of
+places for a union branch, mistakes named beside their field; lists them by tag, downloads
+them, withdraws one."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from confapp.db import Database
+from confapp.models import OutboxMail, Voucher
+from tests.support import DEMO
+from tests.support.accounts import audit_actions, sign_in_organiser
+from tests.support.databases import count
+from tests.support.pages import field_error, input_value
+from tests.support.registrations import places_left
+
+PAGE = f"/admin/{DEMO}/vouchers"
+
+
+def test_an_organiser_mails_each_speaker_a_code_and_lists_them_by_tag(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in_organiser(client, db)
+    made = client.post(
+        PAGE,
+        data={
+            "csrf_token": token,
+            "tag": "speakers",
+            "emails": "angela@example.org\nkeeanga@example.org",
+            "effect": "free",
+            "max_uses": "1",
+        },
+        follow_redirects=True,
+    )
+    assert made.status_code == 200
+    assert "2 vouchers made." in made.text
+    assert count(db, OutboxMail) == 2
+    assert "angela@example.org" in made.text
+
+    listing = client.get(PAGE, params={"tag": "speakers"})
+    assert listing.text.count("<code>") == 2
+    download = client.get(f"{PAGE}.csv", params={"tag": "speakers"})
+    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert {row["sent_to"] for row in rows} == {"angela@example.org", "keeanga@example.org"}
+    assert all(row["effect"] == "free" and row["uses"] == "0" for row in rows)
+    assert "exported vouchers" in audit_actions(db)
+
+
+def test_a_mistake_is_named_beside_its_field_and_what_was_typed_is_kept(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in_organiser(client, db)
+    page = client.post(
+        PAGE,
+        data={
+            "csrf_token": token,
+            "tag": "CFMEU branch",
+            "count": "3",
+            "effect": "minus_percent",
+            "value": "150",
+            "holds_places": "yes",
+        },
+    )
+    assert page.status_code == 422
+    assert "percentage" in field_error(page.text, "value")
+    assert "one ticket type" in field_error(page.text, "ticket_type")
+    assert input_value(page.text, "tag") == "CFMEU branch"
+    assert input_value(page.text, "count") == "3"
+    assert count(db, Voucher) == 0
+
+
+def test_a_block_for_a_union_branch_keeps_its_places_until_withdrawn(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in_organiser(client, db)
+    before = places_left(client, "concession")
+    assert before is not None
+    made = client.post(
+        PAGE,
+        data={
+            "csrf_token": token,
+            "tag": "CFMEU branch",
+            "code": "cfmeu 2027",
+            "max_uses": "50",
+            "ticket_type": "concession",
+            "holds_places": "yes",
+        },
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    assert places_left(client, "concession") == before - 50
+    with db.read() as session:
+        voucher = session.exec(select(Voucher)).one()
+    assert voucher.code == "CFMEU2027"
+
+    taken = client.post(PAGE, data={"csrf_token": token, "code": "CFMEU2027"})
+    assert taken.status_code == 422
+    assert "already" in field_error(taken.text, "code")
+
+    withdrawn = client.post(
+        f"{PAGE}/{voucher.id}/withdraw", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert withdrawn.status_code == 303
+    assert places_left(client, "concession") == before
+    assert "Withdrawn" in client.get(PAGE).text
+    assert {"created vouchers", "withdrew voucher"} <= set(audit_actions(db))
