@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import tomllib
 
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from confapp.db import Database
-from confapp.models import OutboxMail, Voucher
+from confapp.models import OutboxMail, Registration, Voucher
+from confapp.programme.conference_file import check_conference_data as spec_of
+from confapp.programme.export import export_conference
 from tests.support import DEMO
 from tests.support.accounts import audit_actions, sign_in_organiser
 from tests.support.databases import count
@@ -108,3 +112,64 @@ def test_a_block_for_a_union_branch_keeps_its_places_until_withdrawn(
     assert places_left(client, "concession") == before
     assert "Withdrawn" in client.get(PAGE).text
     assert {"created vouchers", "withdrew voucher"} <= set(audit_actions(db))
+
+
+def test_a_ticket_type_only_sold_with_a_voucher_is_hidden_and_kept_in_the_conference_file(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in_organiser(client, db)
+    added = client.post(
+        f"/admin/{DEMO}/settings/ticket-types/new",
+        data={
+            "csrf_token": token,
+            "code": "speaker",
+            "name": "Speaker",
+            "kind": "free",
+            "requires_voucher": "yes",
+        },
+        follow_redirects=False,
+    )
+    assert added.status_code == 303, added.text
+    offered = client.get(f"/api/{DEMO}/ticket-types").json()["ticket_types"]
+    assert "speaker" not in [t["code"] for t in offered]
+    editor = client.get(f"/admin/{DEMO}/settings/ticket-types/speaker")
+    assert re.search(r'id="requires_voucher"[^>]*checked', editor.text)
+
+    with db.read() as session:
+        exported = tomllib.loads(export_conference(session, DEMO))
+    speaker = next(t for t in exported["ticket_types"] if t["code"] == "speaker")
+    assert speaker["requires_voucher"] is True
+    assert spec_of(exported).ticket_types[-1].requires_voucher
+
+
+def test_the_desk_redeems_a_voucher_of_the_union_block_at_its_price(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in_organiser(client, db)
+    client.post(
+        PAGE,
+        data={
+            "csrf_token": token,
+            "code": "BRANCH",
+            "max_uses": "2",
+            "ticket_type": "waged",
+            "effect": "set_price",
+            "value": "20",
+        },
+    )
+    person = {"csrf_token": token, "name": "Nadia", "ticket_type": "waged"}
+    wrong = client.post(f"/admin/{DEMO}/desk", data={**person, "voucher": "BRANCHX"})
+    assert wrong.status_code == 422
+    assert "no such voucher" in field_error(wrong.text, "voucher")
+    assert input_value(wrong.text, "voucher") == "BRANCHX"
+    assert input_value(wrong.text, "name") == "Nadia"
+
+    done = client.post(f"/admin/{DEMO}/desk", data={**person, "voucher": "branch"})
+    assert done.status_code == 200, done.text
+    with db.read() as session:
+        voucher = session.exec(select(Voucher)).one()
+        registration = session.exec(
+            select(Registration).where(Registration.voucher_id == voucher.id)
+        ).one()
+    assert voucher.uses == 1
+    assert (registration.name, registration.amount_cents) == ("Nadia", 2000)

@@ -1163,6 +1163,7 @@ def _write_conference(
                 "suggested_price_cents": _cents(t.suggested_price),
                 "capacity": t.capacity,
                 "from_solidarity_pool": t.from_solidarity_pool,
+                "requires_voucher": t.requires_voucher,
                 "on_sale": True,  # again, if it had been taken off sale
                 "translations": t.translations,
                 "position": position,

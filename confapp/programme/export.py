@@ -303,6 +303,8 @@ def _ticket_type(ticket_type: TicketType) -> dict[str, Any]:
     )
     if ticket_type.from_solidarity_pool:
         table["from_solidarity_pool"] = True
+    if ticket_type.requires_voucher:
+        table["requires_voucher"] = True
     return _with_translations(table, ticket_type)
 
 

@@ -218,6 +218,7 @@ class TicketTypeFields(Record):
     capacity: Places | None = None
     description: LongText = ""
     from_solidarity_pool: StrictBool = False
+    requires_voucher: StrictBool = False
 
 
 class WithPosition(Record):

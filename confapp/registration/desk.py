@@ -67,6 +67,7 @@ from confapp.registration.service import (
     retake_places,
     set_payment_status,
 )
+from confapp.registration.vouchers import VoucherTerms
 from confapp.request_body import character_problem, row_id
 from confapp.spreadsheet import csv_bytes
 from confapp.tickets.tokens import display_code, normalise_ticket_code
@@ -573,14 +574,17 @@ def check_details(
 
 
 def check_desk_registration(
-    data: Mapping[str, Any], offers: list[TicketOffer], conference: Conference
+    data: Mapping[str, Any],
+    offers: list[TicketOffer],
+    conference: Conference,
+    voucher: VoucherTerms | None = None,
 ) -> tuple[CleanRegistration | None, PaymentStatus, dict[str, str]]:
     """The public form's checks, but an e-mail address may be left out, and a payment choice
     (paid by default: cash on the day) is added. Nothing to pay is always "waived"."""
     email = data.get("email")
     no_email = email is None or (isinstance(email, str) and not email.strip())
     probe = {**data, "email": _PROBE_EMAIL} if no_email else data
-    clean, errors = check_registration(probe, offers, conference)
+    clean, errors = check_registration(probe, offers, conference, voucher=voucher)
     typed = (data.get("payment_status") or PaymentStatus.paid.value).strip()
     payment = next((p for p in DESK_PAYMENT_CHOICES if p.value == typed), None)
     if payment is None:

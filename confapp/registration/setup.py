@@ -43,6 +43,7 @@ TICKET_TYPE_FIELDS = (
     "suggested_price",
     "capacity",
     "from_solidarity_pool",
+    "requires_voucher",
 )
 KIND_CHOICES = records.TICKET_KINDS
 # The conference file's bound on a price ($1,000,000), which keeps cents within 32 bits.
@@ -171,6 +172,7 @@ class TicketTypeValues(TypedDict):
     suggested_price_cents: int | None
     capacity: int | None
     from_solidarity_pool: bool
+    requires_voucher: bool
     translations: records.Translations
 
 
@@ -190,6 +192,7 @@ class TicketTypeChoice:
     suggested_price_cents: int | None
     capacity: int | None
     from_solidarity_pool: bool
+    requires_voucher: bool = False
     # Its name and description in the conference's other languages.
     translations: records.Translations = field(default_factory=dict)
 
@@ -203,6 +206,7 @@ class TicketTypeChoice:
             "suggested_price_cents": self.suggested_price_cents,
             "capacity": self.capacity,
             "from_solidarity_pool": self.from_solidarity_pool,
+            "requires_voucher": self.requires_voucher,
             "translations": self.translations,
         }
 
@@ -250,6 +254,7 @@ def ticket_type_values(ticket_type: TicketType | None, conference: Conference) -
         else "",
         "capacity": "" if ticket_type.capacity is None else str(ticket_type.capacity),
         "from_solidarity_pool": "yes" if ticket_type.from_solidarity_pool else "",
+        "requires_voucher": "yes" if ticket_type.requires_voucher else "",
     }
 
 
@@ -356,6 +361,7 @@ def check_ticket_type(
             suggested_price_cents=suggested,
             capacity=capacity,
             from_solidarity_pool=pool,
+            requires_voucher=form.get("requires_voucher", "").strip().lower() in _YES,
             translations=translations,
         ),
         {},

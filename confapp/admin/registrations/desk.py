@@ -66,10 +66,17 @@ from confapp.registration.places import (
 )
 from confapp.registration.routes import SOLD_OUT_MESSAGE
 from confapp.registration.service import SoldOut
+from confapp.registration.vouchers import (
+    VoucherTerms,
+    VoucherUsedUp,
+    used_up_message,
+    voucher_for_form,
+)
 from confapp.request_body import CSRF_FIELD, BadRequestBody, read_form_fields, read_json_object
 from confapp.request_context import app_settings, database
 from confapp.tickets.qr import qr_svg
 from confapp.tickets.tokens import display_code, normalise_ticket_code
+from confapp.times import utcnow
 from confapp.translation import N_, _
 
 # Marked here, translated where they are shown (`_(...)`, in the reader's language).
@@ -498,9 +505,18 @@ def _desk_page(
     )
 
 
-def _offers(request: Request, conference: Conference) -> list[TicketOffer]:
+def _offers(
+    request: Request, conference: Conference, voucher: VoucherTerms | None = None
+) -> list[TicketOffer]:
     with database(request).read() as session:
-        return ticket_offers(session, conference, every_type=True)
+        return ticket_offers(session, conference, voucher, every_type=True)
+
+
+def _desk_voucher(
+    request: Request, conference: Conference, typed: str
+) -> tuple[VoucherTerms | None, str]:
+    with database(request).read() as session:
+        return voucher_for_form(session, conference.id or 0, typed, utcnow())
 
 
 def _desk_values(data: dict[str, str]) -> dict[str, str]:
@@ -557,12 +573,18 @@ def handover_page(request: Request) -> Response:
 
 def _register_at_desk(request: Request, data: dict[str, str]) -> Response:
     conference, principal = organiser_conference(request)
-    offers = _offers(request, conference)
-    clean, payment, errors = check_desk_registration(data, offers, conference)
-    if clean is None:
+    voucher, voucher_problem = _desk_voucher(request, conference, data.get("voucher", ""))
+    offers = _offers(request, conference, voucher)
+    clean, payment, errors = check_desk_registration(data, offers, conference, voucher)
+    if voucher_problem:
+        errors["voucher"] = voucher_problem
+    if clean is None or voucher_problem:
         return _desk_page(request, conference, offers, _desk_values(data), errors, 422)
     try:
         registered = register_at_desk(database(request), conference, clean, payment, principal)
+    except VoucherUsedUp:
+        errors = {"voucher": used_up_message()}
+        return _desk_page(request, conference, offers, _desk_values(data), errors, 409)
     except SoldOut:
         offers = _offers(request, conference)
         errors = {"ticket_type": _(SOLD_OUT_MESSAGE)}
