@@ -24,6 +24,7 @@ from confapp.models import (
     Receipt,
     Registration,
     RegistrationStatus,
+    Voucher,
 )
 from confapp.programme.conference_file import LoadReport
 from confapp.programme.queries import get_conference
@@ -32,6 +33,7 @@ from confapp.registration.orders import offered_methods, payment_settings, save_
 from confapp.registration.payments import release_ended_holds
 from confapp.registration.places import ticket_offers
 from confapp.registration.service import register_group
+from confapp.registration.voucher_setup import VoucherSpec, create_vouchers
 from confapp.settings import Settings
 from confapp.times import utcnow
 from tests.conftest import app_clock
@@ -253,3 +255,39 @@ def test_the_json_api_pays_a_held_place_and_refuses_a_groups_with_a_field_reason
     assert refused.json()["error"] == "payment_refused"
     assert "payment_status" in refused.json()["fields"]
     assert now_of(db, ana).payment_status == PaymentStatus.unpaid.value
+
+
+def test_money_after_the_hold_ended_needs_the_voucher_use_back_too(
+    desk: TestClient, db: Database
+) -> None:
+    with db.read() as session:
+        conference = get_conference(session, DEMO)
+        assert conference is not None and conference.id is not None
+        conference_id = conference.id
+    (voucher,) = create_vouchers(
+        db, conference_id, VoucherSpec(effect="minus_percent", value=5000), "o@example.org", None
+    )
+    body = {"ticket_type": "waged", "payment_method": "bank_transfer", "voucher": voucher.code}
+    rosa = desk.post(
+        f"/api/{DEMO}/registrations", json={**body, "name": "Rosa", "email": "rosa@example.org"}
+    )
+    assert rosa.status_code == 201, rosa.text
+    rosa_code = rosa.json()["ticket"]["code"].replace("-", "")
+    assert release_ended_holds(db, "", utcnow() + timedelta(days=8)).expired == 1
+
+    # Her hold ended, so the code was free again, and Clara used it.
+    clara = desk.post(
+        f"/api/{DEMO}/registrations", json={**body, "name": "Clara", "email": "clara@example.org"}
+    )
+    assert clara.status_code == 201, clara.text
+
+    with db.read() as session:
+        held = session.exec(select(Registration).where(Registration.ticket_code == rosa_code)).one()
+    refused = desk.post(
+        page_of(held),
+        data={"csrf_token": csrf_token(desk), "action": "order_payment", "received_by": "desk"},
+    )
+    assert refused.status_code in (409, 422), refused.text
+    assert now_of(db, held).status == RegistrationStatus.expired.value
+    with db.read() as session:
+        assert session.exec(select(Voucher.uses)).one() == 1

@@ -47,7 +47,12 @@ from confapp.registration.orders import (
     payment_settings,
 )
 from confapp.registration.places import places_left
-from confapp.registration.vouchers import VoucherUsedUp, give_use_back, redeem
+from confapp.registration.vouchers import (
+    VoucherUsedUp,
+    give_use_back,
+    holds_its_places,
+    redeem,
+)
 from confapp.throttle import Limits, take
 from confapp.tickets.keys import ensure_signing_key
 from confapp.tickets.tokens import new_ticket_code
@@ -401,7 +406,7 @@ def retake_places(session: Session, order: Order, now: datetime) -> bool:
     try:
         with session.begin_nested():
             for registration in registrations:
-                take_places(session, registration.conference_id, registration.ticket_type_id)
+                _take_place_again(session, registration, now)
                 registration.status = RegistrationStatus.reserved.value
                 registration.cancelled_at = None
                 session.add(registration)
@@ -415,6 +420,18 @@ def retake_places(session: Session, order: Order, now: datetime) -> bool:
         session.refresh(order)
         return False
     return True
+
+
+def _take_place_again(session: Session, registration: Registration, now: datetime) -> None:
+    """The place of a registration whose hold ended, and the use of its voucher, which went
+    back with it. SoldOut when either has gone to someone else meanwhile."""
+    voucher_id = registration.voucher_id
+    if voucher_id is not None:
+        if not redeem(session, voucher_id, now):
+            raise SoldOut  # its voucher's last use (or its date) has gone
+        if holds_its_places(session, voucher_id):
+            return  # the place is one of the voucher's block
+    take_places(session, registration.conference_id, registration.ticket_type_id)
 
 
 def cancel_registration(db: Database, registration_id: int) -> bool:

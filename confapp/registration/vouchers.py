@@ -154,12 +154,17 @@ def give_use_back(session: Session, voucher_id: int) -> bool:
         .values(uses=Voucher.uses - 1)
         .execution_options(synchronize_session=False)
     )
+    return holds_its_places(session, voucher_id)
+
+
+def holds_its_places(session: Session, voucher_id: int) -> bool:
+    """Whether the voucher's unused places are still counted as taken. Until they are
+    released (withdrawn, or past its date and released by housekeeping), a use given back
+    keeps its place in the block, and a use taken needs no place of the pool."""
     voucher = session.get(Voucher, voucher_id)
     if voucher is None:
         return False
     session.refresh(voucher)
-    # Until the voucher's unused places are released (withdrawn, or past its date and
-    # released by housekeeping), this one is among them and is released with them.
     return voucher.holds_places and voucher.places_released_at is None
 
 
