@@ -32,6 +32,16 @@ PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+
+def private_csv(body: bytes, filename: str) -> Response:
+    """A CSV of the back office, downloaded as a file, never cached or kept by a proxy."""
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 _ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
 
 

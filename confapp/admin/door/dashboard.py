@@ -44,7 +44,7 @@ from confapp.checkin.session_doors import (
     set_overflow_room,
 )
 from confapp.errors import error_response
-from confapp.http_cache import PRIVATE_HEADERS
+from confapp.http_cache import PRIVATE_HEADERS, private_csv
 from confapp.models import Conference
 from confapp.programme.queries import load_programme
 from confapp.request_body import CSRF_FIELD, read_form_fields, read_json_object, row_id
@@ -392,11 +392,7 @@ def headcounts_csv(request: Request) -> Response:
         ]
         lines.append(cells)
     filename = f"{conference.slug}-headcounts.csv"
-    return Response(
-        csv_bytes(HEADCOUNT_COLUMNS, lines),
-        media_type="text/csv; charset=utf-8",
-        headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return private_csv(csv_bytes(HEADCOUNT_COLUMNS, lines), filename)
 
 
 routes = [

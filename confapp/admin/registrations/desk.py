@@ -19,7 +19,7 @@ from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.admin.routes import admin_conference, admin_page, organiser_conference
 from confapp.errors import error_response
-from confapp.http_cache import PRIVATE_HEADERS
+from confapp.http_cache import PRIVATE_HEADERS, private_csv
 from confapp.models import Conference, PaymentStatus
 from confapp.money import format_money
 from confapp.outbox import mail_status, send_mail
@@ -160,11 +160,7 @@ def registrations_csv(request: Request) -> Response:
         return error_response(request, 422, " ".join(errors.values()), {"fields": errors})
     body = export_registrations(database(request), conference, filters, principal)
     filename = f"{conference.slug}-registrations.csv"
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return private_csv(body, filename)
 
 
 def registrations_api(request: Request) -> Response:

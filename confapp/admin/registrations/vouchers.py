@@ -11,7 +11,7 @@ from starlette.routing import Route
 from confapp.accounts.audit import record
 from confapp.accounts.service import Principal
 from confapp.admin.routes import admin_page, organiser_conference
-from confapp.http_cache import PRIVATE_HEADERS
+from confapp.http_cache import private_csv
 from confapp.models import Conference, VoucherEffect
 from confapp.money import format_money
 from confapp.programme.queries import list_ticket_types
@@ -151,14 +151,7 @@ def vouchers_csv_download(request: Request) -> Response:
             conference_id=conference.id,
             detail=f"{len(vouchers)} voucher(s), tag {tag or 'any'}",
         )
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={
-            **PRIVATE_HEADERS,
-            "Content-Disposition": f'attachment; filename="{conference.slug}-vouchers.csv"',
-        },
-    )
+    return private_csv(body, f"{conference.slug}-vouchers.csv")
 
 
 routes = [
