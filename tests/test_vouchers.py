@@ -273,3 +273,17 @@ def test_the_ticket_types_api_lists_what_a_code_offers(client: TestClient, db: D
     unknown = client.get(f"/api/{DEMO}/ticket-types", params={"voucher": "NOPE"})
     assert unknown.status_code == 422
     assert "voucher" in unknown.json()["fields"]
+
+
+def test_a_block_that_took_the_last_places_still_lets_its_own_people_in(
+    client: TestClient, db: Database
+) -> None:
+    left = places_left(client, "free")
+    assert left is not None
+    code = make_voucher(
+        db, ticket_type_ids=(type_id(db, "free"),), max_uses=left, holds_places=True
+    )
+    assert places_left(client, "free") == 0
+    public = register_with(client, "Walk In", "free", "")
+    assert public.status_code == 409 and public.json()["error"] == "sold_out"
+    assert register_with(client, "Branch Member", "free", code).status_code == 201
